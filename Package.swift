@@ -1,0 +1,59 @@
+// swift-tools-version: 6.1
+// Tessera: an OpenID Connect token agent for the Linux desktop.
+// Layout and the rules for who may import whom: ../shared/DESIGN.md and README.md.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Tessera",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tesserad", targets: ["tesserad"]),
+        .executable(name: "tessera", targets: ["tessera"]),
+        .library(name: "DBus", targets: ["DBus"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // C libraries, found through pkg-config; the shims only hold what Swift cannot import.
+        .systemLibrary(name: "CDBus", pkgConfig: "dbus-1", providers: [.apt(["libdbus-1-dev"])]),
+        .systemLibrary(name: "CLibSecret", pkgConfig: "libsecret-1", providers: [.apt(["libsecret-1-dev"])]),
+        .systemLibrary(name: "CQREncode", pkgConfig: "libqrencode", providers: [.apt(["libqrencode-dev"])]),
+
+        .target(name: "DBus", dependencies: ["CDBus"], swiftSettings: strict),
+        .target(name: "Keyring", dependencies: ["CLibSecret"], swiftSettings: strict),
+        .target(name: "OIDC", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .target(name: "TesseraAPI", dependencies: ["DBus"], swiftSettings: strict),
+        .target(
+            name: "TesseraAgent",
+            dependencies: ["DBus", "Keyring", "OIDC", "TesseraAPI", "CQREncode",
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        .target(
+            name: "TesseraCLI",
+            dependencies: ["DBus", "TesseraAPI", "CQREncode",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict),
+        .executableTarget(name: "tesserad", dependencies: ["TesseraAgent"], swiftSettings: strict),
+        .executableTarget(name: "tessera", dependencies: ["TesseraCLI"], swiftSettings: strict),
+
+        // Starts and stops the real parts tests run against (buses, keyring, provider).
+        .target(name: "TestSupport", dependencies: ["DBus"], path: "Tests/TestSupport", swiftSettings: strict),
+
+        .testTarget(name: "DBusTests", dependencies: ["DBus", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "KeyringTests", dependencies: ["Keyring", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "OIDCTests", dependencies: ["OIDC", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "TesseraAgentTests",
+            dependencies: ["TesseraAgent", "TesseraAPI", "DBus", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "TesseraCLITests",
+            dependencies: ["TesseraCLI", "TesseraAPI", "DBus", "TestSupport"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+// Placeholder until the TesseraAPI target lands.
