@@ -29,14 +29,16 @@ let package = Package(
         .target(name: "Keyring", dependencies: ["CLibSecret"], swiftSettings: strict),
         .target(name: "OIDC", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .target(name: "TesseraAPI", dependencies: ["DBus"], swiftSettings: strict),
+        // QR codes for the device flow: a notification image (service) and terminal blocks (CLI).
+        .target(name: "QRCode", dependencies: ["CQREncode"], swiftSettings: strict),
         .target(
             name: "TesseraAgent",
-            dependencies: ["DBus", "Keyring", "OIDC", "TesseraAPI", "CQREncode",
+            dependencies: ["DBus", "Keyring", "OIDC", "TesseraAPI", "QRCode",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .target(
             name: "TesseraCLI",
-            dependencies: ["DBus", "TesseraAPI", "CQREncode",
+            dependencies: ["DBus", "TesseraAPI", "QRCode",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
         .executableTarget(name: "tesserad", dependencies: ["TesseraAgent"], swiftSettings: strict),
@@ -47,6 +49,7 @@ let package = Package(
 
         .testTarget(name: "DBusTests", dependencies: ["DBus", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "KeyringTests", dependencies: ["Keyring", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "QRCodeTests", dependencies: ["QRCode"], swiftSettings: strict),
         .testTarget(name: "OIDCTests", dependencies: ["OIDC", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "TesseraAgentTests",
