@@ -24,7 +24,7 @@ struct FaultTests {
         Case(fault: "missing-field") { if case .malformedResponse(let what) = $0 { what.contains("\"access_token\"") } else { false } },
         Case(fault: "wrong-type") { if case .malformedResponse(let what) = $0 { what.contains("\"token_type\" is not a string") } else { false } },
         Case(fault: "not-object") { if case .malformedResponse = $0 { true } else { false } },
-        Case(fault: "hang") { if case .transport(.timedOut) = $0 { true } else { false } },
+        Case(fault: "hang") { if case .transport(.timedOut(_, let seconds)) = $0 { seconds == 2 } else { false } },
         Case(fault: "huge") { if case .transport(.bodyTooLarge(_, 1_048_576)) = $0 { true } else { false } },
         Case(fault: "redirect") { if case .transport(.redirectRefused(_, 307, let location?)) = $0 { location.hasSuffix("/ok/endpoint") } else { false } },
         Case(fault: "oauth-error") { $0 == .invalidGrant(description: "The refresh token is revoked.") },
