@@ -22,6 +22,7 @@ import ipaddress
 import json
 import os
 import secrets
+import signal
 import sys
 import threading
 import time
@@ -301,8 +302,8 @@ class State:
             usable.append(i)
         return usable
 
-    def use_other(self, entry, ip, capability):
-        """Checks restrictions and capability for a non-AT use and counts it."""
+    def check_other(self, entry, ip, capability):
+        """Checks restrictions and capability for a non-AT use; returns the clause index to count."""
         index = None
         if entry["restrictions"]:
             usable = self.usable_clauses(entry, ip, "other")
@@ -312,6 +313,10 @@ class State:
         if capability and not caps_have(entry["capabilities"], capability):
             raise APIError(403, "insufficient_capabilities",
                            "The provided token does not have the required capability for this operation")
+        return index
+
+    @staticmethod
+    def count_other(entry, index):
         if index is not None:
             entry["usages"][index]["usages_other_done"] += 1
 
@@ -331,6 +336,10 @@ class State:
 class Handler(BaseHTTPRequestHandler):
     server_version = "mytoken-test/0.7"
     protocol_version = "HTTP/1.1"
+    # One write per response (handle_one_request flushes) and no Nagle: otherwise headers and
+    # body go out as two segments and the client's delayed ACK adds 40 ms to every request.
+    wbufsize = 1 << 16
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):
         sys.stderr.write("%s %s\n" % (self.command, fmt % args))
@@ -542,7 +551,7 @@ class Handler(BaseHTTPRequestHandler):
         max_len = body.get("max_token_len") or 0
         if caps is not None and not caps:
             raise APIError(400, "invalid_request", "capabilities cannot be empty")
-        st.use_other(parent, ip, "create_mytoken")
+        used = st.check_other(parent, ip, "create_mytoken")
         restrictions, ok = tighten(parent["restrictions"], requested)
         if not ok and body.get("error_on_restrictions"):
             raise APIError(400, "invalid_request", "requested restrictions are not subset of original restrictions")
@@ -553,6 +562,7 @@ class Handler(BaseHTTPRequestHandler):
         granted_sub = None
         if sub_caps and caps_have(granted, "create_mytoken"):
             granted_sub = [c for c in sub_caps if caps_have(from_parent, c)] or None
+        st.count_other(parent, used)
         child = st.create(parent["sub"], restrictions, granted, granted_sub, rotation, body.get("name"), parent["jti"])
         response = st.issue(child, response_type, max_len)
         update = st.rotate(parent, token_type, "other")
@@ -663,7 +673,7 @@ class Handler(BaseHTTPRequestHandler):
         if body.get("action") != "introspect":
             raise APIError(400, "invalid_request", "unsupported action")
         entry, token_type = st.authenticate(body.get("mytoken"))
-        st.use_other(entry, self.client_address[0], "tokeninfo:introspect")
+        st.count_other(entry, st.check_other(entry, self.client_address[0], "tokeninfo:introspect"))
         token = {"jti": entry["jti"], "seq_no": entry["seq_no"], "name": entry["name"],
                  "restrictions": self.used_restrictions(entry), "capabilities": entry["capabilities"]}
         if entry["rotation"]:
@@ -772,6 +782,11 @@ def main():
     parser.add_argument("--client-country", default="DE", help="the country GeoIP gives for every client")
     args = parser.parse_args()
 
+    # The parent may start us with SIGTERM ignored or blocked (Foundation's Process does);
+    # stopping by PID must still end the server at once.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: os._exit(0))
     httpd = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     httpd.daemon_threads = True
     port = httpd.server_address[1]
