@@ -168,6 +168,21 @@ import Testing
         }
     }
 
+    @Test func resolvePicksOneSourceOfRestrictions() throws {
+        #expect(try MytokenRestrictionInput.resolve(restriction: nil, options: .init(), times: times) == [])
+        #expect(try MytokenRestrictionInput.resolve(restriction: nil, options: .init(usagesAT: 2), times: times)
+            == [MytokenRestriction(usagesAT: 2)])
+        #expect(try MytokenRestrictionInput.resolve(restriction: #"{"usages_other":1}"#, options: .init(), times: times)
+            == [MytokenRestriction(usagesOther: 1)])
+        do {
+            _ = try MytokenRestrictionInput.resolve(
+                restriction: #"{"usages_other":1}"#, options: .init(scopes: ["openid"]), times: times)
+            Issue.record("both sources accepted")
+        } catch {
+            #expect(error.description.contains("use either --restriction or the options"))
+        }
+    }
+
     @Test func unknownKeyErrorListsTheAcceptedKeys() {
         #expect(throws: MytokenError.invalidRestriction(
             "clause 1 has unknown key 'schedule' (accepted: nbf, exp, scope, audience, hosts, geoip_allow, "

@@ -147,6 +147,23 @@ public enum MytokenRestrictionInput {
     /// The JSON keys a clause may have (`ip` is the older name of `hosts`).
     public static let acceptedKeys = MytokenRestriction.CodingKeys.allCases.map(\.rawValue) + ["ip"]
 
+    /// The restrictions a command line asks for: `--restriction` (JSON or @FILE) or the single-clause
+    /// options, never both — the mytoken client silently lets `--restriction` win, which would drop
+    /// options the user typed.
+    public static func resolve(
+        restriction: String?, options: MytokenRestrictionOptions, times: MytokenTimeParser
+    ) throws(MytokenError) -> [MytokenRestriction] {
+        if let restriction {
+            guard options.isEmpty else {
+                throw .invalidRestriction(
+                    "use either --restriction or the options --nbf, --exp, --scope, --aud, --host, --geo-ip-allow, "
+                    + "--geo-ip-disallow, --usages-at, --usages-other, not both")
+            }
+            return try parse(restriction, times: times)
+        }
+        return try options.clause(times: times).map { [$0] } ?? []
+    }
+
     /// Parses a `--restriction` argument: a JSON array of clauses, one JSON object, or `@FILE`
     /// holding either. `nbf`/`exp` may be unix seconds or time strings in any form
     /// `MytokenTimeParser` accepts. Empty clauses are dropped (as the mytoken client does); unknown
