@@ -55,6 +55,13 @@ import TestSupport
                                                  transport: URLSessionTransport())
         }
         guard case .invalidResponse = wrongPath else { Issue.record("\(String(describing: wrongPath))"); return }
+
+        let plain = await Self.error {
+            _ = try await MytokenClient.discover(server: URL(string: "http://mytoken.example.org")!,
+                                                 transport: URLSessionTransport())
+        }
+        #expect(plain == .invalidArgument(
+            "'http://mytoken.example.org' is not an https URL (plain http is allowed only to localhost)"))
     }
 
     // MARK: Login via polling code

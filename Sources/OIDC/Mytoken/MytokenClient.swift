@@ -14,6 +14,7 @@ public struct MytokenClient: Sendable {
 
     /// Reads `<server>/.well-known/mytoken-configuration` and checks the server names itself.
     public static func discover(server: URL, transport: any HTTPTransport) async throws(MytokenError) -> MytokenClient {
+        try checkScheme(server)
         let base = server.absoluteString.hasSuffix("/") ? String(server.absoluteString.dropLast()) : server.absoluteString
         guard let url = URL(string: base + "/.well-known/mytoken-configuration") else {
             throw .invalidArgument("'\(server.absoluteString)' is not a mytoken server URL")
@@ -33,6 +34,18 @@ public struct MytokenClient: Sendable {
             throw .invalidResponse("the server at \(base) calls itself '\(configuration.issuer)'")
         }
         return MytokenClient(configuration: configuration, transport: transport)
+    }
+
+    /// Mytokens are bearer secrets: https only, plain http only to this machine (for test servers).
+    private static func checkScheme(_ url: URL) throws(MytokenError) {
+        let host = (url.host ?? "").lowercased()
+        switch url.scheme?.lowercased() {
+        case "https" where !host.isEmpty: return
+        case "http" where host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127."): return
+        default:
+            throw .invalidArgument(
+                "'\(url.absoluteString)' is not an https URL (plain http is allowed only to localhost)")
+        }
     }
 
     // MARK: Access tokens
