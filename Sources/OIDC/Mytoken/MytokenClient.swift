@@ -38,11 +38,9 @@ public struct MytokenClient: Sendable {
 
     /// Mytokens are bearer secrets: https only, plain http only to this machine (for test servers).
     private static func checkScheme(_ url: URL) throws(MytokenError) {
-        let host = (url.host ?? "").lowercased()
-        switch url.scheme?.lowercased() {
-        case "https" where !host.isEmpty: return
-        case "http" where host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127."): return
-        default:
+        do {
+            try URLPolicy.check(url)
+        } catch {
             throw .invalidArgument(
                 "'\(url.absoluteString)' is not an https URL (plain http is allowed only to localhost)")
         }
@@ -294,6 +292,10 @@ public struct MytokenClient: Sendable {
     private static func send(_ transport: any HTTPTransport, _ request: HTTPRequest) async throws(MytokenError) -> HTTPResponse {
         do {
             return try await transport.send(request)
+        } catch OIDCError.cancelled {
+            throw .cancelled
+        } catch OIDCError.transport(let problem) {
+            throw .network(problem.description)
         } catch is CancellationError {
             throw .cancelled
         } catch {
