@@ -473,9 +473,13 @@ public actor Connection {
             if message.isSignal("org.freedesktop.DBus.Local", "Disconnected") {
                 if isOpen {
                     shutDown()
-                    // Our reference goes at once; libdbus keeps the object until its last user is done.
-                    dbus_connection_close(handle.pointer)
-                    dbus_connection_unref(handle.pointer)
+                    // We are inside dbus_connection_dispatch on this connection: release it only
+                    // after dispatch has returned, or the loop would touch a freed connection.
+                    let handle = self.handle
+                    loop.submit {
+                        dbus_connection_close(handle.pointer)
+                        dbus_connection_unref(handle.pointer)
+                    }
                 }
                 return true
             }

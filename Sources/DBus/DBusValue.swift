@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One D-Bus value of any type the specification defines, nested to any depth it allows.
 ///
 /// Containers carry their element signatures so that empty arrays and dictionaries still have a
@@ -90,7 +94,7 @@ public indirect enum DBusValue: Sendable, Hashable {
             if size >= DBusLimits.maximumMessageLength {
                 throw .invalidValue("a string of \(size) bytes exceeds the D-Bus message limit of \(DBusLimits.maximumMessageLength) bytes")
             }
-            if s.utf8.contains(0) { throw .invalidValue("a string contains a NUL character, which D-Bus forbids") }
+            if containsNUL(s) { throw .invalidValue("a string contains a NUL character, which D-Bus forbids") }
             return size + 5
         case .objectPath(let p): return p.rawValue.utf8.count + 5
         case .signature(let g): return g.rawValue.utf8.count + 2
@@ -139,6 +143,15 @@ public indirect enum DBusValue: Sendable, Hashable {
             return try inner.validate(depth: depth + 1) + inner.signatureString.utf8.count + 2
         }
     }
+}
+
+/// memchr on the contiguous UTF-8 (what native Swift strings have); a byte loop otherwise.
+func containsNUL(_ string: String) -> Bool {
+    if let found = string.utf8.withContiguousStorageIfAvailable({ buffer -> Bool in
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return false }
+        return memchr(base, 0, buffer.count) != nil
+    }) { return found }
+    return string.utf8.contains(0)
 }
 
 enum DBusLimits {
