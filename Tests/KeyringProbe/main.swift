@@ -1,0 +1,75 @@
+// keyring-probe: runs one LibSecretStore operation in its own process, so a test can point it at
+// a different session bus. libsecret caches its Secret Service connection per process for the
+// bus in DBUS_SESSION_BUS_ADDRESS at first use; a child process is the only clean way to try
+// another bus (one without a Secret Service, or with a locked keyring).
+//
+//   keyring-probe [--timeout SECONDS] store ACCOUNT ISSUER KIND   (secret on stdin, never argv)
+//   keyring-probe [--timeout SECONDS] load|delete ACCOUNT ISSUER KIND
+//   keyring-probe [--timeout SECONDS] delete-all ACCOUNT
+//   keyring-probe [--timeout SECONDS] list
+//
+// Prints `ok [value]` or `error <case>: <message>` on stdout; exit status 0, 1 (keyring error) or 2 (usage).
+import Foundation
+import Keyring
+
+func usage() -> Never {
+    FileHandle.standardError.write(Data("usage: keyring-probe [--timeout S] store|load|delete|delete-all|list ...\n".utf8))
+    exit(2)
+}
+
+func caseName(_ error: KeyringError) -> String {
+    switch error {
+    case .locked: "locked"
+    case .unavailable: "unavailable"
+    case .noDefaultCollection: "noDefaultCollection"
+    case .permissionDenied: "permissionDenied"
+    case .timeout: "timeout"
+    case .cancelled: "cancelled"
+    case .invalidArgument: "invalidArgument"
+    case .other: "other"
+    }
+}
+
+var arguments = Array(CommandLine.arguments.dropFirst())
+var timeout = Duration.seconds(10)
+if arguments.first == "--timeout", arguments.count >= 2, let seconds = Double(arguments[1]) {
+    timeout = .milliseconds(Int64(seconds * 1000))
+    arguments.removeFirst(2)
+}
+guard let operation = arguments.first else { usage() }
+let operands = Array(arguments.dropFirst())
+
+func key() -> SecretKey {
+    guard operands.count == 3, let kind = SecretKind(rawValue: operands[2]) else { usage() }
+    return SecretKey(account: operands[0], issuer: operands[1], kind: kind)
+}
+
+let store = LibSecretStore(timeout: timeout)
+let started = ContinuousClock.now
+do throws(KeyringError) {
+    switch operation {
+    case "store":
+        let input = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        try await store.store(try Secret(input), for: key())
+        print("ok")
+    case "load":
+        let secret = try await store.load(key())
+        print(secret.map { "ok \($0.reveal())" } ?? "ok")
+    case "delete":
+        print("ok \(try await store.delete(key()))")
+    case "delete-all":
+        guard operands.count == 1 else { usage() }
+        try await store.deleteAll(account: operands[0])
+        print("ok")
+    case "list":
+        let keys = try await store.accountsWithSecrets()
+        print("ok " + keys.map { "\($0.account)|\($0.issuer)|\($0.kind.rawValue)" }.joined(separator: " "))
+    default:
+        usage()
+    }
+} catch {
+    print("error \(caseName(error)): \(error)")
+    FileHandle.standardError.write(Data("elapsed \(ContinuousClock.now - started)\n".utf8))
+    exit(1)
+}
+FileHandle.standardError.write(Data("elapsed \(ContinuousClock.now - started)\n".utf8))
