@@ -1,3 +1,4 @@
+import Keyring
 import TesseraAPI
 
 /// Everything the agent can answer with instead of a result. Each case maps to exactly one
@@ -71,4 +72,28 @@ public enum AgentError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "\(name.rawValue): \(message)" }
+}
+
+extension AgentError {
+    /// Keyring failures keep their distinction: locked and unavailable need different advice.
+    public init(_ error: KeyringError) {
+        switch error {
+        case .locked:
+            self = .keyringLocked("the default collection is locked")
+        case .unavailable(let detail):
+            self = .keyringUnavailable(detail)
+        case .noDefaultCollection:
+            self = .keyringUnavailable("the Secret Service has no default keyring; create a \"login\" keyring")
+        case .permissionDenied(let detail):
+            self = .notPermitted("the keyring refused access: \(detail)")
+        case .timeout(let limit):
+            self = .timeout("the keyring did not answer within \(limit); it may be waiting for an unlock prompt")
+        case .cancelled:
+            self = .cancelled("the keyring request was cancelled")
+        case .invalidArgument(let detail):
+            self = .invalidArgument(field: "secret", reason: detail)
+        case .other(let detail):
+            self = .keyringUnavailable(detail)
+        }
+    }
 }
