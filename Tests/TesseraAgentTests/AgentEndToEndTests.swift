@@ -420,8 +420,7 @@ import Testing
         #expect(!(try await world.check("ListAccounts")).contains(world.account))
     }
 
-    @Test(.disabled("needs the KeyringSession start fix from branch keyring (its daemon keeps the output pipe open)"))
-    func keyringLockedOrMissingGivesItsOwnError() async throws {
+    @Test func keyringLockedOrMissingGivesItsOwnError() async throws {
         // A private bus with its own unlocked gnome-keyring and no notification server at all.
         let keyring = try await KeyringSession(keyring: .unlocked)
         let world = try await AgentWorld(busEnvironment: keyring.environment)
