@@ -29,11 +29,13 @@ let package = Package(
         .target(name: "Keyring", dependencies: ["CLibSecret"], swiftSettings: strict),
         .target(name: "OIDC", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .target(name: "TesseraAPI", dependencies: ["DBus"], swiftSettings: strict),
+        // prctl(PR_SET_DUMPABLE) for tesserad: prctl is variadic, so it needs a fixed-arity C wrapper.
+        .target(name: "CHardening"),
         // QR codes for the device flow: a notification image (service) and terminal blocks (CLI).
         .target(name: "QRCode", dependencies: ["CQREncode"], swiftSettings: strict),
         .target(
             name: "TesseraAgent",
-            dependencies: ["DBus", "Keyring", "OIDC", "TesseraAPI", "QRCode",
+            dependencies: ["DBus", "Keyring", "OIDC", "TesseraAPI", "QRCode", "CHardening",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .target(

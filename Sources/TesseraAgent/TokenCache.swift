@@ -87,6 +87,11 @@ public actor TokenCache {
         return entry.expiresAt.timeIntervalSince(now()) >= minValid ? entry : nil
     }
 
+    /// Puts a token in the cache, e.g. the access token that came with a login.
+    public func store(_ token: AccessToken, for key: TokenKey) {
+        entries[key] = token
+    }
+
     /// Forgets every token of the account (Revoke, RemoveAccount, LoginRequired, a new login).
     public func drop(account: String) {
         entries = entries.filter { $0.key.account != account }

@@ -7,8 +7,9 @@
 //   keyring-probe [--timeout SECONDS] load|delete ACCOUNT ISSUER KIND
 //   keyring-probe [--timeout SECONDS] delete-all ACCOUNT
 //   keyring-probe [--timeout SECONDS] list
+//   keyring-probe [--timeout SECONDS] STEP + STEP ...           (several steps, one store)
 //
-// Prints `ok [value]` or `error <case>: <message>` on stdout; exit status 0, 1 (keyring error) or 2 (usage).
+// Prints `ok [value]` or `error <case>: <message>` per step on stdout; exits 1 if any step failed, 2 on misuse.
 import Foundation
 import Keyring
 
@@ -36,40 +37,46 @@ if arguments.first == "--timeout", arguments.count >= 2, let seconds = Double(ar
     timeout = .milliseconds(Int64(seconds * 1000))
     arguments.removeFirst(2)
 }
-guard let operation = arguments.first else { usage() }
-let operands = Array(arguments.dropFirst())
+// Steps separated by "+" run one after another on the same store (one output line each), so a
+// test can show that a call which timed out leaves the store usable.
+let steps = arguments.split(separator: "+", omittingEmptySubsequences: true).map(Array.init)
+guard !steps.isEmpty else { usage() }
 
-func key() -> SecretKey {
+func key(_ operands: [String]) -> SecretKey {
     guard operands.count == 3, let kind = SecretKind(rawValue: operands[2]) else { usage() }
     return SecretKey(account: operands[0], issuer: operands[1], kind: kind)
 }
 
 let store = LibSecretStore(timeout: timeout)
-let started = ContinuousClock.now
-do throws(KeyringError) {
-    switch operation {
-    case "store":
-        let input = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-        try await store.store(try Secret(input), for: key())
-        print("ok")
-    case "load":
-        let secret = try await store.load(key())
-        print(secret.map { "ok \($0.reveal())" } ?? "ok")
-    case "delete":
-        print("ok \(try await store.delete(key()))")
-    case "delete-all":
-        guard operands.count == 1 else { usage() }
-        try await store.deleteAll(account: operands[0])
-        print("ok")
-    case "list":
-        let keys = try await store.accountsWithSecrets()
-        print("ok " + keys.map { "\($0.account)|\($0.issuer)|\($0.kind.rawValue)" }.joined(separator: " "))
-    default:
-        usage()
+var failed = false
+for step in steps {
+    let operands = Array(step.dropFirst())
+    let started = ContinuousClock.now
+    do throws(KeyringError) {
+        switch step[0] {
+        case "store":
+            let input = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            try await store.store(try Secret(input), for: key(operands))
+            print("ok")
+        case "load":
+            let secret = try await store.load(key(operands))
+            print(secret.map { "ok \($0.reveal())" } ?? "ok")
+        case "delete":
+            print("ok \(try await store.delete(key(operands)))")
+        case "delete-all":
+            guard operands.count == 1 else { usage() }
+            try await store.deleteAll(account: operands[0])
+            print("ok")
+        case "list":
+            let keys = try await store.accountsWithSecrets()
+            print((["ok"] + keys.map { "\($0.account)|\($0.issuer)|\($0.kind.rawValue)" }).joined(separator: " "))
+        default:
+            usage()
+        }
+    } catch {
+        print("error \(caseName(error)): \(error)")
+        failed = true
     }
-} catch {
-    print("error \(caseName(error)): \(error)")
     FileHandle.standardError.write(Data("elapsed \(ContinuousClock.now - started)\n".utf8))
-    exit(1)
 }
-FileHandle.standardError.write(Data("elapsed \(ContinuousClock.now - started)\n".utf8))
+exit(failed ? 1 : 0)
