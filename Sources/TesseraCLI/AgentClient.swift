@@ -126,7 +126,7 @@ struct AgentClient: Sendable {
         _ = try await call(AgentMethod.removeAccount.rawValue, [.string(name), .dictionary(options)], account: name)
     }
 
-    func listAccounts() async throws(CLIError) -> [AccountInfo] {
+    func listAccounts() async throws(CLIError) -> [AccountView] {
         let reply = try await call(AgentMethod.listAccounts.rawValue, [], account: nil)
         guard reply.count == 1, case .array(_, let items) = reply[0] else {
             throw unexpectedReply(AgentMethod.listAccounts.rawValue, reply)
@@ -135,7 +135,7 @@ struct AgentClient: Sendable {
             guard case .structure(let fields) = item, fields.count == 2, case .string(let name) = fields[0] else {
                 return nil
             }
-            return AccountInfo(name: name, fields: fields[1].entries.map { ($0.0, $0.1.json) })
+            return AccountView(name: name, fields: fields[1].entries.map { ($0.0, $0.1.json) })
         }
     }
 
