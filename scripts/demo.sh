@@ -65,7 +65,7 @@ pids+=($!)
 wait_for 10 "tesserad to own io.tessera.Agent1" \
     gdbus call --session --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \
     --method org.freedesktop.DBus.GetNameOwner io.tessera.Agent1
-note "tesserad $(tessera status --json | sed -n 's/.*"version": "\(.*\)".*/\1/p' | head -1) is running"
+note "$(tesserad --version) owns io.tessera.Agent1"
 
 say "1. Add an account for the provider"
 run tessera account add demo --issuer "$issuer" --client-id tessera-device-public -s openid -s offline_access
