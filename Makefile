@@ -3,6 +3,8 @@ PREFIX ?= $(HOME)/.local
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 CONFIG ?= debug
 SWIFTFLAGS ?=
+# Suites share one session (bus name io.tessera.Agent1, the notification server): run them one at a time.
+TESTFLAGS ?= --no-parallel
 
 .PHONY: all deps build release test demo bench install uninstall clean
 
