@@ -37,6 +37,9 @@ public enum AgentContract {
                               inputs: [Argument("name", "s"), Argument("options", "a{sv}")]),
             MethodDeclaration(member(.listAccounts),
                               outputs: [Argument("accounts", "a(sa{sv})")]),
+            MethodDeclaration(member(.startBrowserLogin),
+                              inputs: [Argument("account", "s"), Argument("options", "a{sv}")],
+                              outputs: [Argument("flow", "o"), Argument("info", "a{sv}")]),
         ],
         signals: [
             SignalDeclaration(member(.loginRequired), arguments: [Argument("account", "s")]),

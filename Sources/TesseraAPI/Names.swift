@@ -30,6 +30,8 @@ public enum AgentMethod: String, CaseIterable, Sendable {
     case removeAccount = "RemoveAccount"
     /// `ListAccounts() → a(sa{sv})`
     case listAccounts = "ListAccounts"
+    /// `StartBrowserLogin(s account, a{sv} options) → (o flow, a{sv} info)` (BrowserLogin.swift)
+    case startBrowserLogin = "StartBrowserLogin"
 }
 
 /// Signals of `io.tessera.Agent1`.

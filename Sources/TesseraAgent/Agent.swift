@@ -75,7 +75,8 @@ public final class Agent: Sendable {
     private let accountFile: AccountFile
     private let vault: SecretVault
     private let transport: any HTTPTransport
-    private let logger: Logger
+    let logger: Logger
+    let browserLogins = BrowserLogins()
     private let observer = Mutex<(any AgentObserver)?>(nil)
 
     public init(accountFile: AccountFile, secrets: any SecretStore, transport: any HTTPTransport, logger: Logger) {
@@ -89,7 +90,7 @@ public final class Agent: Sendable {
         self.observer.withLock { $0 = observer }
     }
 
-    private var currentObserver: (any AgentObserver)? { observer.withLock { $0 } }
+    var currentObserver: (any AgentObserver)? { observer.withLock { $0 } }
 
     /// Reads the account file; problems are returned (to be logged) and the readable accounts kept.
     public func loadAccounts() -> [AccountFileProblem] {
@@ -192,6 +193,7 @@ public final class Agent: Sendable {
         let name = try Validate.accountName(name, field: "name")
         guard let account = state.withLock({ $0.accounts.first { $0.name == name } }) else { throw .noSuchAccount(name) }
         state.withLock { $0.pendingFlows[name] }?.cancel()
+        browserLogins.cancel(account: name)
         if revoke {
             do { _ = try await self.revoke(account: name, keepOnFailure: false) } catch {
                 logger.warning("revoking the login of \(name) before removing it failed: \(error.message)")
@@ -334,7 +336,7 @@ public final class Agent: Sendable {
         }
     }
 
-    private func client(for account: Account) async throws(AgentError) -> OIDCClient {
+    func client(for account: Account) async throws(AgentError) -> OIDCClient {
         guard let clientID = account.clientID else {
             throw .invalidArgument(field: AccountSetting.clientID.rawValue, reason: "account \"\(account.name)\" has no client id")
         }
@@ -428,6 +430,31 @@ public final class Agent: Sendable {
     private static func flowError(_ error: OIDCError, account: String) -> AgentError {
         if case .invalidGrant = error { return .expiredToken(account: account) }
         return AgentError(error, account: account)
+    }
+
+    /// Flow objects of every kind share one numbering (their D-Bus paths).
+    func nextFlowNumber() -> Int {
+        state.withLock { state in
+            state.flowCount += 1
+            return state.flowCount
+        }
+    }
+
+    /// A login's tokens: the refresh token into the keyring (under the account's refresh lock),
+    /// the access token into the cache.
+    func storeLogin(_ response: TokenResponse, account: Account, scopes: [String]) async throws(AgentError) {
+        guard let refreshToken = response.refreshToken else {
+            throw .provider(error: "no_refresh_token", description: "the provider issued no refresh token; add the offline_access scope")
+        }
+        try await refreshLock(account.name).run { [self] () async throws(AgentError) in
+            state.withLock { $0.unsavedRotations[account.name] = nil }
+            try await vault.save(refreshToken, as: .refreshToken, of: account)
+        }
+        await tokens.drop(account: account.name)
+        await tokens.store(AccessToken(value: response.accessToken.reveal(), tokenType: response.tokenType,
+                                       expiresAt: response.expiresAt, scopes: response.scopes ?? scopes,
+                                       audience: account.audience),
+                           for: TokenKey(account: account.name, scopes: scopes, audience: account.audience))
     }
 
     // MARK: Revocation

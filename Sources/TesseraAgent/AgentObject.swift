@@ -45,6 +45,7 @@ public final class AgentObject: AgentObserver {
             AgentContract.member(.addAccount): { [self] call in try await addAccount(call) },
             AgentContract.member(.removeAccount): { [self] call in try await removeAccount(call) },
             AgentContract.member(.listAccounts): { [self] _ in await listAccounts() },
+            AgentContract.member(.startBrowserLogin): { [self] call in try await startBrowserLogin(call) },
         ]
         let interface = try ExportedInterface(AgentContract.agentInterface, methods: handlers)
         try await connection.export(interface, at: AgentContract.objectPath)
@@ -52,7 +53,7 @@ public final class AgentObject: AgentObserver {
 
     // MARK: Methods
 
-    private func decodeOptions<T>(_ call: MethodCall, _ make: ([String: Variant]) throws(ArgumentError) -> T)
+    func decodeOptions<T>(_ call: MethodCall, _ make: ([String: Variant]) throws(ArgumentError) -> T)
         throws(AgentError) -> (String, T)
     {
         let first: String, options: [String: Variant]

@@ -152,7 +152,7 @@ struct AgentClient: Sendable {
 
     // MARK: Plumbing
 
-    private func call(_ member: String, _ arguments: [DBusValue], account: String?) async throws(CLIError) -> [DBusValue] {
+    func call(_ member: String, _ arguments: [DBusValue], account: String?) async throws(CLIError) -> [DBusValue] {
         do {
             return try await connection.call(destination: Self.service, path: Self.object, interface: Self.interface,
                                              member: MemberName(member), arguments: arguments,
