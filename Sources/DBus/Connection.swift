@@ -654,22 +654,45 @@ public actor Connection {
         }
     }
 
-    /// Runs `work` as a task off the loop thread and sends its reply (or error) from the loop.
-    private func respond(_ context: ReplyContext, _ work: @escaping @Sendable () async throws -> [DBusValue]) {
-        Task.detached {
-            let message: Message?
+    /// Runs `work` in a task that prefers the loop thread as its executor, started at once on this
+    /// thread: a handler that returns without suspending replies from inside this dispatch, with no
+    /// thread hand-off at all (like a C service replying inline). A handler that awaits (an actor,
+    /// a timer, another call) suspends without holding the loop, so other calls go on meanwhile;
+    /// one with heavy CPU work moves it off explicitly (`Task.detached`, or
+    /// `withTaskExecutorPreference(globalConcurrentExecutor)`), as it would otherwise hold up
+    /// this connection while it computes.
+    private nonisolated func respond(_ context: ReplyContext,
+                                     _ work: @escaping @Sendable () async throws -> [DBusValue]) {
+        Task.immediate(executorPreference: loop) {
+            guard let message = await Self.replyMessage(to: context, from: work), context.expectsReply else { return }
+            self.send(message)
+        }
+    }
+
+    private nonisolated static func replyMessage(
+        to context: ReplyContext, from work: @Sendable () async throws -> [DBusValue]
+    ) async -> Message? {
+        do {
+            let values = try await work()
             do {
-                let values = try await work()
-                do {
-                    message = try Message.methodReturn(to: context).appending(values)
-                } catch {
-                    message = try? Message.error(to: context, name: .failed, message: "the reply could not be marshalled: \(error)")
-                }
+                return try Message.methodReturn(to: context).appending(values)
             } catch {
-                message = Self.errorReply(to: context, for: error)
+                return try? Message.error(to: context, name: .failed, message: "the reply could not be marshalled: \(error)")
             }
-            guard context.expectsReply, let message else { return }
-            self.sendFromAnyThread(message)
+        } catch {
+            return errorReply(to: context, for: error)
+        }
+    }
+
+    /// Sends at once when already on the loop thread (the usual case), else hands over to it.
+    private nonisolated func send(_ message: Message) {
+        guard loop.isOnLoopThread else { return sendFromAnyThread(message) }
+        let outgoing = CHandle(message.raw)
+        withExtendedLifetime(message) {
+            assumeIsolated { connection in
+                guard connection.isOpen else { return }
+                dbus_connection_send(connection.handle.pointer, outgoing.pointer, nil)
+            }
         }
     }
 
