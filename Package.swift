@@ -44,7 +44,13 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
         .executableTarget(name: "tesserad", dependencies: ["TesseraAgent"], swiftSettings: strict),
-        .executableTarget(name: "tessera", dependencies: ["TesseraCLI"], swiftSettings: strict),
+        // The Swift runtime linked in statically: no runtime library lookups at start, ~40% faster
+        // `tessera --version` (see README, Performance). Link-time only, so nothing is compiled twice.
+        .executableTarget(
+            name: "tessera", dependencies: ["TesseraCLI"], swiftSettings: strict,
+            linkerSettings: [.unsafeFlags(["-static-stdlib", "-l_FoundationCollections", "-l_FoundationCShims",
+                                            "-lswiftSynchronization", "-use-ld=lld"],
+                                           .when(configuration: .release))]),
 
         // Benchmark only (bench/dbus-roundtrip/run.sh); not run by `make test`.
         .executableTarget(name: "dbus-echo-bench", dependencies: ["DBus"], path: "bench/dbus-roundtrip/swift",

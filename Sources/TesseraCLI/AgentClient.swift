@@ -1,0 +1,329 @@
+import DBus
+import TesseraAPI
+
+/// The CLI's side of the `io.tessera.Agent1` contract: each method is one D-Bus call, and every
+/// failure becomes a `CLIError` whose one line says what to do.
+struct AgentClient: Sendable {
+    let connection: Connection
+
+    private static let service = AgentContract.busName
+    private static let object = AgentContract.objectPath
+    private static let interface = AgentContract.interfaceName
+    private static let flowInterface = AgentContract.deviceFlowInterfaceName
+    private static let flowPaths = AgentContract.flowPathPrefix
+
+    static func connect() async throws(CLIError) -> AgentClient {
+        do {
+            return AgentClient(connection: try await Connection.session())
+        } catch {
+            throw .serviceUnreachable("""
+                cannot connect to the session bus (\(error)); run tessera inside a desktop session \
+                or set DBUS_SESSION_BUS_ADDRESS
+                """)
+        }
+    }
+
+    // MARK: Tokens
+
+    func token(_ request: TokenRequest) async throws(CLIError) -> IssuedToken {
+        let options = GetTokenOptions(
+            scopes: request.scopes.isEmpty ? nil : request.scopes,
+            audience: request.audience.isEmpty ? nil : request.audience,
+            minValid: request.minValid, force: request.force ? true : nil, application: "tessera")
+        let body = try await call(AgentMethod.getToken.rawValue, [.string(request.account), options.dbusOptions.dbusValue],
+                                  account: request.account)
+        do {
+            let reply = try TokenReply(body: body)
+            return IssuedToken(token: SecretText(reply.token), expiresAt: reply.expiresAt, tokenType: reply.tokenType,
+                               scopes: reply.scopes, audience: reply.audience, issuer: reply.issuer)
+        } catch {
+            throw unexpectedReply(AgentMethod.getToken.rawValue, body)
+        }
+    }
+
+    // MARK: Logins
+
+    /// Subscribes to the device-flow signals; call before `startDeviceFlow` so none is missed.
+    func watchDeviceFlows() async throws(CLIError) -> FlowWatch {
+        do {
+            let signals = try await connection.signals(matching: MatchRule(
+                pathNamespace: Self.flowPaths, interface: Self.flowInterface))
+            return FlowWatch(signals: signals, client: self)
+        } catch {
+            throw translate(error, member: "AddMatch", account: nil)
+        }
+    }
+
+    func startDeviceFlow(account: String) async throws(CLIError) -> DeviceFlowStart {
+        let body = try await call(AgentMethod.startDeviceFlow.rawValue,
+                                  [.string(account), DeviceFlowOptions().dbusOptions.dbusValue], account: account)
+        guard let reply = try? DeviceFlowReply(body: body), !reply.userCode.isEmpty, !reply.verificationURI.isEmpty else {
+            throw unexpectedReply(AgentMethod.startDeviceFlow.rawValue, body)
+        }
+        return DeviceFlowStart(path: reply.flow.rawValue, userCode: reply.userCode,
+                               verificationURI: reply.verificationURI,
+                               verificationURIComplete: reply.verificationURIComplete, expiresAt: reply.expiresAt)
+    }
+
+    /// Best effort: the flow may already be over, or the service gone.
+    func cancelDeviceFlow(_ path: String) async {
+        guard let path = try? ObjectPath(path) else { return }
+        _ = try? await connection.call(destination: Self.service, path: path, interface: Self.flowInterface,
+                                       member: MemberName(stringLiteral: DeviceFlowMember.cancel),
+                                       timeout: .seconds(5))
+    }
+
+    /// The flow's `State` property, read from the service itself (signals could come from anyone).
+    func flowState(_ path: ObjectPath) async throws(CLIError) -> DeviceFlowState? {
+        let value = try await property(DeviceFlowMember.state, interface: Self.flowInterface, path: path)
+        return value?.stringValue.flatMap(DeviceFlowState.init(rawValue:))
+    }
+
+    func passwordLogin(account: String, username: String, password: SecretText) async throws(CLIError) {
+        let options: [String: Variant] = [
+            PasswordLoginOption.username.rawValue: Variant(username),
+            PasswordLoginOption.password.rawValue: Variant(password.revealed()),
+        ]
+        _ = try await call(PasswordLoginMethod.name, [.string(account), options.dbusValue], account: account)
+    }
+
+    // MARK: Accounts
+
+    func revoke(account: String, keepOnFailure: Bool) async throws(CLIError) -> Bool {
+        let options = RevokeOptions(keepOnFailure: keepOnFailure ? true : nil)
+        let reply = try await call(AgentMethod.revoke.rawValue, [.string(account), options.dbusOptions.dbusValue],
+                                   account: account)
+        guard reply.count == 1, case .bool(let revoked) = reply[0] else {
+            throw unexpectedReply(AgentMethod.revoke.rawValue, reply)
+        }
+        return revoked
+    }
+
+    func addAccount(_ account: NewAccount) async throws(CLIError) {
+        let settings = AccountSettingsMessage(
+            issuer: account.issuer, clientID: account.clientID, clientSecret: account.clientSecret?.revealed(),
+            scopes: account.scopes.isEmpty ? nil : account.scopes,
+            audience: account.audience.isEmpty ? nil : account.audience, audienceStyle: account.audienceStyle)
+        _ = try await call(AgentMethod.addAccount.rawValue, [.string(account.name), settings.dbusOptions.dbusValue],
+                           account: account.name)
+    }
+
+    func removeAccount(name: String, keepAtProvider: Bool) async throws(CLIError) {
+        let options = RemoveAccountOptions(revoke: !keepAtProvider)
+        _ = try await call(AgentMethod.removeAccount.rawValue, [.string(name), options.dbusOptions.dbusValue],
+                           account: name)
+    }
+
+    func listAccounts() async throws(CLIError) -> [AccountView] {
+        let reply = try await call(AgentMethod.listAccounts.rawValue, [], account: nil)
+        guard reply.count == 1, case .array(_, let items) = reply[0] else {
+            throw unexpectedReply(AgentMethod.listAccounts.rawValue, reply)
+        }
+        return items.compactMap { item in
+            guard case .structure(let fields) = item, fields.count == 2, case .string(let name) = fields[0] else {
+                return nil
+            }
+            return AccountView(name: name, fields: fields[1].entries.map { ($0.0, $0.1.json) })
+        }
+    }
+
+    func serviceInfo() async throws(CLIError) -> ServiceInfo {
+        // Any call activates the service; ListAccounts would too, but a Peer ping is the cheapest.
+        do {
+            _ = try await connection.call(destination: Self.service, path: Self.object,
+                                          interface: InterfaceName(stringLiteral: "org.freedesktop.DBus.Peer"),
+                                          member: MemberName(stringLiteral: "Ping"))
+        } catch {
+            throw translate(error, member: "Ping", account: nil)
+        }
+        let owner = (try? await connection.nameOwner(of: Self.service))?.rawValue ?? "?"
+        var version = "(version unknown)"
+        if let value = try? await property(AgentProperty.version.rawValue, interface: Self.interface, path: Self.object),
+           let text = value.stringValue {
+            version = text
+        }
+        var fields: [(String, JSONValue)] = [("name", .string(AgentBus.name)), ("owner", .string(owner)),
+                                             ("version", .string(version))]
+        if let pid = try? await connection.callerProcessID(of: BusName(owner)) {
+            fields.append(("pid", .integer(Int64(pid))))
+        }
+        return ServiceInfo(version: version, uniqueName: owner, fields: fields)
+    }
+
+    // MARK: Plumbing
+
+    private func call(_ member: String, _ arguments: [DBusValue], account: String?) async throws(CLIError) -> [DBusValue] {
+        do {
+            return try await connection.call(destination: Self.service, path: Self.object, interface: Self.interface,
+                                             member: MemberName(member), arguments: arguments,
+                                             timeout: .seconds(120))
+        } catch {
+            throw translate(error, member: member, account: account)
+        }
+    }
+
+    private func property(_ name: String, interface: InterfaceName, path: ObjectPath) async throws(CLIError) -> DBusValue? {
+        do {
+            let reply = try await connection.call(
+                destination: Self.service, path: path, interface: .properties, member: MemberName(stringLiteral: "Get"),
+                arguments: [.string(interface.rawValue), .string(name)], timeout: .seconds(10))
+            return reply.first?.unwrappedVariant
+        } catch {
+            throw translate(error, member: name, account: nil)
+        }
+    }
+
+    private func unexpectedReply(_ member: String, _ reply: [DBusValue]) -> CLIError {
+        .runtime("tesserad answered \(member) with an unexpected reply (\(reply.map(\.signature.rawValue).joined())); "
+            + "tessera and tesserad versions may differ: reinstall both")
+    }
+
+    /// The one place D-Bus failures become what the user reads.
+    func translate(_ error: DBusError, member: String, account: String?) -> CLIError {
+        switch error {
+        case .remote(let name, let message):
+            if let agentError = AgentErrorName(wireName: name.rawValue) {
+                return translate(agentError, message: message, account: account)
+            }
+            switch name.rawValue {
+            case ErrorName.serviceUnknown.rawValue, ErrorName.nameHasNoOwner.rawValue,
+                 "org.freedesktop.DBus.Error.NoServer":
+                return .serviceUnreachable(Self.startHint)
+            case let spawn where spawn.hasPrefix("org.freedesktop.DBus.Error.Spawn"):
+                return .serviceUnreachable("the bus could not start tesserad (\(message)); " + Self.logHint)
+            case ErrorName.noReply.rawValue, ErrorName.timeout.rawValue:
+                return .runtime("tesserad did not answer \(member) in time; " + Self.logHint)
+            case ErrorName.unknownMethod.rawValue, ErrorName.unknownProperty.rawValue,
+                 ErrorName.unknownInterface.rawValue:
+                return .runtime("the running tesserad does not support \(member); install matching tessera and tesserad versions")
+            default:
+                return .runtime("tesserad failed: \(message) (\(name))")
+            }
+        case .connectionFailed, .disconnected:
+            return .serviceUnreachable("lost the session bus connection (\(error)); is the desktop session still running?")
+        case .cancelled:
+            return .interrupted
+        default:
+            return .runtime("D-Bus: \(error)")
+        }
+    }
+
+    /// The service's messages are written for people and usually name the command to run; the
+    /// error table's advice is added only when the message does not already say what to do.
+    func translate(_ name: AgentErrorName, message: String, account: String?) -> CLIError {
+        let actionable = message.contains("`tessera") || message.contains("tessera login")
+        let line = message.isEmpty ? name.advice : actionable ? message : "\(message); \(name.advice)"
+        switch name {
+        case .loginRequired:
+            return .loginRequired(account: account ?? "<account>", detail: message)
+        case .invalidArgument:
+            return .usage(message.isEmpty ? name.advice : message)
+        case .noSuchAccount:
+            return .runtime(actionable ? message : "\(message.isEmpty ? "no such account" : message); "
+                + "see `tessera account list`, or add it with `tessera account add`")
+        case .provider, .cancelled, .notPermitted:
+            return .runtime(message.isEmpty ? name.advice : message)
+        default:
+            return .runtime(line)
+        }
+    }
+
+    static let startHint = """
+        tesserad is not running and the session bus cannot start it; start it with \
+        `systemctl --user start tesserad` or `tesserad &`, or run `make install` so the bus starts it on demand
+        """
+    static let logHint = "see its log (`journalctl --user -u tesserad`, or its stderr)"
+}
+
+/// Device-flow signals, subscribed before the flow starts so a quick approval is not missed.
+struct FlowWatch: Sendable {
+    let signals: AsyncStream<SignalMessage>
+    let client: AgentClient
+
+    /// Waits for the flow at `path` to end. A signal only prompts a look at the flow's `State` at
+    /// the service: anyone on the bus can emit a signal, only the service owns the property.
+    func outcome(of path: String) async -> FlowOutcome {
+        guard let path = try? ObjectPath(path) else { return .failed(.runtime("the service returned a bad flow path")) }
+        // The flow may have ended between the reply and this point (e.g. an instant denial).
+        if let finished = await finishedOutcome(path) { return finished }
+        for await signal in signals where signal.path == path {
+            if signal.member.rawValue == DeviceFlowMember.failed, signal.arguments.count == 2,
+               case .string(let name) = signal.arguments[0], case .string(let message) = signal.arguments[1],
+               let state = try? await client.flowState(path), state.isFinished {
+                if let agentError = AgentErrorName(wireName: name) {
+                    return .failed(client.translate(agentError, message: message, account: nil))
+                }
+                return .failed(.runtime("the login failed: \(message)"))
+            }
+            if let finished = await finishedOutcome(path) { return finished }
+        }
+        if Task.isCancelled { return .failed(.interrupted) }
+        return .failed(.serviceUnreachable("lost the connection to tesserad while waiting for the login"))
+    }
+
+    private func finishedOutcome(_ path: ObjectPath) async -> FlowOutcome? {
+        guard let state = try? await client.flowState(path), state.isFinished else { return nil }
+        switch state {
+        case .completed: return .completed
+        case .denied: return .failed(.runtime("the login was denied at the provider; run `tessera login` again and approve it"))
+        case .expired: return .failed(.runtime("the login code expired before it was approved; run `tessera login` again"))
+        case .cancelled: return .failed(.runtime("the login was cancelled"))
+        case .failed, .pending: return nil
+        }
+    }
+}
+
+extension DBusValue {
+    var stringValue: String? {
+        if case .string(let text) = unwrappedVariant { return text }
+        if case .objectPath(let path) = unwrappedVariant { return path.rawValue }
+        return nil
+    }
+
+    var stringsValue: [String]? {
+        guard case .array(_, let items) = unwrappedVariant else { return nil }
+        return items.compactMap(\.stringValue)
+    }
+
+    var int64Value: Int64? {
+        switch unwrappedVariant {
+        case .int64(let value): value
+        case .uint64(let value): Int64(exactly: value)
+        case .int32(let value): Int64(value)
+        case .uint32(let value): Int64(value)
+        default: nil
+        }
+    }
+
+    /// The entries of an `a{s…}` dictionary, in wire order, variants unwrapped.
+    var entries: [(String, DBusValue)] {
+        guard case .dictionary(_, _, let entries) = unwrappedVariant else { return [] }
+        return entries.compactMap { entry in
+            guard case .string(let key) = entry.key else { return nil }
+            return (key, entry.value.unwrappedVariant)
+        }
+    }
+
+    /// For display and `--json`: D-Bus values as JSON (byte arrays as numbers, paths as strings).
+    var json: JSONValue {
+        switch unwrappedVariant {
+        case .string(let text): .string(text)
+        case .objectPath(let path): .string(path.rawValue)
+        case .signature(let signature): .string(signature.rawValue)
+        case .bool(let flag): .bool(flag)
+        case .byte(let value): .integer(Int64(value))
+        case .int16(let value): .integer(Int64(value))
+        case .uint16(let value): .integer(Int64(value))
+        case .int32(let value): .integer(Int64(value))
+        case .uint32(let value): .integer(Int64(value))
+        case .int64(let value): .integer(value)
+        case .uint64(let value): .integer(Int64(clamping: value))
+        case .double(let value): .string(String(value))
+        case .unixFD: .null
+        case .array(_, let items): .array(items.map(\.json))
+        case .dictionary: .object(entries.map { ($0.0, $0.1.json) })
+        case .structure(let fields): .array(fields.map(\.json))
+        case .variant(let inner): inner.json
+        }
+    }
+}
