@@ -55,7 +55,8 @@ extension Agent {
     // MARK: Accounts
 
     func addMytokenAccount(name: String, settings: AccountSettings, existing: Account?) async throws(AgentError) {
-        guard let server = settings.mytokenServer else {
+        // An imported JWT names its server; a login or a transfer code needs it named.
+        guard let server = settings.mytokenServer ?? settings.mytoken.flatMap(Self.server(of:)) else {
             throw .invalidArgument(field: AccountSetting.mytokenServer.rawValue, reason: "is required for kind=mytoken")
         }
         if settings.clientID != nil || settings.clientSecret != nil {
