@@ -21,19 +21,19 @@ enum MytokenOrigin: Equatable {
 
 /// A mytoken the user passes instead of naming an account, as the mytoken client takes it.
 struct MytokenInput: ParsableArguments {
-    @Option(name: .customLong("mytoken-file"),
+    @Option(name: [.customLong("mytoken-file"), .customLong("MT-file")],
             help: ArgumentHelp("Read the mytoken from the first line of FILE (rewritten there when the token rotates).",
                                valueName: "file"))
     var file: String?
 
-    @Option(name: .customLong("mytoken-env"),
+    @Option(name: [.customLong("mytoken-env"), .customLong("MT-env")],
             help: ArgumentHelp("Read the mytoken from the environment variable VAR.", valueName: "var"))
     var environmentVariable: String?
 
-    @Flag(name: .customLong("mytoken-prompt"), help: "Read the mytoken from a no-echo prompt (or standard input).")
+    @Flag(name: [.customLong("mytoken-prompt"), .customLong("MT-prompt")], help: "Read the mytoken from a no-echo prompt (or standard input).")
     var prompt = false
 
-    @Option(name: .customLong("mytoken"),
+    @Option(name: [.customLong("mytoken"), .customLong("MT")],
             help: ArgumentHelp("The mytoken itself (unsafe: other users can read the command line).", valueName: "token"))
     var argument: String?
 

@@ -5,6 +5,11 @@ import TestSupport
 /// `tessera mytoken …` end to end: the real binary, the real `tesserad`, the mytoken test server,
 /// gnome-keyring (scripts/session.sh). Accounts get unique names; the session is shared.
 @Suite(.serialized) struct MytokenCLITests {
+    /// A tesserad with a config directory of its own, so these accounts never show up in other suites' lists.
+    static func agent() async throws -> RunningAgent {
+        try await RunningAgent(environment: ["XDG_CONFIG_HOME": try makeTemporaryDirectory("mytoken-cli-config")])
+    }
+
     static func unique(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.prefix(6).lowercased())" }
 
     static func storedMytoken(_ account: String) async throws -> String? {
@@ -24,7 +29,7 @@ import TestSupport
 
     @Test func loginAccessTokensWithScopesAndAudienceAndRotationPersisted() async throws {
         let server = try await MytokenServer.start()
-        let agent = try await RunningAgent()
+        let agent = try await Self.agent()
         let url = server.url.absoluteString
 
         let name = Self.unique("mtl")
@@ -64,7 +69,7 @@ import TestSupport
 
     @Test func createWithEachRestrictionOptionStoresTheExpectedClause() async throws {
         let server = try await MytokenServer.start()
-        let agent = try await RunningAgent()
+        let agent = try await Self.agent()
         defer { withExtendedLifetime(agent) {} }
         let root = try await server.mint(capabilities: ["AT", "create_mytoken"])
         let name = Self.unique("mtc")
@@ -118,7 +123,7 @@ import TestSupport
 
     @Test func transferCodeRoundTripAndRevoke() async throws {
         let server = try await MytokenServer.start()
-        let agent = try await RunningAgent()
+        let agent = try await Self.agent()
         defer { withExtendedLifetime(agent) {} }
         let url = server.url.absoluteString
         let root = try await server.mint(capabilities: ["AT", "create_mytoken"])
@@ -157,7 +162,7 @@ import TestSupport
 
     @Test func eachWayOfPassingAMytokenAndTheBearerDiscoveryOrder() async throws {
         let server = try await MytokenServer.start()
-        let agent = try await RunningAgent()
+        let agent = try await Self.agent()
         defer { withExtendedLifetime(agent) {} }
         let directory = try makeTemporaryDirectory("mytoken-pass")
         let runtime = "\(directory)/runtime"
