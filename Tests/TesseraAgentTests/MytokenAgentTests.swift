@@ -7,7 +7,7 @@ import Testing
 final class MytokenWorld {
     let directory: String
     let server: MytokenServer
-    let agent: AgentProcess
+    var agent: AgentProcess
     let environment: [String: String]
     let account: String
 
@@ -29,6 +29,11 @@ final class MytokenWorld {
     deinit {
         agent.stop()
         server.stop()
+    }
+
+    func restartAgent() async throws {
+        agent.stop()
+        agent = try await AgentProcess(environment: environment, logPath: "\(directory)/tesserad-\(UUID().uuidString.prefix(4)).log")
     }
 
     func call(_ method: String, _ arguments: String...) async throws -> CommandResult {
@@ -89,7 +94,7 @@ final class MytokenWorld {
 }
 
 /// Issue 8's service half, against the real `tesserad` and the mytoken test server.
-@Suite(.serialized) struct MytokenAgentTests {
+@Suite(.serialized, .exclusiveSession) struct MytokenAgentTests {
     @Test func pollingCodeLoginNotifiesWithTheConsentURIAndStoresTheMytoken() async throws {
         let world = try await MytokenWorld()
         try await world.addAccount()
@@ -186,8 +191,10 @@ final class MytokenWorld {
         #expect(rotated != original)
         #expect(try await world.serverError(using: original) == "invalid_token", "the server rejects the rotated-away token")
         #expect(try await world.server.lookup(rotated)?.current == true)
-        // The next exchange presents the stored replacement, which rotates again.
-        _ = try await world.token("{'force': <true>}")
+        // A restarted service reads the account back from accounts.json and presents the stored
+        // replacement, which rotates again.
+        try await world.restartAgent()
+        _ = try await world.token()
         let again = try #require(try await world.storedMytoken())
         #expect(again != rotated)
         #expect(try await world.server.lookup(again)?.current == true)

@@ -4,7 +4,7 @@ import TestSupport
 
 /// `tessera mytoken …` end to end: the real binary, the real `tesserad`, the mytoken test server,
 /// gnome-keyring (scripts/session.sh). Accounts get unique names; the session is shared.
-@Suite(.serialized) struct MytokenCLITests {
+@Suite(.serialized, .exclusiveSession) struct MytokenCLITests {
     /// A tesserad with a config directory of its own, so these accounts never show up in other suites' lists.
     static func agent() async throws -> RunningAgent {
         try await RunningAgent(environment: ["XDG_CONFIG_HOME": try makeTemporaryDirectory("mytoken-cli-config")])
