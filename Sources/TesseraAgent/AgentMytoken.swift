@@ -35,14 +35,19 @@ extension Agent {
 
     /// The server a mytoken names: the `iss` claim of a JWT mytoken (short tokens name none).
     static func server(of token: SecretString) -> URL? {
+        guard let issuer = claim("iss", of: token) else { return nil }
+        return try? Validate.serverURL(issuer, field: CreateMytokenKey.mytokenServer.rawValue)
+    }
+
+    /// A string claim of a JWT mytoken's payload (read, not verified: only to find where to send it).
+    static func claim(_ name: String, of token: SecretString) -> String? {
         let parts = token.reveal().split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3 else { return nil }
         var base64 = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
         guard let data = Data(base64Encoded: base64),
-              let claims = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-              let issuer = claims["iss"] as? String else { return nil }
-        return try? Validate.serverURL(issuer, field: CreateMytokenKey.mytokenServer.rawValue)
+              let claims = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return nil }
+        return claims[name] as? String
     }
 
     /// The server for a mytoken the caller passed: the one named in the call, else the token's own.

@@ -265,6 +265,7 @@ final class MytokenWorld {
         let rotating = try await world.server.mint(rotationJSON: #"{"on_AT":true}"#)
         let answer = try await world.check("GetTokenWithMytoken", rotating, "{'scopes': <['openid']>}")
         let replacement = try #require(AgentWorld.capture(#"'rotated-mytoken': <'([^']+)'>"#, in: answer))
+        #expect(answer.contains("'issuer': <'\(world.server.options.provider)'>"), "the OpenID issuer from the oidc_iss claim")
         #expect(try await world.server.lookup(replacement)?.current == true)
         try await world.check("RevokeMytoken", replacement, "{}")
         #expect(try await world.server.lookup(replacement)?.revoked == true)
