@@ -57,7 +57,8 @@ struct AgentClient: Sendable {
     func startDeviceFlow(account: String) async throws(CLIError) -> DeviceFlowStart {
         let body = try await call(AgentMethod.startDeviceFlow.rawValue,
                                   [.string(account), DeviceFlowOptions().dbusOptions.dbusValue], account: account)
-        guard let reply = try? DeviceFlowReply(body: body), !reply.userCode.isEmpty, !reply.verificationURI.isEmpty else {
+        // A mytoken account's login has no user code, only a consent URI.
+        guard let reply = try? DeviceFlowReply(body: body), !reply.verificationURI.isEmpty else {
             throw unexpectedReply(AgentMethod.startDeviceFlow.rawValue, body)
         }
         return DeviceFlowStart(path: reply.flow.rawValue, userCode: reply.userCode,
@@ -173,7 +174,7 @@ struct AgentClient: Sendable {
         }
     }
 
-    private func unexpectedReply(_ member: String, _ reply: [DBusValue]) -> CLIError {
+    func unexpectedReply(_ member: String, _ reply: [DBusValue]) -> CLIError {
         .runtime("tesserad answered \(member) with an unexpected reply (\(reply.map(\.signature.rawValue).joined())); "
             + "tessera and tesserad versions may differ: reinstall both")
     }
