@@ -17,9 +17,9 @@ import Testing
             format: command.format)
     }
 
-    static let words = ["token", "wlcg", "https://iam.example.org/", "--json", "--env", "--force", "-s", "--scope",
-                        "openid profile", "--aud", "-t", "300", "99999999", "--", "help", "-h", "--interactive",
-                        "--bearer-file", "", " ", "-x", "--json=1", "-sopenid", "+5"]
+    /// Every line of up to three of these words after `token` is tried (4096 lines, ~2 s in debug).
+    static let words = ["wlcg", "--json", "--env", "--force", "-s", "openid profile", "--aud", "-t", "300", "--",
+                        "help", "-h", "--interactive", "--bearer-file", "", "-x"]
 
     @Test func everyAcceptedLineMeansWhatArgumentParserReads() {
         var lines: [[String]] = [[]]
@@ -29,7 +29,9 @@ import Testing
              "--aud", "https://b.example", "-t", "0", "--force", "--json"],
             ["token", "--min-valid", "31622400", "wlcg"], ["token", "--min-valid", "31622401", "wlcg"],
             ["token", "-t", "007", "--env", "wlcg"], ["token", "wlcg", "--aud", "a b"], ["token", "wlcg", "-s", "  "],
-            ["token", "wlcg", "--json", "--env"], ["token", "wlcg", "--force", "--force"],
+            ["token", "wlcg", "--json", "--env"], ["token", "wlcg", "--force", "--force"], ["token", "-sopenid", "x"],
+            ["token", "--json=1", "x"], ["token", "x", "-t", "+5"], ["token", "x", "-t", "99999999"],
+            ["token", "https://iam.example.org/", "--scope", "openid"], ["token", "x", "--aud", " "],
         ]
         var accepted = 0
         for line in lines {
@@ -37,7 +39,7 @@ import Testing
             accepted += 1
             #expect(Self.argumentParserReading(line) == fast, "\(line)")
         }
-        #expect(accepted > 100)
+        #expect(accepted > 50)
     }
 
     @Test func thePlainFormsTakeTheFastPath() {
