@@ -221,7 +221,7 @@ public actor Connection {
         }
     }
 
-    private static func milliseconds(_ duration: Duration) -> Int32 {
+    static func milliseconds(_ duration: Duration) -> Int32 {
         let (seconds, attoseconds) = duration.components
         guard seconds >= 0 else { return 0 }
         if seconds >= Int64(Int32.max / 1000) { return Int32.max }  // DBUS_TIMEOUT_INFINITE
@@ -745,7 +745,7 @@ extension Message {
 
 extension BusName {
     /// The bus's own word for our unique name; used only if it ever failed our stricter check.
-    fileprivate init(uncheckedUnique value: String) {
+    init(uncheckedUnique value: String) {
         self = (try? BusName(value)) ?? ":0.0"
     }
 }

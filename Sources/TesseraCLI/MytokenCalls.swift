@@ -21,7 +21,7 @@ extension AgentClient {
                                           audience: audience.isEmpty ? nil : audience, comment: "tessera")
         let member = AgentMethod.getTokenWithMytoken.rawValue
         let body = try await call(member, [.string(mytoken.revealed()), options.dbusOptions.dbusValue], account: nil)
-        guard let reply = try? TokenReply(body: body), body.count == 3 else { throw unexpectedReply(member, body) }
+        guard let reply = try? TokenReply(body: body), body.count == 3 else { throw Self.unexpectedReply(member, body) }
         let rotated = body[2].entries.first { $0.0 == MytokenInfoKey.rotatedMytoken.rawValue }?.1.stringValue
         return MytokenAccess(
             issued: IssuedToken(token: SecretText(reply.token), expiresAt: reply.expiresAt, tokenType: reply.tokenType,
@@ -51,7 +51,7 @@ extension AgentClient {
     func revoke(account: String, recursive: Bool) async throws(CLIError) -> Bool {
         let options = RevokeOptions(recursive: recursive ? true : nil)
         let reply = try await call(AgentMethod.revoke.rawValue, [.string(account), options.dbusOptions.dbusValue], account: account)
-        guard reply.count == 1, case .bool(let revoked) = reply[0] else { throw unexpectedReply(AgentMethod.revoke.rawValue, reply) }
+        guard reply.count == 1, case .bool(let revoked) = reply[0] else { throw Self.unexpectedReply(AgentMethod.revoke.rawValue, reply) }
         return revoked
     }
 
@@ -60,7 +60,7 @@ extension AgentClient {
     }
 
     private func created(_ member: String, _ body: [DBusValue]) throws(CLIError) -> CreatedMytoken {
-        guard let reply = try? MytokenReply(body: body), !reply.token.isEmpty else { throw unexpectedReply(member, body) }
+        guard let reply = try? MytokenReply(body: body), !reply.token.isEmpty else { throw Self.unexpectedReply(member, body) }
         return CreatedMytoken(token: SecretText(reply.token), type: reply.tokenType,
                               rotated: reply.rotatedMytoken.map(SecretText.init))
     }
