@@ -26,6 +26,8 @@ public struct TokenRequest: Sendable {
     public var force = false
     public var interactive = false
     public var timeout: UInt32 = GetTokenOption.defaultTimeout
+    /// Who asked, as verified by the bus (for the login notification of an interactive request).
+    public var requestedBy: String?
 
     public init(account: String) { self.account = account }
 }
@@ -51,6 +53,8 @@ public struct AccountStatus: Sendable {
     public var account: Account
     public var loggedIn: Bool?
     public var hasClientSecret: Bool?
+    /// When each access token held in memory for the account expires.
+    public var tokenExpiries: [Date] = []
 }
 
 /// The service's core, free of D-Bus: accounts, tokens, logins, revocation.
@@ -75,7 +79,7 @@ public final class Agent: Sendable {
     private let accountFile: AccountFile
     private let vault: SecretVault
     private let transport: any HTTPTransport
-    private let logger: Logger
+    let logger: Logger
     private let observer = Mutex<(any AgentObserver)?>(nil)
 
     public init(accountFile: AccountFile, secrets: any SecretStore, transport: any HTTPTransport, logger: Logger) {
@@ -89,7 +93,7 @@ public final class Agent: Sendable {
         self.observer.withLock { $0 = observer }
     }
 
-    private var currentObserver: (any AgentObserver)? { observer.withLock { $0 } }
+    var currentObserver: (any AgentObserver)? { observer.withLock { $0 } }
 
     /// Reads the account file; problems are returned (to be logged) and the readable accounts kept.
     public func loadAccounts() -> [AccountFileProblem] {
@@ -217,11 +221,14 @@ public final class Agent: Sendable {
             logger.warning("cannot list the keyring's items: \(error.message)")
             keys = nil
         }
-        return accounts.map { account in
-            AccountStatus(account: account,
-                          loggedIn: keys.map { $0.contains(SecretVault.key(account, .refreshToken)) },
-                          hasClientSecret: keys.map { $0.contains(SecretVault.key(account, .clientSecret)) })
+        var statuses: [AccountStatus] = []
+        for account in accounts {
+            statuses.append(AccountStatus(account: account,
+                                          loggedIn: keys.map { $0.contains(SecretVault.key(account, .refreshToken)) },
+                                          hasClientSecret: keys.map { $0.contains(SecretVault.key(account, .clientSecret)) },
+                                          tokenExpiries: await tokens.expiries(account: account.name)))
         }
+        return statuses
     }
 
     private func save(_ accounts: [Account], keepInvalid: Bool) throws(AgentError) {
@@ -241,7 +248,8 @@ public final class Agent: Sendable {
             return (try await cachedOrRefreshed(account, scopes: scopes, audience: audience, request: request), account)
         } catch .loginRequired(let name, let reason) where request.interactive {
             logger.info("\(name) needs a login (\(reason)); starting one for an interactive request")
-            let flow = try await startDeviceFlow(account: account.name, scopes: nil, notify: true)
+            let flow = try await startDeviceFlow(account: account.name, scopes: nil, notify: true,
+                                                 requestedBy: request.requestedBy)
             try await wait(for: flow, seconds: request.timeout)
             var again = request
             again.force = false
@@ -334,7 +342,7 @@ public final class Agent: Sendable {
         }
     }
 
-    private func client(for account: Account) async throws(AgentError) -> OIDCClient {
+    func client(for account: Account) async throws(AgentError) -> OIDCClient {
         guard let clientID = account.clientID else {
             throw .invalidArgument(field: AccountSetting.clientID.rawValue, reason: "account \"\(account.name)\" has no client id")
         }
@@ -357,7 +365,8 @@ public final class Agent: Sendable {
 
     /// The account's pending flow, or a new one: started at the provider, announced (exported,
     /// notified) and then polled in the background.
-    public func startDeviceFlow(account nameOrIssuer: String, scopes: [String]?, notify: Bool) async throws(AgentError) -> DeviceFlow {
+    public func startDeviceFlow(account nameOrIssuer: String, scopes: [String]?, notify: Bool,
+                                requestedBy: String? = nil) async throws(AgentError) -> DeviceFlow {
         let account = try resolve(nameOrIssuer)
         return try await flowLock(account.name).run { [self] () async throws(AgentError) -> DeviceFlow in
                 if let pending = state.withLock({ $0.pendingFlows[account.name] }), pending.state == .pending {
@@ -372,11 +381,12 @@ public final class Agent: Sendable {
                 }
                 let flow = state.withLock { state in
                     state.flowCount += 1
-                    let flow = DeviceFlow(number: state.flowCount, account: account.name, authorization: authorization)
+                    let flow = DeviceFlow(number: state.flowCount, account: account.name, authorization: authorization,
+                                          requestedBy: requestedBy)
                     state.pendingFlows[account.name] = flow
                     return flow
                 }
-                logger.info("device flow \(flow.number) started for \(account.name); code expires \(flow.expiresAt)")
+                logger.info("device flow \(flow.number) started for \(account.name) by \(requestedBy ?? "the service"); code expires \(flow.expiresAt)")
                 await currentObserver?.flowStarted(flow, notify: notify)
                 flow.attach(poller: Task { await poll(flow, account: account, client: client) })
                 return flow
@@ -389,19 +399,7 @@ public final class Agent: Sendable {
             do throws(OIDCError) { response = try await client.pollDeviceToken(flow.authorization) } catch {
                 throw Self.flowError(error, account: account.name)
             }
-            guard let refreshToken = response.refreshToken else {
-                throw AgentError.provider(error: "no_refresh_token",
-                                          description: "the provider issued no refresh token; add the offline_access scope")
-            }
-            try await refreshLock(account.name).run { [self] () async throws(AgentError) in
-                state.withLock { $0.unsavedRotations[account.name] = nil }
-                try await vault.save(refreshToken, as: .refreshToken, of: account)
-            }
-            await tokens.drop(account: account.name)
-            let key = TokenKey(account: account.name, scopes: flow.scopes, audience: account.audience)
-            await tokens.store(AccessToken(value: response.accessToken.reveal(), tokenType: response.tokenType,
-                                           expiresAt: response.expiresAt, scopes: response.scopes ?? flow.scopes,
-                                           audience: account.audience), for: key)
+            try await storeLogin(response, account: account, scopes: flow.scopes)
             if flow.finish(.completed) {
                 logger.info("device flow \(flow.number) completed: \(account.name) is logged in")
                 await currentObserver?.loginCompleted(account: account.name)
@@ -423,6 +421,24 @@ public final class Agent: Sendable {
             if state.pendingFlows[account.name] === flow { state.pendingFlows[account.name] = nil }
         }
         await currentObserver?.flowFinished(flow)
+    }
+
+    /// A login's result, whatever the grant: the refresh token to the keyring (before anything
+    /// else sees the login), the account's old access tokens dropped, the new one cached.
+    func storeLogin(_ response: TokenResponse, account: Account, scopes: [String]) async throws(AgentError) {
+        guard let refreshToken = response.refreshToken else {
+            throw AgentError.provider(error: "no_refresh_token",
+                                      description: "the provider issued no refresh token; add the offline_access scope")
+        }
+        try await refreshLock(account.name).run { [self] () async throws(AgentError) in
+            state.withLock { $0.unsavedRotations[account.name] = nil }
+            try await vault.save(refreshToken, as: .refreshToken, of: account)
+        }
+        await tokens.drop(account: account.name)
+        let key = TokenKey(account: account.name, scopes: scopes, audience: account.audience)
+        await tokens.store(AccessToken(value: response.accessToken.reveal(), tokenType: response.tokenType,
+                                       expiresAt: response.expiresAt, scopes: response.scopes ?? scopes,
+                                       audience: account.audience), for: key)
     }
 
     private static func flowError(_ error: OIDCError, account: String) -> AgentError {

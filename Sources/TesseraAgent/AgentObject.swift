@@ -27,6 +27,7 @@ public final class AgentObject: AgentObserver {
     let agent: Agent
     let notifier: Notifier
     let logger: Logger
+    let callers: CallerPolicy
     private let notifyFlows = Mutex<Set<Int>>([])
 
     public init(connection: Connection, agent: Agent, logger: Logger) {
@@ -34,20 +35,38 @@ public final class AgentObject: AgentObserver {
         self.agent = agent
         self.logger = logger
         self.notifier = Notifier(connection: connection, logger: logger)
+        self.callers = CallerPolicy(connection: connection, logger: logger)
     }
 
     /// Exports the agent object (before the caller claims the bus name).
     public func export() async throws(DBusError) {
+        try await callers.watchDepartures()
         let handlers: [MemberName: MethodHandler] = [
-            AgentContract.member(.getToken): { [self] call in try await getToken(call) },
-            AgentContract.member(.startDeviceFlow): { [self] call in try await startDeviceFlow(call) },
-            AgentContract.member(.revoke): { [self] call in try await revoke(call) },
-            AgentContract.member(.addAccount): { [self] call in try await addAccount(call) },
-            AgentContract.member(.removeAccount): { [self] call in try await removeAccount(call) },
-            AgentContract.member(.listAccounts): { [self] _ in await listAccounts() },
+            AgentContract.member(.getToken): verified { [self] call, caller in try await getToken(call, caller) },
+            AgentContract.member(.startDeviceFlow): verified { [self] call, caller in try await startDeviceFlow(call, caller) },
+            AgentContract.member(.revoke): verified { [self] call, _ in try await revoke(call) },
+            AgentContract.member(.addAccount): verified { [self] call, _ in try await addAccount(call) },
+            AgentContract.member(.removeAccount): verified { [self] call, _ in try await removeAccount(call) },
+            AgentContract.member(.listAccounts): verified { [self] _, _ in await listAccounts() },
+            AgentContract.member(.loginWithPassword): verified { [self] call, _ in try await loginWithPassword(call) },
         ]
-        let interface = try ExportedInterface(AgentContract.agentInterface, methods: handlers)
+        let interface = try ExportedInterface(AgentContract.agentInterface, methods: handlers,
+                                              getters: [AgentContract.member(.version): { .string(Daemon.version) }])
         try await connection.export(interface, at: AgentContract.objectPath)
+    }
+
+    /// Every method runs only for a caller of the service's own user (`NotPermitted` otherwise),
+    /// and is logged with the program the bus vouches for.
+    private func verified(_ handler: @escaping @Sendable (MethodCall, VerifiedCaller) async throws -> [DBusValue])
+        -> MethodHandler
+    {
+        { [callers, logger] call in
+            let caller = try await callers.verify(call.sender)
+            let line: Logger.Message = "\(call.member) from \(caller)"
+            // GetToken is the hot path; everything else changes state and is worth a line.
+            if call.member == AgentContract.member(.getToken) { logger.debug(line) } else { logger.info(line) }
+            return try await handler(call, caller)
+        }
     }
 
     // MARK: Methods
@@ -62,7 +81,12 @@ public final class AgentObject: AgentObserver {
         do { return (first, try make(options)) } catch { throw error.agentError }
     }
 
-    private func getToken(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
+    /// "/usr/bin/foo (pid 42)", plus the caller's own `application` hint, quoted as a claim.
+    static func requester(_ caller: VerifiedCaller, application: String?) -> String {
+        application.map { "\(caller) (calls itself “\($0)”)" } ?? caller.description
+    }
+
+    private func getToken(_ call: MethodCall, _ caller: VerifiedCaller) async throws(AgentError) -> [DBusValue] {
         let (account, options) = try decodeOptions(call) { options throws(ArgumentError) in try GetTokenOptions(dbusOptions: options) }
         var request = TokenRequest(account: account)
         if let scopes = options.scopes { request.scopes = try Validate.words(scopes, field: GetTokenOption.scopes.rawValue) }
@@ -80,6 +104,7 @@ public final class AgentObject: AgentObserver {
             request.timeout = timeout
         }
         if let application = options.application { _ = try Validate.text(application, field: GetTokenOption.application.rawValue) }
+        request.requestedBy = Self.requester(caller, application: options.application.map { String($0.prefix(80)) })
         request.force = options.force ?? false
         request.interactive = options.interactive ?? false
         let (token, resolved) = try await agent.token(request)
@@ -88,10 +113,11 @@ public final class AgentObject: AgentObserver {
                           issuer: resolved.issuer.absoluteString, account: resolved.name).body
     }
 
-    private func startDeviceFlow(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
+    private func startDeviceFlow(_ call: MethodCall, _ caller: VerifiedCaller) async throws(AgentError) -> [DBusValue] {
         let (account, options) = try decodeOptions(call) { options throws(ArgumentError) in try DeviceFlowOptions(dbusOptions: options) }
         let scopes = try options.scopes.map { scopes throws(AgentError) in try Validate.words(scopes, field: DeviceFlowOption.scopes.rawValue) }
-        let flow = try await agent.startDeviceFlow(account: account, scopes: scopes, notify: options.notify ?? true)
+        let flow = try await agent.startDeviceFlow(account: account, scopes: scopes, notify: options.notify ?? true,
+                                                   requestedBy: Self.requester(caller, application: nil))
         return DeviceFlowReply(flow: AgentContract.flowPath(flow.number), userCode: flow.userCode,
                                verificationURI: flow.verificationURI.absoluteString,
                                verificationURIComplete: flow.verificationURIComplete?.absoluteString,
@@ -137,6 +163,24 @@ public final class AgentObject: AgentObserver {
         return []
     }
 
+    private func loginWithPassword(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
+        let (account, options) = try decodeOptions(call) { options throws(ArgumentError) in try PasswordLoginOptions(dbusOptions: options) }
+        guard let username = options.username else {
+            throw .invalidArgument(field: PasswordLoginOption.username.rawValue, reason: "is required")
+        }
+        guard let password = options.password, !password.isEmpty else {
+            throw .invalidArgument(field: PasswordLoginOption.password.rawValue, reason: "is required")
+        }
+        // Checked for size only: any character may be part of a password, and no message echoes it.
+        guard password.utf8.count <= Validate.maxStringBytes else {
+            throw .invalidArgument(field: PasswordLoginOption.password.rawValue, reason: "is longer than \(Validate.maxStringBytes) bytes")
+        }
+        let scopes = try options.scopes.map { s throws(AgentError) in try Validate.words(s, field: PasswordLoginOption.scopes.rawValue) }
+        try await agent.loginWithPassword(account: account, username: try Validate.text(username, field: PasswordLoginOption.username.rawValue),
+                                          password: SecretString(password), scopes: scopes)
+        return []
+    }
+
     private func removeAccount(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
         let (name, options) = try decodeOptions(call) { options throws(ArgumentError) in try RemoveAccountOptions(dbusOptions: options) }
         try await agent.removeAccount(name: name, revoke: options.revoke ?? true)
@@ -150,7 +194,8 @@ public final class AgentObject: AgentObserver {
                                clientID: account.clientID, scopes: account.scopes, audience: account.audience,
                                audienceStyle: account.audienceStyle.rawValue,
                                mytokenServer: account.mytokenServer?.absoluteString,
-                               loggedIn: status.loggedIn, hasClientSecret: status.hasClientSecret)
+                               loggedIn: status.loggedIn, hasClientSecret: status.hasClientSecret,
+                               tokenExpiresAt: status.tokenExpiries.map { Int64($0.timeIntervalSince1970.rounded(.down)) })
         })
     }
 
@@ -161,7 +206,7 @@ public final class AgentObject: AgentObserver {
         do {
             let interface = try ExportedInterface(
                 AgentContract.deviceFlowInterface,
-                methods: [MemberName(stringLiteral: DeviceFlowMember.cancel): { _ in flow.cancel(); return [] }],
+                methods: [MemberName(stringLiteral: DeviceFlowMember.cancel): verified { _, _ in flow.cancel(); return [] }],
                 getters: [
                     MemberName(stringLiteral: DeviceFlowMember.state): { .string(flow.state.rawValue) },
                     MemberName(stringLiteral: DeviceFlowMember.account): { .string(flow.account) },

@@ -17,6 +17,8 @@ public final class DeviceFlow: Sendable {
     public let expiresAt: Date
     public let interval: Duration
     public let scopes: [String]
+    /// The verified caller that started it (`/usr/bin/foo (pid 42)`), shown in the notification.
+    public let requestedBy: String?
     let authorization: DeviceAuthorization
 
     private struct Status {
@@ -32,8 +34,9 @@ public final class DeviceFlow: Sendable {
     }
     private let status = Mutex(Status())
 
-    init(number: Int, account: String, authorization: DeviceAuthorization) {
+    init(number: Int, account: String, authorization: DeviceAuthorization, requestedBy: String? = nil) {
         self.number = number
+        self.requestedBy = requestedBy
         self.account = account
         self.authorization = authorization
         self.userCode = authorization.userCode
