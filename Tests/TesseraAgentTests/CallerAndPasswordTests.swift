@@ -111,6 +111,32 @@ extension AgentEndToEndTests {
         #expect(try await world.call("ListAccounts").succeeded)
     }
 
+    /// The hot path pays no extra bus round trip: credentials are asked once per connection, and
+    /// asked again for a new connection (the old one's entry went with its NameOwnerChanged).
+    @Test func callerCredentialsAreAskedOncePerConnection() async throws {
+        let world = try await AgentWorld()
+        let monitorLog = "\(world.directory)/credentials-monitor.log"
+        let monitor = try BackgroundProcess(
+            "dbus-monitor", ["--session", "type='method_call',interface='org.freedesktop.DBus',member='GetConnectionCredentials'"],
+            logPath: monitorLog)
+        defer { monitor.stop() }
+        try await Task.sleep(for: .milliseconds(300))
+        func lookups(of name: BusName) -> Int {
+            let log = (try? String(contentsOfFile: monitorLog, encoding: .utf8)) ?? ""
+            return log.components(separatedBy: "string \"\(name.rawValue)\"").count - 1
+        }
+        for _ in 0..<2 {
+            let client = try await Connection.session()
+            for _ in 0..<20 {
+                _ = try await client.call(destination: AgentContract.busName, path: AgentContract.objectPath,
+                                          interface: AgentContract.interfaceName, member: AgentContract.member(.listAccounts))
+            }
+            try await eventually("the monitor saw the lookup") { lookups(of: client.uniqueName) >= 1 }
+            #expect(lookups(of: client.uniqueName) == 1)
+            await client.close()
+        }
+    }
+
     @Test(arguments: [false, true])
     func notificationsSendActionsOnlyToServersThatShowThem(serverHasActions: Bool) async throws {
         let session = try await KeyringSession(keyring: .unlocked)
