@@ -62,9 +62,13 @@ public final class AgentObject: AgentObserver {
     {
         { [callers, logger] call in
             let caller = try await callers.verify(call.sender)
-            let line: Logger.Message = "\(call.member) from \(caller)"
-            // GetToken is the hot path; everything else changes state and is worth a line.
-            if call.member == AgentContract.member(.getToken) { logger.debug(line) } else { logger.info(line) }
+            // GetToken is the hot path (and the message is only built when debug is on); everything
+            // else changes state and is worth a line.
+            if call.member == AgentContract.member(.getToken) {
+                logger.debug("\(call.member) from \(caller)")
+            } else {
+                logger.info("\(call.member) from \(caller)")
+            }
             return try await handler(call, caller)
         }
     }
@@ -104,9 +108,11 @@ public final class AgentObject: AgentObserver {
             request.timeout = timeout
         }
         if let application = options.application { _ = try Validate.text(application, field: GetTokenOption.application.rawValue) }
-        request.requestedBy = Self.requester(caller, application: options.application.map { String($0.prefix(80)) })
         request.force = options.force ?? false
         request.interactive = options.interactive ?? false
+        if request.interactive {
+            request.requestedBy = Self.requester(caller, application: options.application.map { String($0.prefix(80)) })
+        }
         let (token, resolved) = try await agent.token(request)
         return TokenReply(token: token.value, expiresAt: Int64(token.expiresAt.timeIntervalSince1970.rounded(.down)),
                           tokenType: token.tokenType, scopes: token.scopes, audience: token.audience,

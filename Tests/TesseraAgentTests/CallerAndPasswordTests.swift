@@ -137,6 +137,26 @@ extension AgentEndToEndTests {
         }
     }
 
+    /// An interactive GetToken's login notification names the verified program first; the
+    /// caller's own `application` claim only appears next to it, quoted.
+    @Test func interactiveLoginNotificationNamesTheVerifiedProgram() async throws {
+        let session = try await KeyringSession(keyring: .unlocked)
+        let server = try await RecordingNotificationServer(address: session.busAddress, capabilities: ["body"])
+        let world = try await AgentWorld(busEnvironment: session.environment)
+        try await world.addAccount()
+        async let answer = world.call("GetToken", world.account,
+                                      "{'interactive': <true>, 'timeout': <uint32 30>, 'application': <'Totally Trusted App'>}")
+        try await eventually("the login notification") { !server.notifications.isEmpty }
+        let body = try #require(server.notifications.first?.body)
+        let requester = try #require(body.split(separator: "\n").last.map(String.init))
+        #expect(requester.hasPrefix("Requested by /") && requester.contains("gdbus (pid "), "\(body)")
+        #expect(requester.hasSuffix("(calls itself “Totally Trusted App”)"), "\(body)")
+        let code = try #require(AgentWorld.capture(#"Enter the code (\S+) at"#, in: body))
+        try await world.provider.approve(userCode: code)
+        let result = try await answer
+        #expect(result.succeeded, "\(result.stderr)")
+    }
+
     @Test(arguments: [false, true])
     func notificationsSendActionsOnlyToServersThatShowThem(serverHasActions: Bool) async throws {
         let session = try await KeyringSession(keyring: .unlocked)
