@@ -132,6 +132,8 @@ public enum Daemon {
             return .failure
         }
         logger.info("tesserad \(version) serving \(AgentBus.name) with \(agent.accounts.count) account(s)")
+        let tray = Tray(connection: connection, agent: agent, logger: logger) { stop.fire() }
+        await tray.start()
 
         Task {
             for await name in lost where name == AgentContract.busName {
@@ -143,6 +145,7 @@ public enum Daemon {
         }
         await stop.wait()
         logger.info("stopping")
+        await tray.stop()
         _ = try? await connection.releaseName(AgentContract.busName)
         await connection.close()
         return .success

@@ -92,6 +92,10 @@ public final class BackgroundProcess {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else is inherited: a long-lived child holding another test's pipe end would keep
+        // that test's read from ever seeing EOF.
+        // (glibc ≥ 2.34 has it; Swift's Glibc module does not import it, so it is looked up.)
+        if let closeFrom = Self.addCloseFrom { _ = closeFrom(&actions, 3) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -120,6 +124,11 @@ public final class BackgroundProcess {
         self.pid = child
         self.logPath = logPath
     }
+
+    private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    private static let addCloseFrom: AddCloseFrom? = dlsym(UnsafeMutableRawPointer(bitPattern: 0),
+                                                           "posix_spawn_file_actions_addclosefrom_np")
+        .map { unsafeBitCast($0, to: AddCloseFrom.self) }
 
     /// Reaps the child when it has exited, so a stopped process never lingers as a zombie.
     public var isRunning: Bool {

@@ -60,7 +60,7 @@ public final class KeyringSession {
     /// the bus (gnome-keyring 42 prints no environment when daemonized). Output goes to a file, not
     /// a pipe: the daemon or a process spawned meanwhile by a parallel test could inherit a pipe's
     /// write end and keep it open.
-    private static func startKeyring(environment: [String: String], logPath: String) async throws -> Int32 {
+    static func startKeyring(environment: [String: String], logPath: String) async throws -> Int32 {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Requirement.executable("gnome-keyring-daemon"))
         process.arguments = ["--unlock", "--components=secrets", "--daemonize"]
