@@ -38,7 +38,7 @@ import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from parent_watch import exit_with_parent
+from parent_watch import serve_until_parent_exits
 
 TOKEN = {"access_token": "fault-server-access-token", "token_type": "Bearer", "expires_in": 60,
          "refresh_token": "fault-server-refresh-token", "scope": "openid"}
@@ -160,11 +160,7 @@ def main():
     args = parser.parse_args()
     server = Server(("127.0.0.1", args.port), Handler)
     print(f"base=http://127.0.0.1:{server.server_address[1]}", flush=True)
-    exit_with_parent()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve_until_parent_exits(server)
 
 
 if __name__ == "__main__":

@@ -18,3 +18,12 @@ def exit_with_parent():
         os._exit(0)
 
     threading.Thread(target=watch, daemon=True).start()
+
+
+def serve_until_parent_exits(server):
+    """Serves until stopped (SIGTERM, Ctrl-C) or until the test process that started us is gone."""
+    exit_with_parent()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass

@@ -19,7 +19,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tessera_provider.settings")
 
-from parent_watch import exit_with_parent  # noqa: E402 (needs the path above)
+from parent_watch import serve_until_parent_exits  # noqa: E402 (needs the path above)
 
 
 class ThreadingServer(ThreadingMixIn, WSGIServer):
@@ -80,11 +80,7 @@ def main():
     print(f"approve a device login: curl http://127.0.0.1:{port}/test/device/USER_CODE/approve  (deny, expire)")
     print(f"statistics: curl http://127.0.0.1:{port}/test/stats")
     sys.stdout.flush()
-    exit_with_parent()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve_until_parent_exits(server)
 
 
 if __name__ == "__main__":
