@@ -14,26 +14,12 @@ public final class BlockingConnection {
     /// The session bus named by `DBUS_SESSION_BUS_ADDRESS`, on a private connection of our own.
     /// Fails exactly as `Connection.session()` does.
     public static func session() throws(DBusError) -> BlockingConnection {
-        guard let address = getenv("DBUS_SESSION_BUS_ADDRESS").map({ String(cString: $0) }), !address.isEmpty else {
-            throw .connectionFailed("DBUS_SESSION_BUS_ADDRESS is not set (is there a desktop session bus?)")
-        }
-        return try BlockingConnection(address: address)
+        try BlockingConnection(address: sessionBusAddress())
     }
 
     /// Connects to the bus at `address` and registers with it (Hello).
     public init(address: String) throws(DBusError) {
-        guard !address.utf8.contains(0) else { throw .connectionFailed("the bus address contains NUL") }
-        let raw = try withCError { dbus_connection_open_private(address, $0) }
-        // A dying bus daemon must fail the call, not _exit(1) the process.
-        dbus_connection_set_exit_on_disconnect(raw, 0)
-        do {
-            _ = try withCError { error -> Bool? in dbus_bus_register(raw, error) != 0 ? true : nil }
-        } catch {
-            dbus_connection_close(raw)
-            dbus_connection_unref(raw)
-            throw error
-        }
-        let unique = String(cString: dbus_bus_get_unique_name(raw))
+        let (raw, unique) = try openRegisteredConnection(address)
         self.raw = raw
         self.uniqueName = (try? BusName(unique)) ?? BusName(uncheckedUnique: unique)
     }
@@ -63,4 +49,29 @@ public final class BlockingConnection {
         }
         return try Message(takingOwnership: reply).arguments()
     }
+}
+
+/// The address in `DBUS_SESSION_BUS_ADDRESS`; both connection kinds read it here so they fail alike.
+func sessionBusAddress() throws(DBusError) -> String {
+    guard let address = getenv("DBUS_SESSION_BUS_ADDRESS").map({ String(cString: $0) }), !address.isEmpty else {
+        throw .connectionFailed("DBUS_SESSION_BUS_ADDRESS is not set (is there a desktop session bus?)")
+    }
+    return address
+}
+
+/// Opens a private connection to the bus at `address` and registers with it (Hello); the caller
+/// owns the returned reference (close and unref it). Shared by `Connection` and `BlockingConnection`.
+func openRegisteredConnection(_ address: String) throws(DBusError) -> (raw: OpaquePointer, uniqueName: String) {
+    guard !address.utf8.contains(0) else { throw .connectionFailed("the bus address contains NUL") }
+    let raw = try withCError { dbus_connection_open_private(address, $0) }
+    // A dying bus daemon must fail calls, not _exit(1) the process.
+    dbus_connection_set_exit_on_disconnect(raw, 0)
+    do {
+        _ = try withCError { error -> Bool? in dbus_bus_register(raw, error) != 0 ? true : nil }
+    } catch {
+        dbus_connection_close(raw)
+        dbus_connection_unref(raw)
+        throw error
+    }
+    return (raw, String(cString: dbus_bus_get_unique_name(raw)))
 }

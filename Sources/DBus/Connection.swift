@@ -76,10 +76,7 @@ public actor Connection {
 
     /// The session bus named by `DBUS_SESSION_BUS_ADDRESS`, on a private connection of our own.
     public static func session() async throws(DBusError) -> Connection {
-        guard let address = getenv("DBUS_SESSION_BUS_ADDRESS").map({ String(cString: $0) }), !address.isEmpty else {
-            throw .connectionFailed("DBUS_SESSION_BUS_ADDRESS is not set (is there a desktop session bus?)")
-        }
-        return try await Connection(address: address)
+        try await Connection(address: sessionBusAddress())
     }
 
     /// Connects to the bus at `address` and registers with it (Hello).
@@ -107,18 +104,7 @@ public actor Connection {
 
     /// Runs on the loop thread, before the connection is shared.
     private static func open(_ address: String, loop: EventLoop) throws(DBusError) -> (CHandle, String) {
-        guard !address.utf8.contains(0) else { throw .connectionFailed("the bus address contains NUL") }
-        let raw = try withCError { dbus_connection_open_private(address, $0) }
-        // A dying bus daemon must fail calls, not _exit(1) the process.
-        dbus_connection_set_exit_on_disconnect(raw, 0)
-        do {
-            _ = try withCError { error -> Bool? in dbus_bus_register(raw, error) != 0 ? true : nil }
-        } catch {
-            dbus_connection_close(raw)
-            dbus_connection_unref(raw)
-            throw error
-        }
-        let unique = String(cString: dbus_bus_get_unique_name(raw))
+        let (raw, unique) = try openRegisteredConnection(address)
         loop.attach(raw)
         return (CHandle(raw), unique)
     }

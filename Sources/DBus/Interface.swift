@@ -63,8 +63,8 @@ public struct InterfaceDeclaration: Sendable, Hashable {
         var xml = "\(pad)<interface name=\"\(name)\">\n"
         func argument(_ arg: Argument, direction: String?) -> String {
             var attributes = ""
-            if let name = arg.name { attributes += " name=\"\(Introspection.escape(name))\"" }
-            attributes += " type=\"\(Introspection.escape(arg.signature.rawValue))\""
+            if let name = arg.name { attributes += " name=\"\(XMLText.escape(name))\"" }
+            attributes += " type=\"\(XMLText.escape(arg.signature.rawValue))\""
             if let direction { attributes += " direction=\"\(direction)\"" }
             return "\(pad)    <arg\(attributes)/>\n"
         }
@@ -88,7 +88,7 @@ public struct InterfaceDeclaration: Sendable, Hashable {
             xml += "\(pad)  </signal>\n"
         }
         for property in properties {
-            let open = "\(pad)  <property name=\"\(property.name)\" type=\"\(Introspection.escape(property.signature.rawValue))\" access=\"\(property.access.rawValue)\""
+            let open = "\(pad)  <property name=\"\(property.name)\" type=\"\(XMLText.escape(property.signature.rawValue))\" access=\"\(property.access.rawValue)\""
             if property.changeSignal == .emits {
                 xml += open + "/>\n"
             } else {
@@ -144,24 +144,9 @@ public enum Introspection {
             for interface in standardInterfaces { xml += interface.introspectionXML() }
         }
         for interface in interfaces { xml += interface.introspectionXML() }
-        for child in children { xml += "  <node name=\"\(escape(child))\"/>\n" }
+        for child in children { xml += "  <node name=\"\(XMLText.escape(child))\"/>\n" }
         xml += "</node>\n"
         return xml
-    }
-
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for c in text {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            default: out.append(c)
-            }
-        }
-        return out
     }
 }
 

@@ -248,6 +248,8 @@ final class LoopbackRedirectListener: Sendable {
         shutdown(connection, Int32(SHUT_WR))
     }
 
+    /// The same five-entity escape as `DBus.XMLText.escape`, repeated because OIDC stays free
+    /// of the D-Bus layer; keep the two alike.
     private static func escape(_ text: String) -> String {
         var out = ""
         for character in text {
@@ -256,6 +258,7 @@ final class LoopbackRedirectListener: Sendable {
             case "<": out += "&lt;"
             case ">": out += "&gt;"
             case "\"": out += "&quot;"
+            case "'": out += "&apos;"
             default: out.append(character)
             }
         }

@@ -146,12 +146,12 @@ public final class Notifier: Sendable {
             let target = completeURI ?? uri
             // A mytoken login has no code: the user only gives consent on the server's page.
             var body = userCode.isEmpty
-                ? "Give your consent at \(markup ? escape(uri) : uri)"
+                ? "Give your consent at \(markup ? XMLText.escape(uri) : uri)"
                 : markup
-                ? "Enter the code <b>\(escape(userCode))</b> at \(escape(uri))"
+                ? "Enter the code <b>\(XMLText.escape(userCode))</b> at \(XMLText.escape(uri))"
                 : "Enter the code \(userCode) at \(uri)"
             // The program as the bus vouches for it, so the user can tell who wants the login.
-            if let requestedBy { body += "\nRequested by \(markup ? escape(requestedBy) : requestedBy)" }
+            if let requestedBy { body += "\nRequested by \(markup ? XMLText.escape(requestedBy) : requestedBy)" }
             var actions: [String] = []
             if capabilities.contains("actions") { actions = ["default", "Open in browser"] }
             var hints: [String: DBusValue] = [
@@ -187,7 +187,7 @@ public final class Notifier: Sendable {
                 (summary, body) = ("Login to \(account) failed", message)
             }
             let markup = capabilities?.contains("body-markup") ?? false
-            guard let replaced = await notify(replacing: id, summary: summary, body: markup ? escape(body) : body,
+            guard let replaced = await notify(replacing: id, summary: summary, body: markup ? XMLText.escape(body) : body,
                                               actions: [], hints: ["urgency": .byte(1), "desktop-entry": .string("tessera")],
                                               timeout: Int32(Notifier.resultLifetime.components.seconds * 1000))
             else { return }
@@ -221,19 +221,6 @@ public final class Notifier: Sendable {
         private func close(_ id: UInt32) async {
             _ = try? await connection.call(destination: Notifier.service, path: Notifier.path, interface: Notifier.interface,
                                            member: "CloseNotification", arguments: [.uint32(id)], timeout: Notifier.callTimeout)
-        }
-
-        private func escape(_ text: String) -> String {
-            var out = ""
-            for character in text {
-                switch character {
-                case "&": out += "&amp;"
-                case "<": out += "&lt;"
-                case ">": out += "&gt;"
-                default: out.append(character)
-                }
-            }
-            return out
         }
     }
 }

@@ -9,11 +9,6 @@ struct BrowserLoginSession {
     /// Seconds the service waits for the browser (it is also this command's limit).
     let timeout: UInt32
 
-    private enum Outcome: Sendable {
-        case finished(FlowOutcome)
-        case interrupted
-    }
-
     func run() async throws(CLIError) {
         let interrupts = InterruptWatcher()
         // Subscribe before starting: a browser that already has a session may finish in milliseconds.
@@ -30,26 +25,8 @@ struct BrowserLoginSession {
               \(reply.authorizationURI)
 
             """)
-        let stream = interrupts.interrupts
-        let outcome = await withTaskGroup(of: Outcome.self) { group in
-            group.addTask { .finished(await watch.outcome(of: reply.flow.rawValue)) }
-            group.addTask {
-                for await _ in stream { return .interrupted }
-                return .finished(.failed(.interrupted))
-            }
-            let first = await group.next() ?? .interrupted
-            group.cancelAll()
-            return first
-        }
-        switch outcome {
-        case .finished(.completed):
-            console.line("Logged in to \(account).")
-        case .finished(.failed(let error)):
-            throw error
-        case .interrupted:
-            await agent.cancelDeviceFlow(reply.flow.rawValue)
-            console.line("Login to \(account) cancelled.")
-            throw .interrupted
-        }
+        let wait = LoginWait(agent: agent, account: account, console: console)
+        let outcome = await wait.outcome(of: reply.flow.rawValue, watch: watch, interrupts: interrupts, limit: nil)
+        try await wait.report(outcome, flow: reply.flow.rawValue)
     }
 }

@@ -12,12 +12,6 @@ struct DeviceLogin {
     /// Seconds to wait before giving up (the flow's own expiry usually comes first).
     let timeout: UInt32
 
-    private enum Outcome: Sendable {
-        case finished(FlowOutcome)
-        case interrupted
-        case timedOut
-    }
-
     func run() async throws(CLIError) {
         let interrupts = InterruptWatcher()
         // Subscribe before starting: a flow approved within milliseconds must not be missed.
@@ -27,39 +21,13 @@ struct DeviceLogin {
 
         let started = Clock.monotonicMilliseconds()
         let spinner = console.isTerminal ? Task { await spin(since: started) } : nil
-        let stream = interrupts.interrupts
-        let seconds = timeout
-        let outcome = await withTaskGroup(of: Outcome.self) { group in
-            group.addTask { .finished(await watch.outcome(of: flow.path)) }
-            group.addTask {
-                for await _ in stream { return .interrupted }
-                return .timedOut
-            }
-            group.addTask {
-                try? await Task.sleep(for: .seconds(Int(seconds)))
-                return .timedOut
-            }
-            let first = await group.next() ?? .timedOut
-            group.cancelAll()
-            return first
-        }
+        let wait = LoginWait(agent: agent, account: account, console: console)
+        let outcome = await wait.outcome(of: flow.path, watch: watch, interrupts: interrupts, limit: timeout)
         spinner?.cancel()
         _ = await spinner?.value
         if console.isTerminal { console.put("\r\u{1B}[K") }
 
-        switch outcome {
-        case .finished(.completed):
-            console.line("Logged in to \(account).")
-        case .finished(.failed(let error)):
-            throw error
-        case .interrupted:
-            await agent.cancelDeviceFlow(flow.path)
-            console.line("Login to \(account) cancelled.")
-            throw .interrupted
-        case .timedOut:
-            await agent.cancelDeviceFlow(flow.path)
-            throw .runtime("the login to \(account) was not approved within \(timeout) s; run `tessera login \(shellWord(account))` again")
-        }
+        try await wait.report(outcome, flow: flow.path)
     }
 
     private func printInstructions(_ flow: DeviceFlowStart) {

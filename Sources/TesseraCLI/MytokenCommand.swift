@@ -267,11 +267,7 @@ struct MytokenCommand: AsyncParsableCommand {
             let agent = try await AgentClient.connect()
             let created = try await agent.createMytoken(account: account, request: request)
             if let rotated = created.rotated, let origin { MytokenInput.keep(rotated, origin: origin) }
-            if let output {
-                try MytokenFiles.write(created.token, to: output)
-            } else {
-                StandardStream.output.line(created.token.revealed())
-            }
+            try MytokenFiles.deliver(created.token, to: output)
         }
     }
 
@@ -324,11 +320,7 @@ struct MytokenCommand: AsyncParsableCommand {
                 return
             }
             let created = try await agent.exchange(transferCode: SecretText(transferCode), server: server)
-            if let output {
-                try MytokenFiles.write(created.token, to: output)
-            } else {
-                StandardStream.output.line(created.token.revealed())
-            }
+            try MytokenFiles.deliver(created.token, to: output)
         }
     }
 

@@ -160,4 +160,13 @@ enum MytokenFiles {
     static func write(_ token: SecretText, to path: String) throws(CLIError) {
         try BearerTokenFile.write(token, to: path)
     }
+
+    /// A new mytoken to the `-o` file when one is named, else to stdout, where a script captures it.
+    static func deliver(_ token: SecretText, to path: String?) throws(CLIError) {
+        if let path {
+            try write(token, to: path)
+        } else {
+            StandardStream.output.line(token.revealed())
+        }
+    }
 }

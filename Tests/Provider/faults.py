@@ -34,29 +34,14 @@ import argparse
 import base64
 import json
 import os
-import signal
 import sys
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from parent_watch import serve_until_parent_exits
+
 TOKEN = {"access_token": "fault-server-access-token", "token_type": "Bearer", "expires_in": 60,
          "refresh_token": "fault-server-refresh-token", "scope": "openid"}
-
-
-def exit_with_parent():
-    """A test process that dies without stopping us must not leave us running. SIGTERM ends us at
-    once even if the parent spawned us with it blocked (the Swift test runner does)."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    parent = os.getppid()
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, daemon=True).start()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -175,11 +160,7 @@ def main():
     args = parser.parse_args()
     server = Server(("127.0.0.1", args.port), Handler)
     print(f"base=http://127.0.0.1:{server.server_address[1]}", flush=True)
-    exit_with_parent()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve_until_parent_exits(server)
 
 
 if __name__ == "__main__":

@@ -10,31 +10,16 @@ listens (readiness), followed by the seeded users and clients. Lifetimes come fr
 """
 import argparse
 import os
-import signal
 import socket
 import sys
 import threading
-import time
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tessera_provider.settings")
 
-
-def exit_with_parent():
-    """A test process that dies without stopping us must not leave us running. SIGTERM ends us at
-    once even if the parent spawned us with it blocked (the Swift test runner does)."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    parent = os.getppid()
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, daemon=True).start()
+from parent_watch import serve_until_parent_exits  # noqa: E402 (needs the path above)
 
 
 class ThreadingServer(ThreadingMixIn, WSGIServer):
@@ -95,11 +80,7 @@ def main():
     print(f"approve a device login: curl http://127.0.0.1:{port}/test/device/USER_CODE/approve  (deny, expire)")
     print(f"statistics: curl http://127.0.0.1:{port}/test/stats")
     sys.stdout.flush()
-    exit_with_parent()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve_until_parent_exits(server)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,23 @@ final class AgentProcess {
     func log() -> String { process.log() }
 
     func stop(signal: Int32 = SIGTERM) { process.stop(signal: signal) }
+
+    /// Calls an `io.tessera.Agent1` method through gdbus, an independent client.
+    func call(_ method: String, _ arguments: [String]) async throws -> CommandResult {
+        try await Command.run(
+            "gdbus", ["call", "--session", "--dest", "io.tessera.Agent1", "--object-path", "/io/tessera/Agent1",
+                      "--method", "io.tessera.Agent1.\(method)"] + arguments,
+            environment: environment, timeout: .seconds(60))
+    }
+
+    /// Calls and requires success; returns gdbus's GVariant text. A failure carries this agent's log.
+    func check(_ method: String, _ arguments: [String]) async throws -> String {
+        let result = try await call(method, arguments)
+        guard result.succeeded else {
+            throw TestSupportError.failed("\(method) failed: \(result.stderr)\n--- tesserad log:\n\(log())")
+        }
+        return result.stdout
+    }
 }
 
 /// One test's world: a provider, a tesserad, a fake xdg-open, a unique account name, and gdbus /
@@ -98,23 +115,13 @@ final class AgentWorld {
     // MARK: Independent clients
 
     func call(_ method: String, _ arguments: String...) async throws -> CommandResult {
-        try await Command.run(
-            "gdbus", ["call", "--session", "--dest", "io.tessera.Agent1", "--object-path", "/io/tessera/Agent1",
-                      "--method", "io.tessera.Agent1.\(method)"] + arguments,
-            environment: environment, timeout: .seconds(60))
+        try await agent.call(method, arguments)
     }
 
     /// Calls and requires success; returns gdbus's GVariant text.
     @discardableResult
     func check(_ method: String, _ arguments: String...) async throws -> String {
-        let result = try await Command.run(
-            "gdbus", ["call", "--session", "--dest", "io.tessera.Agent1", "--object-path", "/io/tessera/Agent1",
-                      "--method", "io.tessera.Agent1.\(method)"] + arguments,
-            environment: environment, timeout: .seconds(60))
-        guard result.succeeded else {
-            throw TestSupportError.failed("\(method) failed: \(result.stderr)\n--- tesserad log:\n\(agent.log())")
-        }
-        return result.stdout
+        try await agent.check(method, arguments)
     }
 
     /// The D-Bus error name of a failed call, e.g. `LoginRequired`.

@@ -37,22 +37,12 @@ final class MytokenWorld {
     }
 
     func call(_ method: String, _ arguments: String...) async throws -> CommandResult {
-        try await Command.run(
-            "gdbus", ["call", "--session", "--dest", "io.tessera.Agent1", "--object-path", "/io/tessera/Agent1",
-                      "--method", "io.tessera.Agent1.\(method)"] + arguments,
-            environment: environment, timeout: .seconds(60))
+        try await agent.call(method, arguments)
     }
 
     @discardableResult
     func check(_ method: String, _ arguments: String...) async throws -> String {
-        let result = try await Command.run(
-            "gdbus", ["call", "--session", "--dest", "io.tessera.Agent1", "--object-path", "/io/tessera/Agent1",
-                      "--method", "io.tessera.Agent1.\(method)"] + arguments,
-            environment: environment, timeout: .seconds(60))
-        guard result.succeeded else {
-            throw TestSupportError.failed("\(method) failed: \(result.stderr)\n--- tesserad log:\n\(agent.log())")
-        }
-        return result.stdout
+        try await agent.check(method, arguments)
     }
 
     /// AddAccount kind=mytoken; `extra` is more `'key': <value>` pairs.

@@ -73,14 +73,12 @@ public final class TestProvider: Sendable {
     /// `http://127.0.0.1:PORT`; discovery at `/.well-known/openid-configuration`.
     public let issuer: URL
     public let settings: Settings
-    private let process: Mutex<BackgroundProcess?>
-    private let directory: String
+    private let server: PythonServerProcess
 
     private init(issuer: URL, settings: Settings, process: sending BackgroundProcess, directory: String) {
         self.issuer = issuer
         self.settings = settings
-        self.process = Mutex(process)
-        self.directory = directory
+        self.server = PythonServerProcess(process, directory: directory)
     }
 
     /// Starts a fresh provider (≈0.5 s; the first start in a process also migrates and seeds a
@@ -150,18 +148,9 @@ public final class TestProvider: Sendable {
     }
 
     /// The provider's stdout/stderr so far (for failure messages).
-    public func log() -> String { process.withLock { $0?.log() ?? "" } }
+    public func log() -> String { server.log() }
 
-    public func stop() {
-        let stopped = process.withLock { process -> BackgroundProcess? in
-            defer { process = nil }
-            return process
-        }
-        stopped?.stop()
-        try? FileManager.default.removeItem(atPath: directory)
-    }
-
-    deinit { stop() }
+    public func stop() { server.stop() }
 
     private func decide(_ userCode: String, _ decision: String) async throws {
         _ = try await PythonServer.fetch(URL(string: "\(issuer.absoluteString)/test/device/\(userCode)/\(decision)")!)
@@ -173,13 +162,11 @@ public final class TestProvider: Sendable {
 /// script's header for the list of faults.
 public final class FaultServer: Sendable {
     public let base: URL
-    private let process: Mutex<BackgroundProcess?>
-    private let directory: String
+    private let server: PythonServerProcess
 
     private init(base: URL, process: sending BackgroundProcess, directory: String) {
         self.base = base
-        self.process = Mutex(process)
-        self.directory = directory
+        self.server = PythonServerProcess(process, directory: directory)
     }
 
     public static func start() async throws -> FaultServer {
@@ -192,7 +179,24 @@ public final class FaultServer: Sendable {
 
     public func issuer(for fault: String) -> URL { base.appendingPathComponent(fault) }
 
-    public func stop() {
+    public func stop() { server.stop() }
+}
+
+/// A started Python server's process and its temporary directory, shared by the provider and
+/// the fault server: stopped and removed once, by `stop()` or at the latest when released.
+final class PythonServerProcess: Sendable {
+    private let process: Mutex<BackgroundProcess?>
+    private let directory: String
+
+    init(_ process: sending BackgroundProcess, directory: String) {
+        self.process = Mutex(process)
+        self.directory = directory
+    }
+
+    /// The server's stdout/stderr so far, empty once stopped.
+    func log() -> String { process.withLock { $0?.log() ?? "" } }
+
+    func stop() {
         let stopped = process.withLock { process -> BackgroundProcess? in
             defer { process = nil }
             return process
