@@ -109,7 +109,12 @@ import Testing
         try await eventually("the no-host line", timeout: .seconds(5)) { world.agent.log().contains("no tray host") }
         #expect(world.agent.log().components(separatedBy: "no tray host").count == 2)
 
-        let item = try await host.check(Tray.itemPath, "org.freedesktop.DBus.Properties.GetAll", "org.kde.StatusNotifierItem")
+        // The tray re-reads the accounts when AccountsChanged arrives, a moment after AddAccount returns.
+        var item = ""
+        try await eventually("the tray lists the new account", timeout: .seconds(10)) {
+            item = try await host.check(Tray.itemPath, "org.freedesktop.DBus.Properties.GetAll", "org.kde.StatusNotifierItem")
+            return item.contains("\(world.account) — login required")
+        }
         for expected in ["'Category': <'ApplicationStatus'>", "'Id': <'tessera'>", "'Title': <'Tessera'>",
                          "'ItemIsMenu': <false>", "'Menu': <objectpath '/MenuBar'>", "'IconName': <'tessera-attention'>",
                          "'Status': <'NeedsAttention'>", "(22, 22, [byte 0x00", "(32, 32, [0x00"] {
