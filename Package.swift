@@ -29,11 +29,13 @@ let package = Package(
         .target(name: "Keyring", dependencies: ["CLibSecret"], swiftSettings: strict),
         .target(name: "OIDC", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .target(name: "TesseraAPI", dependencies: ["DBus"], swiftSettings: strict),
+        // prctl(PR_SET_DUMPABLE) for tesserad: prctl is variadic, so it needs a fixed-arity C wrapper.
+        .target(name: "CHardening"),
         // QR codes for the device flow: a notification image (service) and terminal blocks (CLI).
         .target(name: "QRCode", dependencies: ["CQREncode"], swiftSettings: strict),
         .target(
             name: "TesseraAgent",
-            dependencies: ["DBus", "Keyring", "OIDC", "TesseraAPI", "QRCode",
+            dependencies: ["DBus", "Keyring", "OIDC", "TesseraAPI", "QRCode", "CHardening",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .target(
@@ -42,12 +44,20 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
         .executableTarget(name: "tesserad", dependencies: ["TesseraAgent"], swiftSettings: strict),
-        .executableTarget(name: "tessera", dependencies: ["TesseraCLI"], swiftSettings: strict),
+        // The Swift runtime linked in statically: no runtime library lookups at start, ~40% faster
+        // `tessera --version` (see README, Performance). Link-time only, so nothing is compiled twice.
+        .executableTarget(
+            name: "tessera", dependencies: ["TesseraCLI"], swiftSettings: strict,
+            linkerSettings: [.unsafeFlags(["-static-stdlib", "-l_FoundationCollections", "-l_FoundationCShims",
+                                            "-lswiftSynchronization", "-use-ld=lld"],
+                                           .when(configuration: .release))]),
 
         // Starts and stops the real parts tests run against (buses, keyring, provider).
         .target(name: "TestSupport", dependencies: ["DBus"], path: "Tests/TestSupport", swiftSettings: strict),
 
         .testTarget(name: "DBusTests", dependencies: ["DBus", "TestSupport"], swiftSettings: strict),
+        // Runs one keyring operation in a child process on another bus (see its header comment).
+        .executableTarget(name: "keyring-probe", dependencies: ["Keyring"], path: "Tests/KeyringProbe", swiftSettings: strict),
         .testTarget(name: "KeyringTests", dependencies: ["Keyring", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "QRCodeTests", dependencies: ["QRCode"], swiftSettings: strict),
         .testTarget(name: "OIDCTests", dependencies: ["OIDC", "TestSupport"], swiftSettings: strict),

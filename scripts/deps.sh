@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 apt_packages=(
     pkg-config libdbus-1-dev libsecret-1-dev libqrencode-dev
     dbus dbus-x11 gnome-keyring libsecret-tools
-    dunst xvfb xauth libnotify-bin x11-utils imagemagick
+    dunst xvfb xauth libnotify-bin x11-utils imagemagick zbar-tools
     python3 python3-venv
 )
 if [[ "${1:-}" == "--bench" ]]; then

@@ -1,1 +1,4 @@
+import Glibc
 import TesseraCLI
+
+exit(await TesseraMain.run(Array(CommandLine.arguments.dropFirst())))

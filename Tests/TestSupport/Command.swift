@@ -29,9 +29,11 @@ public enum Command {
         if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
         try? input.fileHandleForWriting.close()
 
-        // Read both pipes concurrently so a chatty child never blocks on a full pipe.
-        async let outData = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
-        async let errData = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
+        // Read both pipes concurrently so a chatty child never blocks on a full pipe. The blocking
+        // reads run on threads of their own: on the cooperative pool (2 threads on a 2-core machine)
+        // they would starve in-process D-Bus handlers the child is calling.
+        async let outData = readToEnd(out.fileHandleForReading)
+        async let errData = readToEnd(err.fileHandleForReading)
         let deadline = ContinuousClock.now + timeout
         while process.isRunning {
             if ContinuousClock.now > deadline {
@@ -44,6 +46,12 @@ public enum Command {
             status: process.terminationStatus,
             stdout: String(decoding: await outData, as: UTF8.self),
             stderr: String(decoding: await errData, as: UTF8.self))
+    }
+
+    private static func readToEnd(_ handle: FileHandle) async -> Data {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: handle.readDataToEndOfFile()) }
+        }
     }
 
     /// Runs and throws unless the program exits 0; returns its stdout.

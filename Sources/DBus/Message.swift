@@ -1,0 +1,293 @@
+import CDBus
+
+/// An owned libdbus message (`dbus_message_unref` on deinit). Built and read only through
+/// `DBusMessageIter`; never the variadic `append_args`/`get_args`.
+public final class Message {
+    let raw: OpaquePointer
+
+    /// Adopts a reference the caller owns.
+    init(takingOwnership raw: OpaquePointer) { self.raw = raw }
+    /// Adds a reference of our own.
+    init(retaining raw: OpaquePointer) {
+        dbus_message_ref(raw)
+        self.raw = raw
+    }
+    deinit { dbus_message_unref(raw) }
+
+    /// Gives up our reference to a caller that will unref it (used to move a message to the loop thread).
+    func releaseOwnership() -> CHandle {
+        dbus_message_ref(raw)
+        return CHandle(raw)
+    }
+
+    public enum Kind: Sendable, Hashable { case methodCall, methodReturn, error, signal, other }
+
+    public static func methodCall(
+        destination: BusName?, path: ObjectPath, interface: InterfaceName?, member: MemberName
+    ) throws(DBusError) -> Message {
+        guard let raw = dbus_message_new_method_call(destination?.rawValue, path.rawValue,
+                                                     interface?.rawValue, member.rawValue) else { throw .outOfMemory }
+        return Message(takingOwnership: raw)
+    }
+
+    public static func signal(path: ObjectPath, interface: InterfaceName, member: MemberName) throws(DBusError) -> Message {
+        guard let raw = dbus_message_new_signal(path.rawValue, interface.rawValue, member.rawValue) else {
+            throw .outOfMemory
+        }
+        return Message(takingOwnership: raw)
+    }
+
+    /// A reply to the call identified by `serial` from `destination`.
+    static func methodReturn(to context: ReplyContext) throws(DBusError) -> Message {
+        guard let raw = dbus_message_new(DBUS_MESSAGE_TYPE_METHOD_RETURN) else { throw .outOfMemory }
+        let message = Message(takingOwnership: raw)
+        try message.address(to: context)
+        return message
+    }
+
+    static func error(to context: ReplyContext, name: ErrorName, message text: String) throws(DBusError) -> Message {
+        guard let raw = dbus_message_new(DBUS_MESSAGE_TYPE_ERROR) else { throw .outOfMemory }
+        let message = Message(takingOwnership: raw)
+        try message.address(to: context)
+        guard dbus_message_set_error_name(raw, name.rawValue) != 0 else { throw .outOfMemory }
+        // NUL would be rejected by the validator; keep the readable rest instead of losing the reply.
+        try message.append([.string(String(text.split(separator: "\0", omittingEmptySubsequences: false).joined()))])
+        return message
+    }
+
+    private func address(to context: ReplyContext) throws(DBusError) {
+        dbus_message_set_no_reply(raw, 1)
+        guard dbus_message_set_reply_serial(raw, context.serial) != 0 else { throw .outOfMemory }
+        if let destination = context.sender {
+            guard dbus_message_set_destination(raw, destination.rawValue) != 0 else { throw .outOfMemory }
+        }
+    }
+
+    public var kind: Kind {
+        switch dbus_message_get_type(raw) {
+        case DBUS_MESSAGE_TYPE_METHOD_CALL: .methodCall
+        case DBUS_MESSAGE_TYPE_METHOD_RETURN: .methodReturn
+        case DBUS_MESSAGE_TYPE_ERROR: .error
+        case DBUS_MESSAGE_TYPE_SIGNAL: .signal
+        default: .other
+        }
+    }
+
+    // Header fields of a received message were validated by libdbus; the unchecked inits only
+    // wrap them, falling back to a checked parse if they ever were not.
+    public var path: ObjectPath? { dbus_message_get_path(raw).flatMap { try? ObjectPath(String(cString: $0)) } }
+    public var interface: InterfaceName? {
+        dbus_message_get_interface(raw).flatMap { try? InterfaceName(String(cString: $0)) }
+    }
+    public var member: MemberName? { dbus_message_get_member(raw).flatMap { try? MemberName(String(cString: $0)) } }
+    public var sender: BusName? { dbus_message_get_sender(raw).flatMap { try? BusName(String(cString: $0)) } }
+    public var destination: BusName? {
+        dbus_message_get_destination(raw).flatMap { try? BusName(String(cString: $0)) }
+    }
+    public var errorName: ErrorName? {
+        dbus_message_get_error_name(raw).flatMap { try? ErrorName(String(cString: $0)) }
+    }
+    public var signature: Signature {
+        dbus_message_get_signature(raw).map { Signature(unchecked: String(cString: $0)) } ?? .empty
+    }
+    public var serial: UInt32 { dbus_message_get_serial(raw) }
+    public var expectsReply: Bool { dbus_message_get_no_reply(raw) == 0 }
+
+    func isSignal(_ interface: String, _ member: String) -> Bool {
+        dbus_message_is_signal(raw, interface, member) != 0
+    }
+
+    // MARK: Body
+
+    /// Appends `values` after validating all of them (libdbus aborts on malformed input).
+    public func append(_ values: [DBusValue]) throws(DBusError) {
+        var size = 0
+        for value in values { size += try value.validate() }
+        if size >= DBusLimits.maximumMessageLength {
+            throw .invalidValue("a message body of about \(size) bytes exceeds the D-Bus limit of \(DBusLimits.maximumMessageLength) bytes")
+        }
+        _ = try Signature(signature.rawValue + values.signature.rawValue)
+        var iter = DBusMessageIter()
+        dbus_message_iter_init_append(raw, &iter)
+        for value in values {
+            guard Self.append(value, to: &iter) else { throw .outOfMemory }
+        }
+    }
+
+    /// The body, decoded.
+    public func arguments() throws(DBusError) -> [DBusValue] {
+        var iter = DBusMessageIter()
+        guard dbus_message_iter_init(raw, &iter) != 0 else { return [] }
+        var values: [DBusValue] = []
+        while dbus_message_iter_get_arg_type(&iter) != TESSERA_DBUS_TYPE_INVALID {
+            values.append(try Self.read(&iter))
+            dbus_message_iter_next(&iter)
+        }
+        return values
+    }
+
+    /// The first string argument of an error reply, which is its human-readable message.
+    var errorMessage: String {
+        if case .string(let text)? = (try? arguments())?.first { return text }
+        return ""
+    }
+
+    private static func appendBasic<T>(_ iter: inout DBusMessageIter, _ type: Int32, _ value: T) -> Bool {
+        var copy = value
+        return withUnsafePointer(to: &copy) { dbus_message_iter_append_basic(&iter, type, $0) } != 0
+    }
+
+    private static func appendString(_ iter: inout DBusMessageIter, _ type: Int32, _ string: String) -> Bool {
+        string.withCString { cString in
+            var pointer: UnsafePointer<CChar>? = cString
+            return dbus_message_iter_append_basic(&iter, type, &pointer) != 0
+        }
+    }
+
+    private static func container(
+        _ iter: inout DBusMessageIter, _ type: Int32, _ signature: String?,
+        _ body: (inout DBusMessageIter) -> Bool
+    ) -> Bool {
+        var sub = DBusMessageIter()
+        let opened: Bool = if let signature {
+            signature.withCString { dbus_message_iter_open_container(&iter, type, $0, &sub) } != 0
+        } else {
+            dbus_message_iter_open_container(&iter, type, nil, &sub) != 0
+        }
+        guard opened else { return false }
+        guard body(&sub) else {
+            dbus_message_iter_abandon_container(&iter, &sub)
+            return false
+        }
+        return dbus_message_iter_close_container(&iter, &sub) != 0
+    }
+
+    /// Only called on validated values: the one failure left is out-of-memory.
+    private static func append(_ value: DBusValue, to iter: inout DBusMessageIter) -> Bool {
+        switch value {
+        case .byte(let v): return appendBasic(&iter, TESSERA_DBUS_TYPE_BYTE, v)
+        case .bool(let v): return appendBasic(&iter, TESSERA_DBUS_TYPE_BOOLEAN, dbus_bool_t(v ? 1 : 0))
+        case .int16(let v): return appendBasic(&iter, TESSERA_DBUS_TYPE_INT16, v)
+        case .uint16(let v): return appendBasic(&iter, TESSERA_DBUS_TYPE_UINT16, v)
+        case .int32(let v): return appendBasic(&iter, TESSERA_DBUS_TYPE_INT32, v)
+        case .uint32(let v): return appendBasic(&iter, TESSERA_DBUS_TYPE_UINT32, v)
+        case .int64(let v): return appendBasic(&iter, TESSERA_DBUS_TYPE_INT64, v)
+        case .uint64(let v): return appendBasic(&iter, TESSERA_DBUS_TYPE_UINT64, v)
+        case .double(let v): return appendBasic(&iter, TESSERA_DBUS_TYPE_DOUBLE, v)
+        case .unixFD(let v): return appendBasic(&iter, TESSERA_DBUS_TYPE_UNIX_FD, v)
+        case .string(let v): return appendString(&iter, TESSERA_DBUS_TYPE_STRING, v)
+        case .objectPath(let v): return appendString(&iter, TESSERA_DBUS_TYPE_OBJECT_PATH, v.rawValue)
+        case .signature(let v): return appendString(&iter, TESSERA_DBUS_TYPE_SIGNATURE, v.rawValue)
+        case .array(let element, let values):
+            return container(&iter, TESSERA_DBUS_TYPE_ARRAY, element.rawValue) { sub in
+                values.allSatisfy { append($0, to: &sub) }
+            }
+        case .dictionary(let key, let valueSignature, let entries):
+            return container(&iter, TESSERA_DBUS_TYPE_ARRAY, "{\(key.rawValue)\(valueSignature.rawValue)}") { sub in
+                entries.allSatisfy { entry in
+                    container(&sub, TESSERA_DBUS_TYPE_DICT_ENTRY, nil) { entryIter in
+                        append(entry.key, to: &entryIter) && append(entry.value, to: &entryIter)
+                    }
+                }
+            }
+        case .structure(let fields):
+            return container(&iter, TESSERA_DBUS_TYPE_STRUCT, nil) { sub in fields.allSatisfy { append($0, to: &sub) } }
+        case .variant(let inner):
+            return container(&iter, TESSERA_DBUS_TYPE_VARIANT, inner.signatureString) { sub in append(inner, to: &sub) }
+        }
+    }
+
+    private static func basic<T>(_ iter: inout DBusMessageIter, _ initial: T) -> T {
+        var value = initial
+        withUnsafeMutablePointer(to: &value) { dbus_message_iter_get_basic(&iter, $0) }
+        return value
+    }
+
+    private static func string(_ iter: inout DBusMessageIter) -> String {
+        var pointer: UnsafePointer<CChar>? = nil
+        dbus_message_iter_get_basic(&iter, &pointer)
+        return pointer.map { String(cString: $0) } ?? ""
+    }
+
+    private static func currentSignature(_ iter: inout DBusMessageIter) -> String {
+        guard let pointer = dbus_message_iter_get_signature(&iter) else { return "" }
+        defer { dbus_free(pointer) }
+        return String(cString: pointer)
+    }
+
+    private static func read(_ iter: inout DBusMessageIter) throws(DBusError) -> DBusValue {
+        let type = dbus_message_iter_get_arg_type(&iter)
+        switch type {
+        case TESSERA_DBUS_TYPE_BYTE: return .byte(basic(&iter, UInt8(0)))
+        case TESSERA_DBUS_TYPE_BOOLEAN: return .bool(basic(&iter, dbus_bool_t(0)) != 0)
+        case TESSERA_DBUS_TYPE_INT16: return .int16(basic(&iter, Int16(0)))
+        case TESSERA_DBUS_TYPE_UINT16: return .uint16(basic(&iter, UInt16(0)))
+        case TESSERA_DBUS_TYPE_INT32: return .int32(basic(&iter, Int32(0)))
+        case TESSERA_DBUS_TYPE_UINT32: return .uint32(basic(&iter, UInt32(0)))
+        case TESSERA_DBUS_TYPE_INT64: return .int64(basic(&iter, Int64(0)))
+        case TESSERA_DBUS_TYPE_UINT64: return .uint64(basic(&iter, UInt64(0)))
+        case TESSERA_DBUS_TYPE_DOUBLE: return .double(basic(&iter, Double(0)))
+        case TESSERA_DBUS_TYPE_UNIX_FD: return .unixFD(basic(&iter, Int32(-1)))
+        case TESSERA_DBUS_TYPE_STRING: return .string(string(&iter))
+        case TESSERA_DBUS_TYPE_OBJECT_PATH: return .objectPath(try ObjectPath(string(&iter)))
+        case TESSERA_DBUS_TYPE_SIGNATURE: return .signature(try Signature(string(&iter)))
+        case TESSERA_DBUS_TYPE_ARRAY:
+            let arraySignature = currentSignature(&iter)  // "a…"
+            let elementSignature = String(arraySignature.dropFirst())
+            var sub = DBusMessageIter()
+            dbus_message_iter_recurse(&iter, &sub)
+            if dbus_message_iter_get_element_type(&iter) == TESSERA_DBUS_TYPE_DICT_ENTRY {
+                let inner = elementSignature.dropFirst().dropLast()  // "{kv}" → "kv"
+                let key = try Signature(String(inner.prefix(1)))
+                let value = try Signature(String(inner.dropFirst()))
+                var entries: [DBusValue.DictionaryEntry] = []
+                while dbus_message_iter_get_arg_type(&sub) == TESSERA_DBUS_TYPE_DICT_ENTRY {
+                    var entryIter = DBusMessageIter()
+                    dbus_message_iter_recurse(&sub, &entryIter)
+                    let k = try read(&entryIter)
+                    dbus_message_iter_next(&entryIter)
+                    let v = try read(&entryIter)
+                    entries.append(.init(key: k, value: v))
+                    dbus_message_iter_next(&sub)
+                }
+                return .dictionary(keySignature: key, valueSignature: value, entries)
+            }
+            var values: [DBusValue] = []
+            while dbus_message_iter_get_arg_type(&sub) != TESSERA_DBUS_TYPE_INVALID {
+                values.append(try read(&sub))
+                dbus_message_iter_next(&sub)
+            }
+            return .array(elementSignature: try Signature(elementSignature), values)
+        case TESSERA_DBUS_TYPE_STRUCT:
+            var sub = DBusMessageIter()
+            dbus_message_iter_recurse(&iter, &sub)
+            var fields: [DBusValue] = []
+            while dbus_message_iter_get_arg_type(&sub) != TESSERA_DBUS_TYPE_INVALID {
+                fields.append(try read(&sub))
+                dbus_message_iter_next(&sub)
+            }
+            return .structure(fields)
+        case TESSERA_DBUS_TYPE_VARIANT:
+            var sub = DBusMessageIter()
+            dbus_message_iter_recurse(&iter, &sub)
+            return .variant(try read(&sub))
+        default:
+            throw .invalidValue("unsupported D-Bus type code \(type) in a received message")
+        }
+    }
+}
+
+/// What a reply needs from the call it answers, kept instead of the call message itself.
+struct ReplyContext: Sendable {
+    var serial: UInt32
+    var sender: BusName?
+    var expectsReply: Bool
+}
+
+/// A libdbus pointer that crosses to the loop thread. The one `@unchecked Sendable` in the module:
+/// libdbus objects are internally locked and refcounted, and the connection is only driven from
+/// its loop thread, so moving the pointer itself is sound.
+struct CHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+}

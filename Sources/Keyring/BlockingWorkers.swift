@@ -1,0 +1,139 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// A few dedicated threads for libsecret's blocking `_sync` calls. They must not run on the
+/// Swift cooperative pool (a prompt can block for minutes and would starve it) nor on a D-Bus
+/// loop thread. Several threads, so one call stuck behind a prompt does not hold up the rest.
+final class BlockingWorkers: Sendable {
+    private final class Queue: Sendable {
+        struct State {
+            var jobs: [@Sendable () -> Void] = []
+            var head = 0
+            var stopping = false
+        }
+        let state = Mutex(State())
+        let pending = DispatchSemaphore(value: 0)
+
+        func push(_ job: @escaping @Sendable () -> Void) {
+            state.withLock { $0.jobs.append(job) }
+            pending.signal()
+        }
+
+        /// Blocks until a job is queued; nil once stopping and drained.
+        func pop() -> (@Sendable () -> Void)? {
+            pending.wait()
+            return state.withLock { state in
+                guard state.head < state.jobs.count else { return nil }
+                let job = state.jobs[state.head]
+                state.head += 1
+                if state.head > 64 && state.head * 2 > state.jobs.count {
+                    state.jobs.removeFirst(state.head)
+                    state.head = 0
+                }
+                return job
+            }
+        }
+
+        func stop(threads: Int) {
+            state.withLock { $0.stopping = true }
+            for _ in 0..<threads { pending.signal() }
+        }
+    }
+
+    private let queue = Queue()
+    private let threadCount: Int
+
+    init(threads: Int, name: String) {
+        threadCount = threads
+        for index in 0..<threads {
+            let thread = Thread { [queue] in
+                while let job = queue.pop() { job() }
+            }
+            thread.name = "\(name)-\(index)"
+            thread.start()
+        }
+    }
+
+    func submit(_ job: @escaping @Sendable () -> Void) { queue.push(job) }
+
+    deinit { queue.stop(threads: threadCount) }
+
+    /// Runs `work` on a worker and waits at most `timeout`. On timeout or task cancellation the
+    /// caller gets its error at once and the libsecret call is cancelled through `Cancellation`;
+    /// if it still finishes later, its result is discarded.
+    func run<Value: Sendable>(
+        timeout: Duration,
+        _ work: @escaping @Sendable (Cancellation) throws(KeyringError) -> Value
+    ) async throws(KeyringError) -> Value {
+        let cancellation = Cancellation()
+        let outcome = Outcome<Value>()
+        let result = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Result<Value, KeyringError>, Never>) in
+                outcome.install(continuation)
+                submit {
+                    guard !cancellation.isCancelled else { return }
+                    let result: Result<Value, KeyringError>
+                    do throws(KeyringError) { result = .success(try work(cancellation)) } catch { result = .failure(error) }
+                    outcome.resolve(result)
+                }
+                DispatchQueue.global().asyncAfter(deadline: .now() + timeout.timeInterval) {
+                    if outcome.resolve(.failure(.timeout(timeout))) { cancellation.cancel() }
+                }
+            }
+        } onCancel: {
+            if outcome.resolve(.failure(.cancelled)) { cancellation.cancel() }
+        }
+        return try result.get()
+    }
+}
+
+/// A result delivered once, by whichever of worker, timer or cancellation comes first.
+private final class Outcome<Value: Sendable>: Sendable {
+    private enum State {
+        case waiting
+        case installed(CheckedContinuation<Result<Value, KeyringError>, Never>)
+        case resolvedEarly(Result<Value, KeyringError>)
+        case done
+    }
+    private let state = Mutex(State.waiting)
+
+    func install(_ continuation: CheckedContinuation<Result<Value, KeyringError>, Never>) {
+        let early: Result<Value, KeyringError>? = state.withLock { state in
+            if case .resolvedEarly(let result) = state {
+                state = .done
+                return result
+            }
+            state = .installed(continuation)
+            return nil
+        }
+        if let early { continuation.resume(returning: early) }
+    }
+
+    /// True when this call delivered the result, false when another path already had.
+    @discardableResult
+    func resolve(_ result: Result<Value, KeyringError>) -> Bool {
+        let continuation: CheckedContinuation<Result<Value, KeyringError>, Never>?? = state.withLock { state in
+            switch state {
+            case .waiting:
+                state = .resolvedEarly(result)
+                return .some(nil)
+            case .installed(let continuation):
+                state = .done
+                return .some(continuation)
+            case .resolvedEarly, .done:
+                return nil
+            }
+        }
+        guard let continuation else { return false }
+        continuation?.resume(returning: result)
+        return true
+    }
+}
+
+extension Duration {
+    var timeInterval: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

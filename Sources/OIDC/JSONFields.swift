@@ -1,0 +1,121 @@
+import Foundation
+
+/// A JSON object from a provider, read field by field so every missing field or wrong type
+/// becomes an `OIDCError.malformedResponse` that names the field and the document.
+struct JSONFields {
+    private let object: [String: Any]
+    let context: String
+
+    init(_ data: Data, context: String) throws(OIDCError) {
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: data)
+        } catch {
+            throw .malformedResponse("\(context) is not JSON (\(BodySummary(data: data, contentType: nil)))")
+        }
+        guard let object = parsed as? [String: Any] else {
+            throw .malformedResponse("\(context) is JSON but not an object")
+        }
+        self.object = object
+        self.context = context
+    }
+
+    /// Nil when the body is not a JSON object (for error bodies, which may be anything).
+    init?(lenient data: Data, context: String) {
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return nil }
+        self.object = object
+        self.context = context
+    }
+
+    func has(_ key: String) -> Bool { object[key] != nil && !(object[key] is NSNull) }
+
+    func string(_ key: String) throws(OIDCError) -> String? {
+        guard has(key) else { return nil }
+        guard let value = object[key] as? String else { throw wrongType(key, "a string") }
+        return value
+    }
+
+    func requiredString(_ key: String) throws(OIDCError) -> String {
+        guard let value = try string(key) else { throw missing(key) }
+        guard !value.isEmpty else { throw .malformedResponse("\(context): field \"\(key)\" is empty") }
+        return value
+    }
+
+    /// Integers; numeric strings are accepted because some providers send `"3600"`.
+    func integer(_ key: String) throws(OIDCError) -> Int? {
+        guard has(key) else { return nil }
+        if let string = object[key] as? String {
+            guard let value = Int(string) else { throw wrongType(key, "a number") }
+            return value
+        }
+        // JSON booleans arrive as NSNumber too; their objCType is "c" on every Foundation.
+        guard let number = object[key] as? NSNumber, String(cString: number.objCType) != "c",
+            let value = Int(exactly: number.doubleValue)
+        else { throw wrongType(key, "a whole number") }
+        return value
+    }
+
+    func url(_ key: String) throws(OIDCError) -> URL? {
+        guard let text = try string(key) else { return nil }
+        guard let url = URL(string: text), url.scheme != nil, url.host != nil else {
+            throw wrongType(key, "an absolute URL")
+        }
+        return url
+    }
+
+    func requiredURL(_ key: String) throws(OIDCError) -> URL {
+        guard let value = try url(key) else { throw missing(key) }
+        return value
+    }
+
+    func strings(_ key: String) throws(OIDCError) -> [String]? {
+        guard has(key) else { return nil }
+        guard let value = object[key] as? [String] else { throw wrongType(key, "an array of strings") }
+        return value
+    }
+
+    private func missing(_ key: String) -> OIDCError {
+        .malformedResponse("\(context) lacks the required field \"\(key)\"")
+    }
+
+    private func wrongType(_ key: String, _ expected: String) -> OIDCError {
+        .malformedResponse("\(context): field \"\(key)\" is not \(expected)")
+    }
+}
+
+/// A one-phrase description of a body that is not what was expected, safe to show a person.
+struct BodySummary: CustomStringConvertible {
+    let data: Data
+    let contentType: String?
+
+    var description: String {
+        if data.isEmpty { return "an empty body" }
+        let text = String(decoding: data.prefix(4096), as: UTF8.self)
+        let lower = text.lowercased()
+        if lower.contains("<html") || lower.contains("<!doctype") || contentType?.contains("html") == true {
+            if let start = lower.range(of: "<title>"), let end = lower.range(of: "</title>", range: start.upperBound..<lower.endIndex) {
+                let title = text[start.upperBound..<end.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
+                return "an HTML page titled \"\(Sanitizer.clip(title, to: 80))\""
+            }
+            return "an HTML page"
+        }
+        return "a \(contentType.map { "\($0) " } ?? "")body of \(data.count) bytes that is not JSON"
+    }
+}
+
+/// Makes provider-supplied text safe for messages: no secrets we sent, no control characters,
+/// bounded length.
+enum Sanitizer {
+    static func clean(_ text: String?, removing secrets: [SecretString]) -> String? {
+        guard var text else { return nil }
+        for secret in secrets where secret.reveal().count >= 4 {
+            text = text.replacingOccurrences(of: secret.reveal(), with: "<redacted>")
+        }
+        text = String(text.unicodeScalars.map { CharacterSet.controlCharacters.contains($0) ? " " : Character($0) })
+        return clip(text.trimmingCharacters(in: .whitespaces), to: 300)
+    }
+
+    static func clip(_ text: String, to limit: Int) -> String {
+        text.count <= limit ? text : String(text.prefix(limit)) + "…"
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+
+/// How the client proves who it is at the token, revocation and device endpoints.
+public enum ClientAuthentication: Sendable, Equatable {
+    /// A public client: `client_id` in the body, no secret.
+    case none
+    /// RFC 6749 §2.3.1 HTTP Basic (the default for confidential clients).
+    case clientSecretBasic(SecretString)
+    /// RFC 6749 §2.3.1 `client_id` and `client_secret` in the form body.
+    case clientSecretPost(SecretString)
+}
+
+public struct ClientCredentials: Sendable, Equatable {
+    public var clientID: String
+    public var authentication: ClientAuthentication
+
+    public init(clientID: String, authentication: ClientAuthentication = .none) {
+        self.clientID = clientID
+        self.authentication = authentication
+    }
+
+    public static func publicClient(_ clientID: String) -> ClientCredentials {
+        ClientCredentials(clientID: clientID)
+    }
+
+    var secret: SecretString? {
+        switch authentication {
+        case .none: nil
+        case .clientSecretBasic(let secret), .clientSecretPost(let secret): secret
+        }
+    }
+}
+
+/// How a requested audience goes on the wire; providers differ, so it is set per account.
+public enum AudienceStyle: String, Sendable, Equatable, CaseIterable {
+    /// RFC 8707: one `resource` parameter per audience (absolute URIs).
+    case resource
+    /// The pre-RFC `audience` parameter, space-separated (INDIGO IAM, mytoken, Keycloak-style).
+    case audience
+}
+
+/// RFC 7009 `token_type_hint`.
+public enum TokenTypeHint: String, Sendable {
+    case refreshToken = "refresh_token"
+    case accessToken = "access_token"
+}
+
+/// A successful token endpoint answer (RFC 6749 §5.1).
+///
+/// `refreshToken` is the refresh token the provider returned: on a refresh it is the rotated
+/// one (the previous one is dead at providers that rotate), so persist it *before* using
+/// `accessToken`. Nil means the provider returned none and the previous one stays valid.
+public struct TokenResponse: Sendable, CustomStringConvertible {
+    /// Used when the provider omits `expires_in` and the access token carries no readable `exp`:
+    /// short on purpose, so a wrong guess costs one early refresh rather than a dead token.
+    public static let defaultLifetime: Duration = .seconds(300)
+
+    public enum LifetimeSource: Sendable, Equatable {
+        /// `expires_in` of the response (always preferred).
+        case expiresIn
+        /// No `expires_in`: the `exp` claim of a JWT access token.
+        case jwtExpiry
+        /// Neither: `defaultLifetime`.
+        case defaulted
+    }
+
+    public var accessToken: SecretString
+    public var tokenType: String
+    public var refreshToken: SecretString?
+    public var idToken: SecretString?
+    /// Granted scopes when the provider says (RFC 6749 §5.1: omitted means "as requested").
+    public var scopes: [String]?
+    public var lifetime: Duration
+    public var lifetimeSource: LifetimeSource
+    public var receivedAt: Date
+
+    public var expiresAt: Date { receivedAt.addingTimeInterval(URLSessionTransport.seconds(lifetime)) }
+
+    public init(accessToken: SecretString, tokenType: String = "Bearer", refreshToken: SecretString? = nil,
+                idToken: SecretString? = nil, scopes: [String]? = nil, lifetime: Duration,
+                lifetimeSource: LifetimeSource = .expiresIn, receivedAt: Date = Date()) {
+        self.accessToken = accessToken
+        self.tokenType = tokenType
+        self.refreshToken = refreshToken
+        self.idToken = idToken
+        self.scopes = scopes
+        self.lifetime = lifetime
+        self.lifetimeSource = lifetimeSource
+        self.receivedAt = receivedAt
+    }
+
+    init(_ fields: JSONFields, receivedAt: Date) throws(OIDCError) {
+        let accessToken = SecretString(try fields.requiredString("access_token"))
+        let tokenType = try fields.requiredString("token_type")
+        let lifetime: Duration
+        let source: LifetimeSource
+        if let expiresIn = try fields.integer("expires_in") {
+            guard expiresIn >= 0 else { throw .malformedResponse("\(fields.context): expires_in is negative") }
+            (lifetime, source) = (.seconds(expiresIn), .expiresIn)
+        } else if let expiry = JWT.expiry(of: accessToken), expiry > receivedAt {
+            (lifetime, source) = (.seconds(Int(expiry.timeIntervalSince(receivedAt))), .jwtExpiry)
+        } else {
+            (lifetime, source) = (Self.defaultLifetime, .defaulted)
+        }
+        self.init(
+            accessToken: accessToken, tokenType: tokenType,
+            refreshToken: try fields.string("refresh_token").map(SecretString.init),
+            idToken: try fields.string("id_token").map(SecretString.init),
+            scopes: try fields.string("scope").map { $0.split(separator: " ").map(String.init) },
+            lifetime: lifetime, lifetimeSource: source, receivedAt: receivedAt)
+    }
+
+    public var description: String {
+        "TokenResponse(type: \(tokenType), scopes: \(scopes?.joined(separator: " ") ?? "as requested"), "
+            + "lifetime: \(lifetime), refresh token: \(refreshToken == nil ? "none" : "<redacted>"))"
+    }
+}
+
+/// A started RFC 8628 device authorization: show `userCode` and `verificationURI` (or a QR code
+/// of `verificationURIComplete`), then hand it to `OIDCClient.pollDeviceToken(_:)`.
+public struct DeviceAuthorization: Sendable, CustomStringConvertible {
+    public var deviceCode: SecretString
+    public var userCode: String
+    public var verificationURI: URL
+    public var verificationURIComplete: URL?
+    public var expiresAt: Date
+    /// The polling interval the provider asked for (RFC 8628 default 5 s).
+    public var interval: Duration
+    /// What was requested, repeated on the token request.
+    public var scopes: [String]
+    public var audience: [String]
+
+    public var description: String {
+        "DeviceAuthorization(userCode: \(userCode), verificationURI: \(verificationURI), expiresAt: \(expiresAt))"
+    }
+}
+
+/// The result of RFC 7591 dynamic client registration.
+public struct ClientRegistration: Sendable {
+    public var credentials: ClientCredentials
+    /// RFC 7592 management credentials, if the provider issued them.
+    public var registrationAccessToken: SecretString?
+    public var registrationClientURI: URL?
+    /// Nil or never: the secret does not expire.
+    public var clientSecretExpiresAt: Date?
+    public var grantTypes: [String]?
+}
+
+enum JWT {
+    /// The `exp` claim of a JWT, unverified: used only to guess a lifetime the response omitted.
+    static func expiry(of token: SecretString) -> Date? {
+        let parts = token.reveal().split(separator: ".")
+        guard parts.count == 3 else { return nil }
+        var base64 = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        guard let data = Data(base64Encoded: base64),
+            let claims = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+            let exp = claims["exp"] as? NSNumber, String(cString: exp.objCType) != "c"
+        else { return nil }
+        return Date(timeIntervalSince1970: exp.doubleValue)
+    }
+}

@@ -1,0 +1,87 @@
+import QRCode
+
+/// The device flow as a terminal user sees it: the URI and the code (and a QR code when drawing is
+/// wanted and the console is a terminal), a spinner with the elapsed time, and Ctrl-C cancelling the
+/// flow at the service. The service shows the same code in a desktop notification.
+struct DeviceLogin {
+    let agent: AgentClient
+    let account: String
+    /// stdout for `tessera login`; stderr for `tessera token --interactive`, whose stdout is the token.
+    let console: StandardStream
+    let drawQR: Bool
+    /// Seconds to wait before giving up (the flow's own expiry usually comes first).
+    let timeout: UInt32
+
+    private enum Outcome: Sendable {
+        case finished(FlowOutcome)
+        case interrupted
+        case timedOut
+    }
+
+    func run() async throws(CLIError) {
+        let interrupts = InterruptWatcher()
+        // Subscribe before starting: a flow approved within milliseconds must not be missed.
+        let watch = try await agent.watchDeviceFlows()
+        let flow = try await agent.startDeviceFlow(account: account)
+        printInstructions(flow)
+
+        let started = Clock.monotonicMilliseconds()
+        let spinner = console.isTerminal ? Task { await spin(since: started) } : nil
+        let stream = interrupts.interrupts
+        let seconds = timeout
+        let outcome = await withTaskGroup(of: Outcome.self) { group in
+            group.addTask { .finished(await watch.outcome(of: flow.path)) }
+            group.addTask {
+                for await _ in stream { return .interrupted }
+                return .timedOut
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(Int(seconds)))
+                return .timedOut
+            }
+            let first = await group.next() ?? .timedOut
+            group.cancelAll()
+            return first
+        }
+        spinner?.cancel()
+        _ = await spinner?.value
+        if console.isTerminal { console.put("\r\u{1B}[K") }
+
+        switch outcome {
+        case .finished(.completed):
+            console.line("Logged in to \(account).")
+        case .finished(.failed(let error)):
+            throw error
+        case .interrupted:
+            await agent.cancelDeviceFlow(flow.path)
+            console.line("Login to \(account) cancelled.")
+            throw .interrupted
+        case .timedOut:
+            await agent.cancelDeviceFlow(flow.path)
+            throw .runtime("the login to \(account) was not approved within \(timeout) s; run `tessera login \(shellWord(account))` again")
+        }
+    }
+
+    private func printInstructions(_ flow: DeviceFlowStart) {
+        var text = "To log in to \(account), open \(flow.verificationURI)\nand enter the code: \(flow.userCode)\n"
+        if let complete = flow.verificationURIComplete, drawQR, console.isTerminal,
+           let symbol = try? QRCode(complete, correction: .low) {
+            text += "\nOr scan this QR code (it opens \(complete)):\n" + symbol.terminalRendering() + "\n"
+        }
+        if flow.expiresAt > 0 {
+            text += "The code expires at \(Clock.localTimestamp(flow.expiresAt)).\n"
+        }
+        console.put(text)
+    }
+
+    private func spin(since started: Int64) async {
+        let frames = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"]
+        var frame = 0
+        while !Task.isCancelled {
+            let elapsed = (Clock.monotonicMilliseconds() - started) / 1000
+            console.put("\r\(frames[frame % frames.count]) Waiting for approval… \(Clock.duration(elapsed)) (Ctrl-C cancels)\u{1B}[K")
+            frame += 1
+            try? await Task.sleep(for: .milliseconds(120))
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import ArgumentParser
+
+/// `tessera`: the command-line client of the Tessera agent. Every command is one or two D-Bus calls
+/// to `tesserad`; nothing here speaks HTTP or touches the keyring.
+public struct Tessera: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "tessera",
+        abstract: "Get OpenID Connect access tokens from the Tessera agent (tesserad).",
+        discussion: """
+            tessera asks the tesserad session service (D-Bus name io.tessera.Agent1) for access tokens, \
+            starts logins and manages accounts. Refresh tokens stay in the desktop keyring; tessera \
+            never sees them.
+
+            Exit status: 0 success, 1 runtime error, 2 usage error, 3 login required, \
+            4 the service is not reachable, 130 interrupted.
+            """,
+        version: TesseraCLIVersion.current,
+        subcommands: [AccountCommand.self, LoginCommand.self, TokenCommand.self,
+                      RevokeCommand.self, StatusCommand.self])
+
+    public init() {}
+}
+
+public enum TesseraCLIVersion {
+    public static let current = "0.1.0"
+}
+
+/// The program: parse, run, and turn every outcome into one stderr line and a documented exit
+/// code. ArgumentParser's own `main()` would exit 64 on a usage error and print several lines.
+public enum TesseraMain {
+    public static func run(_ arguments: [String]) async -> Int32 {
+        let arguments = TokenCommand.normalizeBearerFileArgument(arguments)
+        var command: any ParsableCommand
+        do {
+            command = try Tessera.parseAsRoot(arguments)
+        } catch {
+            return reportParseOutcome(error, arguments: arguments)
+        }
+        do {
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            return 0
+        } catch let error as CLIError {
+            if error != .interrupted { StandardStream.error.line("tessera: \(error)") }
+            return error.exitCode
+        } catch {
+            return reportParseOutcome(error, arguments: arguments)
+        }
+    }
+
+    /// Help, version and completion requests print to stdout and succeed; anything else is a
+    /// usage error: one line naming the problem and where the help is.
+    private static func reportParseOutcome(_ error: any Error, arguments: [String]) -> Int32 {
+        let code = Tessera.exitCode(for: error)
+        if code == .success {
+            let text = Tessera.fullMessage(for: error)
+            if !text.isEmpty { StandardStream.output.line(text) }
+            return 0
+        }
+        let path = commandPath(arguments)
+        let message = Tessera.message(for: error)
+        if code == .validationFailure || code.rawValue == 2 {
+            StandardStream.error.line("\(path.joined(separator: " ")): \(message) (see '\(path.joined(separator: " ")) --help')")
+            return 2
+        }
+        if !message.isEmpty { StandardStream.error.line("\(path.joined(separator: " ")): \(message)") }
+        return code.rawValue
+    }
+
+    /// The subcommand words at the start of `arguments`, to point at the right `--help`.
+    static func commandPath(_ arguments: [String]) -> [String] {
+        var path = ["tessera"]
+        var current: any ParsableCommand.Type = Tessera.self
+        for word in arguments where !word.hasPrefix("-") {
+            guard let next = current.configuration.subcommands.first(where: {
+                $0.configuration.commandName == word || $0.configuration.aliases.contains(word)
+            }) else { break }
+            path.append(word)
+            current = next
+        }
+        return path
+    }
+}

@@ -1,0 +1,147 @@
+import ArgumentParser
+
+struct TokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token",
+        abstract: "Print an access token for an account (or for an issuer's first account).",
+        discussion: """
+            The token is valid for at least --min-valid seconds (default 60) unless the provider \
+            issues shorter-lived tokens; --json and --env tell the real expiry. Tokens with other \
+            scopes or audiences than the account's defaults are obtained and cached separately.
+
+            --bearer-file writes the token to the WLCG bearer token discovery path \
+            ($XDG_RUNTIME_DIR/bt_u$UID, else /tmp/bt_u$UID) or to PATH, mode 0600, replacing the \
+            file atomically, and prints the path. Written as a separate word, PATH must contain a \
+            '/' (e.g. ./token); --bearer-file=PATH always takes PATH.
+
+            Examples:
+              curl -H "Authorization: Bearer $(tessera token wlcg)" https://example.org/
+              eval "$(tessera token wlcg --env)"
+              tessera token https://wlcg.cloud.cnaf.infn.it/ -s storage.read:/ --aud https://dcache.example.org
+              tessera token wlcg --bearer-file && gfal-ls davs://example.org/path
+            """)
+
+    @Argument(help: ArgumentHelp("The account name, or an issuer URL (its first account).", valueName: "account"))
+    var account: String
+
+    @Option(name: [.customShort("s"), .customLong("scope")],
+            help: ArgumentHelp("Request this scope (repeatable; a quoted space-separated list works too).",
+                               valueName: "scope"))
+    var scopeArguments: [String] = []
+
+    @Option(name: .customLong("aud"),
+            help: ArgumentHelp("Request this audience (repeatable).", valueName: "audience"))
+    var audiences: [String] = []
+
+    @Option(name: [.customShort("t"), .customLong("min-valid")],
+            help: ArgumentHelp("The token must stay valid this many seconds (default 60).", valueName: "seconds"))
+    var minValid: UInt32?
+
+    @Flag(help: "Get a new token even if a cached one is still valid.")
+    var force = false
+
+    @Flag(help: "Print token, expires_at, token_type, scopes, audience and issuer as JSON.")
+    var json = false
+
+    @Flag(help: "Print shell export lines (OIDC_AT, OIDC_ISS, OIDC_EXP) like `oidc-token -c`.")
+    var env = false
+
+    @Option(name: .customLong("bearer-file"),
+            help: ArgumentHelp("Write the token to the WLCG bearer token file (default path, or PATH).",
+                               valueName: "path"))
+    var bearerFilePath: String?
+
+    /// Set by `normalizeBearerFileArgument` for a bare `--bearer-file`.
+    @Flag(name: .customLong("bearer-file-default"), help: .hidden)
+    var bearerFileAtDefaultPath = false
+
+    var bearerFile: String? {
+        bearerFilePath ?? (bearerFileAtDefaultPath ? BearerTokenFile.defaultPath() : nil)
+    }
+
+    @Flag(help: "When a login is needed, run it here (device flow) and then print the token.")
+    var interactive = false
+
+    @Flag(name: .customLong("no-qr"), help: "With --interactive: do not draw the QR code.")
+    var noQR = false
+
+    @Option(help: ArgumentHelp("With --interactive: give up the login after this many seconds.",
+                               valueName: "seconds"))
+    var timeout: UInt32 = 600
+
+    /// `-s "openid profile"` is how oidc-token users write several scopes; both forms mean the same.
+    var scopes: [String] { scopeArguments.flatMap { $0.split(separator: " ").map(String.init) } }
+
+    var format: TokenFormat { json ? .json : env ? .env : .plain }
+
+    mutating func validate() throws {
+        if account.isEmpty { throw ValidationError("the account name is empty; see `tessera account list`") }
+        if bearerFilePath?.isEmpty == true { throw ValidationError("--bearer-file= needs a path") }
+        if bearerFilePath != nil && bearerFileAtDefaultPath {
+            throw ValidationError("give --bearer-file once")
+        }
+        if [json, env, bearerFile != nil].filter({ $0 }).count > 1 {
+            throw ValidationError("choose one of --json, --env and --bearer-file")
+        }
+        if let bad = audiences.first(where: { $0.isEmpty || $0.contains(" ") }) {
+            throw ValidationError("audience '\(bad)' is empty or has a space; repeat --aud for several")
+        }
+        if scopeArguments.contains(where: { $0.split(separator: " ").isEmpty }) {
+            throw ValidationError("an empty --scope was given")
+        }
+        if let minValid, minValid > 366 * 86_400 {
+            throw ValidationError("--min-valid \(minValid) is more than a year; give seconds, e.g. -t 300")
+        }
+        if timeout == 0 { throw ValidationError("--timeout must be at least 1 second") }
+        if noQR && !interactive { throw ValidationError("--no-qr only applies with --interactive") }
+    }
+
+    func run() async throws {
+        let agent = try await AgentClient.connect()
+        let request = TokenRequest(account: account, scopes: scopes, audience: audiences,
+                                   minValid: minValid, force: force)
+        let issued: IssuedToken
+        do {
+            issued = try await agent.token(request)
+        } catch .loginRequired(let account, let detail) where interactive {
+            _ = detail
+            // The code goes to stderr so stdout still holds nothing but the token.
+            let login = DeviceLogin(agent: agent, account: account, console: .error,
+                                    drawQR: !noQR, timeout: timeout)
+            try await login.run()
+            issued = try await agent.token(request)
+        }
+        if let bearerFile {
+            try BearerTokenFile.write(issued.token, to: bearerFile)
+            StandardStream.output.line(bearerFile)
+        } else {
+            StandardStream.output.put(format.render(issued))
+        }
+    }
+
+    /// `--bearer-file` may stand alone (default path) or take a PATH. ArgumentParser options need a
+    /// value, so the bare form becomes the hidden `--bearer-file-default` flag before parsing; the
+    /// next word is taken as PATH only when it looks like one, so `--bearer-file NAME` keeps NAME
+    /// as the account.
+    static func normalizeBearerFileArgument(_ arguments: [String]) -> [String] {
+        var result: [String] = []
+        var index = 0
+        var afterTerminator = false
+        while index < arguments.count {
+            let word = arguments[index]
+            if word == "--" { afterTerminator = true }
+            if !afterTerminator && word == "--bearer-file" {
+                if index + 1 < arguments.count, arguments[index + 1].contains("/") {
+                    result.append("--bearer-file=" + arguments[index + 1])
+                    index += 2
+                    continue
+                }
+                result.append("--bearer-file-default")
+            } else {
+                result.append(word)
+            }
+            index += 1
+        }
+        return result
+    }
+}

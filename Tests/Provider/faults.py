@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""A tiny fault-injecting OAuth/OIDC server for the client's error paths (stdlib only).
+
+  faults.py [--port N]      first stdout line: base=http://127.0.0.1:PORT
+
+Each first path segment is an issuer of its own, `BASE/<fault>`, whose discovery document points
+every endpoint (token, device authorization, revocation, registration) at `BASE/<fault>/endpoint`;
+that endpoint answers with the fault. Faults:
+
+  ok               a well-formed token response (control)
+  non-json         200, text/plain body
+  empty-400        400, empty body          empty-500    500, empty body
+  html-500         500, an HTML error page  html-200     200, an HTML page
+  missing-field    200, JSON without access_token
+  wrong-type       200, expires_in is a word and token_type a number
+  not-object       200, a JSON array
+  hang             never answers (the client's timeout must fire)
+  huge             200, a 2 MiB JSON body (over the 1 MiB cap)
+  redirect         307 to the `ok` endpoint (the client must not follow a redirect with credentials)
+  oauth-error      400 {"error": "invalid_grant", ...}  (control for well-formed errors)
+  echo-secret      400 invalid_request whose description repeats every form value sent (and the
+                   Authorization header): the client must scrub its secrets from the message
+  pending-428      428 {"error": "authorization_pending"} (the status code must not matter)
+  wrong-issuer     discovery names another issuer
+  rfc8414-only     no OpenID discovery (404); RFC 8414 metadata at
+                   /.well-known/oauth-authorization-server/rfc8414-only
+  discovery-html   discovery answers with an HTML page
+  discovery-no-token-endpoint  discovery without token_endpoint
+"""
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+TOKEN = {"access_token": "fault-server-access-token", "token_type": "Bearer", "expires_in": 60,
+         "refresh_token": "fault-server-refresh-token", "scope": "openid"}
+
+
+def exit_with_parent():
+    """A test process that dies without stopping us must not leave us running."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):
+        pass
+
+    def send(self, status, body=b"", content_type="application/json", headers=()):
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+        elif isinstance(body, str):
+            body = body.encode()
+        self.send_response(status)
+        if body or status >= 400:
+            self.send_header("Content-Type", content_type)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def base(self):
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def metadata(self, fault, issuer=None):
+        issuer = issuer or f"{self.base()}/{fault}"
+        endpoint = f"{self.base()}/{fault}/endpoint"
+        document = {
+            "issuer": issuer,
+            "token_endpoint": endpoint,
+            "device_authorization_endpoint": endpoint,
+            "revocation_endpoint": endpoint,
+            "registration_endpoint": endpoint,
+            "grant_types_supported": ["refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
+        }
+        if fault == "discovery-no-token-endpoint":
+            del document["token_endpoint"]
+        return document
+
+    def do_GET(self):
+        parts = self.path.split("?")[0].strip("/").split("/")
+        if parts[:2] == [".well-known", "oauth-authorization-server"] and parts[2:] == ["rfc8414-only"]:
+            return self.send(200, self.metadata("rfc8414-only"))
+        fault = parts[0]
+        if parts[1:] == [".well-known", "openid-configuration"]:
+            if fault == "rfc8414-only":
+                return self.send(404, "<h1>Not Found</h1>", "text/html")
+            if fault == "wrong-issuer":
+                return self.send(200, self.metadata(fault, issuer="https://evil.example.org"))
+            if fault == "discovery-html":
+                return self.send(200, "<html><title>Welcome</title></html>", "text/html")
+            return self.send(200, self.metadata(fault))
+        self.send(404, {"error": "not_found"})
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length).decode(errors="replace")
+        fault = self.path.strip("/").split("/")[0]
+        if fault == "ok":
+            return self.send(200, TOKEN)
+        if fault == "non-json":
+            return self.send(200, "access_token=abc&token_type=bearer", "text/plain")
+        if fault == "empty-400":
+            return self.send(400, b"")
+        if fault == "empty-500":
+            return self.send(500, b"")
+        if fault == "html-500":
+            return self.send(500, "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
+                             "text/html")
+        if fault == "html-200":
+            return self.send(200, "<html><head><title>Login</title></head><body>SSO portal</body></html>",
+                             "text/html")
+        if fault == "missing-field":
+            return self.send(200, {"token_type": "Bearer", "expires_in": 60})
+        if fault == "wrong-type":
+            return self.send(200, {"access_token": "x", "token_type": 7, "expires_in": "soon"})
+        if fault == "not-object":
+            return self.send(200, ["access_token"])
+        if fault == "hang":
+            time.sleep(60)
+            return self.send(200, TOKEN)
+        if fault == "huge":
+            padding = "x" * (2 * 1024 * 1024)
+            return self.send(200, {**TOKEN, "padding": padding})
+        if fault == "redirect":
+            return self.send(307, b"", headers=[("Location", f"{self.base()}/ok/endpoint")])
+        if fault == "oauth-error":
+            return self.send(400, {"error": "invalid_grant", "error_description": "The refresh token is revoked."})
+        if fault == "echo-secret":
+            from urllib.parse import parse_qs
+            echoed = " ".join(v for values in parse_qs(body).values() for v in values)
+            auth = self.headers.get("Authorization", "")
+            return self.send(400, {"error": "invalid_request", "error_description": f"bad request: {echoed} {auth}"})
+        if fault == "pending-428":
+            return self.send(428, {"error": "authorization_pending"})
+        return self.send(200, TOKEN)
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    server = Server(("127.0.0.1", args.port), Handler)
+    print(f"base=http://127.0.0.1:{server.server_address[1]}", flush=True)
+    exit_with_parent()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+from django.contrib.auth import views as auth_views
+from django.urls import include, path, re_path
+
+from oauth2_provider import urls as dot_urls
+
+from . import views
+
+# Our patched views shadow the stock ones because Django takes the first matching pattern.
+oauth_patterns = [
+    path("token/", views.TokenView.as_view(), name="token"),
+    path("device-authorization/", views.DeviceAuthorizationView.as_view(), name="device-authorization"),
+] + dot_urls.base_urlpatterns + dot_urls.oidc_urlpatterns + dot_urls.dcr_urlpatterns
+
+urlpatterns = [
+    re_path(r"^\.well-known/openid-configuration/?$", views.DiscoveryView.as_view()),
+    path(".well-known/oauth-authorization-server", views.ServerMetadataView.as_view()),
+    path("o/", include((oauth_patterns, "oauth2_provider"))),
+    path("accounts/login/", auth_views.LoginView.as_view(template_name="login.html"), name="login"),
+    path("test/device/<str:user_code>/<str:decision>", views.device_decision),
+    path("test/stats", views.stats),
+    path("test/token-info", views.token_info),
+]

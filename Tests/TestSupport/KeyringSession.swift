@@ -1,0 +1,111 @@
+import Foundation
+
+/// A private session bus of its own, optionally with a gnome-keyring on it, for tests that need a
+/// keyring state the shared test session must not get into (locked, or no Secret Service at all).
+/// The bus reads only its own service directory, so `org.freedesktop.secrets` cannot be
+/// activated from the system's service files. Everything stops when the value is released.
+///
+/// libsecret caches its connection per process, so code under test reaches this bus from a child
+/// process started with `environment`.
+public final class KeyringSession {
+    public enum Keyring {
+        /// No Secret Service on the bus.
+        case none
+        /// gnome-keyring with its login collection unlocked.
+        case unlocked
+    }
+
+    public let root: String
+    public let busAddress: String
+    /// HOME, XDG dirs and DBUS_SESSION_BUS_ADDRESS for processes that should use this session.
+    public let environment: [String: String]
+    private let bus: BackgroundProcess
+    private var keyringPID: Int32?
+
+    /// - Parameter prompter: make gcr's system prompter activatable, so an unlock request shows a
+    ///   prompt on `$DISPLAY` that nobody answers (needs an X display, e.g. the session's Xvfb).
+    public init(keyring: Keyring, prompter: Bool = false) async throws {
+        root = try makeTemporaryDirectory("keyring-session")
+        let services = "\(root)/services", home = "\(root)/home", runtime = "\(root)/run"
+        for dir in [services, home, runtime] {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        }
+        try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: runtime)
+        if prompter {
+            let file = "org.gnome.keyring.SystemPrompter.service"
+            try FileManager.default.copyItem(atPath: "/usr/share/dbus-1/services/\(file)", toPath: "\(services)/\(file)")
+        }
+        let socket = "\(root)/bus"
+        let config = """
+            <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+             "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+            <busconfig>
+              <type>session</type>
+              <listen>unix:path=\(socket)</listen>
+              <servicedir>\(services)</servicedir>
+              <policy context="default">
+                <allow send_destination="*" eavesdrop="true"/>
+                <allow eavesdrop="true"/>
+                <allow own="*"/>
+              </policy>
+            </busconfig>
+            """
+        try config.write(toFile: "\(root)/bus.conf", atomically: true, encoding: .utf8)
+        busAddress = "unix:path=\(socket)"
+        environment = [
+            "DBUS_SESSION_BUS_ADDRESS": busAddress, "HOME": home, "XDG_RUNTIME_DIR": runtime,
+            "XDG_CONFIG_HOME": "\(home)/.config", "XDG_DATA_HOME": "\(home)/.local/share",
+            "XDG_CACHE_HOME": "\(home)/.cache",
+        ]
+        // The bus passes its environment to activated services (the prompter needs DISPLAY).
+        bus = try BackgroundProcess(
+            "dbus-daemon", ["--config-file=\(root)/bus.conf", "--nofork", "--nopidfile"],
+            environment: environment, logPath: "\(root)/bus.log")
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !FileManager.default.fileExists(atPath: socket) {
+            guard ContinuousClock.now < deadline, bus.isRunning else {
+                throw TestSupportError.failed("dbus-daemon did not start: \(bus.log())")
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        if keyring == .unlocked {
+            let output = try await Command.check(
+                "gnome-keyring-daemon", ["--unlock", "--components=secrets", "--daemonize"],
+                stdin: Self.password, environment: environment, timeout: .seconds(10))
+            keyringPID = output.split(separator: "\n")
+                .first { $0.hasPrefix("GNOME_KEYRING_PID=") }
+                .flatMap { Int32($0.dropFirst("GNOME_KEYRING_PID=".count)) }
+            guard keyringPID != nil else { throw TestSupportError.failed("gnome-keyring-daemon gave no PID: \(output)") }
+        }
+    }
+
+    /// The login keyring's password (a test value, not a secret).
+    public static let password = "keyring-session-password"
+
+    /// Locks the default collection through the Secret Service's own `Lock` method.
+    public func lockDefaultCollection() async throws {
+        try await Command.check(
+            "gdbus",
+            ["call", "--session", "--dest", "org.freedesktop.secrets", "--object-path", "/org/freedesktop/secrets",
+             "--method", "org.freedesktop.Secret.Service.Lock", "['/org/freedesktop/secrets/aliases/default']"],
+            environment: environment, timeout: .seconds(10))
+    }
+
+    /// A reparented daemon is never reaped here (PID 1 does not), so a zombie counts as gone.
+    private static func isAlive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        return !stat[close...].hasPrefix(") Z")
+    }
+
+    deinit {
+        if let keyringPID {
+            kill(keyringPID, SIGTERM)
+            // Not our child (it daemonized), so it cannot be waited for; give it a moment.
+            for _ in 0..<100 where Self.isAlive(keyringPID) { usleep(10_000) }
+        }
+        bus.stop()
+        try? FileManager.default.removeItem(atPath: root)
+    }
+}
