@@ -80,7 +80,8 @@ bin=${BENCH_BIN:-$("$swift" build -c release ${SWIFTFLAGS:-} --show-bin-path)}
 cflags=(-O2 -Wall -Wextra $(pkg-config --cflags dbus-1))
 clibs=($(pkg-config --libs dbus-1) -pthread)
 gcc "${cflags[@]}" -o "$out/callbench" "$root/bench/callbench.c" "${clibs[@]}"
-floor_source="$root/bench/dbus-roundtrip/c_server.c"
+# The floor is the D-Bus round-trip benchmark's plain C server (bench/dbus-roundtrip), replying inline.
+floor_source="$root/bench/dbus-roundtrip/echo-server.c"
 gcc "${cflags[@]}" -o "$out/floor-server" "$floor_source" "${clibs[@]}"
 
 python=/usr/bin/python3
@@ -166,12 +167,13 @@ tessera_account coalesce "$issuer"
 
 agent_call=(--dest io.tessera.Agent1 --path /io/tessera/Agent1 --iface io.tessera.Agent1 --method GetToken
     --expect-sig 'sxa{sv}')
-floor_call=(--dest io.tessera.BenchFloor --path /io/tessera/BenchFloor --iface io.tessera.BenchFloor --method Echo
-    --expect-sig s)
+# The floor gets the same request as GetToken (s, a{sv}); it echoes the string.
+floor_name=io.tessera.Bench.C
+floor_call=(--dest "$floor_name" --path /io/tessera/Bench1 --iface io.tessera.Bench1 --method Echo --expect-sig s)
 
-"$out/floor-server" >"$work/floor.log" 2>&1 &
+"$out/floor-server" "$floor_name" >"$work/floor.log" 2>&1 &
 pids+=($!)
-wait_for_name io.tessera.BenchFloor
+wait_for_name "$floor_name"
 
 # ---------------------------------------------------------------- 1+2: floor and GetToken, one client
 # Alternating rounds, so a burst of load on this shared machine hits both sides alike.
