@@ -164,7 +164,8 @@ public final class URLSessionTransport: HTTPTransport {
         defer { timer.cancel() }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPResponse, any Error>) in
-                delegate.register(id, url: url, limit: configuration.maximumBodySize, continuation: continuation)
+                delegate.register(id, url: url, limit: configuration.maximumBodySize, timeout: Self.seconds(timeout),
+                                  continuation: continuation)
                 task.resume()
             }
         } onCancel: {
@@ -183,6 +184,7 @@ private final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable 
     private struct Exchange {
         var url: String
         var limit: Int
+        var timeout: Double
         var continuation: CheckedContinuation<HTTPResponse, any Error>
         var body = Data()
         var failure: OIDCError?
@@ -190,8 +192,9 @@ private final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable 
 
     private let exchanges = Mutex<[Int: Exchange]>([:])
 
-    func register(_ id: Int, url: String, limit: Int, continuation: CheckedContinuation<HTTPResponse, any Error>) {
-        exchanges.withLock { $0[id] = Exchange(url: url, limit: limit, continuation: continuation) }
+    func register(_ id: Int, url: String, limit: Int, timeout: Double,
+                  continuation: CheckedContinuation<HTTPResponse, any Error>) {
+        exchanges.withLock { $0[id] = Exchange(url: url, limit: limit, timeout: timeout, continuation: continuation) }
     }
 
     /// Records why the task is about to be cancelled; the first reason wins.
@@ -237,7 +240,7 @@ private final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable 
         if let failure = exchange.failure {
             exchange.continuation.resume(throwing: failure)
         } else if let error {
-            exchange.continuation.resume(throwing: Self.map(error, url: exchange.url))
+            exchange.continuation.resume(throwing: Self.map(error, exchange))
         } else if let http = task.response as? HTTPURLResponse {
             var headers: [String: String] = [:]
             for (name, value) in http.allHeaderFields {
@@ -249,13 +252,14 @@ private final class SessionDelegate: NSObject, URLSessionDataDelegate, Sendable 
         }
     }
 
-    private static func map(_ error: any Error, url: String) -> OIDCError {
+    private static func map(_ error: any Error, _ exchange: Exchange) -> OIDCError {
+        let url = exchange.url
         guard let urlError = error as? URLError else {
             return .transport(.failed(url: url, reason: String(describing: type(of: error))))
         }
         switch urlError.code {
         case .timedOut:
-            return .transport(.timedOut(url: url, seconds: 0))
+            return .transport(.timedOut(url: url, seconds: exchange.timeout))
         case .cancelled:
             return .cancelled
         case .cannotConnectToHost, .cannotFindHost, .dnsLookupFailed, .networkConnectionLost,

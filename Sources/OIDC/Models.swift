@@ -130,6 +130,18 @@ public struct DeviceAuthorization: Sendable, CustomStringConvertible {
     public var scopes: [String]
     public var audience: [String]
 
+    public init(deviceCode: SecretString, userCode: String, verificationURI: URL, verificationURIComplete: URL? = nil,
+                expiresAt: Date, interval: Duration = .seconds(5), scopes: [String] = [], audience: [String] = []) {
+        self.deviceCode = deviceCode
+        self.userCode = userCode
+        self.verificationURI = verificationURI
+        self.verificationURIComplete = verificationURIComplete
+        self.expiresAt = expiresAt
+        self.interval = interval
+        self.scopes = scopes
+        self.audience = audience
+    }
+
     public var description: String {
         "DeviceAuthorization(userCode: \(userCode), verificationURI: \(verificationURI), expiresAt: \(expiresAt))"
     }

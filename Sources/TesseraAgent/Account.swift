@@ -1,4 +1,5 @@
 import Foundation
+import OIDC
 import TesseraAPI
 
 /// How an account gets its tokens.
@@ -7,14 +8,6 @@ public enum AccountKind: String, Sendable, CaseIterable {
     case oidc
     /// A mytoken from a mytoken server, exchanged for access tokens there.
     case mytoken
-}
-
-/// How audiences are sent to the provider; providers differ.
-public enum AudienceStyle: String, Sendable, CaseIterable {
-    /// RFC 8707 `resource` parameters.
-    case resource
-    /// The legacy `audience` parameter (space-separated).
-    case audience
 }
 
 /// One configured account. No secret lives here: the refresh token (or mytoken) and the client

@@ -1,4 +1,5 @@
 import Foundation
+import OIDC
 import TesseraAPI
 
 /// One thing wrong in the account file, named by file and field so a person can fix it.

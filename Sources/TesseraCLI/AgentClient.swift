@@ -6,11 +6,11 @@ import TesseraAPI
 struct AgentClient: Sendable {
     let connection: Connection
 
-    private static let service = BusName(stringLiteral: AgentBus.name)
-    private static let object = ObjectPath(stringLiteral: AgentBus.objectPath)
-    private static let interface = InterfaceName(stringLiteral: AgentBus.interface)
-    private static let flowInterface = InterfaceName(stringLiteral: AgentBus.deviceFlowInterface)
-    private static let flowPaths = ObjectPath(stringLiteral: AgentBus.flowPathPrefix)
+    private static let service = AgentContract.busName
+    private static let object = AgentContract.objectPath
+    private static let interface = AgentContract.interfaceName
+    private static let flowInterface = AgentContract.deviceFlowInterfaceName
+    private static let flowPaths = AgentContract.flowPathPrefix
 
     static func connect() async throws(CLIError) -> AgentClient {
         do {
@@ -26,24 +26,19 @@ struct AgentClient: Sendable {
     // MARK: Tokens
 
     func token(_ request: TokenRequest) async throws(CLIError) -> IssuedToken {
-        var options: [String: DBusValue] = [:]
-        if !request.scopes.isEmpty { options[GetTokenOption.scopes.rawValue] = .strings(request.scopes) }
-        if !request.audience.isEmpty { options[GetTokenOption.audience.rawValue] = .strings(request.audience) }
-        if let minValid = request.minValid { options[GetTokenOption.minValid.rawValue] = .uint32(minValid) }
-        if request.force { options[GetTokenOption.force.rawValue] = .bool(true) }
-        options[GetTokenOption.application.rawValue] = .string("tessera")
-        let reply = try await call(AgentMethod.getToken.rawValue, [.string(request.account), .dictionary(options)],
-                                   account: request.account)
-        guard reply.count == 3, case .string(let token) = reply[0], case .int64(let expiresAt) = reply[1] else {
-            throw unexpectedReply(AgentMethod.getToken.rawValue, reply)
+        let options = GetTokenOptions(
+            scopes: request.scopes.isEmpty ? nil : request.scopes,
+            audience: request.audience.isEmpty ? nil : request.audience,
+            minValid: request.minValid, force: request.force ? true : nil, application: "tessera")
+        let body = try await call(AgentMethod.getToken.rawValue, [.string(request.account), options.dbusOptions.dbusValue],
+                                  account: request.account)
+        do {
+            let reply = try TokenReply(body: body)
+            return IssuedToken(token: SecretText(reply.token), expiresAt: reply.expiresAt, tokenType: reply.tokenType,
+                               scopes: reply.scopes, audience: reply.audience, issuer: reply.issuer)
+        } catch {
+            throw unexpectedReply(AgentMethod.getToken.rawValue, body)
         }
-        let info = Dictionary(reply[2].entries, uniquingKeysWith: { first, _ in first })
-        return IssuedToken(
-            token: SecretText(token), expiresAt: expiresAt,
-            tokenType: info[TokenInfoKey.tokenType.rawValue]?.stringValue ?? "Bearer",
-            scopes: info[TokenInfoKey.scopes.rawValue]?.stringsValue ?? request.scopes,
-            audience: info[TokenInfoKey.audience.rawValue]?.stringsValue ?? request.audience,
-            issuer: info[TokenInfoKey.issuer.rawValue]?.stringValue ?? "")
     }
 
     // MARK: Logins
@@ -60,20 +55,14 @@ struct AgentClient: Sendable {
     }
 
     func startDeviceFlow(account: String) async throws(CLIError) -> DeviceFlowStart {
-        let reply = try await call(AgentMethod.startDeviceFlow.rawValue, [.string(account), .dictionary([:])],
-                                   account: account)
-        guard reply.count == 2, case .objectPath(let path) = reply[0] else {
-            throw unexpectedReply(AgentMethod.startDeviceFlow.rawValue, reply)
+        let body = try await call(AgentMethod.startDeviceFlow.rawValue,
+                                  [.string(account), DeviceFlowOptions().dbusOptions.dbusValue], account: account)
+        guard let reply = try? DeviceFlowReply(body: body), !reply.userCode.isEmpty, !reply.verificationURI.isEmpty else {
+            throw unexpectedReply(AgentMethod.startDeviceFlow.rawValue, body)
         }
-        let info = Dictionary(reply[1].entries, uniquingKeysWith: { first, _ in first })
-        guard let userCode = info[DeviceFlowInfoKey.userCode.rawValue]?.stringValue,
-              let uri = info[DeviceFlowInfoKey.verificationURI.rawValue]?.stringValue else {
-            throw unexpectedReply(AgentMethod.startDeviceFlow.rawValue, reply)
-        }
-        return DeviceFlowStart(
-            path: path.rawValue, userCode: userCode, verificationURI: uri,
-            verificationURIComplete: info[DeviceFlowInfoKey.verificationURIComplete.rawValue]?.stringValue,
-            expiresAt: info[DeviceFlowInfoKey.expiresAt.rawValue]?.int64Value ?? 0)
+        return DeviceFlowStart(path: reply.flow.rawValue, userCode: reply.userCode,
+                               verificationURI: reply.verificationURI,
+                               verificationURIComplete: reply.verificationURIComplete, expiresAt: reply.expiresAt)
     }
 
     /// Best effort: the flow may already be over, or the service gone.
@@ -91,19 +80,19 @@ struct AgentClient: Sendable {
     }
 
     func passwordLogin(account: String, username: String, password: SecretText) async throws(CLIError) {
-        let options: [String: DBusValue] = [
-            PasswordLoginOption.username.rawValue: .string(username),
-            PasswordLoginOption.password.rawValue: .string(password.revealed()),
+        let options: [String: Variant] = [
+            PasswordLoginOption.username.rawValue: Variant(username),
+            PasswordLoginOption.password.rawValue: Variant(password.revealed()),
         ]
-        _ = try await call(PasswordLoginMethod.name, [.string(account), .dictionary(options)], account: account)
+        _ = try await call(PasswordLoginMethod.name, [.string(account), options.dbusValue], account: account)
     }
 
     // MARK: Accounts
 
     func revoke(account: String, keepOnFailure: Bool) async throws(CLIError) -> Bool {
-        var options: [String: DBusValue] = [:]
-        if keepOnFailure { options[RevokeOption.keepOnFailure.rawValue] = .bool(true) }
-        let reply = try await call(AgentMethod.revoke.rawValue, [.string(account), .dictionary(options)], account: account)
+        let options = RevokeOptions(keepOnFailure: keepOnFailure ? true : nil)
+        let reply = try await call(AgentMethod.revoke.rawValue, [.string(account), options.dbusOptions.dbusValue],
+                                   account: account)
         guard reply.count == 1, case .bool(let revoked) = reply[0] else {
             throw unexpectedReply(AgentMethod.revoke.rawValue, reply)
         }
@@ -111,22 +100,21 @@ struct AgentClient: Sendable {
     }
 
     func addAccount(_ account: NewAccount) async throws(CLIError) {
-        var settings: [String: DBusValue] = [AccountSetting.issuer.rawValue: .string(account.issuer)]
-        if let clientID = account.clientID { settings[AccountSetting.clientID.rawValue] = .string(clientID) }
-        if let secret = account.clientSecret { settings[AccountSetting.clientSecret.rawValue] = .string(secret.revealed()) }
-        if !account.scopes.isEmpty { settings[AccountSetting.scopes.rawValue] = .strings(account.scopes) }
-        if !account.audience.isEmpty { settings[AccountSetting.audience.rawValue] = .strings(account.audience) }
-        if let style = account.audienceStyle { settings[AccountSetting.audienceStyle.rawValue] = .string(style) }
-        _ = try await call(AgentMethod.addAccount.rawValue, [.string(account.name), .dictionary(settings)],
+        let settings = AccountSettingsMessage(
+            issuer: account.issuer, clientID: account.clientID, clientSecret: account.clientSecret?.revealed(),
+            scopes: account.scopes.isEmpty ? nil : account.scopes,
+            audience: account.audience.isEmpty ? nil : account.audience, audienceStyle: account.audienceStyle)
+        _ = try await call(AgentMethod.addAccount.rawValue, [.string(account.name), settings.dbusOptions.dbusValue],
                            account: account.name)
     }
 
     func removeAccount(name: String, keepAtProvider: Bool) async throws(CLIError) {
-        let options: [String: DBusValue] = [RemoveAccountOption.revoke.rawValue: .bool(!keepAtProvider)]
-        _ = try await call(AgentMethod.removeAccount.rawValue, [.string(name), .dictionary(options)], account: name)
+        let options = RemoveAccountOptions(revoke: !keepAtProvider)
+        _ = try await call(AgentMethod.removeAccount.rawValue, [.string(name), options.dbusOptions.dbusValue],
+                           account: name)
     }
 
-    func listAccounts() async throws(CLIError) -> [AccountInfo] {
+    func listAccounts() async throws(CLIError) -> [AccountView] {
         let reply = try await call(AgentMethod.listAccounts.rawValue, [], account: nil)
         guard reply.count == 1, case .array(_, let items) = reply[0] else {
             throw unexpectedReply(AgentMethod.listAccounts.rawValue, reply)
@@ -135,7 +123,7 @@ struct AgentClient: Sendable {
             guard case .structure(let fields) = item, fields.count == 2, case .string(let name) = fields[0] else {
                 return nil
             }
-            return AccountInfo(name: name, fields: fields[1].entries.map { ($0.0, $0.1.json) })
+            return AccountView(name: name, fields: fields[1].entries.map { ($0.0, $0.1.json) })
         }
     }
 
@@ -282,8 +270,6 @@ struct FlowWatch: Sendable {
 }
 
 extension DBusValue {
-    static func strings(_ values: [String]) -> DBusValue { .array(of: "s", values.map(DBusValue.string)) }
-
     var stringValue: String? {
         if case .string(let text) = unwrappedVariant { return text }
         if case .objectPath(let path) = unwrappedVariant { return path.rawValue }

@@ -36,7 +36,7 @@ struct NewAccount: Sendable {
 
 /// One account as `ListAccounts` describes it; the settings are kept in the service's order and
 /// shown generically, so a setting the service adds later shows up without a CLI change.
-struct AccountInfo: Sendable {
+struct AccountView: Sendable {
     var name: String
     var fields: [(String, JSONValue)]
 

@@ -26,10 +26,15 @@ that endpoint answers with the fault. Faults:
                    /.well-known/oauth-authorization-server/rfc8414-only
   discovery-html   discovery answers with an HTML page
   discovery-no-token-endpoint  discovery without token_endpoint
+  bare             discovery with issuer and token_endpoint only (no device flow, no revocation)
+  no-expiry        200, a token response without expires_in
+  jwt-no-expiry    200, a JWT access token (exp = now + 120 s) without expires_in
 """
 import argparse
+import base64
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -40,7 +45,10 @@ TOKEN = {"access_token": "fault-server-access-token", "token_type": "Bearer", "e
 
 
 def exit_with_parent():
-    """A test process that dies without stopping us must not leave us running."""
+    """A test process that dies without stopping us must not leave us running. SIGTERM ends us at
+    once even if the parent spawned us with it blocked (the Swift test runner does)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     parent = os.getppid()
 
     def watch():
@@ -87,6 +95,8 @@ class Handler(BaseHTTPRequestHandler):
         }
         if fault == "discovery-no-token-endpoint":
             del document["token_endpoint"]
+        if fault == "bare":
+            document = {"issuer": issuer, "token_endpoint": endpoint}
         return document
 
     def do_GET(self):
@@ -110,6 +120,13 @@ class Handler(BaseHTTPRequestHandler):
         fault = self.path.strip("/").split("/")[0]
         if fault == "ok":
             return self.send(200, TOKEN)
+        if fault == "no-expiry":
+            return self.send(200, {k: v for k, v in TOKEN.items() if k != "expires_in"})
+        if fault == "jwt-no-expiry":
+            def part(data):
+                return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+            jwt = ".".join([part({"alg": "none"}), part({"exp": int(time.time()) + 120}), "sig"])
+            return self.send(200, {"access_token": jwt, "token_type": "Bearer"})
         if fault == "non-json":
             return self.send(200, "access_token=abc&token_type=bearer", "text/plain")
         if fault == "empty-400":

@@ -10,6 +10,7 @@ listens (readiness), followed by the seeded users and clients. Lifetimes come fr
 """
 import argparse
 import os
+import signal
 import socket
 import sys
 import threading
@@ -22,7 +23,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tessera_provider.settings")
 
 
 def exit_with_parent():
-    """A test process that dies without stopping us must not leave us running."""
+    """A test process that dies without stopping us must not leave us running. SIGTERM ends us at
+    once even if the parent spawned us with it blocked (the Swift test runner does)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     parent = os.getppid()
 
     def watch():
@@ -88,6 +92,8 @@ def main():
     for client in CLIENTS:
         secret = client["client_secret"] or "(public)"
         print(f"client {client['client_id']} grant={client['grant']} secret={secret}")
+    print(f"approve a device login: curl http://127.0.0.1:{port}/test/device/USER_CODE/approve  (deny, expire)")
+    print(f"statistics: curl http://127.0.0.1:{port}/test/stats")
     sys.stdout.flush()
     exit_with_parent()
     try:

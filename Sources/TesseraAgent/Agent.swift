@@ -1,0 +1,467 @@
+import Foundation
+import Keyring
+import Logging
+import OIDC
+import Synchronization
+import TesseraAPI
+
+/// What the agent tells the outside world; the D-Bus layer turns these into exported objects,
+/// signals and notifications. Every method is awaited, so e.g. a flow object is exported before
+/// its flow starts polling.
+public protocol AgentObserver: Sendable {
+    func flowStarted(_ flow: DeviceFlow, notify: Bool) async
+    func flowFinished(_ flow: DeviceFlow) async
+    func loginRequired(account: String) async
+    func loginCompleted(account: String) async
+    func accountsChanged() async
+}
+
+/// A GetToken call with its options already checked.
+public struct TokenRequest: Sendable {
+    /// An account name or an issuer URL.
+    public var account: String
+    public var scopes: [String]?
+    public var audience: [String]?
+    public var minValid: UInt32 = GetTokenOption.defaultMinValid
+    public var force = false
+    public var interactive = false
+    public var timeout: UInt32 = GetTokenOption.defaultTimeout
+
+    public init(account: String) { self.account = account }
+}
+
+/// AddAccount's settings, checked.
+public struct AccountSettings: Sendable {
+    public var issuer: URL
+    public var kind: AccountKind = .oidc
+    public var clientID: String?
+    public var clientSecret: SecretString?
+    public var scopes: [String]?
+    public var audience: [String]?
+    public var audienceStyle: AudienceStyle?
+    public var mytokenServer: URL?
+    public var replace = false
+
+    public init(issuer: URL) { self.issuer = issuer }
+}
+
+/// One account as ListAccounts shows it. `loggedIn`/`hasClientSecret` are nil when the keyring
+/// could not be asked.
+public struct AccountStatus: Sendable {
+    public var account: Account
+    public var loggedIn: Bool?
+    public var hasClientSecret: Bool?
+}
+
+/// The service's core, free of D-Bus: accounts, tokens, logins, revocation.
+///
+/// A final class with its state behind one mutex rather than an actor, so a cached GetToken
+/// costs no actor hop here (only the token cache's); nothing awaits while holding the mutex.
+public final class Agent: Sendable {
+    private struct State {
+        var accounts: [Account] = []
+        var fileHasProblems = false
+        var pendingFlows: [String: DeviceFlow] = [:]
+        var flowCount = 0
+        var refreshLocks: [String: AsyncLock] = [:]
+        var flowLocks: [String: AsyncLock] = [:]
+        /// A rotated refresh token the keyring refused to store: used (and stored again) next time,
+        /// so a locked keyring does not lose the login while the service runs.
+        var unsavedRotations: [String: SecretString] = [:]
+    }
+
+    public let tokens = TokenCache()
+    private let state = Mutex(State())
+    private let accountFile: AccountFile
+    private let vault: SecretVault
+    private let transport: any HTTPTransport
+    private let logger: Logger
+    private let observer = Mutex<(any AgentObserver)?>(nil)
+
+    public init(accountFile: AccountFile, secrets: any SecretStore, transport: any HTTPTransport, logger: Logger) {
+        self.accountFile = accountFile
+        self.vault = SecretVault(store: secrets)
+        self.transport = transport
+        self.logger = logger
+    }
+
+    public func setObserver(_ observer: any AgentObserver) {
+        self.observer.withLock { $0 = observer }
+    }
+
+    private var currentObserver: (any AgentObserver)? { observer.withLock { $0 } }
+
+    /// Reads the account file; problems are returned (to be logged) and the readable accounts kept.
+    public func loadAccounts() -> [AccountFileProblem] {
+        let contents = accountFile.load()
+        state.withLock {
+            $0.accounts = contents.accounts
+            $0.fileHasProblems = !contents.problems.isEmpty
+        }
+        return contents.problems
+    }
+
+    public var accounts: [Account] { state.withLock { $0.accounts } }
+
+    // MARK: Accounts
+
+    /// An account by name, or — for an issuer URL — the first account of that issuer.
+    public func resolve(_ nameOrIssuer: String, field: String = "account") throws(AgentError) -> Account {
+        if nameOrIssuer.contains("://") {
+            let issuer = try Validate.serverURL(nameOrIssuer, field: field)
+            let wanted = Self.issuerKey(issuer)
+            guard let account = state.withLock({ $0.accounts.first { Self.issuerKey($0.issuer) == wanted } }) else {
+                throw .noSuchAccount(nameOrIssuer)
+            }
+            return account
+        }
+        let name = try Validate.accountName(nameOrIssuer, field: field)
+        guard let account = state.withLock({ $0.accounts.first { $0.name == name } }) else {
+            throw .noSuchAccount(name)
+        }
+        return account
+    }
+
+    private static func issuerKey(_ url: URL) -> String {
+        var text = url.absoluteString.lowercased()
+        while text.hasSuffix("/") { text.removeLast() }
+        return text
+    }
+
+    public func addAccount(name: String, settings: AccountSettings) async throws(AgentError) {
+        let name = try Validate.accountName(name, field: "name")
+        let existing = state.withLock { $0.accounts.first { $0.name == name } }
+        if existing != nil && !settings.replace {
+            throw .invalidArgument(field: "name", reason: "an account named \"\(name)\" exists; pass replace=true to change it")
+        }
+        if settings.kind == .mytoken {
+            throw .invalidArgument(field: AccountSetting.kind.rawValue, reason: "mytoken accounts are not supported by this tesserad yet")
+        }
+        var account = Account(name: name, kind: settings.kind, issuer: settings.issuer, clientID: settings.clientID,
+                              scopes: settings.scopes ?? existing?.scopes ?? ["openid", "offline_access"],
+                              audience: settings.audience ?? existing?.audience ?? [],
+                              audienceStyle: settings.audienceStyle ?? existing?.audienceStyle ?? .resource,
+                              mytokenServer: settings.mytokenServer)
+        var clientSecret = settings.clientSecret
+        if account.clientID == nil {
+            let registration: ClientRegistration
+            do {
+                registration = try await OIDCClient.register(
+                    issuer: account.issuer, clientName: "Tessera (\(name))", scopes: account.scopes, transport: transport)
+            } catch .unsupported {
+                throw .invalidArgument(field: AccountSetting.clientID.rawValue,
+                                       reason: "is required: \(account.issuer.absoluteString) offers no dynamic client registration")
+            } catch {
+                throw AgentError(error, account: name)
+            }
+            account.clientID = registration.credentials.clientID
+            switch registration.credentials.authentication {
+            case .none: break
+            case .clientSecretBasic(let secret), .clientSecretPost(let secret): clientSecret = secret
+            }
+            logger.info("registered client \(registration.credentials.clientID) for \(name) at \(account.issuer.absoluteString)")
+        }
+
+        if let existing {
+            if existing.issuer != account.issuer {
+                try await vault.deleteAll(of: existing)
+            } else if existing.clientID != account.clientID {
+                // A refresh token is bound to the client that obtained it.
+                try await vault.delete(.refreshToken, of: existing)
+                if clientSecret == nil { try await vault.delete(.clientSecret, of: existing) }
+            }
+        }
+        if let clientSecret { try await vault.save(clientSecret, as: .clientSecret, of: account) }
+
+        let (list, keepInvalid) = state.withLock { state -> ([Account], Bool) in
+            if let index = state.accounts.firstIndex(where: { $0.name == name }) {
+                state.accounts[index] = account
+            } else {
+                state.accounts.append(account)
+            }
+            defer { state.fileHasProblems = false }
+            return (state.accounts, state.fileHasProblems)
+        }
+        try save(list, keepInvalid: keepInvalid)
+        await tokens.drop(account: name)
+        logger.info("account \(name) \(existing == nil ? "added" : "changed") (issuer \(account.issuer.absoluteString))")
+        await currentObserver?.accountsChanged()
+    }
+
+    public func removeAccount(name: String, revoke: Bool) async throws(AgentError) {
+        let name = try Validate.accountName(name, field: "name")
+        guard let account = state.withLock({ $0.accounts.first { $0.name == name } }) else { throw .noSuchAccount(name) }
+        state.withLock { $0.pendingFlows[name] }?.cancel()
+        if revoke {
+            do { _ = try await self.revoke(account: name, keepOnFailure: false) } catch {
+                logger.warning("revoking the login of \(name) before removing it failed: \(error.message)")
+            }
+        }
+        try await vault.deleteAll(of: account)
+        let (list, keepInvalid) = state.withLock { state -> ([Account], Bool) in
+            state.accounts.removeAll { $0.name == name }
+            state.unsavedRotations[name] = nil
+            defer { state.fileHasProblems = false }
+            return (state.accounts, state.fileHasProblems)
+        }
+        try save(list, keepInvalid: keepInvalid)
+        await tokens.drop(account: name)
+        logger.info("account \(name) removed")
+        await currentObserver?.accountsChanged()
+    }
+
+    public func listAccounts() async -> [AccountStatus] {
+        let accounts = self.accounts
+        let keys: Set<SecretKey>?
+        do { keys = Set(try await vault.keys()) } catch {
+            logger.warning("cannot list the keyring's items: \(error.message)")
+            keys = nil
+        }
+        return accounts.map { account in
+            AccountStatus(account: account,
+                          loggedIn: keys.map { $0.contains(SecretVault.key(account, .refreshToken)) },
+                          hasClientSecret: keys.map { $0.contains(SecretVault.key(account, .clientSecret)) })
+        }
+    }
+
+    private func save(_ accounts: [Account], keepInvalid: Bool) throws(AgentError) {
+        do { try accountFile.save(accounts, keepInvalid: keepInvalid) } catch {
+            logger.error("\(error.description)")
+            throw .notPermitted(error.description)
+        }
+    }
+
+    // MARK: Tokens
+
+    public func token(_ request: TokenRequest) async throws(AgentError) -> (AccessToken, Account) {
+        let account = try resolve(request.account)
+        let scopes = request.scopes ?? account.scopes
+        let audience = request.audience ?? account.audience
+        do {
+            return (try await cachedOrRefreshed(account, scopes: scopes, audience: audience, request: request), account)
+        } catch .loginRequired(let name, let reason) where request.interactive {
+            logger.info("\(name) needs a login (\(reason)); starting one for an interactive request")
+            let flow = try await startDeviceFlow(account: account.name, scopes: nil, notify: true)
+            try await wait(for: flow, seconds: request.timeout)
+            var again = request
+            again.force = false
+            return (try await cachedOrRefreshed(account, scopes: scopes, audience: audience, request: again), account)
+        }
+    }
+
+    private func wait(for flow: DeviceFlow, seconds: UInt32) async throws(AgentError) {
+        switch await flow.finished(within: .seconds(Int(seconds))) {
+        case .success?: return
+        case .failure(let error)?: throw error
+        case nil:
+            throw .timeout("no login for \"\(flow.account)\" within \(seconds) s; the login stays open: approve it and ask again")
+        }
+    }
+
+    private func cachedOrRefreshed(_ account: Account, scopes: [String], audience: [String],
+                                   request: TokenRequest) async throws(AgentError) -> AccessToken {
+        let key = TokenKey(account: account.name, scopes: scopes, audience: audience)
+        do {
+            return try await tokens.token(for: key, minValid: TimeInterval(request.minValid), force: request.force) {
+                [self] in try await refresh(account, scopes: scopes, audience: audience)
+            }
+        } catch let error as AgentError {
+            throw error
+        } catch {
+            throw .cancelled("the request was cancelled")
+        }
+    }
+
+    private func refreshLock(_ account: String) -> AsyncLock {
+        state.withLock { state in
+            if let lock = state.refreshLocks[account] { return lock }
+            let lock = AsyncLock()
+            state.refreshLocks[account] = lock
+            return lock
+        }
+    }
+
+    /// One refresh-token use: serialized per account, rotation stored before the token is handed out.
+    private func refresh(_ account: Account, scopes: [String], audience: [String]) async throws(AgentError) -> AccessToken {
+        try await refreshLock(account.name).run { [self] () async throws(AgentError) -> AccessToken in
+            try await refreshLocked(account, scopes: scopes, audience: audience)
+        }
+    }
+
+    private func refreshLocked(_ account: Account, scopes: [String], audience: [String]) async throws(AgentError) -> AccessToken {
+        let unsaved = state.withLock { $0.unsavedRotations[account.name] }
+        let stored = unsaved == nil ? try await vault.load(.refreshToken, of: account) : nil
+        guard let refreshToken = unsaved ?? stored else {
+            throw .loginRequired(account: account.name, reason: "\"\(account.name)\" is not logged in")
+        }
+        if let unsaved { try await persistRotation(unsaved, of: account) }
+        let client = try await client(for: account)
+        let response: TokenResponse
+        do throws(OIDCError) {
+            // Scopes go out only when they differ from the login's: "as originally granted" otherwise.
+            response = try await client.refresh(refreshToken: refreshToken,
+                                                scopes: Set(scopes) == Set(account.scopes) ? nil : scopes,
+                                                audience: audience)
+        } catch .invalidGrant(let description) {
+            logger.notice("the provider rejected the refresh token of \(account.name) (invalid_grant); deleting it")
+            do { try await vault.delete(.refreshToken, of: account) } catch {
+                logger.warning("cannot delete the rejected refresh token of \(account.name): \(error.message)")
+            }
+            await tokens.drop(account: account.name)
+            await currentObserver?.loginRequired(account: account.name)
+            throw .loginRequired(account: account.name, reason: "the provider no longer accepts the login of \"\(account.name)\""
+                + (description.map { " (\($0))" } ?? ""))
+        } catch {
+            logger.warning("refreshing \(account.name) failed: \(error)")
+            throw AgentError(error, account: account.name)
+        }
+        if let rotated = response.refreshToken, rotated != refreshToken {
+            try await persistRotation(rotated, of: account)
+        }
+        logger.debug("refreshed \(account.name): lifetime \(response.lifetime)")
+        return AccessToken(value: response.accessToken.reveal(), tokenType: response.tokenType,
+                           expiresAt: response.expiresAt, scopes: response.scopes ?? scopes, audience: audience)
+    }
+
+    private func persistRotation(_ token: SecretString, of account: Account) async throws(AgentError) {
+        do {
+            try await vault.save(token, as: .refreshToken, of: account)
+            state.withLock { $0.unsavedRotations[account.name] = nil }
+        } catch {
+            state.withLock { $0.unsavedRotations[account.name] = token }
+            logger.error("cannot store the rotated refresh token of \(account.name): \(error.message); kept in memory")
+            throw error
+        }
+    }
+
+    private func client(for account: Account) async throws(AgentError) -> OIDCClient {
+        guard let clientID = account.clientID else {
+            throw .invalidArgument(field: AccountSetting.clientID.rawValue, reason: "account \"\(account.name)\" has no client id")
+        }
+        let secret = try await vault.load(.clientSecret, of: account)
+        let credentials = ClientCredentials(clientID: clientID, authentication: secret.map { .clientSecretBasic($0) } ?? .none)
+        return OIDCClient(issuer: account.issuer, credentials: credentials, audienceStyle: account.audienceStyle,
+                          transport: transport, logger: logger)
+    }
+
+    // MARK: Device flow
+
+    private func flowLock(_ account: String) -> AsyncLock {
+        state.withLock { state in
+            if let lock = state.flowLocks[account] { return lock }
+            let lock = AsyncLock()
+            state.flowLocks[account] = lock
+            return lock
+        }
+    }
+
+    /// The account's pending flow, or a new one: started at the provider, announced (exported,
+    /// notified) and then polled in the background.
+    public func startDeviceFlow(account nameOrIssuer: String, scopes: [String]?, notify: Bool) async throws(AgentError) -> DeviceFlow {
+        let account = try resolve(nameOrIssuer)
+        return try await flowLock(account.name).run { [self] () async throws(AgentError) -> DeviceFlow in
+                if let pending = state.withLock({ $0.pendingFlows[account.name] }), pending.state == .pending {
+                    return pending
+                }
+                let client = try await client(for: account)
+                let authorization: DeviceAuthorization
+                do throws(OIDCError) {
+                    authorization = try await client.startDeviceAuthorization(scopes: scopes ?? account.scopes, audience: account.audience)
+                } catch {
+                    throw AgentError(error, account: account.name)
+                }
+                let flow = state.withLock { state in
+                    state.flowCount += 1
+                    let flow = DeviceFlow(number: state.flowCount, account: account.name, authorization: authorization)
+                    state.pendingFlows[account.name] = flow
+                    return flow
+                }
+                logger.info("device flow \(flow.number) started for \(account.name); code expires \(flow.expiresAt)")
+                await currentObserver?.flowStarted(flow, notify: notify)
+                flow.attach(poller: Task { await poll(flow, account: account, client: client) })
+                return flow
+        }
+    }
+
+    private func poll(_ flow: DeviceFlow, account: Account, client: OIDCClient) async {
+        do {
+            let response: TokenResponse
+            do throws(OIDCError) { response = try await client.pollDeviceToken(flow.authorization) } catch {
+                throw Self.flowError(error, account: account.name)
+            }
+            guard let refreshToken = response.refreshToken else {
+                throw AgentError.provider(error: "no_refresh_token",
+                                          description: "the provider issued no refresh token; add the offline_access scope")
+            }
+            try await refreshLock(account.name).run { [self] () async throws(AgentError) in
+                state.withLock { $0.unsavedRotations[account.name] = nil }
+                try await vault.save(refreshToken, as: .refreshToken, of: account)
+            }
+            await tokens.drop(account: account.name)
+            let key = TokenKey(account: account.name, scopes: flow.scopes, audience: account.audience)
+            await tokens.store(AccessToken(value: response.accessToken.reveal(), tokenType: response.tokenType,
+                                           expiresAt: response.expiresAt, scopes: response.scopes ?? flow.scopes,
+                                           audience: account.audience), for: key)
+            if flow.finish(.completed) {
+                logger.info("device flow \(flow.number) completed: \(account.name) is logged in")
+                await currentObserver?.loginCompleted(account: account.name)
+            }
+        } catch let error as AgentError {
+            let state: DeviceFlowState = switch error {
+            case .accessDenied: .denied
+            case .expiredToken: .expired
+            case .cancelled: .cancelled
+            default: .failed
+            }
+            if flow.finish(state, failure: error) {
+                logger.notice("device flow \(flow.number) for \(account.name) ended: \(error)")
+            }
+        } catch {
+            flow.finish(.failed, failure: .cancelled("the login ended unexpectedly"))
+        }
+        state.withLock { state in
+            if state.pendingFlows[account.name] === flow { state.pendingFlows[account.name] = nil }
+        }
+        await currentObserver?.flowFinished(flow)
+    }
+
+    private static func flowError(_ error: OIDCError, account: String) -> AgentError {
+        if case .invalidGrant = error { return .expiredToken(account: account) }
+        return AgentError(error, account: account)
+    }
+
+    // MARK: Revocation
+
+    /// Revokes the refresh token at the provider and deletes it locally. Returns whether the
+    /// provider confirmed; when it could not be reached the local secret goes anyway unless
+    /// `keepOnFailure`, in which case the provider's error is thrown and nothing is deleted.
+    public func revoke(account nameOrIssuer: String, keepOnFailure: Bool) async throws(AgentError) -> Bool {
+        let account = try resolve(nameOrIssuer)
+        return try await refreshLock(account.name).run { [self] () async throws(AgentError) -> Bool in
+                let unsaved = state.withLock { $0.unsavedRotations[account.name] }
+                let stored = unsaved == nil ? try await vault.load(.refreshToken, of: account) : nil
+                guard let refreshToken = unsaved ?? stored else {
+                    await tokens.drop(account: account.name)
+                    return false
+                }
+                var revoked = false
+                let client = try await client(for: account)
+                do throws(OIDCError) {
+                    try await client.revoke(refreshToken, hint: .refreshToken)
+                    revoked = true
+                } catch {
+                    if keepOnFailure {
+                        logger.warning("revoking \(account.name) at the provider failed; keeping the local secret: \(error)")
+                        throw AgentError(error, account: account.name)
+                    }
+                    logger.warning("revoking \(account.name) at the provider failed; deleting the local secret anyway: \(error)")
+                }
+                try await vault.delete(.refreshToken, of: account)
+                state.withLock { $0.unsavedRotations[account.name] = nil }
+                await tokens.drop(account: account.name)
+                logger.info("revoked the login of \(account.name) (at the provider: \(revoked))")
+                await currentObserver?.loginRequired(account: account.name)
+                return revoked
+        }
+    }
+}

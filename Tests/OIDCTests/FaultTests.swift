@@ -1,0 +1,195 @@
+import Foundation
+import OIDC
+import Testing
+import TestSupport
+
+/// Every malformed answer class from the fault server (Tests/Provider/faults.py) must become its
+/// typed `OIDCError` within the transport timeout, never a crash or a hang.
+@Suite("OIDC against the fault server")
+struct FaultTests {
+    static let timeout: Duration = .seconds(2)
+
+    struct Case: Sendable, CustomTestStringConvertible {
+        let fault: String
+        let matches: @Sendable (OIDCError) -> Bool
+        var testDescription: String { fault }
+    }
+
+    static let refreshCases: [Case] = [
+        Case(fault: "non-json") { if case .malformedResponse(let what) = $0 { what.contains("not JSON") || what.contains("not a JSON") } else { false } },
+        Case(fault: "empty-400") { if case .server(400, nil, let what?) = $0 { what.contains("empty body") } else { false } },
+        Case(fault: "empty-500") { if case .server(500, nil, let what?) = $0 { what.contains("empty body") } else { false } },
+        Case(fault: "html-500") { if case .server(500, nil, let what?) = $0 { what.contains("HTML page titled \"502 Bad Gateway\"") } else { false } },
+        Case(fault: "html-200") { if case .malformedResponse(let what) = $0 { what.contains("HTML page") } else { false } },
+        Case(fault: "missing-field") { if case .malformedResponse(let what) = $0 { what.contains("\"access_token\"") } else { false } },
+        Case(fault: "wrong-type") { if case .malformedResponse(let what) = $0 { what.contains("\"token_type\" is not a string") } else { false } },
+        Case(fault: "not-object") { if case .malformedResponse = $0 { true } else { false } },
+        Case(fault: "hang") { if case .transport(.timedOut(_, let seconds)) = $0 { seconds == 2 } else { false } },
+        Case(fault: "huge") { if case .transport(.bodyTooLarge(_, 1_048_576)) = $0 { true } else { false } },
+        Case(fault: "redirect") { if case .transport(.redirectRefused(_, 307, let location?)) = $0 { location.hasSuffix("/ok/endpoint") } else { false } },
+        Case(fault: "oauth-error") { $0 == .invalidGrant(description: "The refresh token is revoked.") },
+        Case(fault: "pending-428") { $0 == .authorizationPending },
+        Case(fault: "wrong-issuer") { if case .issuerMismatch(_, "https://evil.example.org") = $0 { true } else { false } },
+        Case(fault: "discovery-html") { if case .malformedResponse(let what) = $0 { what.contains("discovery document") && what.contains("HTML") } else { false } },
+        Case(fault: "discovery-no-token-endpoint") { if case .malformedResponse(let what) = $0 { what.contains("\"token_endpoint\"") } else { false } },
+    ]
+
+    func client(_ faults: FaultServer, _ fault: String, credentials: ClientCredentials = .publicClient("tessera")) -> OIDCClient {
+        OIDCClient(issuer: faults.issuer(for: fault), credentials: credentials,
+                   transport: URLSessionTransport(configuration: .init(timeout: Self.timeout)),
+                   cache: ProviderMetadataCache())
+    }
+
+    @Test(arguments: refreshCases)
+    func malformedAnswerBecomesTypedError(_ testCase: Case) async throws {
+        let faults = try await FaultServer.start()
+        let client = client(faults, testCase.fault)
+        let start = ContinuousClock.now
+        let error = await expectOIDCError { () async throws(OIDCError) in
+            try await client.refresh(refreshToken: SecretString("fault-test-refresh-token"))
+        }
+        let elapsed = ContinuousClock.now - start
+        let unwrapped = try #require(error)
+        #expect(testCase.matches(unwrapped), "\(testCase.fault) gave: \(unwrapped)")
+        #expect(elapsed < Self.timeout + .seconds(2), "\(testCase.fault) took \(elapsed)")
+        #expect(!unwrapped.description.isEmpty)
+        #expect(!unwrapped.description.contains("fault-test-refresh-token"))
+    }
+
+    @Test func wellFormedAnswerIsAccepted() async throws {
+        let faults = try await FaultServer.start()
+        let tokens = try await client(faults, "ok").refresh(refreshToken: SecretString("r"))
+        #expect(tokens.accessToken.reveal() == "fault-server-access-token")
+        #expect(tokens.lifetime == .seconds(60))
+    }
+
+    @Test func rfc8414MetadataIsTheFallback() async throws {
+        let faults = try await FaultServer.start()
+        let metadata = try await client(faults, "rfc8414-only").discover()
+        #expect(metadata.source == .oauthAuthorizationServer)
+        #expect(metadata.issuer == faults.issuer(for: "rfc8414-only"))
+        _ = try await client(faults, "rfc8414-only").refresh(refreshToken: SecretString("r"))
+    }
+
+    @Test func secretsAreScrubbedFromProviderMessages() async throws {
+        let faults = try await FaultServer.start()
+        let secret = "client-secret-5d1e"
+        for authentication in [ClientAuthentication.clientSecretPost(SecretString(secret)),
+                               .clientSecretBasic(SecretString(secret))] {
+            let client = client(faults, "echo-secret",
+                                credentials: ClientCredentials(clientID: "tessera", authentication: authentication))
+            let error = await expectOIDCError { () async throws(OIDCError) in
+                try await client.refresh(refreshToken: SecretString("refresh-token-9c2b"))
+            }
+            guard case .server(400, "invalid_request", let description?) = error else {
+                Issue.record("echo: \(String(describing: error))"); continue
+            }
+            #expect(description.contains("bad request"))
+            #expect(description.contains("<redacted>"))
+            for leaked in [secret, "refresh-token-9c2b", "dGVzc2VyYTpjbGllbnQtc2VjcmV0LTVkMWU="] {
+                #expect(!description.contains(leaked), "\(leaked) leaked")
+            }
+        }
+        let password = await expectOIDCError { () async throws(OIDCError) in
+            try await client(faults, "echo-secret").deprecatedPasswordGrant(
+                username: "alice", password: SecretString("hunter2-password"), scopes: [])
+        }
+        #expect(!String(describing: password!).contains("hunter2-password"))
+    }
+
+    @Test func refusedConnectionIsATransportError() async throws {
+        // A port that was free a moment ago: nothing listens there.
+        let faults = try await FaultServer.start()
+        let base = faults.base
+        faults.stop()
+        let client = OIDCClient(issuer: base.appendingPathComponent("ok"), credentials: .publicClient("x"),
+                                transport: URLSessionTransport(configuration: .init(timeout: Self.timeout)),
+                                cache: ProviderMetadataCache())
+        let error = await expectOIDCError { () async throws(OIDCError) in try await client.discover() }
+        guard case .transport(.cannotConnect) = error else { Issue.record("refused: \(String(describing: error))"); return }
+    }
+
+    @Test func missingFeaturesAreUnsupported() async throws {
+        let faults = try await FaultServer.start()
+        let client = client(faults, "bare")
+        let device = await expectOIDCError { () async throws(OIDCError) in
+            try await client.startDeviceAuthorization(scopes: ["openid"])
+        }
+        guard case .unsupported(let what) = device, what.contains("device") else {
+            Issue.record("no device endpoint: \(String(describing: device))"); return
+        }
+        let revoke = await expectOIDCError { () async throws(OIDCError) in try await client.revoke(SecretString("t")) }
+        guard case .unsupported(let what) = revoke, what.contains("revocation") else {
+            Issue.record("no revocation endpoint: \(String(describing: revoke))"); return
+        }
+    }
+
+    @Test func missingExpiresInUsesTheJWTExpiryThenTheDefault() async throws {
+        let faults = try await FaultServer.start()
+        let plain = try await client(faults, "no-expiry").refresh(refreshToken: SecretString("r"))
+        #expect(plain.lifetimeSource == .defaulted)
+        #expect(plain.lifetime == TokenResponse.defaultLifetime && plain.lifetime == .seconds(300))
+        let jwt = try await client(faults, "jwt-no-expiry").refresh(refreshToken: SecretString("r"))
+        #expect(jwt.lifetimeSource == .jwtExpiry)
+        #expect(jwt.lifetime > .seconds(110) && jwt.lifetime <= .seconds(120))
+        // expires_in always wins over a JWT's exp.
+        let ok = try await client(faults, "ok").refresh(refreshToken: SecretString("r"))
+        #expect(ok.lifetimeSource == .expiresIn)
+    }
+}
+
+/// Pure parts: URL policy, redaction, encoding.
+@Suite("OIDC building blocks")
+struct BuildingBlockTests {
+    @Test(arguments: [
+        ("https://idp.example.org", true), ("http://127.0.0.1:8080", true), ("http://127.3.4.5", true),
+        ("http://localhost:9000/realm", true), ("http://[::1]:8000", true), ("http://idp.example.org", false),
+        ("http://127.0.0.1.evil.org", false), ("http://128.0.0.1", false), ("ftp://idp.example.org", false),
+    ])
+    func httpsIsRequiredExceptForLoopback(url: String, allowed: Bool) throws {
+        let result = Result { () throws(OIDCError) in try URLPolicy.check(URL(string: url)!) }
+        if allowed {
+            #expect(throws: Never.self) { try result.get() }
+        } else {
+            #expect(throws: OIDCError.insecureURL(url)) { try result.get() }
+        }
+    }
+
+    @Test func plainHTTPIssuerIsRefusedBeforeAnyRequest() async throws {
+        let transport = RecordingTransport()
+        let client = OIDCClient(issuer: URL(string: "http://idp.example.org")!, credentials: .publicClient("x"),
+                                transport: transport, cache: ProviderMetadataCache())
+        let error = await expectOIDCError { () async throws(OIDCError) in try await client.discover() }
+        #expect(error == .insecureURL("http://idp.example.org"))
+        #expect(error?.description.contains("https") == true)
+        #expect(transport.requests.isEmpty)
+    }
+
+    @Test func secretsPrintRedacted() {
+        let secret = SecretString("s3cr3t-value")
+        let tokens = TokenResponse(accessToken: secret, refreshToken: secret, idToken: secret, lifetime: .seconds(60))
+        var dumped = ""
+        dump(tokens, to: &dumped)
+        for text in ["\(secret)", String(reflecting: secret), "\(tokens)", String(reflecting: tokens), dumped,
+                     "\(ClientAuthentication.clientSecretBasic(secret))"] {
+            #expect(!text.contains("s3cr3t"), "leaked in: \(text)")
+        }
+        #expect("\(secret)" == "<redacted>")
+        #expect(secret.reveal() == "s3cr3t-value")
+    }
+
+    @Test func requestDescriptionsHideCredentials() {
+        let request = HTTPRequest(method: .post, url: URL(string: "https://idp.example.org/token")!,
+                                  headers: ["Authorization": "Basic c2VjcmV0"], body: Data("refresh_token=abc".utf8))
+        #expect("\(request)" == "POST https://idp.example.org/token")
+    }
+
+    @Test func formEncodingFollowsTheHTMLRules() {
+        var form = FormBody()
+        form.add("scope", "openid offline_access")
+        form.add("resource", "https://api.example.org/a?b=c&d")
+        form.add("user", "ä+/=")
+        #expect(String(decoding: form.encoded, as: UTF8.self)
+            == "scope=openid+offline_access&resource=https%3A%2F%2Fapi.example.org%2Fa%3Fb%3Dc%26d&user=%C3%A4%2B%2F%3D")
+    }
+}
