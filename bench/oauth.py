@@ -1,31 +1,56 @@
 #!/usr/bin/env python3
 """What the benchmark asks of the test provider, stdlib only (a fresh machine may lack curl).
 
-  oauth.py refresh-token ISSUER CLIENT_ID USER   password grant; prints the refresh token.
-                                                 The client secret and the user's password come
-                                                 from $CLIENT_SECRET and $USER_PASSWORD (never argv).
-  oauth.py refresh-count ISSUER                  refresh-token grants the provider has answered
-                                                 so far (its loopback-only /test/stats endpoint)
+  oauth.py device-refresh-token ISSUER CLIENT_ID [USER]
+        a whole device flow, approved headlessly as USER (default alice); prints the refresh
+        token. The client secret comes from $CLIENT_SECRET (never argv).
+  oauth.py approve ISSUER USER_CODE [USER]
+        approves a pending user code (the provider's loopback-only test endpoint)
+  oauth.py refresh-count ISSUER
+        refresh-token grants the provider has answered so far (its /test/stats endpoint)
 """
-import base64
 import json
 import os
 import sys
+import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
 SCOPE = "openid profile offline_access read"
 
 
-def refresh_token(issuer, client_id, user):
-    form = urllib.parse.urlencode({
-        "grant_type": "password", "username": user, "password": os.environ["USER_PASSWORD"], "scope": SCOPE,
-    }).encode()
-    request = urllib.request.Request(f"{issuer}/o/token/", data=form, method="POST")
-    credentials = f"{client_id}:{os.environ['CLIENT_SECRET']}".encode()
-    request.add_header("Authorization", "Basic " + base64.b64encode(credentials).decode())
-    with urllib.request.urlopen(request, timeout=30) as response:
-        print(json.load(response)["refresh_token"])
+def post(url, client_id, fields):
+    # client_secret_post: the provider's device endpoint wants client_id in the body anyway.
+    fields = dict(fields, client_id=client_id, client_secret=os.environ["CLIENT_SECRET"])
+    request = urllib.request.Request(url, data=urllib.parse.urlencode(fields).encode(), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as error:
+        return json.load(error)
+
+
+def approve(issuer, user_code, user="alice"):
+    with urllib.request.urlopen(f"{issuer}/test/device/{user_code}/approve?user={user}", timeout=30) as response:
+        response.read()
+
+
+def device_refresh_token(issuer, client_id, user="alice"):
+    start = post(f"{issuer}/o/device-authorization/", client_id, {"scope": SCOPE})
+    approve(issuer, start["user_code"], user)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(start.get("interval", 1))
+        answer = post(f"{issuer}/o/token/", client_id, {
+            "grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": start["device_code"],
+        })
+        if "refresh_token" in answer:
+            print(answer["refresh_token"])
+            return
+        if answer.get("error") not in ("authorization_pending", "slow_down"):
+            sys.exit(f"device flow failed: {answer.get('error')}")
+    sys.exit("device flow timed out")
 
 
 def refresh_count(issuer):
@@ -33,14 +58,16 @@ def refresh_count(issuer):
         print(json.load(response)["token_requests"].get("refresh_token", 0))
 
 
+COMMANDS = {"device-refresh-token": (device_refresh_token, 2, 3), "approve": (approve, 2, 3),
+            "refresh-count": (refresh_count, 1, 1)}
+
+
 def main(argv):
-    if argv[1:2] == ["refresh-token"] and len(argv) == 5:
-        refresh_token(*argv[2:])
-    elif argv[1:2] == ["refresh-count"] and len(argv) == 3:
-        refresh_count(argv[2])
-    else:
+    command = COMMANDS.get(argv[1] if len(argv) > 1 else "")
+    if command is None or not command[1] <= len(argv) - 2 <= command[2]:
         print(__doc__, file=sys.stderr)
         return 2
+    command[0](*argv[2:])
     return 0
 
 

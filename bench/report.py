@@ -84,7 +84,7 @@ def main(source, target):
     say("")
 
     # 1 + 2
-    floor1, agent1 = rounds(raw, "floor.c1"), rounds(raw, "gettoken.c1")
+    floor1, agent1 = rounds(raw, "floor.seq"), rounds(raw, "gettoken.seq")
     say("## 1–2. One client, sequential calls")
     say("")
     say("| | p50 | p99 | calls/s | errors |")

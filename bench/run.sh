@@ -16,7 +16,8 @@ fi
 
 quick=${BENCH_QUICK:-0}
 out="$root/bench/out"
-work="$TESSERA_SESSION_ROOT/bench"
+work="$out/work"  # logs stay after the run, for a look when something fails
+rm -rf "$work"
 mkdir -p "$out" "$work"
 results="$out/results.env"
 : >"$results"
@@ -105,7 +106,7 @@ record mode "$([[ $quick == 1 ]] && echo quick || echo full)"
 log "starting the test provider"
 provider_db="$work/provider.sqlite"
 "$venv_python" "$root/Tests/Provider/serve.py" --prepare "$provider_db" >/dev/null
-"$venv_python" "$root/Tests/Provider/serve.py" --db "$provider_db" >"$work/provider.log" 2>&1 &
+DEVICE_FLOW_INTERVAL=1 "$venv_python" "$root/Tests/Provider/serve.py" --db "$provider_db" >"$work/provider.log" 2>&1 &
 pids+=($!)
 issuer=$(wait_for_line "$work/provider.log" '^issuer=' | cut -d= -f2-)
 
@@ -113,9 +114,9 @@ issuer=$(wait_for_line "$work/provider.log" '^issuer=' | cut -d= -f2-)
 pids+=($!)
 slow_issuer=$(wait_for_line "$work/slow.log" '^issuer=' | cut -d= -f2-)
 
-client_id=tessera-password
-export CLIENT_SECRET=password-client-secret USER_PASSWORD=alice-password
-user=alice
+# Both agents use the same confidential device-flow client and log in as the same user.
+client_id=tessera-device-confidential
+export CLIENT_SECRET=device-confidential-secret
 scopes="openid profile offline_access read"
 refresh_count() { "$python" "$root/bench/oauth.py" refresh-count "$issuer"; }
 
@@ -135,7 +136,7 @@ for _ in $(seq 250); do [[ -S "$OIDC_SOCK" ]] && break; sleep 0.02; done
 # from the environment, every prompt answered with its default, no browser.
 oidc_gen_account() {
     local name=$1 account_issuer=$2
-    OIDC_REFRESH_TOKEN=$("$python" "$root/bench/oauth.py" refresh-token "$account_issuer" "$client_id" "$user") \
+    OIDC_REFRESH_TOKEN=$("$python" "$root/bench/oauth.py" device-refresh-token "$account_issuer" "$client_id") \
         OIDC_ENCRYPTION_PW=bench-encryption-password \
         oidc-gen "$name" --iss="$account_issuer/" --client-id="$client_id" --client-secret="$CLIENT_SECRET" \
         --scope="$scopes" --rt-env --pw-env --confirm-default --no-url-call --prompt=none \
@@ -157,8 +158,13 @@ tessera_account() {
     printf '%s\n' "$CLIENT_SECRET" | "$bin/tessera" account add "$name" --issuer "$account_issuer" \
         --client-id "$client_id" --client-secret-stdin -s "$scopes" >>"$work/tessera-setup.log" 2>&1 ||
         fail "tessera account add $name failed (see $work/tessera-setup.log)"
-    printf '%s\n%s\n' "$user" "$USER_PASSWORD" | "$bin/tessera" login "$name" --password \
-        >>"$work/tessera-setup.log" 2>&1 || fail "tessera login $name failed (see $work/tessera-setup.log)"
+    # The device flow, approved headlessly at the provider once the CLI shows the code.
+    "$bin/tessera" login "$name" --no-qr --timeout 60 >"$work/login-$name.log" 2>&1 &
+    local login=$!
+    local code
+    code=$(wait_for_line "$work/login-$name.log" 'enter the code: ' | sed 's/.*enter the code: *//')
+    "$python" "$root/bench/oauth.py" approve "$account_issuer" "$code"
+    wait "$login" || fail "tessera login $name failed (see $work/login-$name.log)"
 }
 tessera_account fast "$issuer"
 tessera_account slow "$slow_issuer"
@@ -179,9 +185,9 @@ wait_for_name "$floor_name"
 # Alternating rounds, so a burst of load on this shared machine hits both sides alike.
 log "1-2: one client, $rounds x $sequential_calls calls each"
 for round in $(seq "$rounds"); do
-    record "floor.c1.r$round" "$("$out/callbench" "${floor_call[@]}" --arg-string fast --arg-options "" \
+    record "floor.seq.r$round" "$("$out/callbench" "${floor_call[@]}" --arg-string fast --arg-options "" \
         --calls "$sequential_calls" --warmup 200)"
-    record "gettoken.c1.r$round" "$("$out/callbench" "${agent_call[@]}" --arg-string fast --arg-options "" \
+    record "gettoken.seq.r$round" "$("$out/callbench" "${agent_call[@]}" --arg-string fast --arg-options "" \
         --calls "$sequential_calls" --warmup 200)"
 done
 
