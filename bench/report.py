@@ -5,6 +5,7 @@ pairs) into the Markdown table of bench/RESULTS.md, and prints it.
   report.py RESULTS_ENV OUTPUT_MD
 """
 import json
+import os
 import statistics
 import sys
 
@@ -87,14 +88,18 @@ def main(source, target):
     floor1, agent1 = rounds(raw, "floor.seq"), rounds(raw, "gettoken.seq")
     say("## 1–2. One client, sequential calls")
     say("")
-    say("| | p50 | p99 | calls/s | errors |")
-    say("|---|---|---|---|---|")
+    say("| | p50 | p99 | calls/s | server CPU per call | errors |")
+    say("|---|---|---|---|---|---|")
     for name, data in (("C floor (Echo)", floor1), ("tesserad GetToken, cached", agent1)):
         say(f"| {name} | {us(median([r['p50_us'] for r in data]))} | {us(median([r['p99_us'] for r in data]))} | "
-            f"{median([r['calls_per_s'] for r in data]) or 0:.0f} | {sum(r['errors'] for r in data):.0f} |")
+            f"{median([r['calls_per_s'] for r in data]) or 0:.0f} | {us(median([r.get('server_cpu_us') for r in data]))} | "
+            f"{sum(r['errors'] for r in data):.0f} |")
     p50_ratio = median([a["p50_us"] / f["p50_us"] for f, a in zip(floor1, agent1)])
+    cpu_ratio = median([a["server_cpu_us"] / f["server_cpu_us"] for f, a in zip(floor1, agent1)
+                        if a.get("server_cpu_us") and f.get("server_cpu_us")])
     say("")
-    say(f"GetToken p50 / floor p50: **{ratio(p50_ratio)}** (goal ≤ 1.2×).")
+    say(f"GetToken p50 / floor p50: **{ratio(p50_ratio)}** (goal ≤ 1.2×); server CPU per call, tesserad / floor: "
+        f"{ratio(cpu_ratio)}.")
     goals.append(("GetToken cached p50 ≤ 1.2× floor", ratio(p50_ratio), verdict(None if p50_ratio is None else p50_ratio <= 1.2)))
     say("")
 
@@ -175,7 +180,10 @@ def main(source, target):
 
     # 7
     calls = fields(raw.get("footprint.calls"))
-    wakeups = raw.get("footprint.idle_wakeups")
+    wakeup_fields = raw.get("footprint.idle_wakeups", "").split()
+    wakeups = wakeup_fields[0] if wakeup_fields else None
+    by_thread = ", ".join(wakeup_fields[1:]) or "none"
+    oidc_wakeups = (raw.get("footprint.oidc_agent_idle_wakeups", "").split() or ["?"])[0]
     ping = [fields(raw.get(f"activation.ping.r{i}")).get("p50_us") for i in range(1, 20) if f"activation.ping.r{i}" in raw]
     first = [fields(raw.get(f"activation.gettoken.r{i}")).get("p50_us") for i in range(1, 20) if f"activation.gettoken.r{i}" in raw]
     say("## 7. Footprint")
@@ -185,7 +193,8 @@ def main(source, target):
     say(f"| RSS at start (accounts loaded, {raw.get('footprint.threads', '?')} threads) | {int(raw.get('footprint.rss_start_kb', 0)) / 1024:.1f} MiB |")
     say(f"| RSS after {calls.get('calls', 0):.0f} GetToken calls (4 clients, {calls.get('calls_per_s', 0):.0f} calls/s, {calls.get('errors', 0):.0f} errors) | {int(raw.get('footprint.rss_after_kb', 0)) / 1024:.1f} MiB |")
     say(f"| CPU time over {raw.get('footprint.idle_seconds', '?')} s idle | {raw.get('footprint.idle_cpu_ms', '?')} ms |")
-    say(f"| wake-ups (context switches, all threads) over {raw.get('footprint.idle_seconds', '?')} s idle | {wakeups} |")
+    say(f"| wake-ups (context switches, all threads) over {raw.get('footprint.idle_seconds', '?')} s idle | {wakeups} "
+        f"(by thread: {by_thread}); oidc-agent in the same time: {oidc_wakeups} |")
     say(f"| cold D-Bus activation → first reply (Peer.Ping), median of {len(ping)} | {ms(median(ping) / 1000 if ping else None)} |")
     say(f"| cold D-Bus activation → first GetToken (keyring read + refresh), median of {len(first)} | {ms(median(first) / 1000 if first else None)} |")
     goals.append(("idle: no wake-ups", str(wakeups), verdict(None if wakeups is None else wakeups == "0")))
@@ -198,6 +207,13 @@ def main(source, target):
     for goal, measured, outcome in goals:
         say(f"| {goal} | {measured} | {outcome} |")
     say("")
+
+    # The hand-written reading of the profiles (what is in the way), kept next to the figures.
+    analysis = os.path.join(os.path.dirname(os.path.abspath(__file__)), "PROFILE.md")
+    if os.path.exists(analysis):
+        with open(analysis) as f:
+            lines.append(f.read().rstrip("\n"))
+        say("")
 
     text = "\n".join(lines)
     with open(target, "w") as f:

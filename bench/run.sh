@@ -178,28 +178,40 @@ floor_name=io.tessera.Bench.C
 floor_call=(--dest "$floor_name" --path /io/tessera/Bench1 --iface io.tessera.Bench1 --method Echo --expect-sig s)
 
 "$out/floor-server" "$floor_name" >"$work/floor.log" 2>&1 &
-pids+=($!)
+floor_pid=$!
+pids+=($floor_pid)
 wait_for_name "$floor_name"
+
+# CPU time (user + system, all threads) a process spent, in microseconds: latency on this shared
+# machine is noisy, the server's CPU per call much less so.
+cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) * 1000000 / hz}' "/proc/$1/stat"; }
+# Runs callbench and appends the server's CPU microseconds per call to its line.
+measure() {
+    local server=$1 calls=$2 before line
+    shift 2
+    before=$(cpu_us "$server")
+    line=$("$out/callbench" "$@" --calls "$calls") || true
+    echo "$line server_cpu_us=$(awk -v a="$before" -v b="$(cpu_us "$server")" -v n="$calls" 'BEGIN {printf "%.1f", (b - a) / n}')"
+}
 
 # ---------------------------------------------------------------- 1+2: floor and GetToken, one client
 # Alternating rounds, so a burst of load on this shared machine hits both sides alike.
 log "1-2: one client, $rounds x $sequential_calls calls each"
 for round in $(seq "$rounds"); do
-    record "floor.seq.r$round" "$("$out/callbench" "${floor_call[@]}" --arg-string fast --arg-options "" \
-        --calls "$sequential_calls" --warmup 200)"
-    record "gettoken.seq.r$round" "$("$out/callbench" "${agent_call[@]}" --arg-string fast --arg-options "" \
-        --calls "$sequential_calls" --warmup 200)"
+    record "floor.seq.r$round" "$(measure "$floor_pid" "$sequential_calls" "${floor_call[@]}" --arg-string fast \
+        --arg-options "" --warmup 200)"
+    record "gettoken.seq.r$round" "$(measure "$tesserad_pid" "$sequential_calls" "${agent_call[@]}" --arg-string fast \
+        --arg-options "" --warmup 200)"
 done
 
 # ---------------------------------------------------------------- 3: many clients
 for clients in 1 4 16 64; do
     log "3: $clients clients, $concurrent_calls calls"
     for round in $(seq "$rounds"); do
-        record "floor.c$clients.r$round" "$("$out/callbench" "${floor_call[@]}" --arg-string fast \
-            --arg-options "" --clients "$clients" --calls "$concurrent_calls" --warmup 20)"
-        record "gettoken.c$clients.r$round" "$("$out/callbench" "${agent_call[@]}" --arg-string fast \
-            --arg-options "" --clients "$clients" --calls "$concurrent_calls" --warmup 20)" ||
-            log "errors with $clients clients (recorded)"
+        record "floor.c$clients.r$round" "$(measure "$floor_pid" "$concurrent_calls" "${floor_call[@]}" \
+            --arg-string fast --arg-options "" --clients "$clients" --warmup 20)"
+        record "gettoken.c$clients.r$round" "$(measure "$tesserad_pid" "$concurrent_calls" "${agent_call[@]}" \
+            --arg-string fast --arg-options "" --clients "$clients" --warmup 20)"
     done
 done
 
@@ -265,9 +277,19 @@ cp "$work/cli-strace.txt" "$out/cli-strace.txt"
 
 # ---------------------------------------------------------------- 7: footprint
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# Every thread's context switches: each one is a wake-up of that thread.
-switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {n += $2} END {print n}'; }
+# Context switches per thread ("tid name count" lines): each one is a wake-up of that thread.
+thread_switches() {
+    local task
+    for task in $(printf '/proc/%s/task/* ' "$@"); do
+        printf '%s %s %s\n' "${task##*/}" "$(tr -c '[:alnum:]._-\n' _ <"$task/comm")" \
+            "$(awk '/ctxt_switches/ {n += $2} END {print n}' "$task/status")"
+    done
+}
+# Wake-ups between two thread_switches snapshots, in total and by thread name.
+wakeups() {
+    join <(sort <<<"$1") <(sort <<<"$2") | awk '{d = $5 - $3; total += d; if (d) by[$2] += d}
+        END {printf "%d", total; for (n in by) printf " %s:%d", n, by[n]; print ""}'
+}
 
 log "7: footprint ($footprint_calls calls, ${idle_seconds} s idle)"
 record footprint.rss_start_kb "$(rss_kb "$tesserad_pid")"
@@ -276,11 +298,15 @@ record footprint.calls "$("$out/callbench" "${agent_call[@]}" --arg-string fast 
     --calls "$footprint_calls")"
 record footprint.rss_after_kb "$(rss_kb "$tesserad_pid")"
 sleep 1
-ticks_before=$(cpu_ticks "$tesserad_pid") switches_before=$(switches "$tesserad_pid")
+# oidc-agent idles next to it, for comparison (it forks: the daemon is its child).
+oidc_agent_pids=($(pgrep -f -- "-a $OIDC_SOCK"))
+cpu_before=$(cpu_us "$tesserad_pid") threads_before=$(thread_switches "$tesserad_pid")
+oidc_before=$(thread_switches "${oidc_agent_pids[@]}")
 sleep "$idle_seconds"
 record footprint.idle_seconds "$idle_seconds"
-record footprint.idle_cpu_ms "$((($(cpu_ticks "$tesserad_pid") - ticks_before) * 1000 / $(getconf CLK_TCK)))"
-record footprint.idle_wakeups "$(($(switches "$tesserad_pid") - switches_before))"
+record footprint.idle_cpu_ms "$(awk -v a="$cpu_before" -v b="$(cpu_us "$tesserad_pid")" 'BEGIN {printf "%.0f", (b - a) / 1000}')"
+record footprint.idle_wakeups "$(wakeups "$threads_before" "$(thread_switches "$tesserad_pid")")"
+record footprint.oidc_agent_idle_wakeups "$(wakeups "$oidc_before" "$(thread_switches "${oidc_agent_pids[@]}")")"
 
 # Cold D-Bus activation: the bus starts tesserad on the first call to its name.
 log "7: cold activation, $activations times"
