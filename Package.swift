@@ -52,6 +52,10 @@ let package = Package(
                                             "-lswiftSynchronization", "-use-ld=lld"],
                                            .when(configuration: .release))]),
 
+        // Benchmark only (bench/dbus-roundtrip/run.sh); not run by `make test`.
+        .executableTarget(name: "dbus-echo-bench", dependencies: ["DBus"], path: "bench/dbus-roundtrip/swift",
+                          swiftSettings: strict),
+
         // Starts and stops the real parts tests run against (buses, keyring, provider).
         .target(name: "TestSupport", dependencies: ["DBus"], path: "Tests/TestSupport", swiftSettings: strict),
 

@@ -41,6 +41,7 @@ bold=$'\e[1m' dim=$'\e[2m' plain=$'\e[0m'
 say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 note() { printf '%s%s%s\n' "$dim" "$*" "$plain"; }
 run() { printf '%s$ %s%s\n' "$bold" "$*" "$plain"; "$@"; }
+run_shell() { printf '%s$ %s%s\n' "$bold" "$1" "$plain"; sh -c "$1"; }
 wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
     local seconds=$1 what=$2; shift 2
     for _ in $(seq $((seconds * 20))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
@@ -64,7 +65,7 @@ pids+=($!)
 wait_for 10 "tesserad to own io.tessera.Agent1" \
     gdbus call --session --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \
     --method org.freedesktop.DBus.GetNameOwner io.tessera.Agent1
-note "tesserad $(tessera status --json | sed -n 's/.*"version": "\(.*\)".*/\1/p' | head -1) is running"
+note "$(tesserad --version) owns io.tessera.Agent1"
 
 say "1. Add an account for the provider"
 run tessera account add demo --issuer "$issuer" --client-id tessera-device-public -s openid -s offline_access
@@ -82,6 +83,8 @@ wait_for 10 "the notification" sh -c '[ "$(dunstctl count displayed)" -ge 1 ]'
 sleep 0.3   # let dunst draw it before the screenshot
 mkdir -p "$(dirname "$screenshot")"
 import -window root "$screenshot"
+# Keep the notification and a margin, not the whole empty screen.
+convert "$screenshot" -trim +repage -bordercolor black -border 16 "$screenshot"
 note "Screenshot of the notification: $screenshot"
 
 say "3. Approving code $code as the demo user alice"
@@ -93,8 +96,9 @@ PY
 wait "$login"
 
 say "4. Get an access token (the refresh token stays in the keyring)"
-run sh -c 'tessera token demo | cut -c1-40 | sed "s/$/… (truncated)/"'
-run sh -c 'eval "$(tessera token demo --env)" && echo "OIDC_ISS=$OIDC_ISS OIDC_EXP=$OIDC_EXP"'
+run_shell 'tessera token demo | cut -c1-24'
+note "(cut to 24 characters here; the whole token is one line)"
+run_shell 'eval "$(tessera token demo --env)"; echo "issuer $OIDC_ISS, expires $(date -d @"$OIDC_EXP")"'
 run tessera token demo --bearer-file
 
 say "5. Status: service, accounts, login state, cached token expiry (never the tokens)"
@@ -103,11 +107,8 @@ run tessera status
 say "6. Revoke the login at the provider"
 run tessera revoke demo
 note "Now a token needs a new login:"
-printf '%s$ tessera token demo%s\n' "$bold" "$plain"
-set +e
-tessera token demo
-status=$?
-set -e
+status=0
+run tessera token demo || status=$?
 note "(exit status $status: login required)"
 
 say "Done. Stopping tesserad and the provider; the throw-away session goes with them."

@@ -9,7 +9,7 @@
 #
 # Installs: bin/tessera, bin/tesserad; the D-Bus activation file (Exec = the installed tesserad) in
 # share/dbus-1/services; the introspection XML in share/dbus-1/interfaces; the systemd user unit
-# (lib/systemd/user, or ~/.config/systemd/user for a prefix inside $HOME, where systemd looks);
+# (share/systemd/user, where systemd looks for a prefix in XDG_DATA_HOME or XDG_DATA_DIRS);
 # share/applications/tessera.desktop; bash, zsh and fish completions; the man pages. Every file
 # written is listed in share/tessera/installed-files, which --uninstall reads.
 set -euo pipefail
@@ -49,13 +49,9 @@ done
 
 # Every put runs in this shell (never at the end of a pipeline) so `installed` sees each file.
 
-# A prefix inside $HOME is a per-user install: systemd reads user units from the config directory.
-config_home=${XDG_CONFIG_HOME:-$HOME/.config}
-if [[ "$prefix" == "$HOME" || "$prefix" == "$HOME"/* ]]; then
-    unit_dir="$config_home/systemd/user"
-else
-    unit_dir="$prefix/lib/systemd/user"
-fi
+# systemd reads user units from $XDG_DATA_HOME/systemd/user (~/.local/share/…) and from
+# $XDG_DATA_DIRS/systemd/user (/usr/local/share/…, /usr/share/…): PREFIX/share fits both.
+unit_dir="$prefix/share/systemd/user"
 
 installed=()
 put() { # put MODE TARGET  (content on stdin)

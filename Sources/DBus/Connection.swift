@@ -64,6 +64,7 @@ public actor Connection {
     private var subscriptions: [UInt64: Subscription] = [:]
     private var pendingCalls: [UInt64: PendingReply] = [:]
     private var nextID: UInt64 = 0
+    private var filterBox: CHandle?
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
 
@@ -124,17 +125,18 @@ public actor Connection {
 
     private func installFilter() {
         let box = Unmanaged.passRetained(WeakConnection(self)).toOpaque()
-        let added = dbus_connection_add_filter(handle.pointer, { _, message, data in
-            guard let message, let data,
-                  let connection = Unmanaged<WeakConnection>.fromOpaque(data).takeUnretainedValue().connection
-            else { return DBUS_HANDLER_RESULT_NOT_YET_HANDLED }
-            let incoming = CHandle(message)
-            let handled = connection.assumeIsolated { $0.route(Message(retaining: incoming.pointer)) }
-            return handled ? DBUS_HANDLER_RESULT_HANDLED : DBUS_HANDLER_RESULT_NOT_YET_HANDLED
-        }, box, { data in
+        filterBox = CHandle(OpaquePointer(box))
+        let added = dbus_connection_add_filter(handle.pointer, connectionFilter, box, { data in
             if let data { Unmanaged<WeakConnection>.fromOpaque(data).release() }
         })
         precondition(added != 0, "libdbus ran out of memory adding a filter")
+    }
+
+    /// Removing the filter releases its box now, whoever else still holds the connection.
+    private func removeFilter() {
+        guard let box = filterBox else { return }
+        filterBox = nil
+        dbus_connection_remove_filter(handle.pointer, connectionFilter, UnsafeMutableRawPointer(box.pointer))
     }
 
     deinit {
@@ -155,6 +157,7 @@ public actor Connection {
     private func shutDown() {
         isOpen = false
         loop.detach()
+        removeFilter()
         let pending = pendingCalls
         pendingCalls.removeAll()
         for reply in pending.values {
@@ -467,7 +470,7 @@ public actor Connection {
 
     // MARK: Incoming messages (on the loop thread, inside dispatch)
 
-    private func route(_ message: Message) -> Bool {
+    fileprivate func route(_ message: Message) -> Bool {
         switch message.kind {
         case .signal:
             if message.isSignal("org.freedesktop.DBus.Local", "Disconnected") {
@@ -715,6 +718,16 @@ extension BusName {
     fileprivate init(uncheckedUnique value: String) {
         self = (try? BusName(value)) ?? ":0.0"
     }
+}
+
+/// Every incoming message passes here first (on the loop thread, inside dispatch).
+private let connectionFilter: DBusHandleMessageFunction = { _, message, data in
+    guard let message, let data,
+          let connection = Unmanaged<WeakConnection>.fromOpaque(data).takeUnretainedValue().connection
+    else { return DBUS_HANDLER_RESULT_NOT_YET_HANDLED }
+    let incoming = CHandle(message)
+    let handled = connection.assumeIsolated { $0.route(Message(retaining: incoming.pointer)) }
+    return handled ? DBUS_HANDLER_RESULT_HANDLED : DBUS_HANDLER_RESULT_NOT_YET_HANDLED
 }
 
 /// The filter's user data: a weak reference, so libdbus never keeps the actor alive.

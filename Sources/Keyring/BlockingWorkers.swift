@@ -60,29 +60,33 @@ final class BlockingWorkers: Sendable {
     deinit { queue.stop(threads: threadCount) }
 
     /// Runs `work` on a worker and waits at most `timeout`. On timeout or task cancellation the
-    /// caller gets its error at once and the libsecret call is cancelled through `Cancellation`;
-    /// if it still finishes later, its result is discarded.
+    /// caller gets its error at once; a call that has not started yet is skipped, one that is
+    /// running finishes on its worker and its result is discarded.
+    ///
+    /// The running libsecret call is deliberately not cancelled: cancelling makes libsecret send
+    /// `Prompt.Dismiss`, and gnome-keyring 42 was seen to crash on that while gcr's prompter was
+    /// showing (every secret of the session gone until it restarts). A caller that left earlier
+    /// is harmless to it. The unanswered prompt keeps one worker busy until someone answers it.
     func run<Value: Sendable>(
         timeout: Duration,
-        _ work: @escaping @Sendable (Cancellation) throws(KeyringError) -> Value
+        _ work: @escaping @Sendable () throws(KeyringError) -> Value
     ) async throws(KeyringError) -> Value {
-        let cancellation = Cancellation()
         let outcome = Outcome<Value>()
         let result = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<Value, KeyringError>, Never>) in
                 outcome.install(continuation)
                 submit {
-                    guard !cancellation.isCancelled else { return }
+                    guard !outcome.isDelivered else { return }
                     let result: Result<Value, KeyringError>
-                    do throws(KeyringError) { result = .success(try work(cancellation)) } catch { result = .failure(error) }
+                    do throws(KeyringError) { result = .success(try work()) } catch { result = .failure(error) }
                     outcome.resolve(result)
                 }
                 DispatchQueue.global().asyncAfter(deadline: .now() + timeout.timeInterval) {
-                    if outcome.resolve(.failure(.timeout(timeout))) { cancellation.cancel() }
+                    outcome.resolve(.failure(.timeout(timeout)))
                 }
             }
         } onCancel: {
-            if outcome.resolve(.failure(.cancelled)) { cancellation.cancel() }
+            outcome.resolve(.failure(.cancelled))
         }
         return try result.get()
     }
@@ -108,6 +112,15 @@ private final class Outcome<Value: Sendable>: Sendable {
             return nil
         }
         if let early { continuation.resume(returning: early) }
+    }
+
+    /// True once the caller has its answer (from any path).
+    var isDelivered: Bool {
+        state.withLock { state in
+            if case .done = state { return true }
+            if case .resolvedEarly = state { return true }
+            return false
+        }
     }
 
     /// True when this call delivered the result, false when another path already had.

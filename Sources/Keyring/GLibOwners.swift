@@ -1,9 +1,7 @@
 import CLibSecret
-import Synchronization
 
 // Small owning wrappers over the GLib/libsecret objects one keyring call needs. Each one is
-// created, used and released on the worker thread that runs the call, except `Cancellation`,
-// which the timeout and task-cancellation paths trigger from other threads.
+// created, used and released on the worker thread that runs the call.
 
 /// Turns a `GError **` out-parameter into a thrown `KeyringError`, freeing the GError at once.
 func withGError<Result>(
@@ -53,31 +51,4 @@ final class Schema {
     }
 
     deinit { secret_schema_unref(schema) }
-}
-
-/// A `GCancellable` shared between the worker that passes it to libsecret and the timeout or
-/// task-cancellation path that cancels it. `g_cancellable_cancel` is thread-safe; the Mutex only
-/// gives Swift the Sendable proof, and the pointer stays valid for the object's lifetime.
-final class Cancellation: Sendable {
-    private struct Owned: ~Copyable {
-        let pointer: UnsafeMutablePointer<GCancellable>
-        deinit { g_object_unref(pointer) }
-    }
-
-    private let owned: Mutex<Owned>
-
-    init() { owned = Mutex(Owned(pointer: g_cancellable_new())) }
-
-    func cancel() { owned.withLock { g_cancellable_cancel($0.pointer) } }
-
-    var isCancelled: Bool { owned.withLock { g_cancellable_is_cancelled($0.pointer) != 0 } }
-
-    /// Runs a blocking libsecret call with the cancellable. The lock is not held meanwhile, so
-    /// `cancel()` from another thread interrupts the call.
-    func withCancellable<Result, Failure: Error>(
-        _ body: (UnsafeMutablePointer<GCancellable>) throws(Failure) -> Result
-    ) throws(Failure) -> Result {
-        let pointer = owned.withLock { $0.pointer }
-        return try body(pointer)
-    }
 }

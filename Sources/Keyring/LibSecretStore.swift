@@ -3,9 +3,9 @@ import CLibSecret
 /// `SecretStore` over libsecret's non-variadic `secret_password_*v_sync` functions, in the
 /// default collection under schema `io.tessera.Secret`.
 ///
-/// The blocking calls run on a few dedicated threads. Each call waits at most `timeout`: a
-/// keyring stuck behind an unlock prompt gives `.timeout` and the call is cancelled, and the
-/// other calls go on.
+/// The blocking calls run on a few dedicated threads. Each caller waits at most `timeout`: a
+/// keyring stuck behind an unanswered unlock prompt gives `.timeout`, the prompt stays up for
+/// the user (it is not dismissed, see `BlockingWorkers.run`), and the other calls go on.
 public final class LibSecretStore: SecretStore {
     public static let schemaName = "io.tessera.Secret"
     /// The `gen` attribute written with every item: the format generation of the stored value.
@@ -24,16 +24,13 @@ public final class LibSecretStore: SecretStore {
 
     public func store(_ secret: Secret, for key: SecretKey) async throws(KeyringError) {
         try Self.validate(key)
-        try await workers.run(timeout: timeout) { cancellation throws(KeyringError) in
+        try await workers.run(timeout: timeout) { () throws(KeyringError) in
             let schema = Self.makeSchema()
             let attributes = Self.attributes(of: key, generation: true)
-            let stored = try cancellation.withCancellable { cancellable throws(KeyringError) in
-                try secret.withUTF8CString { password throws(KeyringError) in
-                    try withGError { error in
-                        secret_password_storev_sync(
-                            schema.schema, attributes.table, SECRET_COLLECTION_DEFAULT, key.label,
-                            password, cancellable, error)
-                    }
+            let stored = try secret.withUTF8CString { password throws(KeyringError) in
+                try withGError { error in
+                    secret_password_storev_sync(
+                        schema.schema, attributes.table, SECRET_COLLECTION_DEFAULT, key.label, password, nil, error)
                 }
             }
             guard stored != 0 else { throw .other("the Secret Service did not store the item") }
@@ -42,18 +39,16 @@ public final class LibSecretStore: SecretStore {
 
     public func load(_ key: SecretKey) async throws(KeyringError) -> Secret? {
         try Self.validate(key)
-        return try await workers.run(timeout: timeout) { cancellation throws(KeyringError) in
+        return try await workers.run(timeout: timeout) { () throws(KeyringError) in
             let schema = Self.makeSchema()
             let attributes = Self.attributes(of: key, generation: true)
-            let password = try cancellation.withCancellable { cancellable throws(KeyringError) in
-                try withGError { error in
-                    secret_password_lookupv_nonpageable_sync(schema.schema, attributes.table, cancellable, error)
-                }
+            let password = try withGError { error in
+                secret_password_lookupv_nonpageable_sync(schema.schema, attributes.table, nil, error)
             }
             guard let password else {
                 // libsecret answers "nothing" when the item exists but its collection stayed
                 // locked (unlock prompt dismissed or impossible): tell the two apart.
-                if try Self.countItems(matching: Self.pairs(of: key, generation: true), schema, cancellation) > 0 {
+                if try Self.countItems(matching: Self.pairs(of: key, generation: true), schema) > 0 {
                     throw .locked
                 }
                 return nil
@@ -76,15 +71,13 @@ public final class LibSecretStore: SecretStore {
     }
 
     public func accountsWithSecrets() async throws(KeyringError) -> [SecretKey] {
-        try await workers.run(timeout: timeout) { cancellation throws(KeyringError) in
+        try await workers.run(timeout: timeout) { () throws(KeyringError) in
             let schema = Self.makeSchema()
             let query = AttributeTable([])
             // SECRET_SEARCH_ALL without UNLOCK/LOAD_SECRETS: locked items are listed too, and no
             // secret is unlocked or sent over the bus.
-            let list = try cancellation.withCancellable { cancellable throws(KeyringError) in
-                try withGError { error in
-                    secret_password_searchv_sync(schema.schema, query.table, SECRET_SEARCH_ALL, cancellable, error)
-                }
+            let list = try withGError { error in
+                secret_password_searchv_sync(schema.schema, query.table, SECRET_SEARCH_ALL, nil, error)
             }
             defer { g_list_free_full(list, g_object_unref) }
             var keys: Set<SecretKey> = []
@@ -106,29 +99,25 @@ public final class LibSecretStore: SecretStore {
     // MARK: - Shared pieces
 
     private func clear(_ pairs: [(String, String)]) async throws(KeyringError) -> Bool {
-        try await workers.run(timeout: timeout) { cancellation throws(KeyringError) in
+        try await workers.run(timeout: timeout) { () throws(KeyringError) in
             let schema = Self.makeSchema()
             let attributes = AttributeTable(pairs)
-            let cleared = try cancellation.withCancellable { cancellable throws(KeyringError) in
-                try withGError { error in
-                    secret_password_clearv_sync(schema.schema, attributes.table, cancellable, error)
-                }
+            let cleared = try withGError { error in
+                secret_password_clearv_sync(schema.schema, attributes.table, nil, error)
             } != 0
             // libsecret silently skips items it could not unlock; any left over are locked.
-            if try Self.countItems(matching: pairs, schema, cancellation) > 0 { throw .locked }
+            if try Self.countItems(matching: pairs, schema) > 0 { throw .locked }
             return cleared
         }
     }
 
     /// How many items match, locked or not, reading attributes only.
     private static func countItems(
-        matching pairs: [(String, String)], _ schema: Schema, _ cancellation: Cancellation
+        matching pairs: [(String, String)], _ schema: Schema
     ) throws(KeyringError) -> Int {
         let attributes = AttributeTable(pairs)
-        let list = try cancellation.withCancellable { cancellable throws(KeyringError) in
-            try withGError { error in
-                secret_password_searchv_sync(schema.schema, attributes.table, SECRET_SEARCH_ALL, cancellable, error)
-            }
+        let list = try withGError { error in
+            secret_password_searchv_sync(schema.schema, attributes.table, SECRET_SEARCH_ALL, nil, error)
         }
         defer { g_list_free_full(list, g_object_unref) }
         return Int(g_list_length(list))

@@ -208,18 +208,22 @@ struct AgentClient: Sendable {
         }
     }
 
+    /// The service's messages are written for people and usually name the command to run; the
+    /// error table's advice is added only when the message does not already say what to do.
     func translate(_ name: AgentErrorName, message: String, account: String?) -> CLIError {
-        let line = message.isEmpty ? name.advice : message
+        let actionable = message.contains("`tessera") || message.contains("tessera login")
+        let line = message.isEmpty ? name.advice : actionable ? message : "\(message); \(name.advice)"
         switch name {
         case .loginRequired:
             return .loginRequired(account: account ?? "<account>", detail: message)
         case .invalidArgument:
-            return .usage(line)
+            return .usage(message.isEmpty ? name.advice : message)
         case .noSuchAccount:
-            return .runtime("\(line); see `tessera account list`, or add it with `tessera account add`")
-        case .keyringLocked, .keyringUnavailable, .network, .accessDenied, .expiredToken, .timeout:
-            return .runtime("\(line); \(name.advice)")
+            return .runtime(actionable ? message : "\(message.isEmpty ? "no such account" : message); "
+                + "see `tessera account list`, or add it with `tessera account add`")
         case .provider, .cancelled, .notPermitted:
+            return .runtime(message.isEmpty ? name.advice : message)
+        default:
             return .runtime(line)
         }
     }

@@ -62,6 +62,7 @@ struct AccountView: Sendable {
         case .array(let values): values.compactMap { if case .integer(let value) = $0 { value } else { nil } }
         default: []
         }
+        if self["token-expires-at"] == nil { return "-" }
         guard let latest = expiries.max(), latest > 0 else { return "none" }
         let count = expiries.count == 1 ? "" : "\(expiries.count) tokens, latest "
         return latest > Clock.now() ? "\(count)expires \(Clock.relative(latest))" : "\(count)expired"

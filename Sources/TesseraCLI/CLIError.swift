@@ -27,7 +27,8 @@ public enum CLIError: Error, Equatable, CustomStringConvertible {
         case .usage(let message), .runtime(let message), .serviceUnreachable(let message):
             message
         case .loginRequired(let account, let detail):
-            "\(detail.isEmpty ? "login required for \(account)" : detail); run `tessera login \(shellWord(account))`"
+            detail.contains("tessera login") ? detail
+                : "\(detail.isEmpty ? "login required for \(account)" : detail); run `tessera login \(shellWord(account))`"
         case .interrupted:
             "interrupted"
         }

@@ -106,9 +106,9 @@ let everyType: [DBusValue] = [
     }
 
     @Test func oversizedStringIsRejected() throws {
-        let big = String(repeating: "x", count: DBusLimits.maximumMessageLength)
+        let big = String(decoding: [UInt8](repeating: 120, count: DBusLimits.maximumMessageLength), as: UTF8.self)
         #expect(throws: DBusError.self) { try roundTrip([.string(big)]) }
-        let arrays = DBusValue.array(of: "s", Array(repeating: .string(String(repeating: "y", count: 1 << 20)), count: 70))
+        let arrays = DBusValue.array(of: "s", Array(repeating: .string(String(decoding: [UInt8](repeating: 121, count: 1 << 20), as: UTF8.self)), count: 70))
         #expect(throws: DBusError.self) { try roundTrip([arrays]) }
     }
 }

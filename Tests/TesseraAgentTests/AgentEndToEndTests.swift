@@ -72,6 +72,66 @@ import Testing
             .contains(world.account))
     }
 
+    @Test func accountsRegisterKeepSecretsInTheKeyringAndRemoveEverything() async throws {
+        let world = try await AgentWorld()
+        let monitorLog = "\(world.directory)/accounts.log"
+        let monitor = try BackgroundProcess("dbus-monitor", ["--session", "interface='io.tessera.Agent1'"], logPath: monitorLog)
+        defer { monitor.stop() }
+        try await Task.sleep(for: .milliseconds(300))
+
+        // No client id: the provider's registration endpoint gives one.
+        try await world.check("AddAccount", world.account, "{'issuer': <'\(world.provider.issuer.absoluteString)'>}")
+        let listed = try await world.check("ListAccounts")
+        let registered = try #require(AgentWorld.capture("'\(world.account)', \\{[^}]*'client-id': <'([^']+)'>", in: listed))
+        #expect(!registered.isEmpty)
+        try await world.login()
+        _ = try await world.token()
+
+        // A confidential client: its secret goes to the keyring, never to accounts.json.
+        let confidential = world.account + "-conf"
+        let secret = try #require(TestProvider.deviceConfidential.secret)
+        try await world.check("AddAccount", confidential, "{'issuer': <'\(world.provider.issuer.absoluteString)'>, "
+            + "'client-id': <'\(TestProvider.deviceConfidential.id)'>, 'client-secret': <'\(secret)'>}")
+        let file = try String(contentsOfFile: "\(world.environment["XDG_CONFIG_HOME"]!)/tessera/accounts.json", encoding: .utf8)
+        #expect(file.contains(confidential) && !file.contains(secret))
+        let stored = try await Command.run("secret-tool", ["lookup", "account", confidential, "kind", "client_secret"])
+        #expect(stored.stdout == secret)
+        try await world.login(confidential)
+        _ = try await world.token(account: confidential)
+        #expect(try await world.check("ListAccounts").contains("'has-client-secret': <true>"))
+
+        // RemoveAccount revokes at the provider and deletes every secret of the account.
+        let refreshToken = try #require(try await world.storedRefreshToken())
+        try await world.check("RemoveAccount", world.account, "{}")
+        #expect(try await world.storedRefreshToken() == nil)
+        #expect(try await world.providerRefresh(refreshToken).body.contains("invalid_grant"))
+        try await world.check("RemoveAccount", confidential, "{'revoke': <false>}")
+        #expect(try await Command.run("secret-tool", ["lookup", "account", confidential, "kind", "client_secret"]).stdout.isEmpty)
+        #expect(!(try await world.check("ListAccounts")).contains(world.account))
+        try await eventually("AccountsChanged is signalled for each change") {
+            let log = (try? String(contentsOfFile: monitorLog, encoding: .utf8)) ?? ""
+            return log.components(separatedBy: "member=AccountsChanged").count - 1 >= 4
+        }
+    }
+
+    @Test func sessionActivationStartsTesserad() async throws {
+        // A private bus that knows only the generated activation file (@bindir@ → the build dir).
+        let bus = try await KeyringSession(keyring: .none)
+        let template = try String(contentsOfFile: packageRoot() + "/dbus/io.tessera.Agent1.service", encoding: .utf8)
+        let binary = try AgentProcess.binary()
+        let bindir = (binary as NSString).deletingLastPathComponent
+        #expect(template.contains("Exec=@bindir@/tesserad"))
+        try template.replacingOccurrences(of: "@bindir@", with: bindir)
+            .write(toFile: "\(bus.root)/services/io.tessera.Agent1.service", atomically: true, encoding: .utf8)
+        let result = try await Command.run(
+            "gdbus", ["call", "--session", "--dest", "io.tessera.Agent1", "--object-path", "/io/tessera/Agent1",
+                      "--method", "io.tessera.Agent1.ListAccounts"], environment: bus.environment, timeout: .seconds(20))
+        #expect(result.succeeded, "\(result.stderr)")
+        #expect(result.stdout.contains("a(sa{sv})"))
+        let unit = try String(contentsOfFile: packageRoot() + "/desktop/tesserad.service", encoding: .utf8)
+        #expect(unit.contains("Type=dbus") && unit.contains("BusName=io.tessera.Agent1"))
+    }
+
     @Test func cacheMinValidAndSeparateKeys() async throws {
         let world = try await AgentWorld(.init(rotateRefreshTokens: false))
         try await world.addAccount()
@@ -360,8 +420,7 @@ import Testing
         #expect(!(try await world.check("ListAccounts")).contains(world.account))
     }
 
-    @Test(.disabled("needs the KeyringSession start fix from branch keyring (its daemon keeps the output pipe open)"))
-    func keyringLockedOrMissingGivesItsOwnError() async throws {
+    @Test func keyringLockedOrMissingGivesItsOwnError() async throws {
         // A private bus with its own unlocked gnome-keyring and no notification server at all.
         let keyring = try await KeyringSession(keyring: .unlocked)
         let world = try await AgentWorld(busEnvironment: keyring.environment)

@@ -69,13 +69,43 @@ public final class KeyringSession {
             try await Task.sleep(for: .milliseconds(5))
         }
         if keyring == .unlocked {
-            let output = try await Command.check(
-                "gnome-keyring-daemon", ["--unlock", "--components=secrets", "--daemonize"],
-                stdin: Self.password, environment: environment, timeout: .seconds(10))
-            keyringPID = output.split(separator: "\n")
-                .first { $0.hasPrefix("GNOME_KEYRING_PID=") }
-                .flatMap { Int32($0.dropFirst("GNOME_KEYRING_PID=".count)) }
-            guard keyringPID != nil else { throw TestSupportError.failed("gnome-keyring-daemon gave no PID: \(output)") }
+            keyringPID = try await Self.startKeyring(environment: environment, logPath: "\(root)/keyring.log")
+        }
+    }
+
+    /// Starts `gnome-keyring-daemon --unlock --daemonize` and returns the daemon's PID, asked of
+    /// the bus (gnome-keyring 42 prints no environment when daemonized). Output goes to a file, not
+    /// a pipe: the daemon or a process spawned meanwhile by a parallel test could inherit a pipe's
+    /// write end and keep it open.
+    private static func startKeyring(environment: [String: String], logPath: String) async throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Requirement.executable("gnome-keyring-daemon"))
+        process.arguments = ["--unlock", "--components=secrets", "--daemonize"]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let input = Pipe()
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = input
+        try process.run()
+        input.fileHandleForWriting.write(Data(password.utf8))
+        try input.fileHandleForWriting.close()
+
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            let owner = try await Command.run(
+                "gdbus",
+                ["call", "--session", "--dest", "org.freedesktop.DBus", "--object-path", "/org/freedesktop/DBus",
+                 "--method", "org.freedesktop.DBus.GetConnectionUnixProcessID", "org.freedesktop.secrets"],
+                environment: environment, timeout: .seconds(5))
+            // Answer: "(uint32 1234,)"
+            if owner.succeeded, let pid = Int32(owner.stdout.filter(\.isNumber).dropFirst(2)) { return pid }
+            guard ContinuousClock.now < deadline else {
+                let printed = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+                throw TestSupportError.failed("gnome-keyring-daemon did not claim org.freedesktop.secrets: \(printed)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
         }
     }
 
@@ -105,7 +135,8 @@ public final class KeyringSession {
             // Not our child (it daemonized), so it cannot be waited for; give it a moment.
             for _ in 0..<100 where Self.isAlive(keyringPID) { usleep(10_000) }
         }
-        bus.stop()
+        // dbus-daemon was seen to ignore SIGTERM here; a throw-away bus has nothing to flush.
+        bus.stop(signal: SIGKILL)
         try? FileManager.default.removeItem(atPath: root)
     }
 }

@@ -12,15 +12,17 @@ public final class PrivateBus {
         directory = try makeTemporaryDirectory("private-bus")
         let socket = "\(directory)/bus"
         address = "unix:path=\(socket)"
+        let log = "\(directory)/dbus-daemon.log"
+        // The daemon prints its address once it listens; the socket file alone appears before that.
         process = try BackgroundProcess(
-            "dbus-daemon", ["--session", "--nofork", "--nopidfile", "--address=\(address)"],
-            logPath: "\(directory)/dbus-daemon.log")
+            "dbus-daemon", ["--session", "--nofork", "--nopidfile", "--print-address=1", "--address=\(address)"],
+            logPath: log)
         let deadline = ContinuousClock.now + .seconds(5)
-        while !FileManager.default.fileExists(atPath: socket) {
+        while !process.log().contains("unix:path=\(socket)") {
             guard process.isRunning, ContinuousClock.now < deadline else {
                 throw TestSupportError.failed("dbus-daemon did not start: \(process.log())")
             }
-            usleep(5_000)
+            usleep(2_000)
         }
     }
 
