@@ -281,13 +281,13 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 thread_switches() {
     local task
     for task in $(printf '/proc/%s/task/* ' "$@"); do
-        printf '%s %s %s\n' "${task##*/}" "$(tr -c '[:alnum:]._-\n' _ <"$task/comm")" \
+        printf '%s %s %s\n' "${task##*/}" "$(tr -c '[:alnum:]._\n-' _ <"$task/comm")" \
             "$(awk '/ctxt_switches/ {n += $2} END {print n}' "$task/status")"
     done
 }
 # Wake-ups between two thread_switches snapshots, in total and by thread name.
 wakeups() {
-    join <(sort <<<"$1") <(sort <<<"$2") | awk '{d = $5 - $3; total += d; if (d) by[$2] += d}
+    LC_ALL=C join <(LC_ALL=C sort <<<"$1") <(LC_ALL=C sort <<<"$2") | awk '{d = $5 - $3; total += d; if (d) by[$2] += d}
         END {printf "%d", total; for (n in by) printf " %s:%d", n, by[n]; print ""}'
 }
 
