@@ -128,7 +128,8 @@ chmod 700 "$agent_dir"
 export OIDC_SOCK="$agent_dir/agent.sock"
 oidc-agent --console --no-autoload --quiet -a "$OIDC_SOCK" \
     >"$work/oidc-agent.log" 2>&1 &
-pids+=($!)
+oidc_agent_pid=$!
+pids+=($oidc_agent_pid)
 for _ in $(seq 250); do [[ -S "$OIDC_SOCK" ]] && break; sleep 0.02; done
 [[ -S "$OIDC_SOCK" ]] || fail "oidc-agent did not create its socket (see $work/oidc-agent.log)"
 
@@ -299,7 +300,7 @@ record footprint.calls "$("$out/callbench" "${agent_call[@]}" --arg-string fast 
 record footprint.rss_after_kb "$(rss_kb "$tesserad_pid")"
 sleep 1
 # oidc-agent idles next to it, for comparison (it forks: the daemon is its child).
-oidc_agent_pids=($(pgrep -f -- "-a $OIDC_SOCK"))
+oidc_agent_pids=("$oidc_agent_pid" $(cat /proc/"$oidc_agent_pid"/task/*/children))
 cpu_before=$(cpu_us "$tesserad_pid") threads_before=$(thread_switches "$tesserad_pid")
 oidc_before=$(thread_switches "${oidc_agent_pids[@]}")
 sleep "$idle_seconds"
