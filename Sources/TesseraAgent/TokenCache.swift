@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// An access token held in memory only. Its `description` is redacted so it can never reach a
 /// log line or an error message by accident.
@@ -58,7 +59,9 @@ public actor TokenCache {
         var cacheResult = true
     }
 
-    private var entries: [TokenKey: AccessToken] = [:]
+    /// Behind a mutex rather than actor state so `cached` can answer synchronously, without an
+    /// actor hop, on the D-Bus thread (the cached GetToken fast path). Writes happen on the actor.
+    private let entries = Mutex<[TokenKey: AccessToken]>([:])
     private var flights: [TokenKey: Flight] = [:]
     private var nextID: UInt64 = 0
     private let now: @Sendable () -> Date
@@ -82,19 +85,19 @@ public actor TokenCache {
     }
 
     /// The cached token if it stays valid for `minValid` seconds.
-    public func cached(_ key: TokenKey, minValid: TimeInterval) -> AccessToken? {
-        guard let entry = entries[key] else { return nil }
+    public nonisolated func cached(_ key: TokenKey, minValid: TimeInterval) -> AccessToken? {
+        guard let entry = entries.withLock({ $0[key] }) else { return nil }
         return entry.expiresAt.timeIntervalSince(now()) >= minValid ? entry : nil
     }
 
     /// Puts a token in the cache, e.g. the access token that came with a login.
     public func store(_ token: AccessToken, for key: TokenKey) {
-        entries[key] = token
+        entries.withLock { $0[key] = token }
     }
 
     /// Forgets every token of the account (Revoke, RemoveAccount, LoginRequired, a new login).
     public func drop(account: String) {
-        entries = entries.filter { $0.key.account != account }
+        entries.withLock { $0 = $0.filter { $0.key.account != account } }
         for key in flights.keys where key.account == account { flights[key]?.cacheResult = false }
     }
 
@@ -118,7 +121,7 @@ public actor TokenCache {
     private func finish(key: TokenKey, flightID: UInt64, result: Result<AccessToken, any Error>) {
         guard let flight = flights[key], flight.id == flightID else { return }
         flights[key] = nil
-        if flight.cacheResult, case .success(let token) = result { entries[key] = token }
+        if flight.cacheResult, case .success(let token) = result { entries.withLock { $0[key] = token } }
         for waiter in flight.waiters.values { waiter.resume(with: result) }
     }
 
