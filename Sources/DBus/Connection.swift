@@ -549,9 +549,6 @@ public actor Connection {
         let call = MethodCall(sender: sender, path: path, interface: exported.declaration.name, member: member,
                               arguments: arguments, reply: context)
         let declared = method.outputSignature
-        if let immediate = exported.immediateMethods[member], let values = immediate(call), values.signature == declared {
-            return reply(context, values)
-        }
         let what = "\(exported.declaration.name).\(member)"
         respond(context) {
             let values = try await handler(call)

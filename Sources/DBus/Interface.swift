@@ -168,11 +168,6 @@ public enum Introspection {
 // MARK: Behaviour
 
 public typealias MethodHandler = @Sendable (MethodCall) async throws -> [DBusValue]
-/// An optional synchronous first try at a method call, run on the connection's own thread before
-/// the `MethodHandler`: it returns the reply when it can give one at once (e.g. from a cache) and
-/// nil otherwise, and then the `MethodHandler` runs as usual. It must not block and must not throw:
-/// errors are for the `MethodHandler`. Answering here saves two thread hand-offs per call.
-public typealias ImmediateMethodHandler = @Sendable (MethodCall) -> [DBusValue]?
 public typealias PropertyGetter = @Sendable () async throws -> DBusValue
 public typealias PropertySetter = @Sendable (DBusValue) async throws -> Void
 
@@ -192,25 +187,18 @@ public struct MethodCall: Sendable {
 public struct ExportedInterface: Sendable {
     public private(set) var declaration: InterfaceDeclaration
     private(set) var methods: [MemberName: MethodHandler] = [:]
-    private(set) var immediateMethods: [MemberName: ImmediateMethodHandler] = [:]
     private(set) var getters: [MemberName: PropertyGetter] = [:]
     private(set) var setters: [MemberName: PropertySetter] = [:]
 
     /// Binds handlers to a declaration made elsewhere (e.g. a contract module). Every declared method
-    /// and property must have its handlers, and no handler may lack a declaration. `immediate`
-    /// holds optional synchronous first tries for some of the methods (see `ImmediateMethodHandler`).
+    /// and property must have its handlers, and no handler may lack a declaration.
     public init(_ declaration: InterfaceDeclaration, methods: [MemberName: MethodHandler],
-                immediate: [MemberName: ImmediateMethodHandler] = [:],
                 getters: [MemberName: PropertyGetter] = [:], setters: [MemberName: PropertySetter] = [:]) throws(DBusError) {
         self.declaration = declaration
         self.methods = methods
-        self.immediateMethods = immediate
         self.getters = getters
         self.setters = setters
         try validate()
-        for member in immediate.keys where methods[member] == nil {
-            throw .invalidInterface("the immediate handler for \(declaration.name).\(member) has no method handler")
-        }
     }
 
     /// Starts an empty interface to be filled with `method`, `property` and `signal`.

@@ -238,16 +238,6 @@ public final class Agent: Sendable {
 
     // MARK: Tokens
 
-    /// The cached answer to `request` when there is one, without waiting for anything (the D-Bus
-    /// thread's fast path); nil for everything else — unknown account, bad name, refresh needed,
-    /// `force` — which `token(_:)` then handles, errors included.
-    public func cachedToken(_ request: TokenRequest) -> (AccessToken, Account)? {
-        guard !request.force, let account = try? resolve(request.account) else { return nil }
-        let key = TokenKey(account: account.name, scopes: request.scopes ?? account.scopes,
-                           audience: request.audience ?? account.audience)
-        return tokens.cached(key, minValid: TimeInterval(request.minValid)).map { ($0, account) }
-    }
-
     public func token(_ request: TokenRequest) async throws(AgentError) -> (AccessToken, Account) {
         let account = try resolve(request.account)
         let scopes = request.scopes ?? account.scopes

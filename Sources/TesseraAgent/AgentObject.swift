@@ -46,11 +46,7 @@ public final class AgentObject: AgentObserver {
             AgentContract.member(.removeAccount): { [self] call in try await removeAccount(call) },
             AgentContract.member(.listAccounts): { [self] _ in await listAccounts() },
         ]
-        // A cached token is answered on the connection's thread, without leaving it.
-        let immediate: [MemberName: ImmediateMethodHandler] = [
-            AgentContract.member(.getToken): { [self] call in cachedToken(call) },
-        ]
-        let interface = try ExportedInterface(AgentContract.agentInterface, methods: handlers, immediate: immediate)
+        let interface = try ExportedInterface(AgentContract.agentInterface, methods: handlers)
         try await connection.export(interface, at: AgentContract.objectPath)
     }
 
@@ -67,16 +63,6 @@ public final class AgentObject: AgentObserver {
     }
 
     private func getToken(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
-        let (token, resolved) = try await agent.token(try tokenRequest(call))
-        return tokenReply(token, resolved)
-    }
-
-    private func cachedToken(_ call: MethodCall) -> [DBusValue]? {
-        guard let request = try? tokenRequest(call), let (token, resolved) = agent.cachedToken(request) else { return nil }
-        return tokenReply(token, resolved)
-    }
-
-    private func tokenRequest(_ call: MethodCall) throws(AgentError) -> TokenRequest {
         let (account, options) = try decodeOptions(call) { options throws(ArgumentError) in try GetTokenOptions(dbusOptions: options) }
         var request = TokenRequest(account: account)
         if let scopes = options.scopes { request.scopes = try Validate.words(scopes, field: GetTokenOption.scopes.rawValue) }
@@ -96,13 +82,10 @@ public final class AgentObject: AgentObserver {
         if let application = options.application { _ = try Validate.text(application, field: GetTokenOption.application.rawValue) }
         request.force = options.force ?? false
         request.interactive = options.interactive ?? false
-        return request
-    }
-
-    private func tokenReply(_ token: AccessToken, _ resolved: Account) -> [DBusValue] {
-        TokenReply(token: token.value, expiresAt: Int64(token.expiresAt.timeIntervalSince1970.rounded(.down)),
-                   tokenType: token.tokenType, scopes: token.scopes, audience: token.audience,
-                   issuer: resolved.issuer.absoluteString, account: resolved.name).body
+        let (token, resolved) = try await agent.token(request)
+        return TokenReply(token: token.value, expiresAt: Int64(token.expiresAt.timeIntervalSince1970.rounded(.down)),
+                          tokenType: token.tokenType, scopes: token.scopes, audience: token.audience,
+                          issuer: resolved.issuer.absoluteString, account: resolved.name).body
     }
 
     private func startDeviceFlow(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// An access token held in memory only. Its `description` is redacted so it can never reach a
 /// log line or an error message by accident.
@@ -59,9 +58,7 @@ public actor TokenCache {
         var cacheResult = true
     }
 
-    /// Behind a mutex rather than actor state so `cached` can answer synchronously, without an
-    /// actor hop, on the D-Bus thread (the cached GetToken fast path). Writes happen on the actor.
-    private let entries = Mutex<[TokenKey: AccessToken]>([:])
+    private var entries: [TokenKey: AccessToken] = [:]
     private var flights: [TokenKey: Flight] = [:]
     private var nextID: UInt64 = 0
     private let now: @Sendable () -> Date
@@ -85,19 +82,19 @@ public actor TokenCache {
     }
 
     /// The cached token if it stays valid for `minValid` seconds.
-    public nonisolated func cached(_ key: TokenKey, minValid: TimeInterval) -> AccessToken? {
-        guard let entry = entries.withLock({ $0[key] }) else { return nil }
+    public func cached(_ key: TokenKey, minValid: TimeInterval) -> AccessToken? {
+        guard let entry = entries[key] else { return nil }
         return entry.expiresAt.timeIntervalSince(now()) >= minValid ? entry : nil
     }
 
     /// Puts a token in the cache, e.g. the access token that came with a login.
     public func store(_ token: AccessToken, for key: TokenKey) {
-        entries.withLock { $0[key] = token }
+        entries[key] = token
     }
 
     /// Forgets every token of the account (Revoke, RemoveAccount, LoginRequired, a new login).
     public func drop(account: String) {
-        entries.withLock { $0 = $0.filter { $0.key.account != account } }
+        entries = entries.filter { $0.key.account != account }
         for key in flights.keys where key.account == account { flights[key]?.cacheResult = false }
     }
 
@@ -121,7 +118,7 @@ public actor TokenCache {
     private func finish(key: TokenKey, flightID: UInt64, result: Result<AccessToken, any Error>) {
         guard let flight = flights[key], flight.id == flightID else { return }
         flights[key] = nil
-        if flight.cacheResult, case .success(let token) = result { entries.withLock { $0[key] = token } }
+        if flight.cacheResult, case .success(let token) = result { entries[key] = token }
         for waiter in flight.waiters.values { waiter.resume(with: result) }
     }
 
