@@ -3,8 +3,10 @@ PREFIX ?= $(HOME)/.local
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 CONFIG ?= debug
 SWIFTFLAGS ?=
+# Suites share one session (bus name io.tessera.Agent1, the notification server): run them one at a time.
+TESTFLAGS ?= --no-parallel
 
-.PHONY: all deps build release test demo bench install uninstall clean
+.PHONY: all deps build release test demo bench install uninstall clean dbus-xml
 
 all: build
 
@@ -34,6 +36,10 @@ install: release
 
 uninstall:
 	scripts/install.sh --uninstall "$(PREFIX)"
+
+# Regenerates the checked-in introspection XML from the contract (a test keeps them equal).
+dbus-xml: build
+	$(SWIFT) run -c $(CONFIG) tesserad --print-introspection > dbus/io.tessera.Agent1.xml
 
 clean:
 	rm -rf .build

@@ -61,8 +61,21 @@ if ((with_keyring)); then
     export TESSERA_KEYRING_PASSWORD="tessera-test-keyring"
     keyring_env=$(printf %s "$TESSERA_KEYRING_PASSWORD" |
         gnome-keyring-daemon --unlock --components=secrets --daemonize 2>"$root/keyring.log")
-    pid=$(sed -n 's/^GNOME_KEYRING_PID=//p' <<<"$keyring_env")
-    [[ -n "$pid" ]] && pids+=("$pid")
+    # gnome-keyring 42 prints no GNOME_KEYRING_PID when it daemonizes, and may claim its bus name a
+    # moment after returning: ask the bus who owns the name, and wait for it.
+    pid=""
+    for _ in $(seq 100); do
+        pid=$(dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+            org.freedesktop.DBus.GetConnectionUnixProcessID string:org.freedesktop.secrets 2>/dev/null |
+            awk '/uint32/ {print $2}') || true
+        [[ -n "$pid" ]] && break
+        sleep 0.02
+    done
+    if [[ -z "$pid" ]]; then
+        echo "session: gnome-keyring-daemon did not start (see $root/keyring.log)" >&2
+        exit 1
+    fi
+    pids+=("$pid")
     export GNOME_KEYRING_CONTROL=$(sed -n 's/^GNOME_KEYRING_CONTROL=//p' <<<"$keyring_env")
 fi
 

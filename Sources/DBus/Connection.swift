@@ -221,7 +221,7 @@ public actor Connection {
         }
     }
 
-    private static func milliseconds(_ duration: Duration) -> Int32 {
+    static func milliseconds(_ duration: Duration) -> Int32 {
         let (seconds, attoseconds) = duration.components
         guard seconds >= 0 else { return 0 }
         if seconds >= Int64(Int32.max / 1000) { return Int32.max }  // DBUS_TIMEOUT_INFINITE
@@ -531,13 +531,13 @@ public actor Connection {
             }
             exported = found
         }
-        guard let method = exported.declaration.method(member), let handler = exported.methods[member] else {
+        guard let handler = exported.methods[member], let declared = exported.signatures[member] else {
             return replyError(context, .unknownMethod,
                               "interface \(exported.declaration.name) has no method \(member)")
         }
-        guard signature == method.inputSignature else {
+        guard signature == declared.input else {
             return replyError(context, .invalidArgs,
-                              "\(exported.declaration.name).\(member) takes arguments of type '\(method.inputSignature)', got '\(signature)'")
+                              "\(exported.declaration.name).\(member) takes arguments of type '\(declared.input)', got '\(signature)'")
         }
         guard let sender = message.sender else {
             return replyError(context, .accessDenied, "a method call without a sender is not accepted")
@@ -546,15 +546,14 @@ public actor Connection {
         do { arguments = try message.arguments() } catch {
             return replyError(context, .invalidArgs, "\(error)")
         }
-        let call = MethodCall(sender: sender, path: path, interface: exported.declaration.name, member: member,
+        let interface = exported.declaration.name
+        let call = MethodCall(sender: sender, path: path, interface: interface, member: member,
                               arguments: arguments, reply: context)
-        let declared = method.outputSignature
-        let what = "\(exported.declaration.name).\(member)"
-        respond(context) {
+        respond(context, outputSignature: declared.output) {
             let values = try await handler(call)
-            guard values.signature == declared else {
+            guard values.signature == declared.output else {
                 throw DBusError.remote(name: .failed,
-                                       message: "\(what) returned values of type '\(values.signature)' but declares '\(declared)'")
+                                       message: "\(interface).\(member) returned values of type '\(values.signature)' but declares '\(declared.output)'")
             }
             return values
         }
@@ -654,22 +653,53 @@ public actor Connection {
         }
     }
 
-    /// Runs `work` as a task off the loop thread and sends its reply (or error) from the loop.
-    private func respond(_ context: ReplyContext, _ work: @escaping @Sendable () async throws -> [DBusValue]) {
-        Task.detached {
-            let message: Message?
+    /// Runs `work` in a task that prefers the loop thread as its executor, started at once on this
+    /// thread: a handler that returns without suspending replies from inside this dispatch, with no
+    /// thread hand-off at all (like a C service replying inline). A handler that awaits (an actor,
+    /// a timer, another call) suspends without holding the loop, so other calls go on meanwhile;
+    /// one with heavy CPU work moves it off explicitly (`Task.detached`, or
+    /// `withTaskExecutorPreference(globalConcurrentExecutor)`), as it would otherwise hold up
+    /// this connection while it computes.
+    /// `outputSignature`, when given, is what `work` has already checked its values against.
+    private nonisolated func respond(_ context: ReplyContext, outputSignature: Signature? = nil,
+                                     _ work: @escaping @Sendable () async throws -> [DBusValue]) {
+        Task.immediate(executorPreference: loop) {
+            guard let message = await Self.replyMessage(to: context, outputSignature: outputSignature, from: work),
+                  context.expectsReply else { return }
+            self.send(message)
+        }
+    }
+
+    private nonisolated static func replyMessage(
+        to context: ReplyContext, outputSignature: Signature?, from work: @Sendable () async throws -> [DBusValue]
+    ) async -> Message? {
+        do {
+            let values = try await work()
             do {
-                let values = try await work()
-                do {
-                    message = try Message.methodReturn(to: context).appending(values)
-                } catch {
-                    message = try? Message.error(to: context, name: .failed, message: "the reply could not be marshalled: \(error)")
+                let reply = try Message.methodReturn(to: context)
+                if let outputSignature {
+                    try reply.append(values, checkedSignature: outputSignature)
+                } else {
+                    try reply.append(values)
                 }
+                return reply
             } catch {
-                message = Self.errorReply(to: context, for: error)
+                return try? Message.error(to: context, name: .failed, message: "the reply could not be marshalled: \(error)")
             }
-            guard context.expectsReply, let message else { return }
-            self.sendFromAnyThread(message)
+        } catch {
+            return errorReply(to: context, for: error)
+        }
+    }
+
+    /// Sends at once when already on the loop thread (the usual case), else hands over to it.
+    private nonisolated func send(_ message: Message) {
+        guard loop.isOnLoopThread else { return sendFromAnyThread(message) }
+        let outgoing = CHandle(message.raw)
+        withExtendedLifetime(message) {
+            assumeIsolated { connection in
+                guard connection.isOpen else { return }
+                dbus_connection_send(connection.handle.pointer, outgoing.pointer, nil)
+            }
         }
     }
 
@@ -715,7 +745,7 @@ extension Message {
 
 extension BusName {
     /// The bus's own word for our unique name; used only if it ever failed our stricter check.
-    fileprivate init(uncheckedUnique value: String) {
+    init(uncheckedUnique value: String) {
         self = (try? BusName(value)) ?? ":0.0"
     }
 }

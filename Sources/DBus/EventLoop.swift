@@ -4,13 +4,17 @@ import Synchronization
 import Glibc
 #endif
 
-/// One pthread that owns a `DBusConnection*` and is the `SerialExecutor` of its `Connection` actor.
+/// One pthread that owns a `DBusConnection*`: the `SerialExecutor` of its `Connection` actor and
+/// the `TaskExecutor` its method handlers prefer, so a handler that needs no other thread replies
+/// from where the call arrived, without a single thread hand-off.
 ///
 /// The thread runs a `poll(2)` loop over libdbus's watches plus an eventfd for wake-ups, with
-/// libdbus's timeouts folded into the poll timeout. Actor jobs and plain closures (`submit`) run
+/// libdbus's timeouts folded into the poll timeout. Jobs and plain closures (`submit`) run
 /// on it in FIFO order; after them it dispatches the connection until no data remains. It sleeps in
 /// `poll` with no timer when idle (zero wake-ups), and the eventfd is written only when it sleeps.
-final class EventLoop: SerialExecutor {
+/// Once the thread has ended, jobs still arriving (a handler task outliving its connection) go to
+/// the global executor rather than being lost.
+final class EventLoop: SerialExecutor, TaskExecutor {
     private struct Timer {
         let handle: CHandle
         var deadline: ContinuousClock.Instant?
@@ -67,11 +71,13 @@ final class EventLoop: SerialExecutor {
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        let wake = state.withLock { state in
+        let (accepted, wake) = state.withLock { state -> (Bool, Bool) in
+            guard !state.finished else { return (false, false) }
             state.jobs.append(job)
-            return state.takeSleeping()
+            return (true, state.takeSleeping())
         }
         if wake { self.wake() }
+        if !accepted { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
     }
 
     func checkIsolated() {
@@ -190,7 +196,8 @@ final class EventLoop: SerialExecutor {
 
     private func run() {
         threadID.store(UInt(pthread_self()), ordering: .releasing)
-        let executor = asUnownedSerialExecutor()
+        let serialExecutor = asUnownedSerialExecutor()
+        let taskExecutor = asUnownedTaskExecutor()
         var fds: [pollfd] = []
         var polled: [CHandle] = []
         while true {
@@ -200,7 +207,9 @@ final class EventLoop: SerialExecutor {
                 swap(&work, &state.work)
                 return (jobs, work, state.stopping)
             }
-            for job in jobs { job.runSynchronously(on: executor) }
+            // One queue serves both roles, and a job cannot tell which one it was enqueued for:
+            // running every job as both is sound, as this thread is the actor's only runner.
+            for job in jobs { job.runSynchronously(isolatedTo: serialExecutor, taskExecutor: taskExecutor) }
             for item in work { item() }
             if stopping { break }
 
@@ -257,13 +266,15 @@ final class EventLoop: SerialExecutor {
             }
             fireDueTimers()
         }
-        let (leftover, connection) = state.withLock { state in
+        let (leftover, orphans, connection) = state.withLock { state in
             state.finished = true
-            var work: [@Sendable () -> Void] = []
+            var work: [@Sendable () -> Void] = [], jobs: [UnownedJob] = []
             swap(&work, &state.work)
-            return (work, state.closeOnExit)
+            swap(&jobs, &state.jobs)
+            return (work, jobs, state.closeOnExit)
         }
         for item in leftover { item() }
+        for job in orphans { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
         if let connection {
             dbus_connection_close(connection.pointer)
             dbus_connection_unref(connection.pointer)

@@ -189,6 +189,14 @@ public struct ExportedInterface: Sendable {
     private(set) var methods: [MemberName: MethodHandler] = [:]
     private(set) var getters: [MemberName: PropertyGetter] = [:]
     private(set) var setters: [MemberName: PropertySetter] = [:]
+    /// Each method's joined input and output signatures, computed once rather than per call.
+    private(set) var signatures: [MemberName: MethodSignatures] = [:]
+
+    struct MethodSignatures: Sendable {
+        let input: Signature
+        let output: Signature
+        init(_ method: MethodDeclaration) { input = method.inputSignature; output = method.outputSignature }
+    }
 
     /// Binds handlers to a declaration made elsewhere (e.g. a contract module). Every declared method
     /// and property must have its handlers, and no handler may lack a declaration.
@@ -198,6 +206,7 @@ public struct ExportedInterface: Sendable {
         self.methods = methods
         self.getters = getters
         self.setters = setters
+        for method in declaration.methods { signatures[method.name] = MethodSignatures(method) }
         try validate()
     }
 
@@ -207,8 +216,10 @@ public struct ExportedInterface: Sendable {
     public mutating func method(_ name: MemberName, inputs: [Argument] = [], outputs: [Argument] = [],
                                 _ handler: @escaping MethodHandler) {
         declaration.methods.removeAll { $0.name == name }
-        declaration.methods.append(MethodDeclaration(name, inputs: inputs, outputs: outputs))
+        let method = MethodDeclaration(name, inputs: inputs, outputs: outputs)
+        declaration.methods.append(method)
         methods[name] = handler
+        signatures[name] = MethodSignatures(method)
     }
 
     public mutating func property(_ name: MemberName, _ signature: Signature,

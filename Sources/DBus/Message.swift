@@ -73,19 +73,19 @@ public final class Message {
         }
     }
 
-    // Header fields of a received message were validated by libdbus; the unchecked inits only
-    // wrap them, falling back to a checked parse if they ever were not.
-    public var path: ObjectPath? { dbus_message_get_path(raw).flatMap { try? ObjectPath(String(cString: $0)) } }
+    // libdbus validates every header field of a received message (and refuses ours unless valid),
+    // so they are wrapped without a second check.
+    public var path: ObjectPath? { dbus_message_get_path(raw).map { ObjectPath(unchecked: String(cString: $0)) } }
     public var interface: InterfaceName? {
-        dbus_message_get_interface(raw).flatMap { try? InterfaceName(String(cString: $0)) }
+        dbus_message_get_interface(raw).map { InterfaceName(unchecked: String(cString: $0)) }
     }
-    public var member: MemberName? { dbus_message_get_member(raw).flatMap { try? MemberName(String(cString: $0)) } }
-    public var sender: BusName? { dbus_message_get_sender(raw).flatMap { try? BusName(String(cString: $0)) } }
+    public var member: MemberName? { dbus_message_get_member(raw).map { MemberName(unchecked: String(cString: $0)) } }
+    public var sender: BusName? { dbus_message_get_sender(raw).map { BusName(unchecked: String(cString: $0)) } }
     public var destination: BusName? {
-        dbus_message_get_destination(raw).flatMap { try? BusName(String(cString: $0)) }
+        dbus_message_get_destination(raw).map { BusName(unchecked: String(cString: $0)) }
     }
     public var errorName: ErrorName? {
-        dbus_message_get_error_name(raw).flatMap { try? ErrorName(String(cString: $0)) }
+        dbus_message_get_error_name(raw).map { ErrorName(unchecked: String(cString: $0)) }
     }
     public var signature: Signature {
         dbus_message_get_signature(raw).map { Signature(unchecked: String(cString: $0)) } ?? .empty
@@ -107,6 +107,22 @@ public final class Message {
             throw .invalidValue("a message body of about \(size) bytes exceeds the D-Bus limit of \(DBusLimits.maximumMessageLength) bytes")
         }
         _ = try Signature(signature.rawValue + values.signature.rawValue)
+        var iter = DBusMessageIter()
+        dbus_message_iter_init_append(raw, &iter)
+        for value in values {
+            guard Self.append(value, to: &iter) else { throw .outOfMemory }
+        }
+    }
+
+    /// Appends `values` to an empty body whose complete `signature` (theirs) was already checked,
+    /// e.g. a reply matching its method's declared outputs: skips re-parsing it.
+    func append(_ values: [DBusValue], checkedSignature signature: Signature) throws(DBusError) {
+        guard dbus_message_get_signature(raw).map({ $0.pointee == 0 }) ?? true else { return try append(values) }
+        var size = 0
+        for value in values { size += try value.validate() }
+        if size >= DBusLimits.maximumMessageLength {
+            throw .invalidValue("a message body of about \(size) bytes exceeds the D-Bus limit of \(DBusLimits.maximumMessageLength) bytes")
+        }
         var iter = DBusMessageIter()
         dbus_message_iter_init_append(raw, &iter)
         for value in values {
@@ -215,6 +231,8 @@ public final class Message {
         return String(cString: pointer)
     }
 
+    /// A body is valid by the time we read it (libdbus checks received ones in full, and we check
+    /// what we append), so its names and signatures are wrapped without a second parse.
     private static func read(_ iter: inout DBusMessageIter) throws(DBusError) -> DBusValue {
         let type = dbus_message_iter_get_arg_type(&iter)
         switch type {
@@ -229,8 +247,8 @@ public final class Message {
         case TESSERA_DBUS_TYPE_DOUBLE: return .double(basic(&iter, Double(0)))
         case TESSERA_DBUS_TYPE_UNIX_FD: return .unixFD(basic(&iter, Int32(-1)))
         case TESSERA_DBUS_TYPE_STRING: return .string(string(&iter))
-        case TESSERA_DBUS_TYPE_OBJECT_PATH: return .objectPath(try ObjectPath(string(&iter)))
-        case TESSERA_DBUS_TYPE_SIGNATURE: return .signature(try Signature(string(&iter)))
+        case TESSERA_DBUS_TYPE_OBJECT_PATH: return .objectPath(ObjectPath(unchecked: string(&iter)))
+        case TESSERA_DBUS_TYPE_SIGNATURE: return .signature(Signature(unchecked: string(&iter)))
         case TESSERA_DBUS_TYPE_ARRAY:
             let arraySignature = currentSignature(&iter)  // "a…"
             let elementSignature = String(arraySignature.dropFirst())
@@ -238,8 +256,8 @@ public final class Message {
             dbus_message_iter_recurse(&iter, &sub)
             if dbus_message_iter_get_element_type(&iter) == TESSERA_DBUS_TYPE_DICT_ENTRY {
                 let inner = elementSignature.dropFirst().dropLast()  // "{kv}" → "kv"
-                let key = try Signature(String(inner.prefix(1)))
-                let value = try Signature(String(inner.dropFirst()))
+                let key = Signature(unchecked: String(inner.prefix(1)))
+                let value = Signature(unchecked: String(inner.dropFirst()))
                 var entries: [DBusValue.DictionaryEntry] = []
                 while dbus_message_iter_get_arg_type(&sub) == TESSERA_DBUS_TYPE_DICT_ENTRY {
                     var entryIter = DBusMessageIter()
@@ -257,7 +275,7 @@ public final class Message {
                 values.append(try read(&sub))
                 dbus_message_iter_next(&sub)
             }
-            return .array(elementSignature: try Signature(elementSignature), values)
+            return .array(elementSignature: Signature(unchecked: elementSignature), values)
         case TESSERA_DBUS_TYPE_STRUCT:
             var sub = DBusMessageIter()
             dbus_message_iter_recurse(&iter, &sub)

@@ -11,6 +11,8 @@ public struct BusName: DBusName {
         try Self.check(string, NameRules.busName(string), libdbus: dbus_validate_bus_name)
         rawValue = string
     }
+    /// A name libdbus already validated (a received message's header field).
+    init(unchecked string: String) { rawValue = string }
     /// True for a connection's unique name (`:1.42`), which is never re-used on a bus.
     public var isUnique: Bool { rawValue.hasPrefix(":") }
     /// The message bus itself.
@@ -25,6 +27,8 @@ public struct ObjectPath: DBusName {
         try Self.check(string, NameRules.objectPath(string), libdbus: dbus_validate_path)
         rawValue = string
     }
+    /// A name libdbus already validated (a received message's header field).
+    init(unchecked string: String) { rawValue = string }
     public static let root: ObjectPath = "/"
     /// The path's elements (`/a/b` → `["a", "b"]`).
     public var components: [Substring] { rawValue.split(separator: "/") }
@@ -42,6 +46,8 @@ public struct InterfaceName: DBusName {
         try Self.check(string, NameRules.dotted(string, allowHyphen: false), libdbus: dbus_validate_interface)
         rawValue = string
     }
+    /// A name libdbus already validated (a received message's header field).
+    init(unchecked string: String) { rawValue = string }
     public static let introspectable: InterfaceName = "org.freedesktop.DBus.Introspectable"
     public static let properties: InterfaceName = "org.freedesktop.DBus.Properties"
     public static let peer: InterfaceName = "org.freedesktop.DBus.Peer"
@@ -56,6 +62,8 @@ public struct MemberName: DBusName {
         try Self.check(string, NameRules.member(string), libdbus: dbus_validate_member)
         rawValue = string
     }
+    /// A name libdbus already validated (a received message's header field).
+    init(unchecked string: String) { rawValue = string }
 }
 
 /// An error name such as `io.tessera.Agent1.Error.NoSuchAccount`.
@@ -66,6 +74,8 @@ public struct ErrorName: DBusName {
         try Self.check(string, NameRules.dotted(string, allowHyphen: false), libdbus: dbus_validate_error_name)
         rawValue = string
     }
+    /// A name libdbus already validated (a received message's header field).
+    init(unchecked string: String) { rawValue = string }
 }
 
 /// A type signature: zero or more complete D-Bus types, e.g. `sa{sv}`.

@@ -243,7 +243,7 @@ public struct OIDCClient: Sendable {
 
     // MARK: Internals
 
-    private func addAudience(_ audience: [String], to form: inout FormBody) {
+    func addAudience(_ audience: [String], to form: inout FormBody) {
         guard !audience.isEmpty else { return }
         switch audienceStyle {
         case .resource: for value in audience { form.add("resource", value) }
@@ -284,7 +284,7 @@ public struct OIDCClient: Sendable {
             secrets: secrets(extraSecrets))
     }
 
-    private func tokenRequest(_ form: FormBody, extraSecrets: [SecretString]) async throws(OIDCError) -> TokenResponse {
+    func tokenRequest(_ form: FormBody, extraSecrets: [SecretString]) async throws(OIDCError) -> TokenResponse {
         let metadata = try await discover()
         let response = try await post(form, to: metadata.tokenEndpoint, extraSecrets: extraSecrets)
         let receivedAt = Date()

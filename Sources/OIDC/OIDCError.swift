@@ -41,6 +41,10 @@ public enum OIDCError: Error, Sendable, Equatable, CustomStringConvertible {
     case unsupported(String)
     /// The caller cancelled (Swift task cancellation).
     case cancelled
+    /// A browser redirect whose `state` is not the login's (RFC 6749 §10.12): possibly forged.
+    case stateMismatch
+    /// No browser redirect arrived within the login's time limit.
+    case loginTimedOut(seconds: Int)
 
     /// The OAuth `error` code this case stands for, if any (for the D-Bus `Provider` error).
     public var oauthError: String? {
@@ -98,6 +102,10 @@ public enum OIDCError: Error, Sendable, Equatable, CustomStringConvertible {
             return "The provider does not support \(what)."
         case .cancelled:
             return "The request was cancelled."
+        case .stateMismatch:
+            return "The browser delivered an answer that does not belong to this login (state mismatch); start the login again."
+        case .loginTimedOut(let seconds):
+            return "No login arrived from the browser within \(seconds) s; start the login again."
         }
     }
 }

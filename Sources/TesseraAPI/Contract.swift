@@ -37,6 +37,20 @@ public enum AgentContract {
                               inputs: [Argument("name", "s"), Argument("options", "a{sv}")]),
             MethodDeclaration(member(.listAccounts),
                               outputs: [Argument("accounts", "a(sa{sv})")]),
+            MethodDeclaration(member(.startBrowserLogin),
+                              inputs: [Argument("account", "s"), Argument("options", "a{sv}")],
+                              outputs: [Argument("flow", "o"), Argument("info", "a{sv}")]),
+            MethodDeclaration(member(.createMytoken),
+                              inputs: [Argument("account", "s"), Argument("request", "a{sv}")],
+                              outputs: [Argument("token", "s"), Argument("info", "a{sv}")]),
+            MethodDeclaration(member(.getTokenWithMytoken),
+                              inputs: [Argument("mytoken", "s"), Argument("options", "a{sv}")],
+                              outputs: [Argument("token", "s"), Argument("expires_at", "x"), Argument("info", "a{sv}")]),
+            MethodDeclaration(member(.exchangeTransferCode),
+                              inputs: [Argument("transfer_code", "s"), Argument("options", "a{sv}")],
+                              outputs: [Argument("token", "s"), Argument("info", "a{sv}")]),
+            MethodDeclaration(member(.revokeMytoken),
+                              inputs: [Argument("mytoken", "s"), Argument("options", "a{sv}")]),
         ],
         signals: [
             SignalDeclaration(member(.loginRequired), arguments: [Argument("account", "s")]),
@@ -226,11 +240,12 @@ public struct DeviceFlowReply: Sendable, Equatable {
 
     public var body: [DBusValue] {
         var info: [String: Variant] = [
-            DeviceFlowInfoKey.userCode.rawValue: Variant(userCode),
             DeviceFlowInfoKey.verificationURI.rawValue: Variant(verificationURI),
             DeviceFlowInfoKey.expiresAt.rawValue: Variant(expiresAt),
             DeviceFlowInfoKey.interval.rawValue: Variant(interval),
         ]
+        // A mytoken login has no code to type: only the consent URI.
+        if !userCode.isEmpty { info[DeviceFlowInfoKey.userCode.rawValue] = Variant(userCode) }
         if let verificationURIComplete {
             info[DeviceFlowInfoKey.verificationURIComplete.rawValue] = Variant(verificationURIComplete)
         }
@@ -251,15 +266,23 @@ public struct DeviceFlowReply: Sendable, Equatable {
 /// `Revoke`'s options.
 public struct RevokeOptions: Sendable, Equatable {
     public var keepOnFailure: Bool?
-    public init(keepOnFailure: Bool? = nil) { self.keepOnFailure = keepOnFailure }
+    public var recursive: Bool?
+    public init(keepOnFailure: Bool? = nil, recursive: Bool? = nil) {
+        self.keepOnFailure = keepOnFailure
+        self.recursive = recursive
+    }
 
     public var dbusOptions: [String: Variant] {
-        keepOnFailure.map { [RevokeOption.keepOnFailure.rawValue: Variant($0)] } ?? [:]
+        var options: [String: Variant] = [:]
+        if let keepOnFailure { options[RevokeOption.keepOnFailure.rawValue] = Variant(keepOnFailure) }
+        if let recursive { options[RevokeOption.recursive.rawValue] = Variant(recursive) }
+        return options
     }
 
     public init(dbusOptions: [String: Variant]) throws(ArgumentError) {
         let reader = try OptionReader(dbusOptions, allowed: RevokeOption.allCases.map(\.rawValue))
         keepOnFailure = try reader.value(RevokeOption.keepOnFailure.rawValue)
+        recursive = try reader.value(RevokeOption.recursive.rawValue)
     }
 }
 
@@ -290,11 +313,17 @@ public struct AccountSettingsMessage: Sendable, Equatable {
     public var audienceStyle: String?
     public var kind: String?
     public var mytokenServer: String?
+    public var oidcIssuer: String?
+    /// Write-only: a mytoken to store (import).
+    public var mytoken: String?
+    /// Write-only: a transfer code to exchange for the mytoken to store.
+    public var transferCode: String?
     public var replace: Bool?
 
     public init(issuer: String? = nil, clientID: String? = nil, clientSecret: String? = nil, scopes: [String]? = nil,
                 audience: [String]? = nil, audienceStyle: String? = nil, kind: String? = nil,
-                mytokenServer: String? = nil, replace: Bool? = nil) {
+                mytokenServer: String? = nil, oidcIssuer: String? = nil, mytoken: String? = nil,
+                transferCode: String? = nil, replace: Bool? = nil) {
         self.issuer = issuer
         self.clientID = clientID
         self.clientSecret = clientSecret
@@ -303,6 +332,9 @@ public struct AccountSettingsMessage: Sendable, Equatable {
         self.audienceStyle = audienceStyle
         self.kind = kind
         self.mytokenServer = mytokenServer
+        self.oidcIssuer = oidcIssuer
+        self.mytoken = mytoken
+        self.transferCode = transferCode
         self.replace = replace
     }
 
@@ -316,6 +348,9 @@ public struct AccountSettingsMessage: Sendable, Equatable {
         if let audienceStyle { options[AccountSetting.audienceStyle.rawValue] = Variant(audienceStyle) }
         if let kind { options[AccountSetting.kind.rawValue] = Variant(kind) }
         if let mytokenServer { options[AccountSetting.mytokenServer.rawValue] = Variant(mytokenServer) }
+        if let oidcIssuer { options[AccountSetting.oidcIssuer.rawValue] = Variant(oidcIssuer) }
+        if let mytoken { options[AccountSetting.mytoken.rawValue] = Variant(mytoken) }
+        if let transferCode { options[AccountSetting.transferCode.rawValue] = Variant(transferCode) }
         if let replace { options[AccountSetting.replace.rawValue] = Variant(replace) }
         return options
     }
@@ -330,6 +365,9 @@ public struct AccountSettingsMessage: Sendable, Equatable {
         audienceStyle = try reader.value(AccountSetting.audienceStyle.rawValue)
         kind = try reader.value(AccountSetting.kind.rawValue)
         mytokenServer = try reader.value(AccountSetting.mytokenServer.rawValue)
+        oidcIssuer = try reader.value(AccountSetting.oidcIssuer.rawValue)
+        mytoken = try reader.value(AccountSetting.mytoken.rawValue)
+        transferCode = try reader.value(AccountSetting.transferCode.rawValue)
         replace = try reader.value(AccountSetting.replace.rawValue)
     }
 }

@@ -30,6 +30,18 @@ public enum AgentMethod: String, CaseIterable, Sendable {
     case removeAccount = "RemoveAccount"
     /// `ListAccounts() → a(sa{sv})`
     case listAccounts = "ListAccounts"
+    /// `StartBrowserLogin(s account, a{sv} options) → (o flow, a{sv} info)` (BrowserLogin.swift)
+    case startBrowserLogin = "StartBrowserLogin"
+    /// `CreateMytoken(s account, a{sv} request) → (s token, a{sv} info)`: a sub-mytoken (or a
+    /// transfer code) from the account's mytoken, or from `request["mytoken"]` when `account` is "".
+    case createMytoken = "CreateMytoken"
+    /// `GetTokenWithMytoken(s mytoken, a{sv} options) → (s token, x expires_at, a{sv} info)`: an
+    /// access token from a mytoken the caller holds (not stored, not cached).
+    case getTokenWithMytoken = "GetTokenWithMytoken"
+    /// `ExchangeTransferCode(s transfer_code, a{sv} options) → (s token, a{sv} info)`
+    case exchangeTransferCode = "ExchangeTransferCode"
+    /// `RevokeMytoken(s mytoken, a{sv} options)`: revokes a mytoken the caller holds.
+    case revokeMytoken = "RevokeMytoken"
 }
 
 /// Signals of `io.tessera.Agent1`.
@@ -135,6 +147,8 @@ public enum DeviceFlowInfoKey: String, CaseIterable, Sendable {
 public enum RevokeOption: String, CaseIterable, Sendable {
     /// `b`: keep the local secret when the provider cannot be reached.
     case keepOnFailure = "keep-on-failure"
+    /// `b`: mytoken accounts only: also revoke every mytoken created from the account's.
+    case recursive
 }
 
 /// Keys of `RemoveAccount`'s options.
@@ -162,6 +176,13 @@ public enum AccountSetting: String, CaseIterable, Sendable {
     case kind
     /// `s`: mytoken server URL, for `kind` = `mytoken`.
     case mytokenServer = "mytoken-server"
+    /// `s`: for `kind` = `mytoken`, the OpenID issuer behind the mytoken server (the mytoken
+    /// client's name for `issuer`; either may be given). Default: the server's only provider.
+    case oidcIssuer = "oidc-issuer"
+    /// `s` (write-only): a mytoken to store for a `mytoken` account (import instead of a login).
+    case mytoken
+    /// `s` (write-only): a transfer code the service exchanges for the mytoken to store.
+    case transferCode = "transfer-code"
     /// `b`: replace an existing account of that name instead of failing.
     case replace
     /// `b` (ListAccounts only): a refresh token or mytoken is in the keyring.
@@ -171,7 +192,8 @@ public enum AccountSetting: String, CaseIterable, Sendable {
 
     /// The keys a caller may pass to `AddAccount`.
     public static let settable: [AccountSetting] = [
-        .issuer, .clientID, .clientSecret, .scopes, .audience, .audienceStyle, .kind, .mytokenServer, .replace,
+        .issuer, .clientID, .clientSecret, .scopes, .audience, .audienceStyle, .kind, .mytokenServer, .oidcIssuer,
+        .mytoken, .transferCode, .replace,
     ]
 }
 

@@ -32,7 +32,8 @@ public struct TokenRequest: Sendable {
 
 /// AddAccount's settings, checked.
 public struct AccountSettings: Sendable {
-    public var issuer: URL
+    /// Required for OIDC accounts; for a mytoken account nil means the server's only provider.
+    public var issuer: URL?
     public var kind: AccountKind = .oidc
     public var clientID: String?
     public var clientSecret: SecretString?
@@ -40,9 +41,12 @@ public struct AccountSettings: Sendable {
     public var audience: [String]?
     public var audienceStyle: AudienceStyle?
     public var mytokenServer: URL?
+    /// A mytoken to store with a mytoken account (import), or a transfer code to exchange for one.
+    public var mytoken: SecretString?
+    public var transferCode: SecretString?
     public var replace = false
 
-    public init(issuer: URL) { self.issuer = issuer }
+    public init(issuer: URL?) { self.issuer = issuer }
 }
 
 /// One account as ListAccounts shows it. `loggedIn`/`hasClientSecret` are nil when the keyring
@@ -58,7 +62,7 @@ public struct AccountStatus: Sendable {
 /// A final class with its state behind one mutex rather than an actor, so a cached GetToken
 /// costs no actor hop here (only the token cache's); nothing awaits while holding the mutex.
 public final class Agent: Sendable {
-    private struct State {
+    struct State {
         var accounts: [Account] = []
         var fileHasProblems = false
         var pendingFlows: [String: DeviceFlow] = [:]
@@ -68,14 +72,17 @@ public final class Agent: Sendable {
         /// A rotated refresh token the keyring refused to store: used (and stored again) next time,
         /// so a locked keyring does not lose the login while the service runs.
         var unsavedRotations: [String: SecretString] = [:]
+        /// Discovered mytoken servers, by URL (discovery is asked once per server).
+        var mytokenClients: [String: MytokenClient] = [:]
     }
 
     public let tokens = TokenCache()
-    private let state = Mutex(State())
+    let state = Mutex(State())
     private let accountFile: AccountFile
-    private let vault: SecretVault
-    private let transport: any HTTPTransport
-    private let logger: Logger
+    let vault: SecretVault
+    let transport: any HTTPTransport
+    let logger: Logger
+    let browserLogins = BrowserLogins()
     private let observer = Mutex<(any AgentObserver)?>(nil)
 
     public init(accountFile: AccountFile, secrets: any SecretStore, transport: any HTTPTransport, logger: Logger) {
@@ -89,7 +96,7 @@ public final class Agent: Sendable {
         self.observer.withLock { $0 = observer }
     }
 
-    private var currentObserver: (any AgentObserver)? { observer.withLock { $0 } }
+    var currentObserver: (any AgentObserver)? { observer.withLock { $0 } }
 
     /// Reads the account file; problems are returned (to be logged) and the readable accounts kept.
     public func loadAccounts() -> [AccountFileProblem] {
@@ -140,9 +147,12 @@ public final class Agent: Sendable {
             throw .invalidArgument(field: "name", reason: "an account named \"\(name)\" exists; pass replace=true to change it")
         }
         if settings.kind == .mytoken {
-            throw .invalidArgument(field: AccountSetting.kind.rawValue, reason: "mytoken accounts are not supported by this tesserad yet")
+            return try await addMytokenAccount(name: name, settings: settings, existing: existing)
         }
-        var account = Account(name: name, kind: settings.kind, issuer: settings.issuer, clientID: settings.clientID,
+        guard let issuer = settings.issuer else {
+            throw .invalidArgument(field: AccountSetting.issuer.rawValue, reason: "is required")
+        }
+        var account = Account(name: name, kind: settings.kind, issuer: issuer, clientID: settings.clientID,
                               scopes: settings.scopes ?? existing?.scopes ?? ["openid", "offline_access"],
                               audience: settings.audience ?? existing?.audience ?? [],
                               audienceStyle: settings.audienceStyle ?? existing?.audienceStyle ?? .resource,
@@ -168,7 +178,7 @@ public final class Agent: Sendable {
         }
 
         if let existing {
-            if existing.issuer != account.issuer {
+            if existing.issuer != account.issuer || existing.kind != account.kind {
                 try await vault.deleteAll(of: existing)
             } else if existing.clientID != account.clientID {
                 // A refresh token is bound to the client that obtained it.
@@ -177,7 +187,12 @@ public final class Agent: Sendable {
             }
         }
         if let clientSecret { try await vault.save(clientSecret, as: .clientSecret, of: account) }
+        try await commit(account, existed: existing != nil)
+    }
 
+    /// Puts the account in the list and the file, and tells everyone.
+    func commit(_ account: Account, existed: Bool) async throws(AgentError) {
+        let name = account.name
         let (list, keepInvalid) = state.withLock { state -> ([Account], Bool) in
             if let index = state.accounts.firstIndex(where: { $0.name == name }) {
                 state.accounts[index] = account
@@ -189,7 +204,7 @@ public final class Agent: Sendable {
         }
         try save(list, keepInvalid: keepInvalid)
         await tokens.drop(account: name)
-        logger.info("account \(name) \(existing == nil ? "added" : "changed") (issuer \(account.issuer.absoluteString))")
+        logger.info("account \(name) \(existed ? "changed" : "added") (issuer \(account.issuer.absoluteString))")
         await currentObserver?.accountsChanged()
     }
 
@@ -197,6 +212,7 @@ public final class Agent: Sendable {
         let name = try Validate.accountName(name, field: "name")
         guard let account = state.withLock({ $0.accounts.first { $0.name == name } }) else { throw .noSuchAccount(name) }
         state.withLock { $0.pendingFlows[name] }?.cancel()
+        browserLogins.cancel(account: name)
         if revoke {
             do { _ = try await self.revoke(account: name, keepOnFailure: false) } catch {
                 logger.warning("revoking the login of \(name) before removing it failed: \(error.message)")
@@ -224,7 +240,7 @@ public final class Agent: Sendable {
         }
         return accounts.map { account in
             AccountStatus(account: account,
-                          loggedIn: keys.map { $0.contains(SecretVault.key(account, .refreshToken)) },
+                          loggedIn: keys.map { $0.contains(SecretVault.key(account, account.loginSecretKind)) },
                           hasClientSecret: keys.map { $0.contains(SecretVault.key(account, .clientSecret)) })
         }
     }
@@ -277,7 +293,7 @@ public final class Agent: Sendable {
         }
     }
 
-    private func refreshLock(_ account: String) -> AsyncLock {
+    func refreshLock(_ account: String) -> AsyncLock {
         state.withLock { state in
             if let lock = state.refreshLocks[account] { return lock }
             let lock = AsyncLock()
@@ -294,6 +310,7 @@ public final class Agent: Sendable {
     }
 
     private func refreshLocked(_ account: Account, scopes: [String], audience: [String]) async throws(AgentError) -> AccessToken {
+        if account.kind == .mytoken { return try await mytokenAccessToken(account, scopes: scopes, audience: audience) }
         let unsaved = state.withLock { $0.unsavedRotations[account.name] }
         let stored = unsaved == nil ? try await vault.load(.refreshToken, of: account) : nil
         guard let refreshToken = unsaved ?? stored else {
@@ -328,18 +345,18 @@ public final class Agent: Sendable {
                            expiresAt: response.expiresAt, scopes: response.scopes ?? scopes, audience: audience)
     }
 
-    private func persistRotation(_ token: SecretString, of account: Account) async throws(AgentError) {
+    func persistRotation(_ token: SecretString, of account: Account) async throws(AgentError) {
         do {
-            try await vault.save(token, as: .refreshToken, of: account)
+            try await vault.save(token, as: account.loginSecretKind, of: account)
             state.withLock { $0.unsavedRotations[account.name] = nil }
         } catch {
             state.withLock { $0.unsavedRotations[account.name] = token }
-            logger.error("cannot store the rotated refresh token of \(account.name): \(error.message); kept in memory")
+            logger.error("cannot store the rotated \(account.loginSecretKind.rawValue) of \(account.name): \(error.message); kept in memory")
             throw error
         }
     }
 
-    private func client(for account: Account) async throws(AgentError) -> OIDCClient {
+    func client(for account: Account) async throws(AgentError) -> OIDCClient {
         guard let clientID = account.clientID else {
             throw .invalidArgument(field: AccountSetting.clientID.rawValue, reason: "account \"\(account.name)\" has no client id")
         }
@@ -368,6 +385,9 @@ public final class Agent: Sendable {
                 if let pending = state.withLock({ $0.pendingFlows[account.name] }), pending.state == .pending {
                     return pending
                 }
+                if account.kind == .mytoken {
+                    return try await startMytokenLogin(account, scopes: scopes, notify: notify)
+                }
                 let client = try await client(for: account)
                 let authorization: DeviceAuthorization
                 do throws(OIDCError) {
@@ -388,10 +408,21 @@ public final class Agent: Sendable {
         }
     }
 
+    /// Registers a new pending flow for the account.
+    func makeFlow(_ make: (Int) -> DeviceFlow) -> DeviceFlow {
+        state.withLock { state in
+            state.flowCount += 1
+            let flow = make(state.flowCount)
+            state.pendingFlows[flow.account] = flow
+            return flow
+        }
+    }
+
     private func poll(_ flow: DeviceFlow, account: Account, client: OIDCClient) async {
-        do {
+        guard case .device(let authorization) = flow.grant else { return }
+        await runLogin(flow, account: account) { [self] () async throws(AgentError) in
             let response: TokenResponse
-            do throws(OIDCError) { response = try await client.pollDeviceToken(flow.authorization) } catch {
+            do throws(OIDCError) { response = try await client.pollDeviceToken(authorization) } catch {
                 throw Self.flowError(error, account: account.name)
             }
             guard let refreshToken = response.refreshToken else {
@@ -407,11 +438,18 @@ public final class Agent: Sendable {
             await tokens.store(AccessToken(value: response.accessToken.reveal(), tokenType: response.tokenType,
                                            expiresAt: response.expiresAt, scopes: response.scopes ?? flow.scopes,
                                            audience: account.audience), for: key)
+        }
+    }
+
+    /// Runs a login's polling `work` and ends the flow with its outcome.
+    func runLogin(_ flow: DeviceFlow, account: Account, _ work: () async throws(AgentError) -> Void) async {
+        do throws(AgentError) {
+            try await work()
             if flow.finish(.completed) {
                 logger.info("device flow \(flow.number) completed: \(account.name) is logged in")
                 await currentObserver?.loginCompleted(account: account.name)
             }
-        } catch let error as AgentError {
+        } catch {
             let state: DeviceFlowState = switch error {
             case .accessDenied: .denied
             case .expiredToken: .expired
@@ -421,8 +459,6 @@ public final class Agent: Sendable {
             if flow.finish(state, failure: error) {
                 logger.notice("device flow \(flow.number) for \(account.name) ended: \(error)")
             }
-        } catch {
-            flow.finish(.failed, failure: .cancelled("the login ended unexpectedly"))
         }
         state.withLock { state in
             if state.pendingFlows[account.name] === flow { state.pendingFlows[account.name] = nil }
@@ -435,33 +471,66 @@ public final class Agent: Sendable {
         return AgentError(error, account: account)
     }
 
+    /// Flow objects of every kind share one numbering (their D-Bus paths).
+    func nextFlowNumber() -> Int {
+        state.withLock { state in
+            state.flowCount += 1
+            return state.flowCount
+        }
+    }
+
+    /// A login's tokens: the refresh token into the keyring (under the account's refresh lock),
+    /// the access token into the cache.
+    func storeLogin(_ response: TokenResponse, account: Account, scopes: [String]) async throws(AgentError) {
+        guard let refreshToken = response.refreshToken else {
+            throw .provider(error: "no_refresh_token", description: "the provider issued no refresh token; add the offline_access scope")
+        }
+        try await refreshLock(account.name).run { [self] () async throws(AgentError) in
+            state.withLock { $0.unsavedRotations[account.name] = nil }
+            try await vault.save(refreshToken, as: .refreshToken, of: account)
+        }
+        await tokens.drop(account: account.name)
+        await tokens.store(AccessToken(value: response.accessToken.reveal(), tokenType: response.tokenType,
+                                       expiresAt: response.expiresAt, scopes: response.scopes ?? scopes,
+                                       audience: account.audience),
+                           for: TokenKey(account: account.name, scopes: scopes, audience: account.audience))
+    }
+
     // MARK: Revocation
 
     /// Revokes the refresh token at the provider and deletes it locally. Returns whether the
     /// provider confirmed; when it could not be reached the local secret goes anyway unless
     /// `keepOnFailure`, in which case the provider's error is thrown and nothing is deleted.
-    public func revoke(account nameOrIssuer: String, keepOnFailure: Bool) async throws(AgentError) -> Bool {
+    public func revoke(account nameOrIssuer: String, keepOnFailure: Bool, recursive: Bool = false) async throws(AgentError) -> Bool {
         let account = try resolve(nameOrIssuer)
+        if recursive && account.kind != .mytoken {
+            throw .invalidArgument(field: RevokeOption.recursive.rawValue, reason: "applies only to mytoken accounts")
+        }
         return try await refreshLock(account.name).run { [self] () async throws(AgentError) -> Bool in
                 let unsaved = state.withLock { $0.unsavedRotations[account.name] }
-                let stored = unsaved == nil ? try await vault.load(.refreshToken, of: account) : nil
+                let stored = unsaved == nil ? try await vault.load(account.loginSecretKind, of: account) : nil
                 guard let refreshToken = unsaved ?? stored else {
                     await tokens.drop(account: account.name)
                     return false
                 }
                 var revoked = false
-                let client = try await client(for: account)
-                do throws(OIDCError) {
-                    try await client.revoke(refreshToken, hint: .refreshToken)
-                    revoked = true
-                } catch {
-                    if keepOnFailure {
-                        logger.warning("revoking \(account.name) at the provider failed; keeping the local secret: \(error)")
-                        throw AgentError(error, account: account.name)
+                if account.kind == .mytoken {
+                    revoked = try await revokeMytoken(refreshToken, of: account, recursive: recursive,
+                                                      keepOnFailure: keepOnFailure)
+                } else {
+                    let client = try await client(for: account)
+                    do throws(OIDCError) {
+                        try await client.revoke(refreshToken, hint: .refreshToken)
+                        revoked = true
+                    } catch {
+                        if keepOnFailure {
+                            logger.warning("revoking \(account.name) at the provider failed; keeping the local secret: \(error)")
+                            throw AgentError(error, account: account.name)
+                        }
+                        logger.warning("revoking \(account.name) at the provider failed; deleting the local secret anyway: \(error)")
                     }
-                    logger.warning("revoking \(account.name) at the provider failed; deleting the local secret anyway: \(error)")
                 }
-                try await vault.delete(.refreshToken, of: account)
+                try await vault.delete(account.loginSecretKind, of: account)
                 state.withLock { $0.unsavedRotations[account.name] = nil }
                 await tokens.drop(account: account.name)
                 logger.info("revoked the login of \(account.name) (at the provider: \(revoked))")

@@ -45,6 +45,11 @@ public final class AgentObject: AgentObserver {
             AgentContract.member(.addAccount): { [self] call in try await addAccount(call) },
             AgentContract.member(.removeAccount): { [self] call in try await removeAccount(call) },
             AgentContract.member(.listAccounts): { [self] _ in await listAccounts() },
+            AgentContract.member(.startBrowserLogin): { [self] call in try await startBrowserLogin(call) },
+            AgentContract.member(.createMytoken): { [self] call in try await createMytoken(call) },
+            AgentContract.member(.getTokenWithMytoken): { [self] call in try await getTokenWithMytoken(call) },
+            AgentContract.member(.exchangeTransferCode): { [self] call in try await exchangeTransferCode(call) },
+            AgentContract.member(.revokeMytoken): { [self] call in try await revokeMytoken(call) },
         ]
         let interface = try ExportedInterface(AgentContract.agentInterface, methods: handlers)
         try await connection.export(interface, at: AgentContract.objectPath)
@@ -52,7 +57,7 @@ public final class AgentObject: AgentObserver {
 
     // MARK: Methods
 
-    private func decodeOptions<T>(_ call: MethodCall, _ make: ([String: Variant]) throws(ArgumentError) -> T)
+    func decodeOptions<T>(_ call: MethodCall, _ make: ([String: Variant]) throws(ArgumentError) -> T)
         throws(AgentError) -> (String, T)
     {
         let first: String, options: [String: Variant]
@@ -101,20 +106,42 @@ public final class AgentObject: AgentObserver {
 
     private func revoke(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
         let (account, options) = try decodeOptions(call) { options throws(ArgumentError) in try RevokeOptions(dbusOptions: options) }
-        return [.bool(try await agent.revoke(account: account, keepOnFailure: options.keepOnFailure ?? false))]
+        return [.bool(try await agent.revoke(account: account, keepOnFailure: options.keepOnFailure ?? false,
+                                             recursive: options.recursive ?? false))]
     }
 
     private func addAccount(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
         let (name, message) = try decodeOptions(call) { options throws(ArgumentError) in try AccountSettingsMessage(dbusOptions: options) }
-        guard let issuerText = message.issuer else {
-            throw .invalidArgument(field: AccountSetting.issuer.rawValue, reason: "is required")
-        }
-        var settings = AccountSettings(issuer: try Validate.serverURL(issuerText, field: AccountSetting.issuer.rawValue))
-        if let kind = message.kind {
-            guard let value = AccountKind(rawValue: kind) else {
-                throw .invalidArgument(field: AccountSetting.kind.rawValue, reason: "must be oidc or mytoken, not \"\(kind.prefix(64))\"")
+        var kind = AccountKind.oidc
+        if let text = message.kind {
+            guard let value = AccountKind(rawValue: text) else {
+                throw .invalidArgument(field: AccountSetting.kind.rawValue, reason: "must be oidc or mytoken, not \"\(text.prefix(64))\"")
             }
-            settings.kind = value
+            kind = value
+        }
+        let issuer = try message.issuer.map { text throws(AgentError) in
+            try Validate.serverURL(text, field: AccountSetting.issuer.rawValue)
+        }
+        let oidcIssuer = try message.oidcIssuer.map { text throws(AgentError) in
+            try Validate.serverURL(text, field: AccountSetting.oidcIssuer.rawValue)
+        }
+        if kind == .oidc {
+            for (given, field) in [(message.oidcIssuer, AccountSetting.oidcIssuer), (message.mytokenServer, .mytokenServer),
+                                   (message.mytoken, .mytoken), (message.transferCode, .transferCode)] where given != nil {
+                throw .invalidArgument(field: field.rawValue, reason: "applies only to kind=mytoken")
+            }
+            guard issuer != nil else { throw .invalidArgument(field: AccountSetting.issuer.rawValue, reason: "is required") }
+        }
+        if let issuer, let oidcIssuer, issuer != oidcIssuer {
+            throw .invalidArgument(field: AccountSetting.oidcIssuer.rawValue, reason: "differs from issuer (give one of them)")
+        }
+        var settings = AccountSettings(issuer: issuer ?? oidcIssuer)
+        settings.kind = kind
+        if let mytoken = message.mytoken {
+            settings.mytoken = SecretString(try Validate.secret(mytoken, field: AccountSetting.mytoken.rawValue))
+        }
+        if let code = message.transferCode {
+            settings.transferCode = SecretString(try Validate.secret(code, field: AccountSetting.transferCode.rawValue))
         }
         if let style = message.audienceStyle {
             guard let value = AudienceStyle(rawValue: style) else {

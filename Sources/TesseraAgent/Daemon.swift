@@ -28,6 +28,7 @@ public enum Daemon {
 
     static let usage = """
         usage: tesserad [--replace] [--log-level trace|debug|info|notice|warning|error] [--version]
+               tesserad --print-introspection
 
         The Tessera session service: owns io.tessera.Agent1 on the session bus.
           --replace         take the bus name over from a running tesserad
@@ -51,6 +52,10 @@ public enum Daemon {
             switch argument {
             case "--version":
                 print("tesserad \(version)")
+                return ExitCode.success.rawValue
+            case "--print-introspection":
+                // What dbus/io.tessera.Agent1.xml must hold; `make dbus-xml` writes it from here.
+                print(AgentContract.introspectionXML, terminator: "")
                 return ExitCode.success.rawValue
             case "--help", "-h":
                 print(usage)

@@ -3,10 +3,17 @@ import OIDC
 import Synchronization
 import TesseraAPI
 
-/// One RFC 8628 login in progress: what the user must see, and where it stands.
+/// What a login polls with: an RFC 8628 device code, or a mytoken server's polling code.
+enum LoginGrant: Sendable {
+    case device(DeviceAuthorization)
+    case mytoken(MytokenLogin)
+}
+
+/// One login in progress — an RFC 8628 device flow, or a mytoken server's polling-code login —
+/// what the user must see, and where it stands.
 ///
-/// The device code never leaves this object (it is a secret); the user code and the URIs are
-/// meant to be shown. Waiters (an interactive GetToken, the D-Bus flow object) learn the end
+/// The device or polling code never leaves this object (it is a secret); the user code and the
+/// URIs are meant to be shown. A mytoken login has no user code: its URIs are the consent page. Waiters (an interactive GetToken, the D-Bus flow object) learn the end
 /// through `finished()`.
 public final class DeviceFlow: Sendable {
     public let number: Int
@@ -17,7 +24,7 @@ public final class DeviceFlow: Sendable {
     public let expiresAt: Date
     public let interval: Duration
     public let scopes: [String]
-    let authorization: DeviceAuthorization
+    let grant: LoginGrant
 
     private struct Status {
         var state = DeviceFlowState.pending
@@ -32,10 +39,22 @@ public final class DeviceFlow: Sendable {
     }
     private let status = Mutex(Status())
 
+    init(number: Int, account: String, mytokenLogin login: MytokenLogin, scopes: [String]) {
+        self.number = number
+        self.account = account
+        self.grant = .mytoken(login)
+        self.userCode = ""
+        self.verificationURI = login.consentURI
+        self.verificationURIComplete = login.consentURI
+        self.expiresAt = Date().addingTimeInterval(TimeInterval(login.expiresIn))
+        self.interval = .seconds(login.interval)
+        self.scopes = scopes
+    }
+
     init(number: Int, account: String, authorization: DeviceAuthorization) {
         self.number = number
         self.account = account
-        self.authorization = authorization
+        self.grant = .device(authorization)
         self.userCode = authorization.userCode
         self.verificationURI = authorization.verificationURI
         self.verificationURIComplete = authorization.verificationURIComplete

@@ -142,7 +142,10 @@ public final class Notifier: Sendable {
             guard let capabilities = await serverCapabilities() else { return }
             let markup = capabilities.contains("body-markup")
             let target = completeURI ?? uri
-            let body = markup
+            // A mytoken login has no code: the user only gives consent on the server's page.
+            let body = userCode.isEmpty
+                ? "Give your consent at \(markup ? escape(uri) : uri)"
+                : markup
                 ? "Enter the code <b>\(escape(userCode))</b> at \(escape(uri))"
                 : "Enter the code \(userCode) at \(uri)"
             var actions: [String] = []

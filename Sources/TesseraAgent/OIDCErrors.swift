@@ -26,6 +26,10 @@ extension AgentError {
             self = .provider(error: "issuer_mismatch", description: "asked for \(expected), the provider says \(found)")
         case .unsupported(let feature):
             self = .provider(error: "unsupported", description: "the provider does not offer \(feature)")
+        case .stateMismatch:
+            self = .provider(error: "state_mismatch", description: "the browser delivered an answer that does not belong to this login")
+        case .loginTimedOut(let seconds):
+            self = .timeout("no browser login for \"\(account)\" arrived within \(seconds) s; start the login again")
         case .authorizationPending, .slowDown, .invalidClient, .invalidScope, .invalidTarget, .unauthorizedClient:
             self = .provider(error: error.oauthError ?? "error", description: Self.description(of: error))
         }

@@ -16,22 +16,56 @@ struct AgentClient: Sendable {
         do {
             return AgentClient(connection: try await Connection.session())
         } catch {
-            throw .serviceUnreachable("""
-                cannot connect to the session bus (\(error)); run tessera inside a desktop session \
-                or set DBUS_SESSION_BUS_ADDRESS
-                """)
+            throw connectionFailure(error)
         }
     }
+
+    private static func connectionFailure(_ error: DBusError) -> CLIError {
+        .serviceUnreachable("""
+            cannot connect to the session bus (\(error)); run tessera inside a desktop session \
+            or set DBUS_SESSION_BUS_ADDRESS
+            """)
+    }
+
+    private static let callTimeout: Duration = .seconds(120)
 
     // MARK: Tokens
 
     func token(_ request: TokenRequest) async throws(CLIError) -> IssuedToken {
+        let body = try await call(AgentMethod.getToken.rawValue, Self.tokenArguments(request), account: request.account)
+        return try Self.issuedToken(from: body)
+    }
+
+    /// `tessera token`'s one call on a blocking connection (the fast path; see `TokenFastPath`).
+    static func token(_ request: TokenRequest, on connection: BlockingConnection) throws(CLIError) -> IssuedToken {
+        let body: [DBusValue]
+        do {
+            body = try connection.call(destination: service, path: object, interface: interface,
+                                       member: MemberName(AgentMethod.getToken.rawValue),
+                                       arguments: tokenArguments(request), timeout: callTimeout)
+        } catch {
+            throw translate(error, member: AgentMethod.getToken.rawValue, account: request.account)
+        }
+        return try issuedToken(from: body)
+    }
+
+    static func connectBlocking() throws(CLIError) -> BlockingConnection {
+        do {
+            return try BlockingConnection.session()
+        } catch {
+            throw connectionFailure(error)
+        }
+    }
+
+    private static func tokenArguments(_ request: TokenRequest) -> [DBusValue] {
         let options = GetTokenOptions(
             scopes: request.scopes.isEmpty ? nil : request.scopes,
             audience: request.audience.isEmpty ? nil : request.audience,
             minValid: request.minValid, force: request.force ? true : nil, application: "tessera")
-        let body = try await call(AgentMethod.getToken.rawValue, [.string(request.account), options.dbusOptions.dbusValue],
-                                  account: request.account)
+        return [.string(request.account), options.dbusOptions.dbusValue]
+    }
+
+    private static func issuedToken(from body: [DBusValue]) throws(CLIError) -> IssuedToken {
         do {
             let reply = try TokenReply(body: body)
             return IssuedToken(token: SecretText(reply.token), expiresAt: reply.expiresAt, tokenType: reply.tokenType,
@@ -57,8 +91,9 @@ struct AgentClient: Sendable {
     func startDeviceFlow(account: String) async throws(CLIError) -> DeviceFlowStart {
         let body = try await call(AgentMethod.startDeviceFlow.rawValue,
                                   [.string(account), DeviceFlowOptions().dbusOptions.dbusValue], account: account)
-        guard let reply = try? DeviceFlowReply(body: body), !reply.userCode.isEmpty, !reply.verificationURI.isEmpty else {
-            throw unexpectedReply(AgentMethod.startDeviceFlow.rawValue, body)
+        // A mytoken account's login has no user code, only a consent URI.
+        guard let reply = try? DeviceFlowReply(body: body), !reply.verificationURI.isEmpty else {
+            throw Self.unexpectedReply(AgentMethod.startDeviceFlow.rawValue, body)
         }
         return DeviceFlowStart(path: reply.flow.rawValue, userCode: reply.userCode,
                                verificationURI: reply.verificationURI,
@@ -94,7 +129,7 @@ struct AgentClient: Sendable {
         let reply = try await call(AgentMethod.revoke.rawValue, [.string(account), options.dbusOptions.dbusValue],
                                    account: account)
         guard reply.count == 1, case .bool(let revoked) = reply[0] else {
-            throw unexpectedReply(AgentMethod.revoke.rawValue, reply)
+            throw Self.unexpectedReply(AgentMethod.revoke.rawValue, reply)
         }
         return revoked
     }
@@ -117,7 +152,7 @@ struct AgentClient: Sendable {
     func listAccounts() async throws(CLIError) -> [AccountView] {
         let reply = try await call(AgentMethod.listAccounts.rawValue, [], account: nil)
         guard reply.count == 1, case .array(_, let items) = reply[0] else {
-            throw unexpectedReply(AgentMethod.listAccounts.rawValue, reply)
+            throw Self.unexpectedReply(AgentMethod.listAccounts.rawValue, reply)
         }
         return items.compactMap { item in
             guard case .structure(let fields) = item, fields.count == 2, case .string(let name) = fields[0] else {
@@ -152,11 +187,11 @@ struct AgentClient: Sendable {
 
     // MARK: Plumbing
 
-    private func call(_ member: String, _ arguments: [DBusValue], account: String?) async throws(CLIError) -> [DBusValue] {
+    func call(_ member: String, _ arguments: [DBusValue], account: String?) async throws(CLIError) -> [DBusValue] {
         do {
             return try await connection.call(destination: Self.service, path: Self.object, interface: Self.interface,
                                              member: MemberName(member), arguments: arguments,
-                                             timeout: .seconds(120))
+                                             timeout: Self.callTimeout)
         } catch {
             throw translate(error, member: member, account: account)
         }
@@ -173,13 +208,17 @@ struct AgentClient: Sendable {
         }
     }
 
-    private func unexpectedReply(_ member: String, _ reply: [DBusValue]) -> CLIError {
+    static func unexpectedReply(_ member: String, _ reply: [DBusValue]) -> CLIError {
         .runtime("tesserad answered \(member) with an unexpected reply (\(reply.map(\.signature.rawValue).joined())); "
             + "tessera and tesserad versions may differ: reinstall both")
     }
 
     /// The one place D-Bus failures become what the user reads.
     func translate(_ error: DBusError, member: String, account: String?) -> CLIError {
+        Self.translate(error, member: member, account: account)
+    }
+
+    static func translate(_ error: DBusError, member: String, account: String?) -> CLIError {
         switch error {
         case .remote(let name, let message):
             if let agentError = AgentErrorName(wireName: name.rawValue) {
@@ -211,6 +250,10 @@ struct AgentClient: Sendable {
     /// The service's messages are written for people and usually name the command to run; the
     /// error table's advice is added only when the message does not already say what to do.
     func translate(_ name: AgentErrorName, message: String, account: String?) -> CLIError {
+        Self.translate(name, message: message, account: account)
+    }
+
+    static func translate(_ name: AgentErrorName, message: String, account: String?) -> CLIError {
         let actionable = message.contains("`tessera") || message.contains("tessera login")
         let line = message.isEmpty ? name.advice : actionable ? message : "\(message); \(name.advice)"
         switch name {

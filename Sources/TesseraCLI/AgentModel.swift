@@ -1,5 +1,5 @@
 /// What `tessera token` asks for.
-struct TokenRequest: Sendable {
+struct TokenRequest: Sendable, Equatable {
     var account: String
     var scopes: [String]
     var audience: [String]

@@ -63,7 +63,9 @@ struct DeviceLogin {
     }
 
     private func printInstructions(_ flow: DeviceFlowStart) {
-        var text = "To log in to \(account), open \(flow.verificationURI)\nand enter the code: \(flow.userCode)\n"
+        var text = flow.userCode.isEmpty
+            ? "To log in to \(account), open \(flow.verificationURI)\nand give your consent at the mytoken server.\n"
+            : "To log in to \(account), open \(flow.verificationURI)\nand enter the code: \(flow.userCode)\n"
         if let complete = flow.verificationURIComplete, drawQR, console.isTerminal,
            let symbol = try? QRCode(complete, correction: .low) {
             text += "\nOr scan this QR code (it opens \(complete)):\n" + symbol.terminalRendering() + "\n"

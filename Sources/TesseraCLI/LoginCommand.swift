@@ -9,6 +9,10 @@ struct LoginCommand: AsyncParsableCommand {
             until you approve the login in a browser. The service shows the same code in a desktop \
             notification. Ctrl-C cancels the login.
 
+            --browser uses the authorization code flow with PKCE instead: the service opens the \
+            provider's login page in your browser and receives the answer on a loopback address \
+            (http://127.0.0.1:<port>/callback), so the account's client must allow that redirect URI.
+
             --password uses the resource owner password grant instead: the user name and password \
             are read from the terminal (no echo) or from standard input (two lines), never from the \
             command line. That grant is deprecated (OAuth 2.0 Security BCP, RFC 9700; removed in \
@@ -17,6 +21,7 @@ struct LoginCommand: AsyncParsableCommand {
 
             Examples:
               tessera login wlcg
+              tessera login wlcg --browser
               printf '%s\\n%s\\n' alice "$PASSWORD" | tessera login legacy --password
             """)
 
@@ -29,6 +34,9 @@ struct LoginCommand: AsyncParsableCommand {
     @Flag(help: "Use the deprecated password grant (reads user name and password from a prompt or stdin).")
     var password = false
 
+    @Flag(help: "Log in through the browser (authorization code with PKCE on a loopback redirect).")
+    var browser = false
+
     @Option(help: ArgumentHelp("With --password: the user name (else it is asked for).", valueName: "name"))
     var username: String?
 
@@ -40,6 +48,8 @@ struct LoginCommand: AsyncParsableCommand {
         if account.isEmpty { throw ValidationError("the account name is empty; see `tessera account list`") }
         if username != nil && !password { throw ValidationError("--username only applies with --password") }
         if password && noQR { throw ValidationError("--no-qr does not apply to --password (there is no code)") }
+        if browser && password { throw ValidationError("--browser and --password are different logins; pick one") }
+        if browser && noQR { throw ValidationError("--no-qr does not apply to --browser (there is no code)") }
         if timeout == 0 { throw ValidationError("--timeout must be at least 1 second") }
     }
 
@@ -47,6 +57,8 @@ struct LoginCommand: AsyncParsableCommand {
         let agent = try await AgentClient.connect()
         if password {
             try await passwordLogin(agent)
+        } else if browser {
+            try await BrowserLoginSession(agent: agent, account: account, console: .output, timeout: timeout).run()
         } else {
             try await DeviceLogin(agent: agent, account: account, console: .output,
                                   drawQR: !noQR, timeout: timeout).run()

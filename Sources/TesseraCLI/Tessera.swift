@@ -16,7 +16,7 @@ public struct Tessera: AsyncParsableCommand {
             """,
         version: TesseraCLIVersion.current,
         subcommands: [AccountCommand.self, LoginCommand.self, TokenCommand.self,
-                      RevokeCommand.self, StatusCommand.self])
+                      RevokeCommand.self, StatusCommand.self, MytokenCommand.self])
 
     public init() {}
 }
@@ -28,6 +28,12 @@ public enum TesseraCLIVersion {
 /// The program: parse, run, and turn every outcome into one stderr line and a documented exit
 /// code. ArgumentParser's own `main()` would exit 64 on a usage error and print several lines.
 public enum TesseraMain {
+    /// `tessera token NAME [simple flags]` on the main thread alone (see `TokenFastPath`); nil for
+    /// every other command line, which `run` then handles.
+    public static func runFastPath(_ arguments: [String]) -> Int32? {
+        TokenFastPath.parse(arguments)?.run()
+    }
+
     public static func run(_ arguments: [String]) async -> Int32 {
         let arguments = TokenCommand.normalizeBearerFileArgument(arguments)
         var command: any ParsableCommand

@@ -45,23 +45,19 @@ import TestSupport
                                   arguments: [.uint32(2000)])
         }
         try await Task.sleep(for: .milliseconds(50))  // the slow call is now inside its handler
-        // Median of several fast calls beside the sleeping handler, against the same measured without it.
-        func medianEcho() async throws -> Duration {
-            var samples: [Duration] = []
-            for _ in 0..<9 {
-                let start = ContinuousClock.now
-                let fast = try await client.call(destination: name, path: testPath, interface: testInterfaceName,
-                                                 member: "Echo", arguments: [.string("fast")])
-                samples.append(ContinuousClock.now - start)
-                #expect(fast == [.string("fast")])
-            }
-            return samples.sorted()[samples.count / 2]
+        // Every fast call beside the sleeping handler must come back long before the handler ends:
+        // a blocked loop would hold the first of them for the rest of the 2 s. The bound is loose on
+        // purpose (other suites run in parallel on two cores); latency itself is the benchmark's job.
+        var slowest = Duration.zero
+        for _ in 0..<9 {
+            let start = ContinuousClock.now
+            let fast = try await client.call(destination: name, path: testPath, interface: testInterfaceName,
+                                             member: "Echo", arguments: [.string("fast")])
+            slowest = max(slowest, ContinuousClock.now - start)
+            #expect(fast == [.string("fast")])
         }
-        let besideSlow = try await medianEcho()
+        #expect(slowest < .milliseconds(500), "a fast call took \(slowest) beside a 2 s handler")
         #expect(try await slow.value == [.uint32(2000)])
-        let alone = try await medianEcho()
-        // Generous: other suites run in parallel on this 2-core machine.
-        #expect(besideSlow < alone + .milliseconds(20), "fast call: \(besideSlow) beside a 2 s handler, \(alone) alone")
         await client.close()
         await service.close()
     }

@@ -7,7 +7,8 @@ import TestSupport
 /// independent Secret Service client. Every test uses its own account names, so they may run
 /// in parallel on the shared keyring.
 @Suite struct LibSecretStoreTests {
-    let store = LibSecretStore(timeout: .seconds(10))
+    // Long enough for gnome-keyring to work through 200 concurrent requests on a loaded 2-core CI box.
+    let store = LibSecretStore(timeout: .seconds(60))
 
     init() throws {
         try Requirement.session()

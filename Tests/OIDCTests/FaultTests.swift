@@ -51,7 +51,9 @@ struct FaultTests {
         let elapsed = ContinuousClock.now - start
         let unwrapped = try #require(error)
         #expect(testCase.matches(unwrapped), "\(testCase.fault) gave: \(unwrapped)")
-        #expect(elapsed < Self.timeout + .seconds(2), "\(testCase.fault) took \(elapsed)")
+        // Generous slack: the point is "bounded by the timeout, never a hang"; the whole suite runs
+        // in parallel on two cores, where starting many servers at once costs seconds.
+        #expect(elapsed < Self.timeout + .seconds(10), "\(testCase.fault) took \(elapsed)")
         #expect(!unwrapped.description.isEmpty)
         #expect(!unwrapped.description.contains("fault-test-refresh-token"))
     }

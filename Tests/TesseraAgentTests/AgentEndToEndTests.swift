@@ -8,7 +8,7 @@ import Testing
 /// gnome-keyring, dunst) against the project's django-oauth-toolkit provider, with gdbus, busctl,
 /// dbus-monitor, dunstctl and secret-tool as independent clients. Serialized: one tesserad owns
 /// io.tessera.Agent1 at a time.
-@Suite(.serialized) struct AgentEndToEndTests {
+@Suite(.serialized, .exclusiveSession) struct AgentEndToEndTests {
     @Test func deviceFlowLoginNotifiesOpensBrowserAndStoresOnlyTheRefreshToken() async throws {
         let world = try await AgentWorld()
         try await world.addAccount()

@@ -4,7 +4,7 @@ import TestSupport
 
 /// `tessera` end to end: the real binary against the real `tesserad` on the session bus, with the
 /// project's django-oauth-toolkit provider, gnome-keyring and dunst (scripts/session.sh).
-@Suite(.serialized) struct CommandLineTests {
+@Suite(.serialized, .exclusiveSession) struct CommandLineTests {
     @Test func everyCommandAndOutputModeAgainstTheRealService() async throws {
         let provider = try await TestProvider.start()
         let agent = try await RunningAgent()

@@ -5,7 +5,7 @@ import TestSupport
 /// `make install` into a prefix, then a session bus that reads that prefix's services directory
 /// (as it reads `$XDG_DATA_HOME/dbus-1/services` in a real session): `tessera token` starts the
 /// service through D-Bus activation, with no environment variable set by hand.
-@Suite(.serialized) struct InstallTests {
+@Suite(.serialized, .exclusiveSession) struct InstallTests {
     @Test func installedServiceIsActivatedByTheFirstCall() async throws {
         try Requirement.session()
         let root = try makeTemporaryDirectory("install")

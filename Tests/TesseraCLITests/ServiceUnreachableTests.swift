@@ -2,7 +2,7 @@ import Testing
 import TestSupport
 
 /// Exit 4 when nothing answers for io.tessera.Agent1: no service and no activation file, or no bus.
-@Suite(.serialized) struct ServiceUnreachableTests {
+@Suite(.serialized, .exclusiveSession) struct ServiceUnreachableTests {
     /// No tesserad and no activation file: exit 4 and a hint that says how to start it.
     @Test func serviceNotRunningExitsFourWithAStartHint() async throws {
         try Requirement.session()

@@ -70,39 +70,81 @@ public enum Command {
 }
 
 /// A long-running helper process (a bus, a provider, a service) stopped by PID when released.
+///
+/// Spawned with posix_spawn rather than Foundation's `Process` on purpose: the Swift test runner
+/// blocks SIGTERM in its threads and `Process` passes that mask on, so children (dbus-daemon,
+/// python servers, tesserad) ignored SIGTERM and every stop waited for its SIGKILL fallback.
+/// Here the child starts with an empty signal mask, default dispositions, and its own process
+/// group, so `stop()` also reaches anything it started itself.
 public final class BackgroundProcess {
-    public let pid: Int32
-    private let process: Process
+    public let pid: pid_t
     public let logPath: String
+    private var exited = false
 
     public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
                 logPath: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Requirement.executable(executable))
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        self.process = process
-        self.pid = process.processIdentifier
+        let path = try Requirement.executable(executable)
+        let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var emptyMask = sigset_t()
+        sigemptyset(&emptyMask)
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2] {
+            sigaddset(&defaults, signal)
+        }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
+
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var child: pid_t = 0
+        let status = posix_spawn(&child, path, &actions, &attributes, argv, envp)
+        guard status == 0 else {
+            throw TestSupportError.failed("could not start \(path): \(String(cString: strerror(status)))")
+        }
+        self.pid = child
         self.logPath = logPath
     }
 
-    public var isRunning: Bool { process.isRunning }
+    /// Reaps the child when it has exited, so a stopped process never lingers as a zombie.
+    public var isRunning: Bool {
+        guard !exited else { return false }
+        var status: Int32 = 0
+        let result = waitpid(pid, &status, WNOHANG)
+        if result == 0 { return true }
+        exited = true  // reaped now, or already reaped elsewhere (ECHILD)
+        return false
+    }
 
     public func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    /// SIGTERM, then SIGKILL if it lingers; waits until it is gone.
+    /// Sends `signal` to the process group, then SIGKILL if it lingers past 3 s; waits until gone.
     public func stop(signal: Int32 = SIGTERM) {
-        guard process.isRunning else { return }
-        kill(pid, signal)
+        guard isRunning else { return }
+        kill(-pid, signal)
         let deadline = ContinuousClock.now + .seconds(3)
-        while process.isRunning && ContinuousClock.now < deadline { usleep(5_000) }
-        if process.isRunning { kill(pid, SIGKILL); process.waitUntilExit() }
+        while isRunning && ContinuousClock.now < deadline { usleep(2_000) }
+        if isRunning {
+            kill(-pid, SIGKILL)
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, 0)
+            exited = true
+        }
     }
 
     deinit { stop() }

@@ -2,6 +2,7 @@
 // private connections (so every call crosses the bus daemon twice, like two processes would).
 //
 // Usage: dbus-echo-bench [--calls N] [--concurrency C] [--quiet]
+//        dbus-echo-bench --serve NAME      (only the Echo service, for the C client; runs until killed)
 // Prints p50/p99 of sequential calls and the throughput with C calls in flight. Also used by
 // scripts/leakcheck.sh under valgrind: it closes everything and lets the loop threads end.
 import DBus
@@ -12,27 +13,34 @@ import Glibc
 var calls = 20_000
 var concurrency = 64
 var quiet = false
+var serveName: String?
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     switch argument {
     case "--calls": calls = Int(arguments.next() ?? "") ?? calls
     case "--concurrency": concurrency = Int(arguments.next() ?? "") ?? concurrency
     case "--quiet": quiet = true
-    default: print("usage: dbus-echo-bench [--calls N] [--concurrency C] [--quiet]"); exit(2)
+    case "--serve": serveName = arguments.next()
+    default: print("usage: dbus-echo-bench [--calls N] [--concurrency C] [--quiet] | --serve NAME"); exit(2)
     }
+}
+
+let interface: InterfaceName = "io.tessera.Bench1"
+let path: ObjectPath = "/io/tessera/Bench1"
+
+func serveEcho(on connection: Connection) async throws {
+    var echo = ExportedInterface(interface)
+    echo.method("Echo", inputs: [Argument("text", "s")], outputs: [Argument("text", "s")]) { $0.arguments }
+    try await connection.export(echo, at: path)
 }
 
 // Everything lives inside run(): objects held by top-level globals are never released, which a leak
 // checker would report (a weak-reference side table is not a visible pointer).
 func run(calls: Int, concurrency: Int, quiet: Bool) async throws {
-    let interface: InterfaceName = "io.tessera.Bench1"
-    let path: ObjectPath = "/io/tessera/Bench1"
     let name = try BusName("io.tessera.Bench.P\(getpid())")
 
     let server = try await Connection.session()
-    var echo = ExportedInterface(interface)
-    echo.method("Echo", inputs: [Argument("text", "s")], outputs: [Argument("text", "s")]) { $0.arguments }
-    try await server.export(echo, at: path)
+    try await serveEcho(on: server)
     try await server.requestName(name)
     let client = try await Connection.session()
 
@@ -76,13 +84,19 @@ func run(calls: Int, concurrency: Int, quiet: Bool) async throws {
         let p50 = micros(samples[calls / 2]), p99 = micros(samples[calls * 99 / 100])
         let sequentialRate = Double(calls) / (micros(total) / 1e6)
         let parallelRate = Double(calls) / (micros(parallelElapsed) / 1e6)
-        print("swift->swift sequential: n=\(calls) p50=\(oneDecimal(p50)) us p99=\(oneDecimal(p99)) us calls/s=\(Int(sequentialRate))")
-        print("swift->swift \(width) in flight: calls/s=\(Int(parallelRate))")
+        print("swift->swift sequential:  n=\(calls) p50=\(oneDecimal(p50)) us p99=\(oneDecimal(p99)) us calls/s=\(Int(sequentialRate))")
+        print("swift->swift \(width) in flight on 1 connection: calls/s=\(Int(parallelRate))")
     }
     await client.close()
     await server.close()
 }
 
+if let serveName {
+    let server = try await Connection.session()
+    try await serveEcho(on: server)
+    try await server.requestName(try BusName(serveName))
+    while true { try await Task.sleep(for: .seconds(3600)) }
+}
 try await run(calls: calls, concurrency: concurrency, quiet: quiet)
 // Let the connections' loop threads finish closing before the process exits.
 try await Task.sleep(for: .milliseconds(200))

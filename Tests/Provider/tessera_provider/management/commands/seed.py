@@ -25,6 +25,7 @@ class Command(BaseCommand):
                 client_secret=client["client_secret"] or "",
                 client_type="confidential" if client["client_secret"] else "public",
                 authorization_grant_type=client["grant"],
+                redirect_uris=client.get("redirect_uris", ""),
                 algorithm="RS256",
                 hash_client_secret=True,
             )

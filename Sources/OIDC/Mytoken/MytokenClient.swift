@@ -1,0 +1,306 @@
+import Foundation
+
+/// A client of one mytoken server (oidc-mytoken API v0). Requests are JSON bodies; errors are the
+/// server's `{error, error_description}` mapped to `MytokenError`. No method logs or puts a token
+/// in an error.
+public struct MytokenClient: Sendable {
+    public let configuration: MytokenConfiguration
+    private let transport: any HTTPTransport
+
+    public init(configuration: MytokenConfiguration, transport: any HTTPTransport) {
+        self.configuration = configuration
+        self.transport = transport
+    }
+
+    /// Reads `<server>/.well-known/mytoken-configuration` and checks the server names itself.
+    public static func discover(server: URL, transport: any HTTPTransport) async throws(MytokenError) -> MytokenClient {
+        try checkScheme(server)
+        let base = server.absoluteString.hasSuffix("/") ? String(server.absoluteString.dropLast()) : server.absoluteString
+        guard let url = URL(string: base + "/.well-known/mytoken-configuration") else {
+            throw .invalidArgument("'\(server.absoluteString)' is not a mytoken server URL")
+        }
+        let response = try await send(transport, HTTPRequest(method: .get, url: url, headers: ["Accept": "application/json"]))
+        guard response.status == 200 else {
+            throw .invalidResponse("discovery at \(url.absoluteString) answered HTTP \(response.status)")
+        }
+        let configuration: MytokenConfiguration
+        do {
+            configuration = try JSONDecoder().decode(MytokenConfiguration.self, from: response.body)
+        } catch {
+            throw .invalidResponse("discovery at \(url.absoluteString) is not a mytoken configuration")
+        }
+        let issuer = configuration.issuer.hasSuffix("/") ? String(configuration.issuer.dropLast()) : configuration.issuer
+        guard issuer == base else {
+            throw .invalidResponse("the server at \(base) calls itself '\(configuration.issuer)'")
+        }
+        return MytokenClient(configuration: configuration, transport: transport)
+    }
+
+    /// Mytokens are bearer secrets: https only, plain http only to this machine (for test servers).
+    private static func checkScheme(_ url: URL) throws(MytokenError) {
+        do {
+            try URLPolicy.check(url)
+        } catch {
+            throw .invalidArgument(
+                "'\(url.absoluteString)' is not an https URL (plain http is allowed only to localhost)")
+        }
+    }
+
+    // MARK: Access tokens
+
+    /// An access token from `mytoken` (`grant_type=mytoken`). Scopes and audiences are sent as
+    /// space-separated strings; a server ignores them for a mytoken without restrictions. When the
+    /// mytoken rotates, `rotatedMytoken` holds its replacement: store it before using the token.
+    public func accessToken(
+        mytoken: SecretString, scopes: [String] = [], audiences: [String] = [], comment: String? = nil,
+        oidcIssuer: String? = nil
+    ) async throws(MytokenError) -> MytokenAccessToken {
+        var body: [String: any Sendable] = ["grant_type": "mytoken", "mytoken": mytoken.reveal()]
+        if !scopes.isEmpty { body["scope"] = scopes.joined(separator: " ") }
+        if !audiences.isEmpty { body["audience"] = audiences.joined(separator: " ") }
+        if let comment, !comment.isEmpty { body["comment"] = comment }
+        if let oidcIssuer { body["oidc_issuer"] = oidcIssuer }
+        let object = try await post(configuration.accessTokenEndpoint, body)
+        guard let token = object["access_token"] as? String, !token.isEmpty else {
+            throw .invalidResponse("the access token answer has no access_token")
+        }
+        let audiences: [String]
+        if let list = object["audience"] as? [String] {
+            audiences = list
+        } else if let text = object["audience"] as? String {
+            audiences = text.split(separator: " ").map(String.init)
+        } else {
+            audiences = []
+        }
+        return MytokenAccessToken(
+            accessToken: SecretString(token),
+            tokenType: object["token_type"] as? String ?? "Bearer",
+            expiresIn: Self.integer(object["expires_in"]),
+            scopes: (object["scope"] as? String)?.split(separator: " ").map(String.init) ?? [],
+            audiences: audiences,
+            rotatedMytoken: Self.tokenUpdate(object))
+    }
+
+    // MARK: Creating mytokens
+
+    /// A sub-mytoken of `mytoken` (`grant_type=mytoken` at the mytoken endpoint). The server drops
+    /// clauses wider than the parent's unless `failOnWiderRestrictions`; without `capabilities`
+    /// the new token gets the parent's. With `responseType == .transferCode`, `token` is the code.
+    public func createMytoken(from mytoken: SecretString, _ request: MytokenRequest = MytokenRequest())
+        async throws(MytokenError) -> IssuedMytoken
+    {
+        var body = try Self.body(for: request)
+        body["grant_type"] = "mytoken"
+        body["mytoken"] = mytoken.reveal()
+        if request.failOnWiderRestrictions { body["error_on_restrictions"] = true }
+        return try Self.issued(await post(configuration.mytokenEndpoint, body))
+    }
+
+    /// A single-use transfer code for an existing mytoken (the token transfer endpoint).
+    public func createTransferCode(for mytoken: SecretString) async throws(MytokenError) -> MytokenTransferCode {
+        guard let endpoint = configuration.tokenTransferEndpoint else { throw .unsupported("transfer codes") }
+        let object = try await post(endpoint, ["mytoken": mytoken.reveal()])
+        guard let code = object["transfer_code"] as? String, !code.isEmpty else {
+            throw .invalidResponse("the transfer code answer has no transfer_code")
+        }
+        return MytokenTransferCode(code: SecretString(code), expiresIn: Self.integer(object["expires_in"]))
+    }
+
+    /// The mytoken behind a transfer code (`grant_type=transfer_code`); the code is used up.
+    public func exchange(transferCode: SecretString) async throws(MytokenError) -> IssuedMytoken {
+        try Self.issued(await post(configuration.mytokenEndpoint,
+                                   ["grant_type": "transfer_code", "transfer_code": transferCode.reveal()]))
+    }
+
+    // MARK: Login through the server's OIDC flow
+
+    /// Starts a login at the OpenID provider `oidcIssuer` (`grant_type=oidc_flow`,
+    /// `oidc_flow=authorization_code` with a native redirect, so the server answers with a
+    /// consent URI and a polling code).
+    public func startLogin(oidcIssuer: String, _ request: MytokenRequest = MytokenRequest())
+        async throws(MytokenError) -> MytokenLogin
+    {
+        var body = try Self.body(for: request)
+        body["grant_type"] = "oidc_flow"
+        body["oidc_issuer"] = oidcIssuer
+        body["oidc_flow"] = "authorization_code"
+        body["redirect_type"] = "native"
+        let object = try await post(configuration.mytokenEndpoint, body)
+        guard let uri = (object["consent_uri"] as? String).flatMap(URL.init(string:)),
+              let code = object["polling_code"] as? String, !code.isEmpty
+        else { throw .invalidResponse("the login answer has no consent_uri or polling_code") }
+        let interval = Self.integer(object["interval"]) ?? 0
+        return MytokenLogin(
+            consentURI: uri, pollingCode: SecretString(code),
+            expiresIn: Self.integer(object["expires_in"]) ?? 300,
+            interval: interval > 0 ? interval : 5)
+    }
+
+    /// One poll (`grant_type=polling_code`). Pending is decided by the `error` field, never the
+    /// status: the server sends `authorization_pending` with HTTP 428.
+    public func poll(_ login: MytokenLogin) async throws(MytokenError) -> MytokenPollResult {
+        let body: [String: any Sendable] = ["grant_type": "polling_code", "polling_code": login.pollingCode.reveal()]
+        let (status, object) = try await exchange(configuration.mytokenEndpoint, body)
+        if let error = object["error"] as? String {
+            if error == "authorization_pending" || error == "slow_down" { return .pending }
+            throw MytokenError.fromServer(status: status, error: error, description: object["error_description"] as? String)
+        }
+        guard (200..<300).contains(status) else { throw .invalidResponse("HTTP \(status) without an error object") }
+        return .issued(try Self.issued(object))
+    }
+
+    /// Polls `login` every `interval` seconds until consent, refusal, expiry or cancellation of
+    /// the calling task (→ `.cancelled`). Expiry is `.loginExpired`, whether noticed here or by
+    /// the server.
+    public func waitForLogin(_ login: MytokenLogin) async throws(MytokenError) -> IssuedMytoken {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(login.expiresIn)
+        while true {
+            let wake = clock.now + .seconds(login.interval)
+            if wake > deadline { throw .loginExpired }
+            do {
+                try await clock.sleep(until: wake)
+            } catch {
+                throw .cancelled
+            }
+            if Task.isCancelled { throw .cancelled }
+            do {
+                if case .issued(let token) = try await poll(login) { return token }
+            } catch .expiredCode {
+                throw .loginExpired
+            }
+        }
+    }
+
+    // MARK: Revocation
+
+    /// Revokes a mytoken, short token or transfer code; `recursive` also revokes every token
+    /// created from it. Unknown tokens are not an error (the server answers 204 either way).
+    public func revoke(_ token: SecretString, recursive: Bool = false, oidcIssuer: String? = nil) async throws(MytokenError) {
+        guard let endpoint = configuration.revocationEndpoint else { throw .unsupported("revocation") }
+        var body: [String: any Sendable] = ["token": token.reveal()]
+        if recursive { body["recursive"] = true }
+        if let oidcIssuer { body["oidc_issuer"] = oidcIssuer }
+        _ = try await post(endpoint, body)
+    }
+
+    // MARK: Wire
+
+    private static func body(for request: MytokenRequest) throws(MytokenError) -> [String: any Sendable] {
+        var body: [String: any Sendable] = [:]
+        if !request.restrictions.isEmpty {
+            body["restrictions"] = try request.restrictions.map { (clause) throws(MytokenError) in try jsonObject(clause) }
+        }
+        if let capabilities = request.capabilities {
+            guard !capabilities.isEmpty else {
+                throw .invalidArgument("an empty capability list gives a useless token; leave it out to inherit")
+            }
+            body["capabilities"] = capabilities
+        }
+        if let subtokenCapabilities = request.subtokenCapabilities { body["subtoken_capabilities"] = subtokenCapabilities }
+        if let rotation = request.rotation, rotation.onAccessToken || rotation.onOther {
+            body["rotation"] = try jsonObject(rotation)
+        }
+        if let name = request.name, !name.isEmpty { body["name"] = name }
+        body["response_type"] = request.responseType.rawValue
+        if let maxTokenLength = request.maxTokenLength {
+            guard maxTokenLength > 0 else { throw .invalidArgument("max_token_len must be positive, not \(maxTokenLength)") }
+            body["max_token_len"] = maxTokenLength
+        }
+        if let applicationName = request.applicationName, !applicationName.isEmpty {
+            body["application_name"] = applicationName
+        }
+        return body
+    }
+
+    private static func jsonObject(_ value: some Encodable) throws(MytokenError) -> any Sendable {
+        do {
+            let data = try JSONEncoder().encode(value)
+            return try JSONSerialization.jsonObject(with: data) as! [String: any Sendable]
+        } catch {
+            throw .invalidArgument("cannot encode \(type(of: value))")
+        }
+    }
+
+    private static func issued(_ object: [String: Any]) throws(MytokenError) -> IssuedMytoken {
+        let typeName = object["mytoken_type"] as? String ?? (object["transfer_code"] != nil ? "transfer_code" : "token")
+        guard let type = MytokenResponseType(rawValue: typeName) else {
+            throw .invalidResponse("unknown mytoken_type '\(typeName)'")
+        }
+        let key = type == .transferCode ? "transfer_code" : "mytoken"
+        guard let token = object[key] as? String, !token.isEmpty else {
+            throw .invalidResponse("the answer has no \(key)")
+        }
+        return IssuedMytoken(
+            token: SecretString(token), type: type, expiresIn: integer(object["expires_in"]),
+            restrictions: decode([MytokenRestriction].self, object["restrictions"]) ?? [],
+            capabilities: object["capabilities"] as? [String] ?? [],
+            subtokenCapabilities: object["subtoken_capabilities"] as? [String] ?? [],
+            rotation: decode(MytokenRotation.self, object["rotation"]),
+            rotatedMytoken: tokenUpdate(object))
+    }
+
+    private static func tokenUpdate(_ object: [String: Any]) -> SecretString? {
+        guard let update = object["token_update"] as? [String: Any], let token = update["mytoken"] as? String,
+              !token.isEmpty else { return nil }
+        return SecretString(token)
+    }
+
+    private static func decode<T: Decodable>(_ type: T.Type, _ value: Any?) -> T? {
+        guard let value, !(value is NSNull),
+              let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed])
+        else { return nil }
+        return try? JSONDecoder().decode(type, from: data)
+    }
+
+    private static func integer(_ value: Any?) -> Int? {
+        if let number = value as? Int { return number }
+        if let number = value as? Double, number.isFinite { return Int(number) }
+        return nil
+    }
+
+    /// POSTs `body` and returns the JSON object of a successful answer (empty for 204).
+    private func post(_ url: URL, _ body: [String: any Sendable]) async throws(MytokenError) -> [String: Any] {
+        let (status, object) = try await exchange(url, body)
+        if let error = object["error"] as? String {
+            throw MytokenError.fromServer(status: status, error: error, description: object["error_description"] as? String)
+        }
+        guard (200..<300).contains(status) else { throw .invalidResponse("HTTP \(status) without an error object") }
+        return object
+    }
+
+    private func exchange(_ url: URL, _ body: [String: any Sendable]) async throws(MytokenError) -> (Int, [String: Any]) {
+        let data: Data
+        do {
+            data = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
+        } catch {
+            throw .invalidArgument("cannot encode the request")
+        }
+        let response = try await Self.send(transport, HTTPRequest(
+            method: .post, url: url,
+            headers: ["Content-Type": "application/json", "Accept": "application/json"], body: data))
+        if response.body.isEmpty { return (response.status, [:]) }
+        guard let object = (try? JSONSerialization.jsonObject(with: response.body)) as? [String: Any] else {
+            if (200..<300).contains(response.status) {
+                throw .invalidResponse("\(url.path) answered HTTP \(response.status) with a body that is not JSON")
+            }
+            throw .invalidResponse("\(url.path) answered HTTP \(response.status) without an error object")
+        }
+        return (response.status, object)
+    }
+
+    private static func send(_ transport: any HTTPTransport, _ request: HTTPRequest) async throws(MytokenError) -> HTTPResponse {
+        do {
+            return try await transport.send(request)
+        } catch OIDCError.cancelled {
+            throw .cancelled
+        } catch OIDCError.transport(let problem) {
+            throw .network(problem.description)
+        } catch is CancellationError {
+            throw .cancelled
+        } catch {
+            if Task.isCancelled { throw .cancelled }
+            throw .network("\(request.description): \(error)")
+        }
+    }
+}

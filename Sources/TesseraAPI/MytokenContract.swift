@@ -1,0 +1,289 @@
+import DBus
+
+// The mytoken part of the contract: the keys of `CreateMytoken`, `GetTokenWithMytoken`,
+// `ExchangeTransferCode` and `RevokeMytoken`, and their codecs. Restriction values travel as the
+// user typed them (time values such as "+2w" or "2006-01-02 15:04", a JSON clause list): the
+// service parses them, so the CLI needs neither Foundation nor the OIDC module.
+
+/// Keys of `CreateMytoken`'s request.
+public enum CreateMytokenKey: String, CaseIterable, Sendable {
+    /// `s`: the parent mytoken when the call names no account ("" as account).
+    case mytoken
+    /// `s`: the server of `mytoken`; default: the `iss` claim of a JWT mytoken.
+    case mytokenServer = "mytoken-server"
+    /// `s`: restrictions as JSON (one clause object or an array of clauses); `nbf`/`exp` may be
+    /// time strings. Excludes the single-clause keys below.
+    case restrictions
+    /// `s`: not before, a time value (unix seconds, `2006-01-02 15:04` local, `+3d12h`, …).
+    case notBefore = "nbf"
+    /// `s`: expires at, a time value.
+    case expiresAt = "exp"
+    /// `as`: scopes the clause allows.
+    case scopes
+    /// `as`: audiences the clause allows.
+    case audience
+    /// `as`: hosts, IPs or CIDR ranges the token may be used from.
+    case hosts
+    /// `as`: country codes the token may be used from.
+    case geoIPAllow = "geo-ip-allow"
+    /// `as`: country codes the token may not be used from.
+    case geoIPDisallow = "geo-ip-disallow"
+    /// `t`: how many access tokens the clause allows.
+    case usagesAT = "usages-at"
+    /// `t`: how many other uses the clause allows.
+    case usagesOther = "usages-other"
+    /// `as`: capabilities of the new token (default: the parent's).
+    case capabilities
+    /// `as`: capabilities the new token may pass on.
+    case subtokenCapabilities = "subtoken-capabilities"
+    /// `as`: rotation triggers: `AT` and/or `other`.
+    case rotation
+    /// `u`: seconds each rotated token stays valid.
+    case rotationLifetime = "rotation-lifetime"
+    /// `b`: revoke the token family when a rotated-away token is replayed.
+    case rotationAutoRevoke = "rotation-auto-revoke"
+    /// `s`: a name for the token in the server's lists.
+    case name
+    /// `s`: `jwt` (default), `short` or `transfer`.
+    case tokenType = "token-type"
+    /// `u`: the longest JWT acceptable (longer: a short token).
+    case maxTokenLength = "max-token-length"
+    /// `b`: fail instead of dropping clauses wider than the parent's.
+    case failOnWiderRestrictions = "error-on-restrictions"
+}
+
+/// Keys of `GetTokenWithMytoken`'s options.
+public enum MytokenTokenOption: String, CaseIterable, Sendable {
+    /// `s`: the mytoken's server; default: the `iss` claim of a JWT mytoken.
+    case mytokenServer = "mytoken-server"
+    /// `as`
+    case scopes
+    /// `as`
+    case audience
+    /// `s`: the OpenID issuer to ask (only for servers that need it).
+    case oidcIssuer = "oidc-issuer"
+    /// `s`: a comment the server records with the access token.
+    case comment
+}
+
+/// Keys of `ExchangeTransferCode`'s and `RevokeMytoken`'s options.
+public enum MytokenServerOption: String, CaseIterable, Sendable {
+    /// `s`: the server; for RevokeMytoken default: the `iss` claim of a JWT mytoken.
+    case mytokenServer = "mytoken-server"
+    /// `b` (RevokeMytoken only): also revoke every token created from this one.
+    case recursive
+}
+
+/// Keys of the `info` replies of the mytoken methods (GetTokenWithMytoken uses `TokenInfoKey` too).
+public enum MytokenInfoKey: String, CaseIterable, Sendable {
+    /// `s`: `jwt`, `short` or `transfer` (what `token` is).
+    case tokenType = "token-type"
+    /// `x`: unix time the token or code expires (absent: no expiry given).
+    case expiresAt = "expires-at"
+    /// `s`: the token's restrictions as JSON.
+    case restrictions
+    /// `as`
+    case capabilities
+    /// `s`: the mytoken server.
+    case mytokenServer = "mytoken-server"
+    /// `s`: the replacement of the caller's mytoken when the call rotated it; the caller must
+    /// store it (the old one no longer works). Absent for account calls: the service stored it.
+    case rotatedMytoken = "rotated-mytoken"
+}
+
+/// The mytoken client's `--token-type` values.
+public enum MytokenTokenTypeName: String, CaseIterable, Sendable {
+    case jwt, short, transfer
+}
+
+/// `CreateMytoken`'s request as it travels.
+public struct CreateMytokenRequest: Sendable, Equatable {
+    public var mytoken: String?
+    public var mytokenServer: String?
+    public var restrictions: String?
+    public var notBefore: String?
+    public var expiresAt: String?
+    public var scopes: [String]?
+    public var audience: [String]?
+    public var hosts: [String]?
+    public var geoIPAllow: [String]?
+    public var geoIPDisallow: [String]?
+    public var usagesAT: UInt64?
+    public var usagesOther: UInt64?
+    public var capabilities: [String]?
+    public var subtokenCapabilities: [String]?
+    public var rotation: [String]?
+    public var rotationLifetime: UInt32?
+    public var rotationAutoRevoke: Bool?
+    public var name: String?
+    public var tokenType: String?
+    public var maxTokenLength: UInt32?
+    public var failOnWiderRestrictions: Bool?
+
+    public init() {}
+
+    public var dbusOptions: [String: Variant] {
+        var o: [String: Variant] = [:]
+        func put<T: DBusRepresentable>(_ key: CreateMytokenKey, _ value: T?) {
+            if let value { o[key.rawValue] = Variant(value) }
+        }
+        put(.mytoken, mytoken)
+        put(.mytokenServer, mytokenServer)
+        put(.restrictions, restrictions)
+        put(.notBefore, notBefore)
+        put(.expiresAt, expiresAt)
+        put(.scopes, scopes)
+        put(.audience, audience)
+        put(.hosts, hosts)
+        put(.geoIPAllow, geoIPAllow)
+        put(.geoIPDisallow, geoIPDisallow)
+        put(.usagesAT, usagesAT)
+        put(.usagesOther, usagesOther)
+        put(.capabilities, capabilities)
+        put(.subtokenCapabilities, subtokenCapabilities)
+        put(.rotation, rotation)
+        put(.rotationLifetime, rotationLifetime)
+        put(.rotationAutoRevoke, rotationAutoRevoke)
+        put(.name, name)
+        put(.tokenType, tokenType)
+        put(.maxTokenLength, maxTokenLength)
+        put(.failOnWiderRestrictions, failOnWiderRestrictions)
+        return o
+    }
+
+    public init(dbusOptions: [String: Variant]) throws(ArgumentError) {
+        let r = try OptionReader(dbusOptions, allowed: CreateMytokenKey.allCases.map(\.rawValue))
+        mytoken = try r.value(CreateMytokenKey.mytoken.rawValue)
+        mytokenServer = try r.value(CreateMytokenKey.mytokenServer.rawValue)
+        restrictions = try r.value(CreateMytokenKey.restrictions.rawValue)
+        notBefore = try r.value(CreateMytokenKey.notBefore.rawValue)
+        expiresAt = try r.value(CreateMytokenKey.expiresAt.rawValue)
+        scopes = try r.value(CreateMytokenKey.scopes.rawValue)
+        audience = try r.value(CreateMytokenKey.audience.rawValue)
+        hosts = try r.value(CreateMytokenKey.hosts.rawValue)
+        geoIPAllow = try r.value(CreateMytokenKey.geoIPAllow.rawValue)
+        geoIPDisallow = try r.value(CreateMytokenKey.geoIPDisallow.rawValue)
+        usagesAT = try r.value(CreateMytokenKey.usagesAT.rawValue)
+        usagesOther = try r.value(CreateMytokenKey.usagesOther.rawValue)
+        capabilities = try r.value(CreateMytokenKey.capabilities.rawValue)
+        subtokenCapabilities = try r.value(CreateMytokenKey.subtokenCapabilities.rawValue)
+        rotation = try r.value(CreateMytokenKey.rotation.rawValue)
+        rotationLifetime = try r.value(CreateMytokenKey.rotationLifetime.rawValue)
+        rotationAutoRevoke = try r.value(CreateMytokenKey.rotationAutoRevoke.rawValue)
+        name = try r.value(CreateMytokenKey.name.rawValue)
+        tokenType = try r.value(CreateMytokenKey.tokenType.rawValue)
+        maxTokenLength = try r.value(CreateMytokenKey.maxTokenLength.rawValue)
+        failOnWiderRestrictions = try r.value(CreateMytokenKey.failOnWiderRestrictions.rawValue)
+    }
+}
+
+/// `GetTokenWithMytoken`'s options.
+public struct MytokenTokenOptions: Sendable, Equatable {
+    public var mytokenServer: String?
+    public var scopes: [String]?
+    public var audience: [String]?
+    public var oidcIssuer: String?
+    public var comment: String?
+
+    public init(mytokenServer: String? = nil, scopes: [String]? = nil, audience: [String]? = nil,
+                oidcIssuer: String? = nil, comment: String? = nil) {
+        self.mytokenServer = mytokenServer
+        self.scopes = scopes
+        self.audience = audience
+        self.oidcIssuer = oidcIssuer
+        self.comment = comment
+    }
+
+    public var dbusOptions: [String: Variant] {
+        var o: [String: Variant] = [:]
+        if let mytokenServer { o[MytokenTokenOption.mytokenServer.rawValue] = Variant(mytokenServer) }
+        if let scopes { o[MytokenTokenOption.scopes.rawValue] = Variant(scopes) }
+        if let audience { o[MytokenTokenOption.audience.rawValue] = Variant(audience) }
+        if let oidcIssuer { o[MytokenTokenOption.oidcIssuer.rawValue] = Variant(oidcIssuer) }
+        if let comment { o[MytokenTokenOption.comment.rawValue] = Variant(comment) }
+        return o
+    }
+
+    public init(dbusOptions: [String: Variant]) throws(ArgumentError) {
+        let r = try OptionReader(dbusOptions, allowed: MytokenTokenOption.allCases.map(\.rawValue))
+        mytokenServer = try r.value(MytokenTokenOption.mytokenServer.rawValue)
+        scopes = try r.value(MytokenTokenOption.scopes.rawValue)
+        audience = try r.value(MytokenTokenOption.audience.rawValue)
+        oidcIssuer = try r.value(MytokenTokenOption.oidcIssuer.rawValue)
+        comment = try r.value(MytokenTokenOption.comment.rawValue)
+    }
+}
+
+/// `ExchangeTransferCode`'s and `RevokeMytoken`'s options (`recursive` only for the latter).
+public struct MytokenServerOptions: Sendable, Equatable {
+    public var mytokenServer: String?
+    public var recursive: Bool?
+
+    public init(mytokenServer: String? = nil, recursive: Bool? = nil) {
+        self.mytokenServer = mytokenServer
+        self.recursive = recursive
+    }
+
+    public var dbusOptions: [String: Variant] {
+        var o: [String: Variant] = [:]
+        if let mytokenServer { o[MytokenServerOption.mytokenServer.rawValue] = Variant(mytokenServer) }
+        if let recursive { o[MytokenServerOption.recursive.rawValue] = Variant(recursive) }
+        return o
+    }
+
+    public init(dbusOptions: [String: Variant], allowRecursive: Bool) throws(ArgumentError) {
+        let allowed = allowRecursive ? MytokenServerOption.allCases : [.mytokenServer]
+        let r = try OptionReader(dbusOptions, allowed: allowed.map(\.rawValue))
+        mytokenServer = try r.value(MytokenServerOption.mytokenServer.rawValue)
+        recursive = try r.value(MytokenServerOption.recursive.rawValue)
+    }
+}
+
+/// The `(s token, a{sv} info)` reply of `CreateMytoken` and `ExchangeTransferCode`.
+public struct MytokenReply: Sendable, Equatable, CustomStringConvertible {
+    public var token: String
+    public var tokenType: String
+    public var expiresAt: Int64?
+    public var restrictions: String?
+    public var capabilities: [String]
+    public var mytokenServer: String
+    public var rotatedMytoken: String?
+
+    public init(token: String, tokenType: String, expiresAt: Int64?, restrictions: String?, capabilities: [String],
+                mytokenServer: String, rotatedMytoken: String?) {
+        self.token = token
+        self.tokenType = tokenType
+        self.expiresAt = expiresAt
+        self.restrictions = restrictions
+        self.capabilities = capabilities
+        self.mytokenServer = mytokenServer
+        self.rotatedMytoken = rotatedMytoken
+    }
+
+    public var info: [String: Variant] {
+        var info: [String: Variant] = [
+            MytokenInfoKey.tokenType.rawValue: Variant(tokenType),
+            MytokenInfoKey.capabilities.rawValue: Variant(capabilities),
+            MytokenInfoKey.mytokenServer.rawValue: Variant(mytokenServer),
+        ]
+        if let expiresAt { info[MytokenInfoKey.expiresAt.rawValue] = Variant(expiresAt) }
+        if let restrictions { info[MytokenInfoKey.restrictions.rawValue] = Variant(restrictions) }
+        if let rotatedMytoken { info[MytokenInfoKey.rotatedMytoken.rawValue] = Variant(rotatedMytoken) }
+        return info
+    }
+
+    public var body: [DBusValue] { [.string(token), info.dbusValue] }
+
+    public init(body: [DBusValue]) throws(DBusError) {
+        let (token, info) = try body.decode(String.self, [String: Variant].self)
+        self.token = token
+        tokenType = try info.value(MytokenInfoKey.tokenType.rawValue) ?? MytokenTokenTypeName.jwt.rawValue
+        expiresAt = try info.value(MytokenInfoKey.expiresAt.rawValue)
+        restrictions = try info.value(MytokenInfoKey.restrictions.rawValue)
+        capabilities = try info.value(MytokenInfoKey.capabilities.rawValue) ?? []
+        mytokenServer = try info.value(MytokenInfoKey.mytokenServer.rawValue) ?? ""
+        rotatedMytoken = try info.value(MytokenInfoKey.rotatedMytoken.rawValue)
+    }
+
+    public var description: String { "MytokenReply(<redacted>, \(tokenType))" }
+}

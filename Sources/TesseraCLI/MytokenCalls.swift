@@ -1,0 +1,67 @@
+import DBus
+import TesseraAPI
+
+/// An access token from a passed mytoken, and the mytoken's replacement when it rotated.
+struct MytokenAccess {
+    var issued: IssuedToken
+    var rotated: SecretText?
+}
+
+/// A mytoken, short token or transfer code the service created or exchanged.
+struct CreatedMytoken {
+    var token: SecretText
+    var type: String
+    var rotated: SecretText?
+}
+
+/// The mytoken methods of `io.tessera.Agent1`, one D-Bus call each.
+extension AgentClient {
+    func token(mytoken: SecretText, server: String?, scopes: [String], audience: [String]) async throws(CLIError) -> MytokenAccess {
+        let options = MytokenTokenOptions(mytokenServer: server, scopes: scopes.isEmpty ? nil : scopes,
+                                          audience: audience.isEmpty ? nil : audience, comment: "tessera")
+        let member = AgentMethod.getTokenWithMytoken.rawValue
+        let body = try await call(member, [.string(mytoken.revealed()), options.dbusOptions.dbusValue], account: nil)
+        guard let reply = try? TokenReply(body: body), body.count == 3 else { throw Self.unexpectedReply(member, body) }
+        let rotated = body[2].entries.first { $0.0 == MytokenInfoKey.rotatedMytoken.rawValue }?.1.stringValue
+        return MytokenAccess(
+            issued: IssuedToken(token: SecretText(reply.token), expiresAt: reply.expiresAt, tokenType: reply.tokenType,
+                                scopes: reply.scopes, audience: reply.audience, issuer: reply.issuer),
+            rotated: rotated.map(SecretText.init))
+    }
+
+    func createMytoken(account: String?, request: CreateMytokenRequest) async throws(CLIError) -> CreatedMytoken {
+        let member = AgentMethod.createMytoken.rawValue
+        let body = try await call(member, [.string(account ?? ""), request.dbusOptions.dbusValue], account: account)
+        return try created(member, body)
+    }
+
+    func exchange(transferCode: SecretText, server: String) async throws(CLIError) -> CreatedMytoken {
+        let member = AgentMethod.exchangeTransferCode.rawValue
+        let options = MytokenServerOptions(mytokenServer: server)
+        let body = try await call(member, [.string(transferCode.revealed()), options.dbusOptions.dbusValue], account: nil)
+        return try created(member, body)
+    }
+
+    func revoke(mytoken: SecretText, server: String?, recursive: Bool) async throws(CLIError) {
+        let options = MytokenServerOptions(mytokenServer: server, recursive: recursive ? true : nil)
+        _ = try await call(AgentMethod.revokeMytoken.rawValue, [.string(mytoken.revealed()), options.dbusOptions.dbusValue],
+                           account: nil)
+    }
+
+    func revoke(account: String, recursive: Bool) async throws(CLIError) -> Bool {
+        let options = RevokeOptions(recursive: recursive ? true : nil)
+        let reply = try await call(AgentMethod.revoke.rawValue, [.string(account), options.dbusOptions.dbusValue], account: account)
+        guard reply.count == 1, case .bool(let revoked) = reply[0] else { throw Self.unexpectedReply(AgentMethod.revoke.rawValue, reply) }
+        return revoked
+    }
+
+    func addMytokenAccount(name: String, settings: AccountSettingsMessage) async throws(CLIError) {
+        _ = try await call(AgentMethod.addAccount.rawValue, [.string(name), settings.dbusOptions.dbusValue], account: name)
+    }
+
+    private func created(_ member: String, _ body: [DBusValue]) throws(CLIError) -> CreatedMytoken {
+        guard let reply = try? MytokenReply(body: body), !reply.token.isEmpty else { throw Self.unexpectedReply(member, body) }
+        return CreatedMytoken(token: SecretText(reply.token), type: reply.tokenType,
+                              rotated: reply.rotatedMytoken.map(SecretText.init))
+    }
+}

@@ -1,0 +1,83 @@
+import DBus
+
+/// `tessera token NAME` without ArgumentParser and without Swift concurrency: the command that
+/// scripts run all the time, made as cheap as `oidc-token`.
+///
+/// Why: building ArgumentParser's command tree costs ~10 M instructions at every start (it
+/// reflects every property wrapper and probes for a completion-script request, and each first
+/// `as?` on a new type scans the binary's ~3900 protocol conformance records, 40% of them from
+/// the FoundationEssentials that ArgumentParser links) — three quarters of the whole process.
+/// The async `Connection` adds a loop thread and the concurrency runtime's worker threads, and
+/// on a loaded machine every handoff between them waits for a free core.
+///
+/// Only the plain, valid forms are taken here: one account word, `--json`, `--env`, `--force`
+/// and well-formed `-s/--scope`, `--aud`, `-t/--min-valid` values, each flag at most once.
+/// Anything else (help, `=` forms, `--`, `--bearer-file`, `--interactive`, values that
+/// `validate()` would reject, …) returns nil and goes through ArgumentParser, so every usage
+/// error and every other command behaves exactly as before. `TokenFastPathTests` checks that
+/// each accepted command line means what ArgumentParser makes of it.
+struct TokenFastPath: Equatable {
+    var request: TokenRequest
+    var format: TokenFormat
+
+    static func parse(_ arguments: [String]) -> TokenFastPath? {
+        guard arguments.first == "token" else { return nil }
+        var account: String?
+        var scopes: [String] = [], audiences: [String] = []
+        var minValid: UInt32?
+        var json = false, env = false, force = false
+        var index = 1
+        func value() -> String? {
+            index += 1
+            guard index < arguments.count, let first = arguments[index].first, first != "-" else { return nil }
+            return arguments[index]
+        }
+        while index < arguments.count {
+            let word = arguments[index]
+            switch word {
+            case "--json":
+                guard !json else { return nil }
+                json = true
+            case "--env":
+                guard !env else { return nil }
+                env = true
+            case "--force":
+                guard !force else { return nil }
+                force = true
+            case "-s", "--scope":
+                guard let scope = value(), !scope.split(separator: " ").isEmpty else { return nil }
+                scopes.append(scope)
+            case "--aud":
+                guard let audience = value(), !audience.contains(" ") else { return nil }
+                audiences.append(audience)
+            case "-t", "--min-valid":
+                guard minValid == nil, let text = value(), text.utf8.count <= 8,
+                      text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+                      let seconds = UInt32(text), seconds <= 366 * 86_400 else { return nil }
+                minValid = seconds
+            default:
+                guard account == nil, let first = word.first, first != "-", word != "help" else { return nil }
+                account = word
+            }
+            index += 1
+        }
+        guard let account, !(json && env) else { return nil }
+        let request = TokenRequest(account: account,
+                                   scopes: scopes.flatMap { $0.split(separator: " ").map(String.init) },
+                                   audience: audiences, minValid: minValid, force: force)
+        return TokenFastPath(request: request, format: json ? .json : env ? .env : .plain)
+    }
+
+    /// The same call, output, messages and exit codes as `TokenCommand.run` without --interactive.
+    func run() -> Int32 {
+        do throws(CLIError) {
+            let connection = try AgentClient.connectBlocking()
+            let issued = try AgentClient.token(request, on: connection)
+            StandardStream.output.put(format.render(issued))
+            return 0
+        } catch {
+            if error != .interrupted { StandardStream.error.line("tessera: \(error)") }
+            return error.exitCode
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import Testing
+@testable import TesseraCLI
+
+/// `tessera token` skips ArgumentParser for its plain forms (`TokenFastPath`). Whatever the fast
+/// path accepts must mean exactly what ArgumentParser makes of it, and whatever ArgumentParser
+/// rejects (usage errors, help) must be left to ArgumentParser.
+@Suite struct TokenFastPathTests {
+    /// What ArgumentParser (with `validate()`) makes of a command line, in the fast path's terms;
+    /// nil when it is not a plain `token` call the fast path may take.
+    static func argumentParserReading(_ arguments: [String]) -> TokenFastPath? {
+        guard let parsed = try? Tessera.parseAsRoot(TokenCommand.normalizeBearerFileArgument(arguments)),
+              let command = parsed as? TokenCommand, !command.interactive, command.bearerFile == nil
+        else { return nil }
+        return TokenFastPath(
+            request: TokenRequest(account: command.account, scopes: command.scopes, audience: command.audiences,
+                                  minValid: command.minValid, force: command.force),
+            format: command.format)
+    }
+
+    /// Every line of up to three of these words after `token` is tried (4096 lines, ~2 s in debug).
+    static let words = ["wlcg", "--json", "--env", "--force", "-s", "openid profile", "--aud", "-t", "300", "--",
+                        "help", "-h", "--interactive", "--bearer-file", "", "-x"]
+
+    @Test func everyAcceptedLineMeansWhatArgumentParserReads() {
+        var lines: [[String]] = [[]]
+        for _ in 1...3 { lines = lines.flatMap { line in Self.words.map { line + [$0] } } }
+        lines = lines.map { ["token"] + $0 } + [
+            ["token", "wlcg", "-s", "openid", "--scope", "storage.read:/ storage.modify:/", "--aud", "https://a.example",
+             "--aud", "https://b.example", "-t", "0", "--force", "--json"],
+            ["token", "--min-valid", "31622400", "wlcg"], ["token", "--min-valid", "31622401", "wlcg"],
+            ["token", "-t", "007", "--env", "wlcg"], ["token", "wlcg", "--aud", "a b"], ["token", "wlcg", "-s", "  "],
+            ["token", "wlcg", "--json", "--env"], ["token", "wlcg", "--force", "--force"], ["token", "-sopenid", "x"],
+            ["token", "--json=1", "x"], ["token", "x", "-t", "+5"], ["token", "x", "-t", "99999999"],
+            ["token", "https://iam.example.org/", "--scope", "openid"], ["token", "x", "--aud", " "],
+        ]
+        var accepted = 0
+        for line in lines {
+            guard let fast = TokenFastPath.parse(line) else { continue }
+            accepted += 1
+            #expect(Self.argumentParserReading(line) == fast, "\(line)")
+        }
+        #expect(accepted > 50)
+    }
+
+    @Test func thePlainFormsTakeTheFastPath() {
+        #expect(TokenFastPath.parse(["token", "wlcg"]) == TokenFastPath(
+            request: TokenRequest(account: "wlcg", scopes: [], audience: [], minValid: nil, force: false), format: .plain))
+        #expect(TokenFastPath.parse(["token", "wlcg", "-s", "openid profile", "--aud", "x", "-t", "300", "--env"])
+            == TokenFastPath(request: TokenRequest(account: "wlcg", scopes: ["openid", "profile"], audience: ["x"],
+                                                   minValid: 300, force: false), format: .env))
+    }
+
+    @Test func usageErrorsAndOtherCommandsAreLeftToArgumentParser() {
+        for line in [["token"], ["token", "-h"], ["token", "help"], ["token", "wlcg", "--json", "--env"],
+                     ["token", "wlcg", "-t", "31622401"], ["token", "wlcg", "--aud", "a b"], ["token", "wlcg", "-s", " "],
+                     ["token", "wlcg", "--interactive"], ["token", "wlcg", "--bearer-file"], ["token", "a", "b"],
+                     ["token", "wlcg", "--", "x"], ["token", "--scope=openid", "wlcg"], ["status"], ["--version"], []] {
+            #expect(TokenFastPath.parse(line) == nil, "\(line)")
+        }
+    }
+}
