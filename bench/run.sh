@@ -134,7 +134,8 @@ for _ in $(seq 250); do [[ -S "$OIDC_SOCK" ]] && break; sleep 0.02; done
 [[ -S "$OIDC_SOCK" ]] || fail "oidc-agent did not create its socket (see $work/oidc-agent.log)"
 
 # oidc-gen imports an account from a refresh token, non-interactively: the encryption password
-# from the environment, every prompt answered with its default, no browser.
+# from the environment, every prompt answered with its default, no browser. 4.2.6 takes the client
+# secret only as an argument; it is the test provider's published test-client secret.
 oidc_gen_account() {
     local name=$1 account_issuer=$2
     OIDC_REFRESH_TOKEN=$("$python" "$root/bench/oauth.py" device-refresh-token "$account_issuer" "$client_id") \
