@@ -94,12 +94,15 @@ def main(source, target):
         say(f"| {name} | {us(median([r['p50_us'] for r in data]))} | {us(median([r['p99_us'] for r in data]))} | "
             f"{median([r['calls_per_s'] for r in data]) or 0:.0f} | {us(median([r.get('server_cpu_us') for r in data]))} | "
             f"{sum(r['errors'] for r in data):.0f} |")
-    p50_ratio = median([a["p50_us"] / f["p50_us"] for f, a in zip(floor1, agent1)])
-    cpu_ratio = median([a["server_cpu_us"] / f["server_cpu_us"] for f, a in zip(floor1, agent1)
+    # Section 3's one-client rows are the same measurement again: the ratio uses every pair.
+    pairs = list(zip(floor1, agent1)) + list(zip(rounds(raw, "floor.c1"), rounds(raw, "gettoken.c1")))
+    p50_ratio = median([a["p50_us"] / f["p50_us"] for f, a in pairs])
+    cpu_ratio = median([a["server_cpu_us"] / f["server_cpu_us"] for f, a in pairs
                         if a.get("server_cpu_us") and f.get("server_cpu_us")])
     say("")
-    say(f"GetToken p50 / floor p50: **{ratio(p50_ratio)}** (goal ≤ 1.2×); server CPU per call, tesserad / floor: "
-        f"{ratio(cpu_ratio)}.")
+    say(f"GetToken p50 / floor p50: **{ratio(p50_ratio)}** (goal ≤ 1.2×; median over {len(pairs)} floor/tesserad pairs, "
+        f"per pair {', '.join(ratio(a['p50_us'] / f['p50_us']) for f, a in pairs)}); server CPU per call, "
+        f"tesserad / floor: {ratio(cpu_ratio)}.")
     goals.append(("GetToken cached p50 ≤ 1.2× floor", ratio(p50_ratio), verdict(None if p50_ratio is None else p50_ratio <= 1.2)))
     say("")
 
