@@ -5,7 +5,7 @@
 # Nothing of the user's session is touched, and every process started here is stopped at the end.
 #
 # Environment: TESSERA_BIN_DIR (release binaries; default `swift build -c release --show-bin-path`),
-#              TESSERA_DEMO_SCREENSHOT (default docs/demo-login.png).
+#              TESSERA_DEMO_SCREENSHOT (default .demo/demo-login.png; the README shows a copy kept in desktop/).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -18,7 +18,7 @@ swift=${SWIFT:-$(command -v swift || echo /opt/swift/usr/bin/swift)}
 bin=${TESSERA_BIN_DIR:-$(cd "$here" && "$swift" build -c release --show-bin-path)}
 export PATH="$bin:$PATH"
 root=$TESSERA_SESSION_ROOT
-screenshot=${TESSERA_DEMO_SCREENSHOT:-$here/docs/demo-login.png}
+screenshot=${TESSERA_DEMO_SCREENSHOT:-$here/.demo/demo-login.png}
 python=$here/.venv/bin/python
 
 pids=()

@@ -16,6 +16,7 @@ public enum AgentContract {
 
     public static func member(_ method: AgentMethod) -> MemberName { MemberName(stringLiteral: method.rawValue) }
     public static func member(_ signal: AgentSignal) -> MemberName { MemberName(stringLiteral: signal.rawValue) }
+    public static func member(_ property: AgentProperty) -> MemberName { MemberName(stringLiteral: property.rawValue) }
     public static func errorName(_ name: AgentErrorName) -> ErrorName { ErrorName(stringLiteral: name.wireName) }
 
     /// `io.tessera.Agent1`.
@@ -51,6 +52,11 @@ public enum AgentContract {
                               outputs: [Argument("token", "s"), Argument("info", "a{sv}")]),
             MethodDeclaration(member(.revokeMytoken),
                               inputs: [Argument("mytoken", "s"), Argument("options", "a{sv}")]),
+            MethodDeclaration(member(.loginWithPassword),
+                              inputs: [Argument("account", "s"), Argument("options", "a{sv}")]),
+        ],
+        properties: [
+            PropertyDeclaration(member(.version), "s", changeSignal: .const),
         ],
         signals: [
             SignalDeclaration(member(.loginRequired), arguments: [Argument("account", "s")]),
@@ -263,6 +269,39 @@ public struct DeviceFlowReply: Sendable, Equatable {
     }
 }
 
+/// `LoginWithPassword`'s options. `description` never shows the password.
+public struct PasswordLoginOptions: Sendable, Equatable, CustomStringConvertible {
+    public var username: String?
+    public var password: String?
+    public var scopes: [String]?
+
+    public init(username: String? = nil, password: String? = nil, scopes: [String]? = nil) {
+        self.username = username
+        self.password = password
+        self.scopes = scopes
+    }
+
+    public var dbusOptions: [String: Variant] {
+        var options: [String: Variant] = [:]
+        if let username { options[PasswordLoginOption.username.rawValue] = Variant(username) }
+        if let password { options[PasswordLoginOption.password.rawValue] = Variant(password) }
+        if let scopes { options[PasswordLoginOption.scopes.rawValue] = Variant(scopes) }
+        return options
+    }
+
+    public init(dbusOptions: [String: Variant]) throws(ArgumentError) {
+        let reader = try OptionReader(dbusOptions, allowed: PasswordLoginOption.allCases.map(\.rawValue))
+        username = try reader.value(PasswordLoginOption.username.rawValue)
+        password = try reader.value(PasswordLoginOption.password.rawValue)
+        scopes = try reader.value(PasswordLoginOption.scopes.rawValue)
+    }
+
+    public var description: String {
+        "PasswordLoginOptions(username: \(username ?? "-"), password: \(password == nil ? "-" : "<redacted>"), "
+            + "scopes: \(scopes?.joined(separator: " ") ?? "-"))"
+    }
+}
+
 /// `Revoke`'s options.
 public struct RevokeOptions: Sendable, Equatable {
     public var keepOnFailure: Bool?
@@ -385,9 +424,12 @@ public struct AccountInfo: Sendable, Equatable {
     /// Nil when the keyring could not be asked.
     public var loggedIn: Bool?
     public var hasClientSecret: Bool?
+    /// Expiry (Unix seconds) of each access token held in memory; nil from a service that does not say.
+    public var tokenExpiresAt: [Int64]?
 
     public init(name: String, issuer: String, kind: String, clientID: String?, scopes: [String], audience: [String],
-                audienceStyle: String, mytokenServer: String?, loggedIn: Bool?, hasClientSecret: Bool?) {
+                audienceStyle: String, mytokenServer: String?, loggedIn: Bool?, hasClientSecret: Bool?,
+                tokenExpiresAt: [Int64]? = nil) {
         self.name = name
         self.issuer = issuer
         self.kind = kind
@@ -398,6 +440,7 @@ public struct AccountInfo: Sendable, Equatable {
         self.mytokenServer = mytokenServer
         self.loggedIn = loggedIn
         self.hasClientSecret = hasClientSecret
+        self.tokenExpiresAt = tokenExpiresAt
     }
 
     public var dbusValue: DBusValue {
@@ -412,6 +455,7 @@ public struct AccountInfo: Sendable, Equatable {
         if let mytokenServer { settings[AccountSetting.mytokenServer.rawValue] = Variant(mytokenServer) }
         if let loggedIn { settings[AccountSetting.loggedIn.rawValue] = Variant(loggedIn) }
         if let hasClientSecret { settings[AccountSetting.hasClientSecret.rawValue] = Variant(hasClientSecret) }
+        if let tokenExpiresAt { settings[AccountSetting.tokenExpiresAt.rawValue] = Variant(tokenExpiresAt) }
         return .structure([.string(name), settings.dbusValue])
     }
 
@@ -430,6 +474,7 @@ public struct AccountInfo: Sendable, Equatable {
         mytokenServer = try settings.value(AccountSetting.mytokenServer.rawValue)
         loggedIn = try settings.value(AccountSetting.loggedIn.rawValue)
         hasClientSecret = try settings.value(AccountSetting.hasClientSecret.rawValue)
+        tokenExpiresAt = try settings.value(AccountSetting.tokenExpiresAt.rawValue)
     }
 
     /// `ListAccounts`' reply body.

@@ -42,6 +42,27 @@ public enum AgentMethod: String, CaseIterable, Sendable {
     case exchangeTransferCode = "ExchangeTransferCode"
     /// `RevokeMytoken(s mytoken, a{sv} options)`: revokes a mytoken the caller holds.
     case revokeMytoken = "RevokeMytoken"
+    /// `LoginWithPassword(s account, a{sv} options)`: the deprecated resource owner password grant
+    /// (RFC 6749 §4.3; RFC 9700 says not to use it) for providers that offer nothing else. The
+    /// password travels only over the session bus, never on a command line; the service stores the
+    /// resulting refresh token, emits `LoginCompleted` and forgets the password.
+    case loginWithPassword = "LoginWithPassword"
+}
+
+/// Keys of `LoginWithPassword`'s options.
+public enum PasswordLoginOption: String, CaseIterable, Sendable {
+    /// `s`: the user name at the provider. Required.
+    case username
+    /// `s`: the password. Required; never logged, never part of an error message.
+    case password
+    /// `as`: scopes to request; default: the account's scopes.
+    case scopes
+}
+
+/// Read-only properties of `io.tessera.Agent1` (org.freedesktop.DBus.Properties).
+public enum AgentProperty: String, CaseIterable, Sendable {
+    /// `s`: the service's version, e.g. `0.1.0`.
+    case version = "Version"
 }
 
 /// Signals of `io.tessera.Agent1`.
@@ -189,6 +210,9 @@ public enum AccountSetting: String, CaseIterable, Sendable {
     case loggedIn = "logged-in"
     /// `b` (ListAccounts only): a client secret is in the keyring.
     case hasClientSecret = "has-client-secret"
+    /// `ax` (ListAccounts only): expiry (Unix time) of each access token the service holds in
+    /// memory for the account; empty when none. Never the tokens themselves.
+    case tokenExpiresAt = "token-expires-at"
 
     /// The keys a caller may pass to `AddAccount`.
     public static let settable: [AccountSetting] = [

@@ -26,6 +26,8 @@ public struct TokenRequest: Sendable {
     public var force = false
     public var interactive = false
     public var timeout: UInt32 = GetTokenOption.defaultTimeout
+    /// Who asked, as verified by the bus (for the login notification of an interactive request).
+    public var requestedBy: String?
 
     public init(account: String) { self.account = account }
 }
@@ -55,6 +57,8 @@ public struct AccountStatus: Sendable {
     public var account: Account
     public var loggedIn: Bool?
     public var hasClientSecret: Bool?
+    /// When each access token held in memory for the account expires.
+    public var tokenExpiries: [Date] = []
 }
 
 /// The service's core, free of D-Bus: accounts, tokens, logins, revocation.
@@ -65,7 +69,10 @@ public final class Agent: Sendable {
     struct State {
         var accounts: [Account] = []
         var fileHasProblems = false
+        /// Device-flow and mytoken logins in progress, by account.
         var pendingFlows: [String: DeviceFlow] = [:]
+        /// Browser (code + PKCE) logins in progress, by account.
+        var pendingBrowserLogins: [String: DeviceFlow] = [:]
         var flowCount = 0
         var refreshLocks: [String: AsyncLock] = [:]
         var flowLocks: [String: AsyncLock] = [:]
@@ -82,7 +89,6 @@ public final class Agent: Sendable {
     let vault: SecretVault
     let transport: any HTTPTransport
     let logger: Logger
-    let browserLogins = BrowserLogins()
     private let observer = Mutex<(any AgentObserver)?>(nil)
 
     public init(accountFile: AccountFile, secrets: any SecretStore, transport: any HTTPTransport, logger: Logger) {
@@ -211,8 +217,7 @@ public final class Agent: Sendable {
     public func removeAccount(name: String, revoke: Bool) async throws(AgentError) {
         let name = try Validate.accountName(name, field: "name")
         guard let account = state.withLock({ $0.accounts.first { $0.name == name } }) else { throw .noSuchAccount(name) }
-        state.withLock { $0.pendingFlows[name] }?.cancel()
-        browserLogins.cancel(account: name)
+        for login in state.withLock({ [$0.pendingFlows[name], $0.pendingBrowserLogins[name]] }) { login?.cancel() }
         if revoke {
             do { _ = try await self.revoke(account: name, keepOnFailure: false) } catch {
                 logger.warning("revoking the login of \(name) before removing it failed: \(error.message)")
@@ -238,11 +243,14 @@ public final class Agent: Sendable {
             logger.warning("cannot list the keyring's items: \(error.message)")
             keys = nil
         }
-        return accounts.map { account in
-            AccountStatus(account: account,
-                          loggedIn: keys.map { $0.contains(SecretVault.key(account, account.loginSecretKind)) },
-                          hasClientSecret: keys.map { $0.contains(SecretVault.key(account, .clientSecret)) })
+        var statuses: [AccountStatus] = []
+        for account in accounts {
+            statuses.append(AccountStatus(account: account,
+                                          loggedIn: keys.map { $0.contains(SecretVault.key(account, account.loginSecretKind)) },
+                                          hasClientSecret: keys.map { $0.contains(SecretVault.key(account, .clientSecret)) },
+                                          tokenExpiries: await tokens.expiries(account: account.name)))
         }
+        return statuses
     }
 
     private func save(_ accounts: [Account], keepInvalid: Bool) throws(AgentError) {
@@ -262,7 +270,8 @@ public final class Agent: Sendable {
             return (try await cachedOrRefreshed(account, scopes: scopes, audience: audience, request: request), account)
         } catch .loginRequired(let name, let reason) where request.interactive {
             logger.info("\(name) needs a login (\(reason)); starting one for an interactive request")
-            let flow = try await startDeviceFlow(account: account.name, scopes: nil, notify: true)
+            let flow = try await startDeviceFlow(account: account.name, scopes: nil, notify: true,
+                                                 requestedBy: request.requestedBy)
             try await wait(for: flow, seconds: request.timeout)
             var again = request
             again.force = false
@@ -366,7 +375,7 @@ public final class Agent: Sendable {
                           transport: transport, logger: logger)
     }
 
-    // MARK: Device flow
+    // MARK: Logins (device flow, mytoken polling, browser)
 
     private func flowLock(_ account: String) -> AsyncLock {
         state.withLock { state in
@@ -379,14 +388,13 @@ public final class Agent: Sendable {
 
     /// The account's pending flow, or a new one: started at the provider, announced (exported,
     /// notified) and then polled in the background.
-    public func startDeviceFlow(account nameOrIssuer: String, scopes: [String]?, notify: Bool) async throws(AgentError) -> DeviceFlow {
+    public func startDeviceFlow(account nameOrIssuer: String, scopes: [String]?, notify: Bool,
+                                requestedBy: String? = nil) async throws(AgentError) -> DeviceFlow {
         let account = try resolve(nameOrIssuer)
         return try await flowLock(account.name).run { [self] () async throws(AgentError) -> DeviceFlow in
-                if let pending = state.withLock({ $0.pendingFlows[account.name] }), pending.state == .pending {
-                    return pending
-                }
+                if let pending = pendingLogin(of: account.name, browser: false) { return pending }
                 if account.kind == .mytoken {
-                    return try await startMytokenLogin(account, scopes: scopes, notify: notify)
+                    return try await startMytokenLogin(account, scopes: scopes, notify: notify, requestedBy: requestedBy)
                 }
                 let client = try await client(for: account)
                 let authorization: DeviceAuthorization
@@ -395,25 +403,32 @@ public final class Agent: Sendable {
                 } catch {
                     throw AgentError(error, account: account.name)
                 }
-                let flow = state.withLock { state in
-                    state.flowCount += 1
-                    let flow = DeviceFlow(number: state.flowCount, account: account.name, authorization: authorization)
-                    state.pendingFlows[account.name] = flow
-                    return flow
-                }
-                logger.info("device flow \(flow.number) started for \(account.name); code expires \(flow.expiresAt)")
+                let flow = makeFlow { DeviceFlow(number: $0, account: account.name, authorization: authorization, requestedBy: requestedBy) }
+                logger.info("device flow \(flow.number) started for \(account.name) by \(requestedBy ?? "the service"); code expires \(flow.expiresAt)")
                 await currentObserver?.flowStarted(flow, notify: notify)
                 flow.attach(poller: Task { await poll(flow, account: account, client: client) })
                 return flow
         }
     }
 
-    /// Registers a new pending flow for the account.
+    /// The account's login of that family still in progress. Browser logins are kept apart from
+    /// device and mytoken logins, so starting one never hands back the other.
+    func pendingLogin(of account: String, browser: Bool) -> DeviceFlow? {
+        state.withLock { browser ? $0.pendingBrowserLogins[account] : $0.pendingFlows[account] }
+            .flatMap { $0.state == .pending ? $0 : nil }
+    }
+
+    /// Registers a new pending login for its account; flow objects of every kind share one
+    /// numbering (their D-Bus paths).
     func makeFlow(_ make: (Int) -> DeviceFlow) -> DeviceFlow {
         state.withLock { state in
             state.flowCount += 1
             let flow = make(state.flowCount)
-            state.pendingFlows[flow.account] = flow
+            if flow.isBrowserLogin {
+                state.pendingBrowserLogins[flow.account] = flow
+            } else {
+                state.pendingFlows[flow.account] = flow
+            }
             return flow
         }
     }
@@ -425,75 +440,71 @@ public final class Agent: Sendable {
             do throws(OIDCError) { response = try await client.pollDeviceToken(authorization) } catch {
                 throw Self.flowError(error, account: account.name)
             }
-            guard let refreshToken = response.refreshToken else {
-                throw AgentError.provider(error: "no_refresh_token",
-                                          description: "the provider issued no refresh token; add the offline_access scope")
-            }
-            try await refreshLock(account.name).run { [self] () async throws(AgentError) in
-                state.withLock { $0.unsavedRotations[account.name] = nil }
-                try await vault.save(refreshToken, as: .refreshToken, of: account)
-            }
-            await tokens.drop(account: account.name)
-            let key = TokenKey(account: account.name, scopes: flow.scopes, audience: account.audience)
-            await tokens.store(AccessToken(value: response.accessToken.reveal(), tokenType: response.tokenType,
-                                           expiresAt: response.expiresAt, scopes: response.scopes ?? flow.scopes,
-                                           audience: account.audience), for: key)
+            try await storeLogin(response, account: account, scopes: flow.scopes)
         }
     }
 
-    /// Runs a login's polling `work` and ends the flow with its outcome.
+    /// Runs a login's `work` (polling, or waiting for the browser) and ends the flow with its
+    /// outcome; every kind of login ends here, so their flow objects and signals behave alike.
     func runLogin(_ flow: DeviceFlow, account: Account, _ work: () async throws(AgentError) -> Void) async {
         do throws(AgentError) {
             try await work()
             if flow.finish(.completed) {
-                logger.info("device flow \(flow.number) completed: \(account.name) is logged in")
+                logger.info("\(flow.kindName) \(flow.number) completed: \(account.name) is logged in")
                 await currentObserver?.loginCompleted(account: account.name)
             }
         } catch {
             let state: DeviceFlowState = switch error {
             case .accessDenied: .denied
             case .expiredToken: .expired
+            // A browser login that saw no redirect in time has expired like an unused code.
+            case .timeout where flow.isBrowserLogin: .expired
             case .cancelled: .cancelled
             default: .failed
             }
             if flow.finish(state, failure: error) {
-                logger.notice("device flow \(flow.number) for \(account.name) ended: \(error)")
+                logger.notice("\(flow.kindName) \(flow.number) for \(account.name) ended: \(error)")
             }
         }
         state.withLock { state in
             if state.pendingFlows[account.name] === flow { state.pendingFlows[account.name] = nil }
+            if state.pendingBrowserLogins[account.name] === flow { state.pendingBrowserLogins[account.name] = nil }
         }
         await currentObserver?.flowFinished(flow)
+    }
+
+    /// Every login ends here, whatever the grant: the account's login secret — a refresh token,
+    /// or for a mytoken account its mytoken (`loginSecretKind`) — goes to the keyring under the
+    /// account's refresh lock before anything else sees the login; the account's old access
+    /// tokens are dropped and the grant's own access token, if any, is cached under the scopes
+    /// the login asked for.
+    func storeLogin(_ secret: SecretString, account: Account, accessToken: AccessToken? = nil,
+                    requestedScopes: [String] = []) async throws(AgentError) {
+        try await refreshLock(account.name).run { [self] () async throws(AgentError) in
+            state.withLock { $0.unsavedRotations[account.name] = nil }
+            try await vault.save(secret, as: account.loginSecretKind, of: account)
+        }
+        await tokens.drop(account: account.name)
+        if let accessToken {
+            await tokens.store(accessToken, for: TokenKey(account: account.name, scopes: requestedScopes, audience: account.audience))
+        }
+    }
+
+    /// `storeLogin` for an OpenID provider's answer (device, browser and password grants).
+    func storeLogin(_ response: TokenResponse, account: Account, scopes: [String]) async throws(AgentError) {
+        guard let refreshToken = response.refreshToken else {
+            throw .provider(error: "no_refresh_token", description: "the provider issued no refresh token; add the offline_access scope")
+        }
+        try await storeLogin(refreshToken, account: account,
+                             accessToken: AccessToken(value: response.accessToken.reveal(), tokenType: response.tokenType,
+                                                      expiresAt: response.expiresAt, scopes: response.scopes ?? scopes,
+                                                      audience: account.audience),
+                             requestedScopes: scopes)
     }
 
     private static func flowError(_ error: OIDCError, account: String) -> AgentError {
         if case .invalidGrant = error { return .expiredToken(account: account) }
         return AgentError(error, account: account)
-    }
-
-    /// Flow objects of every kind share one numbering (their D-Bus paths).
-    func nextFlowNumber() -> Int {
-        state.withLock { state in
-            state.flowCount += 1
-            return state.flowCount
-        }
-    }
-
-    /// A login's tokens: the refresh token into the keyring (under the account's refresh lock),
-    /// the access token into the cache.
-    func storeLogin(_ response: TokenResponse, account: Account, scopes: [String]) async throws(AgentError) {
-        guard let refreshToken = response.refreshToken else {
-            throw .provider(error: "no_refresh_token", description: "the provider issued no refresh token; add the offline_access scope")
-        }
-        try await refreshLock(account.name).run { [self] () async throws(AgentError) in
-            state.withLock { $0.unsavedRotations[account.name] = nil }
-            try await vault.save(refreshToken, as: .refreshToken, of: account)
-        }
-        await tokens.drop(account: account.name)
-        await tokens.store(AccessToken(value: response.accessToken.reveal(), tokenType: response.tokenType,
-                                       expiresAt: response.expiresAt, scopes: response.scopes ?? scopes,
-                                       audience: account.audience),
-                           for: TokenKey(account: account.name, scopes: scopes, audience: account.audience))
     }
 
     // MARK: Revocation

@@ -9,7 +9,8 @@ public enum AgentError: Error, Sendable, Equatable, CustomStringConvertible {
     case noSuchAccount(String)
     case invalidArgument(field: String, reason: String)
     case loginRequired(account: String, reason: String)
-    case accessDenied(account: String)
+    /// `reason`: what the provider refused, when it is not a denied device-flow login.
+    case accessDenied(account: String, reason: String? = nil)
     case expiredToken(account: String)
     /// The provider answered with an OAuth error (or an unusable response).
     case provider(error: String, description: String?)
@@ -46,8 +47,8 @@ public enum AgentError: Error, Sendable, Equatable, CustomStringConvertible {
             "invalid \(field): \(reason)"
         case .loginRequired(let account, let reason):
             "\(reason); log in with `tessera login \(account)`"
-        case .accessDenied(let account):
-            "the login for \"\(account)\" was denied at the provider"
+        case .accessDenied(let account, let reason):
+            reason ?? "the login for \"\(account)\" was denied at the provider"
         case .expiredToken(let account):
             "the login code for \"\(account)\" expired before it was approved; start the login again"
         case .provider(let error, let description):

@@ -92,11 +92,7 @@ extension Agent {
                 state.withLock { $0.unsavedRotations[name] = nil }
             }
         }
-        if let mytoken {
-            try await refreshLock(name).run { [self] () async throws(AgentError) in
-                try await vault.save(mytoken, as: .mytoken, of: account)
-            }
-        }
+        if let mytoken { try await storeLogin(mytoken, account: account) }
         try await commit(account, existed: existing != nil)
         if mytoken != nil { await currentObserver?.loginCompleted(account: name) }
     }
@@ -187,7 +183,8 @@ extension Agent {
     // MARK: Login (polling code)
 
     /// Starts the server's OIDC-flow login; call under the account's flow lock.
-    func startMytokenLogin(_ account: Account, scopes: [String]?, notify: Bool) async throws(AgentError) -> DeviceFlow {
+    func startMytokenLogin(_ account: Account, scopes: [String]?, notify: Bool,
+                           requestedBy: String?) async throws(AgentError) -> DeviceFlow {
         let client = try await mytokenClient(try serverOf(account))
         var request = MytokenRequest(capabilities: Self.loginCapabilities, applicationName: "Tessera")
         if let scopes, !scopes.isEmpty {
@@ -199,8 +196,11 @@ extension Agent {
         } catch {
             throw AgentError(error, account: account.name)
         }
-        let flow = makeFlow { DeviceFlow(number: $0, account: account.name, mytokenLogin: login, scopes: scopes ?? account.scopes) }
-        logger.info("mytoken login \(flow.number) started for \(account.name); consent expires \(flow.expiresAt)")
+        let flow = makeFlow {
+            DeviceFlow(number: $0, account: account.name, mytokenLogin: login, scopes: scopes ?? account.scopes,
+                       requestedBy: requestedBy)
+        }
+        logger.info("mytoken login \(flow.number) started for \(account.name) by \(requestedBy ?? "the service"); consent expires \(flow.expiresAt)")
         await currentObserver?.flowStarted(flow, notify: notify)
         flow.attach(poller: Task { await pollMytokenLogin(flow, login: login, account: account, client: client) })
         return flow
@@ -212,11 +212,7 @@ extension Agent {
             do throws(MytokenError) { issued = try await client.waitForLogin(login) } catch {
                 throw AgentError(error, account: account.name)
             }
-            try await refreshLock(account.name).run { [self] () async throws(AgentError) in
-                state.withLock { $0.unsavedRotations[account.name] = nil }
-                try await vault.save(issued.token, as: .mytoken, of: account)
-            }
-            await tokens.drop(account: account.name)
+            try await storeLogin(issued.token, account: account)
         }
     }
 

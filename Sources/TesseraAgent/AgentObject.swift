@@ -27,6 +27,7 @@ public final class AgentObject: AgentObserver {
     let agent: Agent
     let notifier: Notifier
     let logger: Logger
+    let callers: CallerPolicy
     private let notifyFlows = Mutex<Set<Int>>([])
 
     public init(connection: Connection, agent: Agent, logger: Logger) {
@@ -34,25 +35,47 @@ public final class AgentObject: AgentObserver {
         self.agent = agent
         self.logger = logger
         self.notifier = Notifier(connection: connection, logger: logger)
+        self.callers = CallerPolicy(connection: connection, logger: logger)
     }
 
     /// Exports the agent object (before the caller claims the bus name).
     public func export() async throws(DBusError) {
+        try await callers.watchDepartures()
         let handlers: [MemberName: MethodHandler] = [
-            AgentContract.member(.getToken): { [self] call in try await getToken(call) },
-            AgentContract.member(.startDeviceFlow): { [self] call in try await startDeviceFlow(call) },
-            AgentContract.member(.revoke): { [self] call in try await revoke(call) },
-            AgentContract.member(.addAccount): { [self] call in try await addAccount(call) },
-            AgentContract.member(.removeAccount): { [self] call in try await removeAccount(call) },
-            AgentContract.member(.listAccounts): { [self] _ in await listAccounts() },
-            AgentContract.member(.startBrowserLogin): { [self] call in try await startBrowserLogin(call) },
-            AgentContract.member(.createMytoken): { [self] call in try await createMytoken(call) },
-            AgentContract.member(.getTokenWithMytoken): { [self] call in try await getTokenWithMytoken(call) },
-            AgentContract.member(.exchangeTransferCode): { [self] call in try await exchangeTransferCode(call) },
-            AgentContract.member(.revokeMytoken): { [self] call in try await revokeMytoken(call) },
+            AgentContract.member(.getToken): verified { [self] call, caller in try await getToken(call, caller) },
+            AgentContract.member(.startDeviceFlow): verified { [self] call, caller in try await startDeviceFlow(call, caller) },
+            AgentContract.member(.revoke): verified { [self] call, _ in try await revoke(call) },
+            AgentContract.member(.addAccount): verified { [self] call, _ in try await addAccount(call) },
+            AgentContract.member(.removeAccount): verified { [self] call, _ in try await removeAccount(call) },
+            AgentContract.member(.listAccounts): verified { [self] _, _ in await listAccounts() },
+            AgentContract.member(.loginWithPassword): verified { [self] call, _ in try await loginWithPassword(call) },
+            AgentContract.member(.startBrowserLogin): verified { [self] call, caller in try await startBrowserLogin(call, caller) },
+            AgentContract.member(.createMytoken): verified { [self] call, _ in try await createMytoken(call) },
+            AgentContract.member(.getTokenWithMytoken): verified { [self] call, _ in try await getTokenWithMytoken(call) },
+            AgentContract.member(.exchangeTransferCode): verified { [self] call, _ in try await exchangeTransferCode(call) },
+            AgentContract.member(.revokeMytoken): verified { [self] call, _ in try await revokeMytoken(call) },
         ]
-        let interface = try ExportedInterface(AgentContract.agentInterface, methods: handlers)
+        let interface = try ExportedInterface(AgentContract.agentInterface, methods: handlers,
+                                              getters: [AgentContract.member(.version): { .string(Daemon.version) }])
         try await connection.export(interface, at: AgentContract.objectPath)
+    }
+
+    /// Every method runs only for a caller of the service's own user (`NotPermitted` otherwise),
+    /// and is logged with the program the bus vouches for.
+    private func verified(_ handler: @escaping @Sendable (MethodCall, VerifiedCaller) async throws -> [DBusValue])
+        -> MethodHandler
+    {
+        { [callers, logger] call in
+            let caller = try await callers.verify(call.sender)
+            // GetToken is the hot path (and the message is only built when debug is on); everything
+            // else changes state and is worth a line.
+            if call.member == AgentContract.member(.getToken) {
+                logger.debug("\(call.member) from \(caller)")
+            } else {
+                logger.info("\(call.member) from \(caller)")
+            }
+            return try await handler(call, caller)
+        }
     }
 
     // MARK: Methods
@@ -67,7 +90,12 @@ public final class AgentObject: AgentObserver {
         do { return (first, try make(options)) } catch { throw error.agentError }
     }
 
-    private func getToken(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
+    /// "/usr/bin/foo (pid 42)", plus the caller's own `application` hint, quoted as a claim.
+    static func requester(_ caller: VerifiedCaller, application: String?) -> String {
+        application.map { "\(caller) (calls itself “\($0)”)" } ?? caller.description
+    }
+
+    private func getToken(_ call: MethodCall, _ caller: VerifiedCaller) async throws(AgentError) -> [DBusValue] {
         let (account, options) = try decodeOptions(call) { options throws(ArgumentError) in try GetTokenOptions(dbusOptions: options) }
         var request = TokenRequest(account: account)
         if let scopes = options.scopes { request.scopes = try Validate.words(scopes, field: GetTokenOption.scopes.rawValue) }
@@ -87,16 +115,20 @@ public final class AgentObject: AgentObserver {
         if let application = options.application { _ = try Validate.text(application, field: GetTokenOption.application.rawValue) }
         request.force = options.force ?? false
         request.interactive = options.interactive ?? false
+        if request.interactive {
+            request.requestedBy = Self.requester(caller, application: options.application.map { String($0.prefix(80)) })
+        }
         let (token, resolved) = try await agent.token(request)
         return TokenReply(token: token.value, expiresAt: Int64(token.expiresAt.timeIntervalSince1970.rounded(.down)),
                           tokenType: token.tokenType, scopes: token.scopes, audience: token.audience,
                           issuer: resolved.issuer.absoluteString, account: resolved.name).body
     }
 
-    private func startDeviceFlow(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
+    private func startDeviceFlow(_ call: MethodCall, _ caller: VerifiedCaller) async throws(AgentError) -> [DBusValue] {
         let (account, options) = try decodeOptions(call) { options throws(ArgumentError) in try DeviceFlowOptions(dbusOptions: options) }
         let scopes = try options.scopes.map { scopes throws(AgentError) in try Validate.words(scopes, field: DeviceFlowOption.scopes.rawValue) }
-        let flow = try await agent.startDeviceFlow(account: account, scopes: scopes, notify: options.notify ?? true)
+        let flow = try await agent.startDeviceFlow(account: account, scopes: scopes, notify: options.notify ?? true,
+                                                   requestedBy: Self.requester(caller, application: nil))
         return DeviceFlowReply(flow: AgentContract.flowPath(flow.number), userCode: flow.userCode,
                                verificationURI: flow.verificationURI.absoluteString,
                                verificationURIComplete: flow.verificationURIComplete?.absoluteString,
@@ -164,6 +196,24 @@ public final class AgentObject: AgentObserver {
         return []
     }
 
+    private func loginWithPassword(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
+        let (account, options) = try decodeOptions(call) { options throws(ArgumentError) in try PasswordLoginOptions(dbusOptions: options) }
+        guard let username = options.username else {
+            throw .invalidArgument(field: PasswordLoginOption.username.rawValue, reason: "is required")
+        }
+        guard let password = options.password, !password.isEmpty else {
+            throw .invalidArgument(field: PasswordLoginOption.password.rawValue, reason: "is required")
+        }
+        // Checked for size only: any character may be part of a password, and no message echoes it.
+        guard password.utf8.count <= Validate.maxStringBytes else {
+            throw .invalidArgument(field: PasswordLoginOption.password.rawValue, reason: "is longer than \(Validate.maxStringBytes) bytes")
+        }
+        let scopes = try options.scopes.map { s throws(AgentError) in try Validate.words(s, field: PasswordLoginOption.scopes.rawValue) }
+        try await agent.loginWithPassword(account: account, username: try Validate.text(username, field: PasswordLoginOption.username.rawValue),
+                                          password: SecretString(password), scopes: scopes)
+        return []
+    }
+
     private func removeAccount(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
         let (name, options) = try decodeOptions(call) { options throws(ArgumentError) in try RemoveAccountOptions(dbusOptions: options) }
         try await agent.removeAccount(name: name, revoke: options.revoke ?? true)
@@ -177,7 +227,8 @@ public final class AgentObject: AgentObserver {
                                clientID: account.clientID, scopes: account.scopes, audience: account.audience,
                                audienceStyle: account.audienceStyle.rawValue,
                                mytokenServer: account.mytokenServer?.absoluteString,
-                               loggedIn: status.loggedIn, hasClientSecret: status.hasClientSecret)
+                               loggedIn: status.loggedIn, hasClientSecret: status.hasClientSecret,
+                               tokenExpiresAt: status.tokenExpiries.map { Int64($0.timeIntervalSince1970.rounded(.down)) })
         })
     }
 
@@ -188,7 +239,7 @@ public final class AgentObject: AgentObserver {
         do {
             let interface = try ExportedInterface(
                 AgentContract.deviceFlowInterface,
-                methods: [MemberName(stringLiteral: DeviceFlowMember.cancel): { _ in flow.cancel(); return [] }],
+                methods: [MemberName(stringLiteral: DeviceFlowMember.cancel): verified { _, _ in flow.cancel(); return [] }],
                 getters: [
                     MemberName(stringLiteral: DeviceFlowMember.state): { .string(flow.state.rawValue) },
                     MemberName(stringLiteral: DeviceFlowMember.account): { .string(flow.account) },

@@ -3,18 +3,23 @@ import OIDC
 import Synchronization
 import TesseraAPI
 
-/// What a login polls with: an RFC 8628 device code, or a mytoken server's polling code.
+/// What a login waits on: an RFC 8628 device code, a mytoken server's polling code, or a
+/// browser's redirect to the loopback listener.
 enum LoginGrant: Sendable {
     case device(DeviceAuthorization)
     case mytoken(MytokenLogin)
+    /// Authorization code + PKCE: the loopback listener waits for the browser's redirect.
+    case browser(AuthorizationCodeFlow)
 }
 
-/// One login in progress — an RFC 8628 device flow, or a mytoken server's polling-code login —
-/// what the user must see, and where it stands.
+/// One login in progress — an RFC 8628 device flow, a mytoken server's polling-code login, or a
+/// browser login (code + PKCE) — what the user must see, and where it stands. Every kind gets
+/// the same `io.tessera.DeviceFlow1` object, so waiting for any of them is the same for clients.
 ///
-/// The device or polling code never leaves this object (it is a secret); the user code and the
-/// URIs are meant to be shown. A mytoken login has no user code: its URIs are the consent page. Waiters (an interactive GetToken, the D-Bus flow object) learn the end
-/// through `finished()`.
+/// The device or polling code, the PKCE verifier and the authorization code never leave this
+/// object (they are secrets); the user code and the URIs are meant to be shown. A mytoken or
+/// browser login has no user code: its URIs are the consent page or the authorization URL.
+/// Waiters (an interactive GetToken, the D-Bus flow object) learn the end through `finished(within:)`.
 public final class DeviceFlow: Sendable {
     public let number: Int
     public let account: String
@@ -24,6 +29,8 @@ public final class DeviceFlow: Sendable {
     public let expiresAt: Date
     public let interval: Duration
     public let scopes: [String]
+    /// The verified caller that started it (`/usr/bin/foo (pid 42)`), shown in the notification.
+    public let requestedBy: String?
     let grant: LoginGrant
 
     private struct Status {
@@ -39,8 +46,9 @@ public final class DeviceFlow: Sendable {
     }
     private let status = Mutex(Status())
 
-    init(number: Int, account: String, mytokenLogin login: MytokenLogin, scopes: [String]) {
+    init(number: Int, account: String, mytokenLogin login: MytokenLogin, scopes: [String], requestedBy: String? = nil) {
         self.number = number
+        self.requestedBy = requestedBy
         self.account = account
         self.grant = .mytoken(login)
         self.userCode = ""
@@ -51,8 +59,24 @@ public final class DeviceFlow: Sendable {
         self.scopes = scopes
     }
 
-    init(number: Int, account: String, authorization: DeviceAuthorization) {
+    /// A browser login: the "verification URI" is the authorization URL the browser opens; the
+    /// service waits for the redirect instead of polling.
+    init(number: Int, account: String, browserLogin flow: AuthorizationCodeFlow, expiresAt: Date, requestedBy: String? = nil) {
         self.number = number
+        self.requestedBy = requestedBy
+        self.account = account
+        self.grant = .browser(flow)
+        self.userCode = ""
+        self.verificationURI = flow.authorizationURL
+        self.verificationURIComplete = flow.authorizationURL
+        self.expiresAt = expiresAt
+        self.interval = .zero
+        self.scopes = flow.scopes
+    }
+
+    init(number: Int, account: String, authorization: DeviceAuthorization, requestedBy: String? = nil) {
+        self.number = number
+        self.requestedBy = requestedBy
         self.account = account
         self.grant = .device(authorization)
         self.userCode = authorization.userCode
@@ -61,6 +85,19 @@ public final class DeviceFlow: Sendable {
         self.expiresAt = authorization.expiresAt
         self.interval = authorization.interval
         self.scopes = authorization.scopes
+    }
+
+    var isBrowserLogin: Bool {
+        if case .browser = grant { true } else { false }
+    }
+
+    /// For log lines: which kind of login this is.
+    var kindName: String {
+        switch grant {
+        case .device: "device flow"
+        case .mytoken: "mytoken login"
+        case .browser: "browser login"
+        }
     }
 
     public var state: DeviceFlowState { status.withLock { $0.state } }

@@ -12,7 +12,7 @@ import QRCode
 /// token, no device code.
 public final class Notifier: Sendable {
     enum Event: Sendable {
-        case loginStarted(flow: Int, account: String, userCode: String, uri: String, completeURI: String?)
+        case loginStarted(flow: Int, account: String, userCode: String, uri: String, completeURI: String?, requestedBy: String?)
         case loginFinished(flow: Int, account: String, outcome: Outcome)
         case actionInvoked(id: UInt32, action: String)
         case closed(id: UInt32)
@@ -43,7 +43,7 @@ public final class Notifier: Sendable {
     func loginStarted(_ flow: DeviceFlow) {
         events.yield(.loginStarted(flow: flow.number, account: flow.account, userCode: flow.userCode,
                                    uri: flow.verificationURI.absoluteString,
-                                   completeURI: flow.verificationURIComplete?.absoluteString))
+                                   completeURI: flow.verificationURIComplete?.absoluteString, requestedBy: flow.requestedBy))
     }
 
     func loginFinished(_ flow: DeviceFlow) {
@@ -80,8 +80,9 @@ public final class Notifier: Sendable {
         func run(_ stream: AsyncStream<Event>) async {
             for await event in stream {
                 switch event {
-                case .loginStarted(let flow, let account, let userCode, let uri, let completeURI):
-                    await showLogin(flow: flow, account: account, userCode: userCode, uri: uri, completeURI: completeURI)
+                case .loginStarted(let flow, let account, let userCode, let uri, let completeURI, let requestedBy):
+                    await showLogin(flow: flow, account: account, userCode: userCode, uri: uri, completeURI: completeURI,
+                                    requestedBy: requestedBy)
                 case .loginFinished(let flow, let account, let outcome):
                     await finishLogin(flow: flow, account: account, outcome: outcome)
                 case .actionInvoked(let id, let action):
@@ -138,16 +139,19 @@ public final class Notifier: Sendable {
             }
         }
 
-        private func showLogin(flow: Int, account: String, userCode: String, uri: String, completeURI: String?) async {
+        private func showLogin(flow: Int, account: String, userCode: String, uri: String, completeURI: String?,
+                               requestedBy: String?) async {
             guard let capabilities = await serverCapabilities() else { return }
             let markup = capabilities.contains("body-markup")
             let target = completeURI ?? uri
             // A mytoken login has no code: the user only gives consent on the server's page.
-            let body = userCode.isEmpty
+            var body = userCode.isEmpty
                 ? "Give your consent at \(markup ? escape(uri) : uri)"
                 : markup
                 ? "Enter the code <b>\(escape(userCode))</b> at \(escape(uri))"
                 : "Enter the code \(userCode) at \(uri)"
+            // The program as the bus vouches for it, so the user can tell who wants the login.
+            if let requestedBy { body += "\nRequested by \(markup ? escape(requestedBy) : requestedBy)" }
             var actions: [String] = []
             if capabilities.contains("actions") { actions = ["default", "Open in browser"] }
             var hints: [String: DBusValue] = [

@@ -98,6 +98,11 @@ public actor TokenCache {
         for key in flights.keys where key.account == account { flights[key]?.cacheResult = false }
     }
 
+    /// When each token held for the account expires (for ListAccounts; the tokens stay here).
+    public func expiries(account: String) -> [Date] {
+        entries.filter { $0.key.account == account }.map(\.value.expiresAt).sorted()
+    }
+
     /// Whether a refresh for the key is running.
     public func isRefreshing(_ key: TokenKey) -> Bool { flights[key] != nil }
 

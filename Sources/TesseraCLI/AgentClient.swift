@@ -119,7 +119,7 @@ struct AgentClient: Sendable {
             PasswordLoginOption.username.rawValue: Variant(username),
             PasswordLoginOption.password.rawValue: Variant(password.revealed()),
         ]
-        _ = try await call(PasswordLoginMethod.name, [.string(account), options.dbusValue], account: account)
+        _ = try await call(AgentMethod.loginWithPassword.rawValue, [.string(account), options.dbusValue], account: account)
     }
 
     // MARK: Accounts

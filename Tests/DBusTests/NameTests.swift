@@ -3,15 +3,17 @@ import Testing
 
 @Suite struct NameTests {
     @Test func validNamesAreAccepted() throws {
-        #expect(try BusName("io.tessera.Agent1").rawValue == "io.tessera.Agent1")
-        #expect(try BusName(":1.42").isUnique)
-        #expect(try BusName("org.example-app.Service").rawValue == "org.example-app.Service")
-        #expect(try ObjectPath("/").rawValue == "/")
-        #expect(try ObjectPath("/io/tessera/Agent1").components == ["io", "tessera", "Agent1"])
-        #expect(try InterfaceName("io.tessera.Agent1").rawValue == "io.tessera.Agent1")
-        #expect(try MemberName("GetToken").rawValue == "GetToken")
-        #expect(try ErrorName("io.tessera.Agent1.Error.NoSuchAccount").rawValue.hasSuffix("NoSuchAccount"))
-        #expect(try Signature("a{sv}(ia{s(xv)})").completeTypes.map(\.rawValue) == ["a{sv}", "(ia{s(xv)})"])
+        // `as String`: with a bare literal, `BusName("…")` is the ExpressibleByStringLiteral init,
+        // not the validating one, and these lines would check nothing.
+        #expect(try BusName("io.tessera.Agent1" as String).rawValue == "io.tessera.Agent1")
+        #expect(try BusName(":1.42" as String).isUnique)
+        #expect(try BusName("org.example-app.Service" as String).rawValue == "org.example-app.Service")
+        #expect(try ObjectPath("/" as String).rawValue == "/")
+        #expect(try ObjectPath("/io/tessera/Agent1" as String).components == ["io", "tessera", "Agent1"])
+        #expect(try InterfaceName("io.tessera.Agent1" as String).rawValue == "io.tessera.Agent1")
+        #expect(try MemberName("GetToken" as String).rawValue == "GetToken")
+        #expect(try ErrorName("io.tessera.Agent1.Error.NoSuchAccount" as String).rawValue.hasSuffix("NoSuchAccount"))
+        #expect(try Signature("a{sv}(ia{s(xv)})" as String).completeTypes.map(\.rawValue) == ["a{sv}", "(ia{s(xv)})"])
         #expect(try ObjectPath("/a").appending("b_1").rawValue == "/a/b_1")
     }
 

@@ -342,6 +342,8 @@ import Testing
         try await Command.check("busctl", ["--address=\(world.busAddress)", "call", "io.tessera.Agent1", cancelled.path,
                                            "io.tessera.DeviceFlow1", "Cancel"])
         try await world.waitForState(cancelled, "cancelled")
+        // Cancel, like every method, runs only for a verified caller, logged with its program.
+        #expect(world.agent.log().contains("Cancel from "), "\(world.agent.log())")
         try await eventually("Failed carries the error names") {
             let log = (try? String(contentsOfFile: monitorLog, encoding: .utf8)) ?? ""
             return log.contains("io.tessera.Agent1.Error.AccessDenied") && log.contains("io.tessera.Agent1.Error.ExpiredToken")

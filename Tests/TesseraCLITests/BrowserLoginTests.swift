@@ -5,7 +5,7 @@ import TestSupport
 /// `tessera login --browser` end to end: the real tesserad opens the authorization URI with a fake
 /// `xdg-open` (no portal on the private bus) that plays the user's browser (Tests/Provider/browser.py:
 /// logs in as alice, answers the consent form, follows the redirect to tesserad's loopback listener).
-@Suite(.serialized) struct BrowserLoginTests {
+@Suite(.serialized, .exclusiveSession) struct BrowserLoginTests {
     @Test func browserLoginThroughTesseradWithAFakeXdgOpen() async throws {
         let provider = try await TestProvider.start()
         let directory = try makeTemporaryDirectory("browser-login")
@@ -50,6 +50,9 @@ import TestSupport
         #expect(!agent.log.contains(token.stdout.trimmingCharacters(in: .newlines)))
         #expect(!agent.log.contains("code="), "\(agent.log)")
         #expect(!(try String(contentsOfFile: browserLog, encoding: .utf8)).contains("code="))
+        // The session's account file is shared with the suites that follow.
+        let removed = try await CLI.run(["account", "remove", "web"])
+        #expect(removed.status == 0, "\(removed)")
         try? FileManager.default.removeItem(atPath: directory)
     }
 

@@ -36,27 +36,10 @@ public final class KeyringSession {
             try FileManager.default.copyItem(atPath: "/usr/share/dbus-1/services/\(file)", toPath: "\(services)/\(file)")
         }
         let socket = "\(root)/bus"
-        let config = """
-            <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
-             "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-            <busconfig>
-              <type>session</type>
-              <listen>unix:path=\(socket)</listen>
-              <servicedir>\(services)</servicedir>
-              <policy context="default">
-                <allow send_destination="*" eavesdrop="true"/>
-                <allow eavesdrop="true"/>
-                <allow own="*"/>
-              </policy>
-            </busconfig>
-            """
+        let config = PrivateBusConfig.text(listen: "unix:path=\(socket)", settings: ["<servicedir>\(services)</servicedir>"])
         try config.write(toFile: "\(root)/bus.conf", atomically: true, encoding: .utf8)
         busAddress = "unix:path=\(socket)"
-        environment = [
-            "DBUS_SESSION_BUS_ADDRESS": busAddress, "HOME": home, "XDG_RUNTIME_DIR": runtime,
-            "XDG_CONFIG_HOME": "\(home)/.config", "XDG_DATA_HOME": "\(home)/.local/share",
-            "XDG_CACHE_HOME": "\(home)/.cache",
-        ]
+        environment = PrivateBusConfig.environment(bus: busAddress, home: home, runtime: runtime)
         // The bus passes its environment to activated services (the prompter needs DISPLAY).
         bus = try BackgroundProcess(
             "dbus-daemon", ["--config-file=\(root)/bus.conf", "--nofork", "--nopidfile"],

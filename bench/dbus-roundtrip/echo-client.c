@@ -12,15 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-static double now_us(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
-}
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
+#include "../common/clock.h"
 
 #define MAX_TARGETS 8
 struct worker {
@@ -115,7 +107,7 @@ int main(int argc, char **argv) {
     for (int t = 0; t < targets; t++) {
         double total = 0;
         for (int i = 0; i < calls; i++) total += samples[t][i];
-        qsort(samples[t], calls, sizeof(double), cmp);
+        qsort(samples[t], calls, sizeof(double), compare_doubles);
         char what[32];
         if (clients == 1) snprintf(what, sizeof what, "sequential");
         else snprintf(what, sizeof what, "%2d clients", clients);
