@@ -29,7 +29,7 @@ demo: deps release
 
 bench: release
 	@scripts/deps.sh --bench
-	bench/run.sh
+	SWIFT="$(SWIFT)" SWIFTFLAGS="$(SWIFTFLAGS)" bench/run.sh
 
 install: release
 	scripts/install.sh "$(PREFIX)"

@@ -191,7 +191,9 @@ extension Array: DBusRepresentable where Element: DBusRepresentable {
         for value in values { result.append(try Element(dbusValue: value)) }
         self = result
     }
-    public var dbusValue: DBusValue { .array(elementSignature: Element.dbusSignature, map(\.dbusValue)) }
+    // A closure, not `map(\.dbusValue)`: a key path through a generic Element is instantiated at
+    // run time on every call (`swift_getKeyPath`), which showed in the GetToken reply's profile.
+    public var dbusValue: DBusValue { .array(elementSignature: Element.dbusSignature, map { $0.dbusValue }) }
 }
 
 extension Dictionary: DBusRepresentable where Key: DBusRepresentable, Value: DBusRepresentable {
@@ -207,8 +209,11 @@ extension Dictionary: DBusRepresentable where Key: DBusRepresentable, Value: DBu
     }
     public var dbusValue: DBusValue {
         // Sorted by the key's marshalled form so the same dictionary always gives the same message.
-        let entries = map { DBusValue.DictionaryEntry(key: $0.key.dbusValue, value: $0.value.dbusValue) }
-            .sorted { $0.key.description < $1.key.description }
+        // Each key's marshalled form is computed once, not twice per comparison.
+        let entries = map { (order: $0.key.dbusValue.description,
+                             entry: DBusValue.DictionaryEntry(key: $0.key.dbusValue, value: $0.value.dbusValue)) }
+            .sorted { $0.order < $1.order }
+            .map { $0.entry }
         return .dictionary(keySignature: Key.dbusSignature, valueSignature: Value.dbusSignature, entries)
     }
 }

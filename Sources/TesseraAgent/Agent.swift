@@ -120,6 +120,11 @@ public final class Agent: Sendable {
 
     /// An account by name, or — for an issuer URL — the first account of that issuer.
     public func resolve(_ nameOrIssuer: String, field: String = "account") throws(AgentError) -> Account {
+        // The hot path of every GetToken: an exact, known name was validated when the account was
+        // added, so the (Foundation-heavy) validation below only runs for names we do not know.
+        if let known = state.withLock({ $0.accounts.first { $0.name == nameOrIssuer } }) {
+            return known
+        }
         if nameOrIssuer.contains("://") {
             let issuer = try Validate.serverURL(nameOrIssuer, field: field)
             let wanted = Self.issuerKey(issuer)
