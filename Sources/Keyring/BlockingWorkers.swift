@@ -1,4 +1,4 @@
-import Dispatch
+@preconcurrency import Dispatch
 import Foundation
 import Synchronization
 
@@ -81,9 +81,13 @@ final class BlockingWorkers: Sendable {
                     do throws(KeyringError) { result = .success(try work()) } catch { result = .failure(error) }
                     outcome.resolve(result)
                 }
-                DispatchQueue.global().asyncAfter(deadline: .now() + timeout.timeInterval) {
-                    outcome.resolve(.failure(.timeout(timeout)))
-                }
+                // A timer source, not asyncAfter: cancelling it when the call ends first takes it
+                // out of libdispatch's timer heap instead of leaving a pending wake-up behind.
+                let timer = DispatchSource.makeTimerSource(queue: .global())
+                timer.setEventHandler { outcome.resolve(.failure(.timeout(timeout))) }
+                timer.schedule(deadline: .now() + timeout.timeInterval)
+                outcome.onDelivered { timer.cancel() }
+                timer.activate()
             }
         } onCancel: {
             outcome.resolve(.failure(.cancelled))
@@ -101,6 +105,20 @@ private final class Outcome<Value: Sendable>: Sendable {
         case done
     }
     private let state = Mutex(State.waiting)
+    private let whenDelivered = Mutex<(@Sendable () -> Void)?>(nil)
+
+    /// Runs `action` once the caller has its answer, at once if it already has.
+    func onDelivered(_ action: @escaping @Sendable () -> Void) {
+        whenDelivered.withLock { $0 = action }
+        if isDelivered { runWhenDelivered() }
+    }
+
+    private func runWhenDelivered() {
+        whenDelivered.withLock { action in
+            defer { action = nil }
+            return action
+        }?()
+    }
 
     func install(_ continuation: CheckedContinuation<Result<Value, KeyringError>, Never>) {
         let early: Result<Value, KeyringError>? = state.withLock { state in
@@ -140,6 +158,7 @@ private final class Outcome<Value: Sendable>: Sendable {
         }
         guard let continuation else { return false }
         continuation?.resume(returning: result)
+        runWhenDelivered()
         return true
     }
 }
