@@ -109,11 +109,13 @@ import Testing
         try await eventually("the no-host line", timeout: .seconds(5)) { world.agent.log().contains("no tray host") }
         #expect(world.agent.log().components(separatedBy: "no tray host").count == 2)
 
-        // The tray re-reads the accounts when AccountsChanged arrives, a moment after AddAccount returns.
+        // The tray re-reads the accounts when AccountsChanged arrives, a moment after AddAccount returns;
+        // GetAll reads each property on its own, so one answer may straddle that refresh: wait for
+        // an answer read wholly after it (the host is told by NewStatus/NewToolTip in any case).
         var item = ""
         try await eventually("the tray lists the new account", timeout: .seconds(10)) {
             item = try await host.check(Tray.itemPath, "org.freedesktop.DBus.Properties.GetAll", "org.kde.StatusNotifierItem")
-            return item.contains("\(world.account) — login required")
+            return item.contains("\(world.account) — login required") && item.contains("'Status': <'NeedsAttention'>")
         }
         for expected in ["'Category': <'ApplicationStatus'>", "'Id': <'tessera'>", "'Title': <'Tessera'>",
                          "'ItemIsMenu': <false>", "'Menu': <objectpath '/MenuBar'>", "'IconName': <'tessera-attention'>",
