@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(name: "KeyringTests", dependencies: ["Keyring", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "QRCodeTests", dependencies: ["QRCode"], swiftSettings: strict),
         .testTarget(name: "OIDCTests", dependencies: ["OIDC", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "TesseraCoreTests", dependencies: ["TesseraCore", "TesseraNames", "OIDC"], swiftSettings: strict),
+        .testTarget(name: "TesseraCoreTests", dependencies: ["TesseraCore", "TesseraNames", "OIDC", "Keyring"], swiftSettings: strict),
         .testTarget(
             name: "TesseraAgentTests",
             dependencies: ["TesseraAgent", "TesseraCore", "TesseraAPI", "DBus", "TestSupport"], swiftSettings: strict),

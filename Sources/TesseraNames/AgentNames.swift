@@ -105,6 +105,18 @@ public enum DeviceFlowState: String, CaseIterable, Sendable {
     case failed
 
     public var isFinished: Bool { self != .pending }
+
+    /// How the login stands, in the words every client shows (the notification, the CLI).
+    public var summary: String {
+        switch self {
+        case .pending: "the login is waiting for approval"
+        case .completed: "the login completed"
+        case .denied: "the login was denied at the provider"
+        case .expired: "the login code expired before it was approved"
+        case .cancelled: "the login was cancelled"
+        case .failed: "the login failed"
+        }
+    }
 }
 
 /// Keys of `GetToken`'s options (`a{sv}`); unknown keys are rejected with `InvalidArgument`.

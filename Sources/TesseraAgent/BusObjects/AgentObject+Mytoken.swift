@@ -66,7 +66,7 @@ extension AgentObject {
         var info = TokenReply(token: "", expiresAt: expiresAt, tokenType: token.tokenType,
                               scopes: token.scopes.isEmpty ? scopes : token.scopes,
                               audience: token.audiences.isEmpty ? audience : token.audiences,
-                              issuer: oidcIssuer ?? Agent.claim("oidc_iss", of: mytoken) ?? "", account: "").info
+                              issuer: oidcIssuer ?? Mytokens.claim("oidc_iss", of: mytoken) ?? "", account: "").info
         info[TokenInfoKey.account.rawValue] = nil
         info[MytokenInfoKey.mytokenServer.rawValue] = Variant(usedServer.absoluteString)
         if let rotated = token.rotatedMytoken {

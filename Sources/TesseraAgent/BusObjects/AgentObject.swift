@@ -235,7 +235,7 @@ public final class AgentObject: AgentObserver {
 
     // MARK: AgentObserver
 
-    public func flowStarted(_ flow: DeviceFlow, notify: Bool) async {
+    public func flowStarted(_ flow: Login, notify: Bool) async {
         let path = AgentContract.flowPath(flow.number)
         do {
             let interface = try ExportedInterface(
@@ -253,7 +253,7 @@ public final class AgentObject: AgentObserver {
         notifyFlows.withLock { _ = notify ? $0.insert(flow.number) : nil }
     }
 
-    public func flowFinished(_ flow: DeviceFlow) async {
+    public func flowFinished(_ flow: Login) async {
         let path = AgentContract.flowPath(flow.number)
         do {
             try await connection.emitPropertiesChanged(

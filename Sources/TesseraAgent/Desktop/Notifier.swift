@@ -41,19 +41,23 @@ public final class Notifier: Sendable {
         Task { await worker.run(stream) }
     }
 
-    func loginStarted(_ flow: DeviceFlow) {
+    func loginStarted(_ flow: Login) {
         events.yield(.loginStarted(flow: flow.number, account: flow.account, userCode: flow.userCode,
                                    uri: flow.verificationURI.absoluteString,
                                    completeURI: flow.verificationURIComplete?.absoluteString, requestedBy: flow.requestedBy))
     }
 
-    func loginFinished(_ flow: DeviceFlow) {
+    /// "the login failed" → "The login failed." for a notification body.
+    static func sentence(_ text: String) -> String {
+        text.prefix(1).uppercased() + text.dropFirst() + "."
+    }
+
+    func loginFinished(_ flow: Login) {
         let outcome: Outcome = switch flow.state {
         case .completed: .completed
         case .cancelled: .cancelled
-        case .denied: .failed("The login was denied.")
-        case .expired: .failed("The login code expired before it was used.")
-        case .pending, .failed: .failed(flow.failure?.message ?? "The login failed.")
+        case .denied, .expired: .failed(Self.sentence(flow.state.summary))
+        case .pending, .failed: .failed(flow.failure?.message ?? Self.sentence(flow.state.summary))
         }
         events.yield(.loginFinished(flow: flow.number, account: flow.account, outcome: outcome))
     }

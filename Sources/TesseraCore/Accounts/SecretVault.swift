@@ -40,3 +40,8 @@ struct SecretVault: Sendable {
         do { return try await store.accountsWithSecrets() } catch { throw AgentError(error) }
     }
 }
+
+extension Account {
+    /// The keyring item that holds the account's login: a refresh token, or a mytoken.
+    var loginSecretKind: SecretKind { kind == .mytoken ? .mytoken : .refreshToken }
+}

@@ -1,4 +1,3 @@
-import Keyring
 import TesseraNames
 
 /// Everything the agent can answer with instead of a result. Each case maps to exactly one
@@ -39,62 +38,46 @@ public enum AgentError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The line a person reads: what happened and, where the wording does not say it already,
+    /// what to do (`AgentErrorName.advice` or advice naming the account). Clients show it as it is.
     public var message: String {
+        advice.map { "\(detail); \($0)" } ?? detail
+    }
+
+    /// What happened.
+    var detail: String {
         switch self {
-        case .noSuchAccount(let account):
-            "no account named \"\(account)\"; \(AgentErrorName.noSuchAccount.advice)"
-        case .invalidArgument(let field, let reason):
-            "invalid \(field): \(reason)"
-        case .loginRequired(let account, let reason):
-            "\(reason); log in with `tessera login \(account)`"
-        case .accessDenied(let account, let reason):
-            reason ?? "the login for \"\(account)\" was denied at the provider"
-        case .expiredToken(let account):
-            "the login code for \"\(account)\" expired before it was approved; start the login again"
+        case .noSuchAccount(let account): "no account named \"\(account)\""
+        case .invalidArgument(let field, let reason): "invalid \(field): \(reason)"
+        case .loginRequired(_, let reason): reason
+        case .accessDenied(let account, let reason): reason ?? "the login for \"\(account)\" was denied at the provider"
+        case .expiredToken(let account): "the login code for \"\(account)\" expired before it was approved"
         case .provider(let error, let description):
             if let description, !description.isEmpty {
                 "the provider answered \(error): \(description)"
             } else {
                 "the provider answered \(error)"
             }
-        case .network(let detail):
-            "cannot reach the provider: \(detail)"
-        case .keyringLocked(let detail):
-            "the keyring is locked (\(detail)); unlock it and try again"
-        case .keyringUnavailable(let detail):
-            "no usable keyring (\(detail)); start a Secret Service such as gnome-keyring-daemon"
-        case .cancelled(let detail):
-            detail
-        case .notPermitted(let detail):
-            detail
-        case .timeout(let detail):
-            detail
+        case .network(let detail): "cannot reach the provider: \(detail)"
+        case .keyringLocked(let detail): "the keyring is locked (\(detail))"
+        case .keyringUnavailable(let detail): "no usable keyring (\(detail))"
+        case .cancelled(let detail), .notPermitted(let detail), .timeout(let detail): detail
+        }
+    }
+
+    /// What to do, when `detail` does not say it.
+    var advice: String? {
+        switch self {
+        case .noSuchAccount, .network: name.advice
+        case .loginRequired(let account, _): "log in with `tessera login \(account)`"
+        // A reason given with a denial is the whole story (e.g. a refused password, with advice).
+        case .accessDenied(_, let reason): reason == nil ? "start the login again and approve it" : nil
+        case .expiredToken: "start the login again"
+        case .keyringLocked: "unlock it and try again"
+        case .keyringUnavailable: "start a Secret Service such as gnome-keyring-daemon"
+        case .invalidArgument, .provider, .cancelled, .notPermitted, .timeout: nil
         }
     }
 
     public var description: String { "\(name.rawValue): \(message)" }
-}
-
-extension AgentError {
-    /// Keyring failures keep their distinction: locked and unavailable need different advice.
-    public init(_ error: KeyringError) {
-        switch error {
-        case .locked:
-            self = .keyringLocked("the default collection is locked")
-        case .unavailable(let detail):
-            self = .keyringUnavailable(detail)
-        case .noDefaultCollection:
-            self = .keyringUnavailable("the Secret Service has no default keyring; create a \"login\" keyring")
-        case .permissionDenied(let detail):
-            self = .notPermitted("the keyring refused access: \(detail)")
-        case .timeout(let limit):
-            self = .timeout("the keyring did not answer within \(limit); it may be waiting for an unlock prompt")
-        case .cancelled:
-            self = .cancelled("the keyring request was cancelled")
-        case .invalidArgument(let detail):
-            self = .invalidArgument(field: "secret", reason: detail)
-        case .other(let detail):
-            self = .keyringUnavailable(detail)
-        }
-    }
 }

@@ -2,39 +2,39 @@ import Foundation
 import OIDC
 import TesseraNames
 
+/// The browser login: authorization code + PKCE on a loopback redirect (RFC 6749 §4.1, RFC 7636,
+/// RFC 8252 §7.3), for OpenID accounts.
 extension Agent {
-    /// The account's pending browser login (authorization code + PKCE on a loopback redirect), or
-    /// a new one: the listener bound, the authorization URL built and the flow object exported;
-    /// the caller opens the URL. It ends like every other login (`runLogin`, `storeLogin`).
-    /// `isNew` is false when the pending one was returned.
+    /// The account's pending browser login, or a new one: the listener bound, the authorization
+    /// URL built and the flow object exported; the caller opens the URL. It ends like every other
+    /// login (`runLogin`, `storeLogin`). `isNew` is false when the pending one was returned.
     public func startBrowserLogin(account nameOrIssuer: String, scopes: [String]?, timeout: UInt32,
-                                  requestedBy: String? = nil) async throws(AgentError) -> (login: DeviceFlow, isNew: Bool) {
+                                  requestedBy: String? = nil) async throws(AgentError) -> (login: Login, isNew: Bool) {
         let account = try resolve(nameOrIssuer)
-        if let pending = pendingLogin(of: account.name, browser: true) { return (pending, false) }
-        let client = try await client(for: account)
-        let authorization: AuthorizationCodeFlow
-        do throws(OIDCError) {
-            authorization = try await client.startAuthorizationCode(scopes: scopes ?? account.scopes, audience: account.audience)
-        } catch {
-            throw AgentError(error, account: account.name)
-        }
-        let login = makeFlow {
-            DeviceFlow(number: $0, account: account.name, browserLogin: authorization,
-                       expiresAt: Date().addingTimeInterval(TimeInterval(timeout)), requestedBy: requestedBy)
-        }
-        logger.info("browser login \(login.number) started for \(account.name) by \(requestedBy ?? "the service"); listening on \(authorization.redirectURI)")
-        await currentObserver?.flowStarted(login, notify: false)
-        login.attach(poller: Task { [self] in
-            await runLogin(login, account: account) { [self] () async throws(AgentError) in
-                let response: TokenResponse
-                do throws(OIDCError) {
-                    response = try await client.completeAuthorizationCode(authorization, timeout: .seconds(Int(timeout)))
-                } catch {
-                    throw AgentError(error, account: account.name)
-                }
-                try await storeLogin(response, account: account, scopes: login.scopes)
+        return try await logins.pendingOrNew(account.name, .browser) { [self] () async throws(AgentError) -> Login in
+            let client = try await oidc.client(for: account)
+            let authorization: AuthorizationCodeFlow
+            do throws(OIDCError) {
+                authorization = try await client.startAuthorizationCode(scopes: scopes ?? account.scopes, audience: account.audience)
+            } catch {
+                throw AgentError(error, account: account.name)
             }
-        })
-        return (login, true)
+            let start = LoginStart(
+                make: { number, requestedBy in
+                    Login(number: number, account: account.name, browserLogin: authorization,
+                          expiresAt: Date().addingTimeInterval(TimeInterval(timeout)), requestedBy: requestedBy)
+                },
+                wait: { login async throws(AgentError) -> IssuedLogin in
+                    let response: TokenResponse
+                    do throws(OIDCError) {
+                        response = try await client.completeAuthorizationCode(authorization, timeout: .seconds(Int(timeout)))
+                    } catch {
+                        throw AgentError(error, account: account.name)
+                    }
+                    return try IssuedLogin(response, account: account, scopes: login.scopes)
+                })
+            logger.info("browser login for \(account.name) listening on \(authorization.redirectURI)")
+            return await launch(start, account: account, family: .browser, notify: false, requestedBy: requestedBy)
+        }
     }
 }

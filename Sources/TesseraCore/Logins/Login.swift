@@ -14,13 +14,14 @@ public enum LoginGrant: Sendable {
 
 /// One login in progress — an RFC 8628 device flow, a mytoken server's polling-code login, or a
 /// browser login (code + PKCE) — what the user must see, and where it stands. Every kind gets
-/// the same `io.tessera.DeviceFlow1` object, so waiting for any of them is the same for clients.
+/// the same `io.tessera.DeviceFlow1` object (the contract's name, from when the device flow was the
+/// only kind), so waiting for any of them is the same for clients.
 ///
 /// The device or polling code, the PKCE verifier and the authorization code never leave this
 /// object (they are secrets); the user code and the URIs are meant to be shown. A mytoken or
 /// browser login has no user code: its URIs are the consent page or the authorization URL.
 /// Waiters (an interactive GetToken, the D-Bus flow object) learn the end through `finished(within:)`.
-public final class DeviceFlow: Sendable {
+public final class Login: Sendable {
     public let number: Int
     public let account: String
     public let userCode: String
@@ -38,6 +39,8 @@ public final class DeviceFlow: Sendable {
         var failure: AgentError?
         var waiters: [UInt64: CheckedContinuation<Result<Void, AgentError>?, Never>] = [:]
         var nextWaiter: UInt64 = 0
+        /// Waiters cancelled before they registered.
+        var abandoned: Set<UInt64> = []
         var poller: Task<Void, Never>?
 
         var outcome: Result<Void, AgentError> {
@@ -123,7 +126,7 @@ public final class DeviceFlow: Sendable {
             guard !status.state.isFinished else { return nil }
             status.state = state
             status.failure = failure
-            defer { status.waiters = [:] }
+            defer { status.waiters = [:]; status.abandoned = [] }
             return (Array(status.waiters.values), status.outcome)
         }
         guard let (waiters, outcome) = ended else { return false }
@@ -139,21 +142,49 @@ public final class DeviceFlow: Sendable {
         }
     }
 
-    /// The end of the flow (success, or the error it ended with), or nil when `timeout` passes
-    /// first; the flow itself goes on.
+    /// The end of the login (success, or the error it ended with), or nil when `timeout` passes
+    /// first; the login itself goes on. The timer is a child task that ends with the wait, so a
+    /// login that ends early leaves no sleeping task (and no reference to itself) behind.
     public func finished(within timeout: Duration) async -> Result<Void, AgentError>? {
-        await withCheckedContinuation { continuation in
-            let registered = status.withLock { status -> UInt64? in
-                guard !status.state.isFinished else { return nil }
-                status.nextWaiter += 1
-                status.waiters[status.nextWaiter] = continuation
-                return status.nextWaiter
-            }
-            guard let id = registered else { return continuation.resume(returning: status.withLock { $0.outcome }) }
-            Task { [self] in
+        await withTaskGroup(of: Result<Void, AgentError>?.self) { group in
+            group.addTask { await self.ended() }
+            group.addTask {
                 try? await Task.sleep(for: timeout)
-                status.withLock { $0.waiters.removeValue(forKey: id) }?.resume(returning: nil)
+                return nil
             }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
         }
     }
+
+    /// The end of the login, or nil when the waiting task is cancelled first.
+    func ended() async -> Result<Void, AgentError>? {
+        let id = status.withLock { status -> UInt64 in
+            status.nextWaiter += 1
+            return status.nextWaiter
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let outcome = status.withLock { status -> Result<Void, AgentError>?? in
+                    if status.state.isFinished { return .some(status.outcome) }
+                    if status.abandoned.remove(id) != nil { return .some(nil) }
+                    status.waiters[id] = continuation
+                    return .none
+                }
+                if case .some(let outcome) = outcome { continuation.resume(returning: outcome) }
+            }
+        } onCancel: {
+            let waiter = status.withLock { status -> CheckedContinuation<Result<Void, AgentError>?, Never>? in
+                // Not registered yet: the registration above sees the mark and returns at once.
+                if let waiter = status.waiters.removeValue(forKey: id) { return waiter }
+                if !status.state.isFinished { status.abandoned.insert(id) }
+                return nil
+            }
+            waiter?.resume(returning: nil)
+        }
+    }
+
+    /// How many waiters are registered (for tests: none may stay behind).
+    var waiterCount: Int { status.withLock { $0.waiters.count + $0.abandoned.count } }
 }

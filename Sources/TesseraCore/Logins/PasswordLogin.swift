@@ -14,26 +14,20 @@ extension Agent {
                                   scopes: [String]?) async throws(AgentError) {
         let account = try resolve(nameOrIssuer)
         let scopes = scopes ?? account.scopes
-        let client = try await client(for: account)
+        let client = try await oidc.client(for: account)
         let response: TokenResponse
         do throws(OIDCError) {
             response = try await client.deprecatedPasswordGrant(username: username, password: password, scopes: scopes,
                                                                 audience: account.audience)
-        } catch .invalidGrant(let description) {
-            logger.notice("the provider refused the password login of \(username) for \(account.name) (invalid_grant)")
-            throw .accessDenied(account: account.name, reason:
-                "the provider refused the user name or password for \"\(account.name)\""
-                + (description.map { " (\($0))" } ?? "")
-                + "; check them and run `tessera login \(account.name) --password` again")
-        } catch .unauthorizedClient(let description) {
-            throw .provider(error: "unauthorized_client", description:
-                "the client of \"\(account.name)\" may not use the password grant"
-                + (description.map { " (\($0))" } ?? "") + "; use `tessera login \(account.name)` (device flow)")
         } catch {
-            logger.warning("the password login for \(account.name) failed: \(error)")
-            throw AgentError(error, account: account.name)
+            if case .invalidGrant = error {
+                logger.notice("the provider refused the password login of \(username) for \(account.name) (invalid_grant)")
+            } else {
+                logger.warning("the password login for \(account.name) failed: \(error)")
+            }
+            throw AgentError(error, account: account.name, asking: .passwordLogin)
         }
-        try await storeLogin(response, account: account, scopes: scopes)
+        try await storeLogin(try IssuedLogin(response, account: account, scopes: scopes), account: account)
         logger.info("\(account.name) is logged in (password grant, user \(username))")
         await currentObserver?.loginCompleted(account: account.name)
     }

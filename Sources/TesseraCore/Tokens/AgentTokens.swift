@@ -1,0 +1,122 @@
+import Foundation
+import OIDC
+import TesseraNames
+
+/// Access tokens and the login secrets they come from: the rules every kind of account shares.
+extension Agent {
+    public func token(_ request: TokenRequest) async throws(AgentError) -> (AccessToken, Account) {
+        let account = try resolve(request.account)
+        let scopes = request.scopes ?? account.scopes
+        let audience = request.audience ?? account.audience
+        do {
+            return (try await cachedOrRefreshed(account, scopes: scopes, audience: audience, request: request), account)
+        } catch .loginRequired(let name, let reason) where request.interactive {
+            logger.info("\(name) needs a login (\(reason)); starting one for an interactive request")
+            let login = try await startDeviceFlow(account: account.name, scopes: nil, notify: true,
+                                                  requestedBy: request.requestedBy)
+            try await wait(for: login, seconds: request.timeout)
+            var again = request
+            again.force = false
+            return (try await cachedOrRefreshed(account, scopes: scopes, audience: audience, request: again), account)
+        }
+    }
+
+    private func wait(for login: Login, seconds: UInt32) async throws(AgentError) {
+        switch await login.finished(within: .seconds(Int(seconds))) {
+        case .success?: return
+        case .failure(let error)?: throw error
+        case nil:
+            throw .timeout("no login for \"\(login.account)\" within \(seconds) s; the login stays open: approve it and ask again")
+        }
+    }
+
+    /// The cache's token, or one refresh shared by every caller asking for the same key.
+    private func cachedOrRefreshed(_ account: Account, scopes: [String], audience: [String],
+                                   request: TokenRequest) async throws(AgentError) -> AccessToken {
+        let key = TokenKey(account: account.name, scopes: scopes, audience: audience)
+        let source = source(account.kind)
+        do {
+            return try await tokens.token(for: key, minValid: TimeInterval(request.minValid), force: request.force) {
+                [self] () async throws(AgentError) -> AccessToken in
+                try await withLoginSecret(of: account) { secret async throws(CredentialFailure) -> Refreshed<AccessToken> in
+                    try await source.refresh(account, secret: secret, scopes: scopes, audience: audience)
+                }
+            }
+        } catch let error as AgentError {
+            throw error
+        } catch {
+            throw .cancelled("the request was cancelled")
+        }
+    }
+
+    /// Uses the account's login secret: alone (the account's lock), with an unsaved rotation
+    /// stored first, a new rotation stored before the result is returned, and the secret deleted
+    /// — and `LoginRequired` signalled — when the server rejects it for good.
+    func withLoginSecret<Value: Sendable>(
+        of account: Account, _ use: @Sendable (SecretString) async throws(CredentialFailure) -> Refreshed<Value>
+    ) async throws(AgentError) -> Value {
+        try await secrets.locks.run(account.name) { [self] () async throws(AgentError) -> Value in
+            guard let secret = try await secrets.current(of: account) else {
+                throw .loginRequired(account: account.name, reason: "\"\(account.name)\" is not logged in")
+            }
+            let result: Refreshed<Value>
+            do throws(CredentialFailure) { result = try await use(secret) } catch {
+                switch error {
+                case .failed(let error):
+                    logger.warning("using the login of \(account.name) failed: \(error)")
+                    throw error
+                case .rejected(let error):
+                    throw await loginRejected(account, error)
+                }
+            }
+            if let rotated = result.rotated { try await secrets.storeRotation(rotated, of: account) }
+            return result.value
+        }
+    }
+
+    /// The server said the secret can never work again: it goes, and the account needs a login.
+    private func loginRejected(_ account: Account, _ error: AgentError) async -> AgentError {
+        logger.notice("the server rejected the \(account.loginSecretKind.rawValue) of \(account.name); deleting it")
+        do { try await secrets.delete(of: account) } catch {
+            logger.warning("cannot delete the rejected \(account.loginSecretKind.rawValue) of \(account.name): \(error.message)")
+        }
+        await tokens.drop(account: account.name)
+        await currentObserver?.loginRequired(account: account.name)
+        return error
+    }
+
+    // MARK: Revocation
+
+    /// Revokes the login secret at its server and deletes it locally. Returns whether the server
+    /// confirmed; when it could not be reached the local secret goes anyway unless
+    /// `keepOnFailure`, in which case the server's error is thrown and nothing is deleted.
+    public func revoke(account nameOrIssuer: String, keepOnFailure: Bool, recursive: Bool = false) async throws(AgentError) -> Bool {
+        let account = try resolve(nameOrIssuer)
+        let source = source(account.kind)
+        if recursive && !source.revokesRecursively {
+            throw .invalidArgument(field: RevokeOption.recursive.rawValue, reason: "applies only to mytoken accounts")
+        }
+        return try await secrets.locks.run(account.name) { [self] () async throws(AgentError) -> Bool in
+            guard let secret = try await secrets.current(of: account, storingUnsaved: false) else {
+                await tokens.drop(account: account.name)
+                return false
+            }
+            var revoked = false
+            do throws(AgentError) {
+                try await source.revoke(account, secret: secret, recursive: recursive)
+                revoked = true
+            } catch {
+                if keepOnFailure {
+                    logger.warning("revoking \(account.name) at its server failed; keeping the local secret: \(error)")
+                    throw error
+                }
+                logger.warning("revoking \(account.name) at its server failed; deleting the local secret anyway: \(error)")
+            }
+            try await secrets.delete(of: account)
+            await tokens.drop(account: account.name)
+            logger.info("revoked the login of \(account.name) (at the server: \(revoked))")
+            await currentObserver?.loginRequired(account: account.name)
+            return revoked
+        }
+    }
+}

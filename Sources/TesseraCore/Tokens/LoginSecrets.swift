@@ -1,0 +1,65 @@
+import Logging
+import OIDC
+import Synchronization
+
+/// Every account's login secret — a refresh token, or for a mytoken account its mytoken — and the
+/// rules for using one, written once for every kind of account:
+///
+/// - one use at a time per account (`locks`): a rotating secret must never be presented twice;
+/// - the current secret is a rotation the keyring refused to store, else the keyring's copy; an
+///   unsaved rotation is stored again before it is used, so a locked keyring does not lose the
+///   login while the service runs;
+/// - a rotated secret is stored before the access token it came with is handed out.
+final class LoginSecrets: Sendable {
+    let vault: SecretVault
+    let locks = AccountLocks()
+    private let unsaved = Mutex<[String: SecretString]>([:])
+    private let logger: Logger
+
+    init(vault: SecretVault, logger: Logger) {
+        self.vault = vault
+        self.logger = logger
+    }
+
+    /// The account's current secret, or nil when it has none. Call under the account's lock.
+    /// With `storingUnsaved`, a rotation only held in memory is stored first (and the call fails
+    /// while the keyring still refuses it).
+    func current(of account: Account, storingUnsaved: Bool = true) async throws(AgentError) -> SecretString? {
+        if let pending = unsaved.withLock({ $0[account.name] }) {
+            if storingUnsaved { try await storeRotation(pending, of: account) }
+            return pending
+        }
+        return try await vault.load(account.loginSecretKind, of: account)
+    }
+
+    /// A rotated secret replaces the used one: stored now, or kept in memory (and the keyring's
+    /// error thrown) when the keyring refuses. Call under the account's lock.
+    func storeRotation(_ secret: SecretString, of account: Account) async throws(AgentError) {
+        do {
+            try await vault.save(secret, as: account.loginSecretKind, of: account)
+            unsaved.withLock { $0[account.name] = nil }
+        } catch {
+            unsaved.withLock { $0[account.name] = secret }
+            logger.error("cannot store the rotated \(account.loginSecretKind.rawValue) of \(account.name): \(error.message); kept in memory")
+            throw error
+        }
+    }
+
+    /// A new login's secret: stored, or the login fails (nothing is kept in memory for it).
+    /// Call under the account's lock.
+    func storeLogin(_ secret: SecretString, of account: Account) async throws(AgentError) {
+        unsaved.withLock { $0[account.name] = nil }
+        try await vault.save(secret, as: account.loginSecretKind, of: account)
+    }
+
+    /// Deletes the secret from the keyring and memory. Call under the account's lock.
+    func delete(of account: Account) async throws(AgentError) {
+        try await vault.delete(account.loginSecretKind, of: account)
+        unsaved.withLock { $0[account.name] = nil }
+    }
+
+    /// Forgets a rotation held in memory (the keyring's items were deleted some other way).
+    func forgetUnsaved(_ account: String) {
+        unsaved.withLock { $0[account] = nil }
+    }
+}
