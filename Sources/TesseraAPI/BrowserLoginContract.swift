@@ -7,7 +7,7 @@ import DBus
 // flow's (Cancel, State, Completed, Failed): clients wait for either kind the same way.
 
 /// `StartBrowserLogin`'s options, for both sides.
-public struct BrowserLoginOptions: Sendable, Equatable {
+public struct BrowserLoginOptions: OptionsMessage {
     public var scopes: [String]?
     public var timeout: UInt32?
     public var open: Bool?
@@ -18,19 +18,14 @@ public struct BrowserLoginOptions: Sendable, Equatable {
         self.open = open
     }
 
-    public var dbusOptions: [String: Variant] {
-        var options: [String: Variant] = [:]
-        if let scopes { options[BrowserLoginOption.scopes.rawValue] = Variant(scopes) }
-        if let timeout { options[BrowserLoginOption.timeout.rawValue] = Variant(timeout) }
-        if let open { options[BrowserLoginOption.open.rawValue] = Variant(open) }
-        return options
-    }
+    public init() {}
 
-    public init(dbusOptions: [String: Variant]) throws(ArgumentError) {
-        let reader = try OptionReader(dbusOptions, allowed: BrowserLoginOption.allCases.map(\.rawValue))
-        scopes = try reader.value(BrowserLoginOption.scopes.rawValue)
-        timeout = try reader.value(BrowserLoginOption.timeout.rawValue)
-        open = try reader.value(BrowserLoginOption.open.rawValue)
+    public static var fields: [OptionField<Self>] {
+        [
+            OptionField(BrowserLoginOption.scopes, \.scopes),
+            OptionField(BrowserLoginOption.timeout, \.timeout),
+            OptionField(BrowserLoginOption.open, \.open),
+        ]
     }
 }
 

@@ -83,35 +83,8 @@ public enum AgentContract {
     public static var introspectionXML: String { Introspection.document(interfaces: [agentInterface]) }
 }
 
-/// A malformed argument: the field it concerns and why. The service answers it as
-/// `io.tessera.Agent1.Error.InvalidArgument`.
-public struct ArgumentError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var field: String
-    public var reason: String
-    public init(field: String, reason: String) { self.field = field; self.reason = reason }
-    public var description: String { "invalid \(field): \(reason)" }
-}
-
-/// Strict reading of an `a{sv}`: every key must be known and of its declared type.
-public struct OptionReader {
-    private let options: [String: Variant]
-    public init(_ options: [String: Variant], allowed: [String]) throws(ArgumentError) {
-        for key in options.keys.sorted() where !allowed.contains(key) {
-            throw ArgumentError(field: key, reason: "is not a known option (known: \(allowed.joined(separator: ", ")))")
-        }
-        self.options = options
-    }
-
-    public func value<T: DBusRepresentable>(_ key: String, as type: T.Type = T.self) throws(ArgumentError) -> T? {
-        guard let variant = options[key] else { return nil }
-        do { return try variant.get(T.self) } catch {
-            throw ArgumentError(field: key, reason: "must be of type '\(T.dbusSignature.rawValue)', not '\(variant.value.signature.rawValue)'")
-        }
-    }
-}
-
 /// `GetToken`'s options, for both sides: the CLI encodes them, the service decodes (strictly).
-public struct GetTokenOptions: Sendable, Equatable {
+public struct GetTokenOptions: OptionsMessage {
     public var scopes: [String]?
     public var audience: [String]?
     public var minValid: UInt32?
@@ -131,27 +104,18 @@ public struct GetTokenOptions: Sendable, Equatable {
         self.application = application
     }
 
-    public var dbusOptions: [String: Variant] {
-        var options: [String: Variant] = [:]
-        if let scopes { options[GetTokenOption.scopes.rawValue] = Variant(scopes) }
-        if let audience { options[GetTokenOption.audience.rawValue] = Variant(audience) }
-        if let minValid { options[GetTokenOption.minValid.rawValue] = Variant(minValid) }
-        if let force { options[GetTokenOption.force.rawValue] = Variant(force) }
-        if let interactive { options[GetTokenOption.interactive.rawValue] = Variant(interactive) }
-        if let timeout { options[GetTokenOption.timeout.rawValue] = Variant(timeout) }
-        if let application { options[GetTokenOption.application.rawValue] = Variant(application) }
-        return options
-    }
+    public init() {}
 
-    public init(dbusOptions: [String: Variant]) throws(ArgumentError) {
-        let reader = try OptionReader(dbusOptions, allowed: GetTokenOption.allCases.map(\.rawValue))
-        scopes = try reader.value(GetTokenOption.scopes.rawValue)
-        audience = try reader.value(GetTokenOption.audience.rawValue)
-        minValid = try reader.value(GetTokenOption.minValid.rawValue)
-        force = try reader.value(GetTokenOption.force.rawValue)
-        interactive = try reader.value(GetTokenOption.interactive.rawValue)
-        timeout = try reader.value(GetTokenOption.timeout.rawValue)
-        application = try reader.value(GetTokenOption.application.rawValue)
+    public static var fields: [OptionField<Self>] {
+        [
+            OptionField(GetTokenOption.scopes, \.scopes),
+            OptionField(GetTokenOption.audience, \.audience),
+            OptionField(GetTokenOption.minValid, \.minValid),
+            OptionField(GetTokenOption.force, \.force),
+            OptionField(GetTokenOption.interactive, \.interactive),
+            OptionField(GetTokenOption.timeout, \.timeout),
+            OptionField(GetTokenOption.application, \.application),
+        ]
     }
 }
 
@@ -204,23 +168,19 @@ public struct TokenReply: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// `StartDeviceFlow`'s options.
-public struct DeviceFlowOptions: Sendable, Equatable {
+public struct DeviceFlowOptions: OptionsMessage {
     public var scopes: [String]?
     public var notify: Bool?
 
     public init(scopes: [String]? = nil, notify: Bool? = nil) { self.scopes = scopes; self.notify = notify }
 
-    public var dbusOptions: [String: Variant] {
-        var options: [String: Variant] = [:]
-        if let scopes { options[DeviceFlowOption.scopes.rawValue] = Variant(scopes) }
-        if let notify { options[DeviceFlowOption.notify.rawValue] = Variant(notify) }
-        return options
-    }
+    public init() {}
 
-    public init(dbusOptions: [String: Variant]) throws(ArgumentError) {
-        let reader = try OptionReader(dbusOptions, allowed: DeviceFlowOption.allCases.map(\.rawValue))
-        scopes = try reader.value(DeviceFlowOption.scopes.rawValue)
-        notify = try reader.value(DeviceFlowOption.notify.rawValue)
+    public static var fields: [OptionField<Self>] {
+        [
+            OptionField(DeviceFlowOption.scopes, \.scopes),
+            OptionField(DeviceFlowOption.notify, \.notify),
+        ]
     }
 }
 
@@ -270,7 +230,7 @@ public struct DeviceFlowReply: Sendable, Equatable {
 }
 
 /// `LoginWithPassword`'s options. `description` never shows the password.
-public struct PasswordLoginOptions: Sendable, Equatable, CustomStringConvertible {
+public struct PasswordLoginOptions: OptionsMessage, CustomStringConvertible {
     public var username: String?
     public var password: String?
     public var scopes: [String]?
@@ -281,19 +241,14 @@ public struct PasswordLoginOptions: Sendable, Equatable, CustomStringConvertible
         self.scopes = scopes
     }
 
-    public var dbusOptions: [String: Variant] {
-        var options: [String: Variant] = [:]
-        if let username { options[PasswordLoginOption.username.rawValue] = Variant(username) }
-        if let password { options[PasswordLoginOption.password.rawValue] = Variant(password) }
-        if let scopes { options[PasswordLoginOption.scopes.rawValue] = Variant(scopes) }
-        return options
-    }
+    public init() {}
 
-    public init(dbusOptions: [String: Variant]) throws(ArgumentError) {
-        let reader = try OptionReader(dbusOptions, allowed: PasswordLoginOption.allCases.map(\.rawValue))
-        username = try reader.value(PasswordLoginOption.username.rawValue)
-        password = try reader.value(PasswordLoginOption.password.rawValue)
-        scopes = try reader.value(PasswordLoginOption.scopes.rawValue)
+    public static var fields: [OptionField<Self>] {
+        [
+            OptionField(PasswordLoginOption.username, \.username),
+            OptionField(PasswordLoginOption.password, \.password),
+            OptionField(PasswordLoginOption.scopes, \.scopes),
+        ]
     }
 
     public var description: String {
@@ -303,7 +258,7 @@ public struct PasswordLoginOptions: Sendable, Equatable, CustomStringConvertible
 }
 
 /// `Revoke`'s options.
-public struct RevokeOptions: Sendable, Equatable {
+public struct RevokeOptions: OptionsMessage {
     public var keepOnFailure: Bool?
     public var recursive: Bool?
     public init(keepOnFailure: Bool? = nil, recursive: Bool? = nil) {
@@ -311,183 +266,26 @@ public struct RevokeOptions: Sendable, Equatable {
         self.recursive = recursive
     }
 
-    public var dbusOptions: [String: Variant] {
-        var options: [String: Variant] = [:]
-        if let keepOnFailure { options[RevokeOption.keepOnFailure.rawValue] = Variant(keepOnFailure) }
-        if let recursive { options[RevokeOption.recursive.rawValue] = Variant(recursive) }
-        return options
-    }
+    public init() {}
 
-    public init(dbusOptions: [String: Variant]) throws(ArgumentError) {
-        let reader = try OptionReader(dbusOptions, allowed: RevokeOption.allCases.map(\.rawValue))
-        keepOnFailure = try reader.value(RevokeOption.keepOnFailure.rawValue)
-        recursive = try reader.value(RevokeOption.recursive.rawValue)
+    public static var fields: [OptionField<Self>] {
+        [
+            OptionField(RevokeOption.keepOnFailure, \.keepOnFailure),
+            OptionField(RevokeOption.recursive, \.recursive),
+        ]
     }
 }
 
 /// `RemoveAccount`'s options.
-public struct RemoveAccountOptions: Sendable, Equatable {
+public struct RemoveAccountOptions: OptionsMessage {
     public var revoke: Bool?
     public init(revoke: Bool? = nil) { self.revoke = revoke }
 
-    public var dbusOptions: [String: Variant] {
-        revoke.map { [RemoveAccountOption.revoke.rawValue: Variant($0)] } ?? [:]
-    }
+    public init() {}
 
-    public init(dbusOptions: [String: Variant]) throws(ArgumentError) {
-        let reader = try OptionReader(dbusOptions, allowed: RemoveAccountOption.allCases.map(\.rawValue))
-        revoke = try reader.value(RemoveAccountOption.revoke.rawValue)
-    }
-}
-
-/// `AddAccount`'s settings as they travel (strings, unchecked beyond types; the service validates
-/// values and names the field that is wrong).
-public struct AccountSettingsMessage: Sendable, Equatable {
-    public var issuer: String?
-    public var clientID: String?
-    /// Write-only: sent to the service, which stores it in the keyring.
-    public var clientSecret: String?
-    public var scopes: [String]?
-    public var audience: [String]?
-    public var audienceStyle: String?
-    public var kind: String?
-    public var mytokenServer: String?
-    public var oidcIssuer: String?
-    /// Write-only: a mytoken to store (import).
-    public var mytoken: String?
-    /// Write-only: a transfer code to exchange for the mytoken to store.
-    public var transferCode: String?
-    public var replace: Bool?
-
-    public init(issuer: String? = nil, clientID: String? = nil, clientSecret: String? = nil, scopes: [String]? = nil,
-                audience: [String]? = nil, audienceStyle: String? = nil, kind: String? = nil,
-                mytokenServer: String? = nil, oidcIssuer: String? = nil, mytoken: String? = nil,
-                transferCode: String? = nil, replace: Bool? = nil) {
-        self.issuer = issuer
-        self.clientID = clientID
-        self.clientSecret = clientSecret
-        self.scopes = scopes
-        self.audience = audience
-        self.audienceStyle = audienceStyle
-        self.kind = kind
-        self.mytokenServer = mytokenServer
-        self.oidcIssuer = oidcIssuer
-        self.mytoken = mytoken
-        self.transferCode = transferCode
-        self.replace = replace
-    }
-
-    public var dbusOptions: [String: Variant] {
-        var options: [String: Variant] = [:]
-        if let issuer { options[AccountSetting.issuer.rawValue] = Variant(issuer) }
-        if let clientID { options[AccountSetting.clientID.rawValue] = Variant(clientID) }
-        if let clientSecret { options[AccountSetting.clientSecret.rawValue] = Variant(clientSecret) }
-        if let scopes { options[AccountSetting.scopes.rawValue] = Variant(scopes) }
-        if let audience { options[AccountSetting.audience.rawValue] = Variant(audience) }
-        if let audienceStyle { options[AccountSetting.audienceStyle.rawValue] = Variant(audienceStyle) }
-        if let kind { options[AccountSetting.kind.rawValue] = Variant(kind) }
-        if let mytokenServer { options[AccountSetting.mytokenServer.rawValue] = Variant(mytokenServer) }
-        if let oidcIssuer { options[AccountSetting.oidcIssuer.rawValue] = Variant(oidcIssuer) }
-        if let mytoken { options[AccountSetting.mytoken.rawValue] = Variant(mytoken) }
-        if let transferCode { options[AccountSetting.transferCode.rawValue] = Variant(transferCode) }
-        if let replace { options[AccountSetting.replace.rawValue] = Variant(replace) }
-        return options
-    }
-
-    public init(dbusOptions: [String: Variant]) throws(ArgumentError) {
-        let reader = try OptionReader(dbusOptions, allowed: AccountSetting.settable.map(\.rawValue))
-        issuer = try reader.value(AccountSetting.issuer.rawValue)
-        clientID = try reader.value(AccountSetting.clientID.rawValue)
-        clientSecret = try reader.value(AccountSetting.clientSecret.rawValue)
-        scopes = try reader.value(AccountSetting.scopes.rawValue)
-        audience = try reader.value(AccountSetting.audience.rawValue)
-        audienceStyle = try reader.value(AccountSetting.audienceStyle.rawValue)
-        kind = try reader.value(AccountSetting.kind.rawValue)
-        mytokenServer = try reader.value(AccountSetting.mytokenServer.rawValue)
-        oidcIssuer = try reader.value(AccountSetting.oidcIssuer.rawValue)
-        mytoken = try reader.value(AccountSetting.mytoken.rawValue)
-        transferCode = try reader.value(AccountSetting.transferCode.rawValue)
-        replace = try reader.value(AccountSetting.replace.rawValue)
-    }
-}
-
-/// One entry of `ListAccounts`: `(s name, a{sv} settings)`; never a secret.
-public struct AccountInfo: Sendable, Equatable {
-    public var name: String
-    public var issuer: String
-    public var kind: String
-    public var clientID: String?
-    public var scopes: [String]
-    public var audience: [String]
-    public var audienceStyle: String
-    public var mytokenServer: String?
-    /// Nil when the keyring could not be asked.
-    public var loggedIn: Bool?
-    public var hasClientSecret: Bool?
-    /// Expiry (Unix seconds) of each access token held in memory; nil from a service that does not say.
-    public var tokenExpiresAt: [Int64]?
-
-    public init(name: String, issuer: String, kind: String, clientID: String?, scopes: [String], audience: [String],
-                audienceStyle: String, mytokenServer: String?, loggedIn: Bool?, hasClientSecret: Bool?,
-                tokenExpiresAt: [Int64]? = nil) {
-        self.name = name
-        self.issuer = issuer
-        self.kind = kind
-        self.clientID = clientID
-        self.scopes = scopes
-        self.audience = audience
-        self.audienceStyle = audienceStyle
-        self.mytokenServer = mytokenServer
-        self.loggedIn = loggedIn
-        self.hasClientSecret = hasClientSecret
-        self.tokenExpiresAt = tokenExpiresAt
-    }
-
-    public var dbusValue: DBusValue {
-        var settings: [String: Variant] = [
-            AccountSetting.issuer.rawValue: Variant(issuer),
-            AccountSetting.kind.rawValue: Variant(kind),
-            AccountSetting.scopes.rawValue: Variant(scopes),
-            AccountSetting.audience.rawValue: Variant(audience),
-            AccountSetting.audienceStyle.rawValue: Variant(audienceStyle),
+    public static var fields: [OptionField<Self>] {
+        [
+            OptionField(RemoveAccountOption.revoke, \.revoke),
         ]
-        if let clientID { settings[AccountSetting.clientID.rawValue] = Variant(clientID) }
-        if let mytokenServer { settings[AccountSetting.mytokenServer.rawValue] = Variant(mytokenServer) }
-        if let loggedIn { settings[AccountSetting.loggedIn.rawValue] = Variant(loggedIn) }
-        if let hasClientSecret { settings[AccountSetting.hasClientSecret.rawValue] = Variant(hasClientSecret) }
-        if let tokenExpiresAt { settings[AccountSetting.tokenExpiresAt.rawValue] = Variant(tokenExpiresAt) }
-        return .structure([.string(name), settings.dbusValue])
-    }
-
-    public init(dbusValue: DBusValue) throws(DBusError) {
-        guard case .structure(let fields) = dbusValue, fields.count == 2 else {
-            throw .typeMismatch(expected: "(sa{sv})", actual: dbusValue.signature.rawValue, context: "account entry")
-        }
-        let (name, settings) = try fields.decode(String.self, [String: Variant].self)
-        self.name = name
-        issuer = try settings.value(AccountSetting.issuer.rawValue) ?? ""
-        kind = try settings.value(AccountSetting.kind.rawValue) ?? AccountKindName.oidc.rawValue
-        clientID = try settings.value(AccountSetting.clientID.rawValue)
-        scopes = try settings.value(AccountSetting.scopes.rawValue) ?? []
-        audience = try settings.value(AccountSetting.audience.rawValue) ?? []
-        audienceStyle = try settings.value(AccountSetting.audienceStyle.rawValue) ?? AudienceStyleName.resource.rawValue
-        mytokenServer = try settings.value(AccountSetting.mytokenServer.rawValue)
-        loggedIn = try settings.value(AccountSetting.loggedIn.rawValue)
-        hasClientSecret = try settings.value(AccountSetting.hasClientSecret.rawValue)
-        tokenExpiresAt = try settings.value(AccountSetting.tokenExpiresAt.rawValue)
-    }
-
-    /// `ListAccounts`' reply body.
-    public static func listBody(_ accounts: [AccountInfo]) -> [DBusValue] {
-        [.array(of: "(sa{sv})", accounts.map(\.dbusValue))]
-    }
-
-    public static func list(body: [DBusValue]) throws(DBusError) -> [AccountInfo] {
-        guard let first = body.first, case .array(_, let entries) = first, body.count == 1 else {
-            throw .typeMismatch(expected: "a(sa{sv})", actual: body.map(\.signature.rawValue).joined(), context: "ListAccounts reply")
-        }
-        var result: [AccountInfo] = []
-        for entry in entries { result.append(try AccountInfo(dbusValue: entry)) }
-        return result
     }
 }

@@ -6,7 +6,7 @@ import DBus
 // service parses them, so the CLI needs neither Foundation nor the OIDC module.
 
 /// `CreateMytoken`'s request as it travels.
-public struct CreateMytokenRequest: Sendable, Equatable {
+public struct CreateMytokenRequest: OptionsMessage {
     public var mytoken: String?
     public var mytokenServer: String?
     public var restrictions: String?
@@ -31,63 +31,35 @@ public struct CreateMytokenRequest: Sendable, Equatable {
 
     public init() {}
 
-    public var dbusOptions: [String: Variant] {
-        var o: [String: Variant] = [:]
-        func put<T: DBusRepresentable>(_ key: CreateMytokenKey, _ value: T?) {
-            if let value { o[key.rawValue] = Variant(value) }
-        }
-        put(.mytoken, mytoken)
-        put(.mytokenServer, mytokenServer)
-        put(.restrictions, restrictions)
-        put(.notBefore, notBefore)
-        put(.expiresAt, expiresAt)
-        put(.scopes, scopes)
-        put(.audience, audience)
-        put(.hosts, hosts)
-        put(.geoIPAllow, geoIPAllow)
-        put(.geoIPDisallow, geoIPDisallow)
-        put(.usagesAT, usagesAT)
-        put(.usagesOther, usagesOther)
-        put(.capabilities, capabilities)
-        put(.subtokenCapabilities, subtokenCapabilities)
-        put(.rotation, rotation)
-        put(.rotationLifetime, rotationLifetime)
-        put(.rotationAutoRevoke, rotationAutoRevoke)
-        put(.name, name)
-        put(.tokenType, tokenType)
-        put(.maxTokenLength, maxTokenLength)
-        put(.failOnWiderRestrictions, failOnWiderRestrictions)
-        return o
-    }
-
-    public init(dbusOptions: [String: Variant]) throws(ArgumentError) {
-        let r = try OptionReader(dbusOptions, allowed: CreateMytokenKey.allCases.map(\.rawValue))
-        mytoken = try r.value(CreateMytokenKey.mytoken.rawValue)
-        mytokenServer = try r.value(CreateMytokenKey.mytokenServer.rawValue)
-        restrictions = try r.value(CreateMytokenKey.restrictions.rawValue)
-        notBefore = try r.value(CreateMytokenKey.notBefore.rawValue)
-        expiresAt = try r.value(CreateMytokenKey.expiresAt.rawValue)
-        scopes = try r.value(CreateMytokenKey.scopes.rawValue)
-        audience = try r.value(CreateMytokenKey.audience.rawValue)
-        hosts = try r.value(CreateMytokenKey.hosts.rawValue)
-        geoIPAllow = try r.value(CreateMytokenKey.geoIPAllow.rawValue)
-        geoIPDisallow = try r.value(CreateMytokenKey.geoIPDisallow.rawValue)
-        usagesAT = try r.value(CreateMytokenKey.usagesAT.rawValue)
-        usagesOther = try r.value(CreateMytokenKey.usagesOther.rawValue)
-        capabilities = try r.value(CreateMytokenKey.capabilities.rawValue)
-        subtokenCapabilities = try r.value(CreateMytokenKey.subtokenCapabilities.rawValue)
-        rotation = try r.value(CreateMytokenKey.rotation.rawValue)
-        rotationLifetime = try r.value(CreateMytokenKey.rotationLifetime.rawValue)
-        rotationAutoRevoke = try r.value(CreateMytokenKey.rotationAutoRevoke.rawValue)
-        name = try r.value(CreateMytokenKey.name.rawValue)
-        tokenType = try r.value(CreateMytokenKey.tokenType.rawValue)
-        maxTokenLength = try r.value(CreateMytokenKey.maxTokenLength.rawValue)
-        failOnWiderRestrictions = try r.value(CreateMytokenKey.failOnWiderRestrictions.rawValue)
+    public static var fields: [OptionField<Self>] {
+        [
+            OptionField(CreateMytokenKey.mytoken, \.mytoken),
+            OptionField(CreateMytokenKey.mytokenServer, \.mytokenServer),
+            OptionField(CreateMytokenKey.restrictions, \.restrictions),
+            OptionField(CreateMytokenKey.notBefore, \.notBefore),
+            OptionField(CreateMytokenKey.expiresAt, \.expiresAt),
+            OptionField(CreateMytokenKey.scopes, \.scopes),
+            OptionField(CreateMytokenKey.audience, \.audience),
+            OptionField(CreateMytokenKey.hosts, \.hosts),
+            OptionField(CreateMytokenKey.geoIPAllow, \.geoIPAllow),
+            OptionField(CreateMytokenKey.geoIPDisallow, \.geoIPDisallow),
+            OptionField(CreateMytokenKey.usagesAT, \.usagesAT),
+            OptionField(CreateMytokenKey.usagesOther, \.usagesOther),
+            OptionField(CreateMytokenKey.capabilities, \.capabilities),
+            OptionField(CreateMytokenKey.subtokenCapabilities, \.subtokenCapabilities),
+            OptionField(CreateMytokenKey.rotation, \.rotation),
+            OptionField(CreateMytokenKey.rotationLifetime, \.rotationLifetime),
+            OptionField(CreateMytokenKey.rotationAutoRevoke, \.rotationAutoRevoke),
+            OptionField(CreateMytokenKey.name, \.name),
+            OptionField(CreateMytokenKey.tokenType, \.tokenType),
+            OptionField(CreateMytokenKey.maxTokenLength, \.maxTokenLength),
+            OptionField(CreateMytokenKey.failOnWiderRestrictions, \.failOnWiderRestrictions),
+        ]
     }
 }
 
 /// `GetTokenWithMytoken`'s options.
-public struct MytokenTokenOptions: Sendable, Equatable {
+public struct MytokenTokenOptions: OptionsMessage {
     public var mytokenServer: String?
     public var scopes: [String]?
     public var audience: [String]?
@@ -103,28 +75,21 @@ public struct MytokenTokenOptions: Sendable, Equatable {
         self.comment = comment
     }
 
-    public var dbusOptions: [String: Variant] {
-        var o: [String: Variant] = [:]
-        if let mytokenServer { o[MytokenTokenOption.mytokenServer.rawValue] = Variant(mytokenServer) }
-        if let scopes { o[MytokenTokenOption.scopes.rawValue] = Variant(scopes) }
-        if let audience { o[MytokenTokenOption.audience.rawValue] = Variant(audience) }
-        if let oidcIssuer { o[MytokenTokenOption.oidcIssuer.rawValue] = Variant(oidcIssuer) }
-        if let comment { o[MytokenTokenOption.comment.rawValue] = Variant(comment) }
-        return o
-    }
+    public init() {}
 
-    public init(dbusOptions: [String: Variant]) throws(ArgumentError) {
-        let r = try OptionReader(dbusOptions, allowed: MytokenTokenOption.allCases.map(\.rawValue))
-        mytokenServer = try r.value(MytokenTokenOption.mytokenServer.rawValue)
-        scopes = try r.value(MytokenTokenOption.scopes.rawValue)
-        audience = try r.value(MytokenTokenOption.audience.rawValue)
-        oidcIssuer = try r.value(MytokenTokenOption.oidcIssuer.rawValue)
-        comment = try r.value(MytokenTokenOption.comment.rawValue)
+    public static var fields: [OptionField<Self>] {
+        [
+            OptionField(MytokenTokenOption.mytokenServer, \.mytokenServer),
+            OptionField(MytokenTokenOption.scopes, \.scopes),
+            OptionField(MytokenTokenOption.audience, \.audience),
+            OptionField(MytokenTokenOption.oidcIssuer, \.oidcIssuer),
+            OptionField(MytokenTokenOption.comment, \.comment),
+        ]
     }
 }
 
 /// `ExchangeTransferCode`'s and `RevokeMytoken`'s options (`recursive` only for the latter).
-public struct MytokenServerOptions: Sendable, Equatable {
+public struct MytokenServerOptions: OptionsMessage {
     public var mytokenServer: String?
     public var recursive: Bool?
 
@@ -133,18 +98,21 @@ public struct MytokenServerOptions: Sendable, Equatable {
         self.recursive = recursive
     }
 
-    public var dbusOptions: [String: Variant] {
-        var o: [String: Variant] = [:]
-        if let mytokenServer { o[MytokenServerOption.mytokenServer.rawValue] = Variant(mytokenServer) }
-        if let recursive { o[MytokenServerOption.recursive.rawValue] = Variant(recursive) }
-        return o
-    }
+    public init() {}
 
+    public static var fields: [OptionField<Self>] {
+        [
+            OptionField(MytokenServerOption.mytokenServer, \.mytokenServer),
+            OptionField(MytokenServerOption.recursive, \.recursive),
+        ]
+    }
+}
+
+extension MytokenServerOptions {
+    /// `recursive` is RevokeMytoken's only: ExchangeTransferCode rejects it like any unknown key.
     public init(dbusOptions: [String: Variant], allowRecursive: Bool) throws(ArgumentError) {
-        let allowed = allowRecursive ? MytokenServerOption.allCases : [.mytokenServer]
-        let r = try OptionReader(dbusOptions, allowed: allowed.map(\.rawValue))
-        mytokenServer = try r.value(MytokenServerOption.mytokenServer.rawValue)
-        recursive = try r.value(MytokenServerOption.recursive.rawValue)
+        try self.init(dbusOptions: dbusOptions,
+                      allowed: allowRecursive ? Self.allowedKeys : [MytokenServerOption.mytokenServer.rawValue])
     }
 }
 

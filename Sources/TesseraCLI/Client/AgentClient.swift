@@ -115,17 +115,16 @@ struct AgentClient: Sendable {
     }
 
     func passwordLogin(account: String, username: String, password: SecretText) async throws(CLIError) {
-        let options: [String: Variant] = [
-            PasswordLoginOption.username.rawValue: Variant(username),
-            PasswordLoginOption.password.rawValue: Variant(password.revealed()),
-        ]
-        _ = try await call(AgentMethod.loginWithPassword.rawValue, [.string(account), options.dbusValue], account: account)
+        let options = PasswordLoginOptions(username: username, password: password.revealed())
+        _ = try await call(AgentMethod.loginWithPassword.rawValue, [.string(account), options.dbusOptions.dbusValue],
+                           account: account)
     }
 
     // MARK: Accounts
 
-    func revoke(account: String, keepOnFailure: Bool) async throws(CLIError) -> Bool {
-        let options = RevokeOptions(keepOnFailure: keepOnFailure ? true : nil)
+    /// `Revoke`, for OpenID and mytoken accounts alike (`recursive`: mytoken accounts only).
+    func revoke(account: String, keepOnFailure: Bool = false, recursive: Bool = false) async throws(CLIError) -> Bool {
+        let options = RevokeOptions(keepOnFailure: keepOnFailure ? true : nil, recursive: recursive ? true : nil)
         let reply = try await call(AgentMethod.revoke.rawValue, [.string(account), options.dbusOptions.dbusValue],
                                    account: account)
         guard reply.count == 1, case .bool(let revoked) = reply[0] else {
@@ -158,7 +157,12 @@ struct AgentClient: Sendable {
             guard case .structure(let fields) = item, fields.count == 2, case .string(let name) = fields[0] else {
                 return nil
             }
-            return AccountView(name: name, fields: fields[1].entries.map { ($0.0, $0.1.json) })
+            // A setting of an unexpected type (another tesserad version) still lists the account,
+            // with what could not be read shown as unknown.
+            let info = (try? AccountInfo(dbusValue: item))
+                ?? AccountInfo(name: name, issuer: "", kind: "", clientID: nil, scopes: [], audience: [], audienceStyle: "",
+                               mytokenServer: nil, loggedIn: nil, hasClientSecret: nil)
+            return AccountView(info: info, fields: fields[1].entries.map { ($0.0, $0.1.json) })
         }
     }
 
@@ -247,27 +251,19 @@ struct AgentClient: Sendable {
         }
     }
 
-    /// The service's messages are written for people and usually name the command to run; the
-    /// error table's advice is added only when the message does not already say what to do.
+    /// The service's message says what happened and what to do (its error table attaches the
+    /// advice); the error's name alone decides the exit code. An empty message gets the name's
+    /// advice from the contract.
     func translate(_ name: AgentErrorName, message: String, account: String?) -> CLIError {
         Self.translate(name, message: message, account: account)
     }
 
     static func translate(_ name: AgentErrorName, message: String, account: String?) -> CLIError {
-        let actionable = message.contains("`tessera") || message.contains("tessera login")
-        let line = message.isEmpty ? name.advice : actionable ? message : "\(message); \(name.advice)"
+        let line = message.isEmpty ? name.advice : message
         switch name {
-        case .loginRequired:
-            return .loginRequired(account: account ?? "<account>", detail: message)
-        case .invalidArgument:
-            return .usage(message.isEmpty ? name.advice : message)
-        case .noSuchAccount:
-            return .runtime(actionable ? message : "\(message.isEmpty ? "no such account" : message); "
-                + "see `tessera account list`, or add it with `tessera account add`")
-        case .provider, .cancelled, .notPermitted:
-            return .runtime(message.isEmpty ? name.advice : message)
-        default:
-            return .runtime(line)
+        case .loginRequired: return .loginRequired(account: account ?? "<account>", detail: message)
+        case .invalidArgument: return .usage(line)
+        default: return .runtime(line)
         }
     }
 
@@ -308,9 +304,9 @@ struct FlowWatch: Sendable {
         guard let state = try? await client.flowState(path), state.isFinished else { return nil }
         switch state {
         case .completed: return .completed
-        case .denied: return .failed(.runtime("the login was denied at the provider; run `tessera login` again and approve it"))
-        case .expired: return .failed(.runtime("the login code expired before it was approved; run `tessera login` again"))
-        case .cancelled: return .failed(.runtime("the login was cancelled"))
+        case .denied: return .failed(.runtime("\(state.summary); run `tessera login` again and approve it"))
+        case .expired: return .failed(.runtime("\(state.summary); run `tessera login` again"))
+        case .cancelled: return .failed(.runtime(state.summary))
         case .failed, .pending: return nil
         }
     }

@@ -1,3 +1,5 @@
+import TesseraAPI
+
 /// What `tessera token` asks for.
 struct TokenRequest: Sendable, Equatable {
     var account: String
@@ -34,12 +36,16 @@ struct NewAccount: Sendable {
     var audienceStyle: String?
 }
 
-/// One account as `ListAccounts` describes it; the settings are kept in the service's order and
-/// shown generically, so a setting the service adds later shows up without a CLI change.
+/// One account as `ListAccounts` describes it: the contract's `AccountInfo` for what the CLI
+/// reads, and the settings in the service's order for display, shown generically so a setting
+/// the service adds later shows up without a CLI change.
 struct AccountView: Sendable {
-    var name: String
+    var info: AccountInfo
     var fields: [(String, JSONValue)]
 
+    var name: String { info.name }
+
+    /// A setting by its wire key (for settings this CLI does not know by name).
     subscript(key: String) -> JSONValue? { fields.first { $0.0 == key }?.1 }
 
     var json: JSONValue { .object([("name", .string(name))] + fields) }
@@ -47,22 +53,19 @@ struct AccountView: Sendable {
     /// A setting as one line of text: lists joined by spaces, absent as "-".
     func text(_ key: String) -> String { self[key].map(Self.plainText) ?? "-" }
 
+    func text(_ key: AccountSetting) -> String { text(key.rawValue) }
+
     var loginState: String {
-        switch self["logged-in"] {
-        case .bool(true): "logged in"
-        case .bool(false): "login required"
-        default: "unknown"
+        switch info.loggedIn {
+        case true?: "logged in"
+        case false?: "login required"
+        case nil: "unknown"
         }
     }
 
-    /// The cached access tokens' expiry, e.g. "expires in 4m 12s", from `token-expires-at` (x or ax).
+    /// The cached access tokens' expiry, e.g. "expires in 4m 12s", from `token-expires-at`.
     var tokenExpiryText: String {
-        let expiries: [Int64] = switch self["token-expires-at"] {
-        case .integer(let value): [value]
-        case .array(let values): values.compactMap { if case .integer(let value) = $0 { value } else { nil } }
-        default: []
-        }
-        if self["token-expires-at"] == nil { return "-" }
+        guard let expiries = info.tokenExpiresAt else { return "-" }
         guard let latest = expiries.max(), latest > 0 else { return "none" }
         let count = expiries.count == 1 ? "" : "\(expiries.count) tokens, latest "
         return latest > Clock.now() ? "\(count)expires \(Clock.relative(latest))" : "\(count)expired"

@@ -48,13 +48,6 @@ extension AgentClient {
                            account: nil)
     }
 
-    func revoke(account: String, recursive: Bool) async throws(CLIError) -> Bool {
-        let options = RevokeOptions(recursive: recursive ? true : nil)
-        let reply = try await call(AgentMethod.revoke.rawValue, [.string(account), options.dbusOptions.dbusValue], account: account)
-        guard reply.count == 1, case .bool(let revoked) = reply[0] else { throw Self.unexpectedReply(AgentMethod.revoke.rawValue, reply) }
-        return revoked
-    }
-
     func addMytokenAccount(name: String, settings: AccountSettingsMessage) async throws(CLIError) {
         _ = try await call(AgentMethod.addAccount.rawValue, [.string(name), settings.dbusOptions.dbusValue], account: name)
     }

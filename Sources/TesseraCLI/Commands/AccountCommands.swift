@@ -102,7 +102,7 @@ struct AccountCommand: AsyncParsableCommand {
                 return
             }
             let rows = accounts.map { account in
-                [account.name, account.text("issuer"), account.loginState, account.text("scopes")]
+                [account.name, account.text(.issuer), account.loginState, account.text(.scopes)]
             }
             StandardStream.output.put(renderTable(header: ["NAME", "ISSUER", "LOGIN", "SCOPES"], rows: rows))
         }

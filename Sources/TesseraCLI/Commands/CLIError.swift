@@ -27,8 +27,8 @@ public enum CLIError: Error, Equatable, CustomStringConvertible {
         case .usage(let message), .runtime(let message), .serviceUnreachable(let message):
             message
         case .loginRequired(let account, let detail):
-            detail.contains("tessera login") ? detail
-                : "\(detail.isEmpty ? "login required for \(account)" : detail); run `tessera login \(shellWord(account))`"
+            // The service's message names the login command; only an empty one needs it added.
+            detail.isEmpty ? "login required for \(account); run `tessera login \(shellWord(account))`" : detail
         case .interrupted:
             "interrupted"
         }

@@ -28,7 +28,7 @@ struct StatusCommand: AsyncParsableCommand {
         }
         text += "\n"
         let rows = accounts.map { account in
-            [account.name, account.text("issuer"), account.loginState, account.tokenExpiryText]
+            [account.name, account.text(.issuer), account.loginState, account.tokenExpiryText]
         }
         text += renderTable(header: ["ACCOUNT", "ISSUER", "LOGIN", "CACHED TOKENS"], rows: rows)
         StandardStream.output.put(text)

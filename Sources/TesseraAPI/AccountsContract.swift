@@ -1,0 +1,141 @@
+import DBus
+
+// The account methods' arguments: `AddAccount`'s settings and `ListAccounts`' entries.
+
+/// `AddAccount`'s settings as they travel (strings, unchecked beyond types; the service validates
+/// values and names the field that is wrong).
+public struct AccountSettingsMessage: OptionsMessage {
+    public var issuer: String?
+    public var clientID: String?
+    /// Write-only: sent to the service, which stores it in the keyring.
+    public var clientSecret: String?
+    public var scopes: [String]?
+    public var audience: [String]?
+    public var audienceStyle: String?
+    public var kind: String?
+    public var mytokenServer: String?
+    public var oidcIssuer: String?
+    /// Write-only: a mytoken to store (import).
+    public var mytoken: String?
+    /// Write-only: a transfer code to exchange for the mytoken to store.
+    public var transferCode: String?
+    public var replace: Bool?
+
+    public init(issuer: String? = nil, clientID: String? = nil, clientSecret: String? = nil, scopes: [String]? = nil,
+                audience: [String]? = nil, audienceStyle: String? = nil, kind: String? = nil,
+                mytokenServer: String? = nil, oidcIssuer: String? = nil, mytoken: String? = nil,
+                transferCode: String? = nil, replace: Bool? = nil) {
+        self.issuer = issuer
+        self.clientID = clientID
+        self.clientSecret = clientSecret
+        self.scopes = scopes
+        self.audience = audience
+        self.audienceStyle = audienceStyle
+        self.kind = kind
+        self.mytokenServer = mytokenServer
+        self.oidcIssuer = oidcIssuer
+        self.mytoken = mytoken
+        self.transferCode = transferCode
+        self.replace = replace
+    }
+
+    public init() {}
+
+    public static var fields: [OptionField<Self>] {
+        [
+            OptionField(AccountSetting.issuer, \.issuer),
+            OptionField(AccountSetting.clientID, \.clientID),
+            OptionField(AccountSetting.clientSecret, \.clientSecret),
+            OptionField(AccountSetting.scopes, \.scopes),
+            OptionField(AccountSetting.audience, \.audience),
+            OptionField(AccountSetting.audienceStyle, \.audienceStyle),
+            OptionField(AccountSetting.kind, \.kind),
+            OptionField(AccountSetting.mytokenServer, \.mytokenServer),
+            OptionField(AccountSetting.oidcIssuer, \.oidcIssuer),
+            OptionField(AccountSetting.mytoken, \.mytoken),
+            OptionField(AccountSetting.transferCode, \.transferCode),
+            OptionField(AccountSetting.replace, \.replace),
+        ]
+    }
+}
+
+/// One entry of `ListAccounts`: `(s name, a{sv} settings)`; never a secret.
+public struct AccountInfo: Sendable, Equatable {
+    public var name: String
+    public var issuer: String
+    public var kind: String
+    public var clientID: String?
+    public var scopes: [String]
+    public var audience: [String]
+    public var audienceStyle: String
+    public var mytokenServer: String?
+    /// Nil when the keyring could not be asked.
+    public var loggedIn: Bool?
+    public var hasClientSecret: Bool?
+    /// Expiry (Unix seconds) of each access token held in memory; nil from a service that does not say.
+    public var tokenExpiresAt: [Int64]?
+
+    public init(name: String, issuer: String, kind: String, clientID: String?, scopes: [String], audience: [String],
+                audienceStyle: String, mytokenServer: String?, loggedIn: Bool?, hasClientSecret: Bool?,
+                tokenExpiresAt: [Int64]? = nil) {
+        self.name = name
+        self.issuer = issuer
+        self.kind = kind
+        self.clientID = clientID
+        self.scopes = scopes
+        self.audience = audience
+        self.audienceStyle = audienceStyle
+        self.mytokenServer = mytokenServer
+        self.loggedIn = loggedIn
+        self.hasClientSecret = hasClientSecret
+        self.tokenExpiresAt = tokenExpiresAt
+    }
+
+    public var dbusValue: DBusValue {
+        var settings: [String: Variant] = [
+            AccountSetting.issuer.rawValue: Variant(issuer),
+            AccountSetting.kind.rawValue: Variant(kind),
+            AccountSetting.scopes.rawValue: Variant(scopes),
+            AccountSetting.audience.rawValue: Variant(audience),
+            AccountSetting.audienceStyle.rawValue: Variant(audienceStyle),
+        ]
+        if let clientID { settings[AccountSetting.clientID.rawValue] = Variant(clientID) }
+        if let mytokenServer { settings[AccountSetting.mytokenServer.rawValue] = Variant(mytokenServer) }
+        if let loggedIn { settings[AccountSetting.loggedIn.rawValue] = Variant(loggedIn) }
+        if let hasClientSecret { settings[AccountSetting.hasClientSecret.rawValue] = Variant(hasClientSecret) }
+        if let tokenExpiresAt { settings[AccountSetting.tokenExpiresAt.rawValue] = Variant(tokenExpiresAt) }
+        return .structure([.string(name), settings.dbusValue])
+    }
+
+    public init(dbusValue: DBusValue) throws(DBusError) {
+        guard case .structure(let fields) = dbusValue, fields.count == 2 else {
+            throw .typeMismatch(expected: "(sa{sv})", actual: dbusValue.signature.rawValue, context: "account entry")
+        }
+        let (name, settings) = try fields.decode(String.self, [String: Variant].self)
+        self.name = name
+        issuer = try settings.value(AccountSetting.issuer.rawValue) ?? ""
+        kind = try settings.value(AccountSetting.kind.rawValue) ?? AccountKindName.oidc.rawValue
+        clientID = try settings.value(AccountSetting.clientID.rawValue)
+        scopes = try settings.value(AccountSetting.scopes.rawValue) ?? []
+        audience = try settings.value(AccountSetting.audience.rawValue) ?? []
+        audienceStyle = try settings.value(AccountSetting.audienceStyle.rawValue) ?? AudienceStyleName.resource.rawValue
+        mytokenServer = try settings.value(AccountSetting.mytokenServer.rawValue)
+        loggedIn = try settings.value(AccountSetting.loggedIn.rawValue)
+        hasClientSecret = try settings.value(AccountSetting.hasClientSecret.rawValue)
+        tokenExpiresAt = try settings.value(AccountSetting.tokenExpiresAt.rawValue)
+    }
+
+    /// `ListAccounts`' reply body.
+    public static func listBody(_ accounts: [AccountInfo]) -> [DBusValue] {
+        [.array(of: "(sa{sv})", accounts.map(\.dbusValue))]
+    }
+
+    public static func list(body: [DBusValue]) throws(DBusError) -> [AccountInfo] {
+        guard let first = body.first, case .array(_, let entries) = first, body.count == 1 else {
+            throw .typeMismatch(expected: "a(sa{sv})", actual: body.map(\.signature.rawValue).joined(), context: "ListAccounts reply")
+        }
+        var result: [AccountInfo] = []
+        for entry in entries { result.append(try AccountInfo(dbusValue: entry)) }
+        return result
+    }
+}
