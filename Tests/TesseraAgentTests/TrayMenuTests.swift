@@ -7,6 +7,13 @@ import TesseraCore
 
 /// The menu and icon models, in process.
 @Suite struct TrayModelTests {
+    /// The tooltip's own escaping used to replace 3 of the 5 characters XML reserves.
+    @Test func toolTipEscapesEveryReservedCharacter() {
+        let body = Tray.toolTipBody([TrayAccount(name: #"a&b<c>d"e'f"#, state: .loggedIn)])
+        #expect(body == "a&amp;b&lt;c&gt;d&quot;e&apos;f — logged in")
+        #expect(Tray.toolTipBody([]) == "No accounts")
+    }
+
     @Test func pixmapsAreARGBBigEndianWithTheAttentionTileOnlyWhenAsked() throws {
         for size in TrayIcon.sizes {
             let normal = TrayIcon.pixmap(size: size, attention: false)

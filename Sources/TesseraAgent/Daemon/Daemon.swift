@@ -11,7 +11,7 @@ import TesseraCore
 /// `tesserad`'s life: parse the command line, harden the process, connect, export, claim the
 /// name, serve until SIGTERM/SIGINT or until replaced, then stop cleanly.
 public enum Daemon {
-    public static let version = "0.1.0"
+    public static let version = TesseraVersion.current
 
     /// Exit codes, documented in the README.
     public enum ExitCode: Int32 {

@@ -54,23 +54,13 @@ extension Tray {
     }
 
     private func toolTip() -> DBusValue {
-        let accounts = snapshot.accounts
-        let body = accounts.isEmpty ? "No accounts" : accounts.map { Self.escapeMarkup($0.label) }.joined(separator: "\n")
-        return .structure([.string(""), TrayIcon.dbusValue([]), .string("Tessera"), .string(body)])
+        .structure([.string(""), TrayIcon.dbusValue([]), .string("Tessera"), .string(Self.toolTipBody(snapshot.accounts))])
     }
 
-    /// Tooltip bodies may be rendered as markup.
-    static func escapeMarkup(_ text: String) -> String {
-        var out = ""
-        for c in text {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            default: out.append(c)
-            }
-        }
-        return out
+    /// Tooltip bodies may be rendered as markup: account names are escaped (all five characters
+    /// XML reserves, by the project's one escaping function).
+    static func toolTipBody(_ accounts: [TrayAccount]) -> String {
+        accounts.isEmpty ? "No accounts" : accounts.map { XMLText.escape($0.label) }.joined(separator: "\n")
     }
 
     func menuInterface() -> ExportedInterface {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import TesseraAPI
 
 /// `tessera`: the command-line client of the Tessera agent. Every command is one or two D-Bus calls
 /// to `tesserad`; nothing here speaks HTTP or touches the keyring.
@@ -14,15 +15,11 @@ public struct Tessera: AsyncParsableCommand {
             Exit status: 0 success, 1 runtime error, 2 usage error, 3 login required, \
             4 the service is not reachable, 130 interrupted.
             """,
-        version: TesseraCLIVersion.current,
+        version: TesseraVersion.current,
         subcommands: [AccountCommand.self, LoginCommand.self, TokenCommand.self,
                       RevokeCommand.self, StatusCommand.self, MytokenCommand.self])
 
     public init() {}
-}
-
-public enum TesseraCLIVersion {
-    public static let current = "0.1.0"
 }
 
 /// The program: parse, run, and turn every outcome into one stderr line and a documented exit

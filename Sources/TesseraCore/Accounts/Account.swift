@@ -87,9 +87,10 @@ public enum Validate {
         return url
     }
 
+    /// The OIDC client's rule, so the service never accepts an http URL its client would refuse:
+    /// `localhost`, `::1`, or a dotted quad in 127.0.0.0/8 (not `127.1`, not `127.evil.example`).
     public static func isLoopback(_ host: String) -> Bool {
-        let host = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        return host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        URLPolicy.isLoopback(host)
     }
 
     /// A short free-text value such as a client id.
