@@ -49,7 +49,8 @@ public enum TokenTypeHint: String, Sendable {
 ///
 /// `refreshToken` is the refresh token the provider returned: on a refresh it is the rotated
 /// one (the previous one is dead at providers that rotate), so persist it *before* using
-/// `accessToken`. Nil means the provider returned none and the previous one stays valid.
+/// `accessToken`. Nil means the provider returned none (or an empty one) and the previous one
+/// stays valid.
 public struct TokenResponse: Sendable, CustomStringConvertible {
     /// Used when the provider omits `expires_in` and the access token carries no readable `exp`:
     /// short on purpose, so a wrong guess costs one early refresh rather than a dead token.
@@ -114,10 +115,17 @@ public struct TokenResponse: Sendable, CustomStringConvertible {
         }
         self.init(
             accessToken: accessToken, tokenType: tokenType,
-            refreshToken: try fields.string("refresh_token").map(SecretString.init),
-            idToken: try fields.string("id_token").map(SecretString.init),
+            refreshToken: try Self.nonBlank(fields.string("refresh_token")),
+            idToken: try Self.nonBlank(fields.string("id_token")),
             scopes: try fields.string("scope").map { $0.split(separator: " ").map(String.init) },
             lifetime: lifetime, lifetimeSource: source, receivedAt: receivedAt)
+    }
+
+    /// An empty (or blank) token in an answer is no token: for `refresh_token` that means "keep the
+    /// current one" (issue 12.7: storing "" wedged the account), never "store nothing".
+    private static func nonBlank(_ value: String?) -> SecretString? {
+        guard let value, !value.allSatisfy(\.isWhitespace) else { return nil }
+        return SecretString(value)
     }
 
     public var description: String {

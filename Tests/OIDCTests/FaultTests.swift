@@ -329,3 +329,26 @@ struct HostileNumberTests {
         #expect(flow.interval == .seconds(300))
     }
 }
+
+/// Issue 12.7: `refresh_token: ""` in a refresh answer wedged the account (every later GetToken
+/// failed with "a secret cannot be empty"). An empty or absent refresh token means "keep yours".
+@Suite("OIDC: empty rotated refresh tokens")
+struct EmptyRefreshTokenTests {
+    @Test(arguments: ["\"\"", "absent", "null", "\"   \""])
+    func emptyOrAbsentRefreshTokenMeansKeepTheCurrentOne(_ raw: String) async throws {
+        let faults = try await FaultServer.start()
+        let client = OIDCClient(issuer: faults.issuer(for: "refresh-token=\(raw)"), credentials: .publicClient("tessera"),
+                                cache: ProviderMetadataCache())
+        let tokens = try await client.refresh(refreshToken: SecretString("current-refresh-token"))
+        #expect(tokens.accessToken.reveal() == "fault-server-access-token")
+        #expect(tokens.refreshToken == nil, "\(raw) gave a refresh token to store")
+    }
+
+    @Test func aRealRotatedRefreshTokenIsHandedOut() async throws {
+        let faults = try await FaultServer.start()
+        let client = OIDCClient(issuer: faults.issuer(for: "refresh-token=\"rotated-1\""), credentials: .publicClient("tessera"),
+                                cache: ProviderMetadataCache())
+        let tokens = try await client.refresh(refreshToken: SecretString("current-refresh-token"))
+        #expect(tokens.refreshToken?.reveal() == "rotated-1")
+    }
+}

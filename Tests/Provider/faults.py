@@ -34,6 +34,7 @@ Parameterised faults (RAW is put into the JSON text verbatim, so it may be any n
 e.g. 9223372036000000000, -5, 3600.9, 1e400, or a quoted string; percent-decoded first):
 
   expires-in=RAW         200, the `ok` token response with "expires_in": RAW
+  refresh-token=RAW      200, the `ok` token response with "refresh_token": RAW (`absent`: none)
   jwt-exp=RAW            200, a JWT access token whose payload is {"exp": RAW}, no expires_in
   device-expires-in=RAW  the device authorization endpoint answers "expires_in": RAW (interval 1);
                          its token endpoint answers like `ok`
@@ -171,6 +172,10 @@ class Handler(BaseHTTPRequestHandler):
         is_token_request = "grant_type=" in body
         if name == "expires-in":
             return self.send(200, with_raw(TOKEN, "expires_in"))
+        if name == "refresh-token":
+            if raw == "absent":
+                return self.send(200, {k: v for k, v in TOKEN.items() if k != "refresh_token"})
+            return self.send(200, with_raw(TOKEN, "refresh_token"))
         if name == "jwt-exp":
             def part(text):
                 return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")

@@ -64,4 +64,22 @@ import Testing
         #expect(try await world.token(account: name).value == "fault-server-access-token")
         #expect(world.agent.process.isRunning)
     }
+
+    /// Issue 12.7: an empty rotated refresh token wedged the account until restart; now the
+    /// current one is kept and every later refresh works.
+    @Test func emptyRotatedRefreshTokenKeepsTheCurrentOne() async throws {
+        let world = try await AgentWorld()
+        let faults = try await FaultServer.start()
+        defer { faults.stop() }
+        for (index, raw) in ["\"\"", "absent"].enumerated() {
+            let name = try await Self.faultAccount(world, faults, fault: "refresh-token=\(raw)", suffix: "rt\(index)",
+                                                   refreshToken: "current-refresh-token")
+            for _ in 0..<3 {
+                let token = try await world.token("{'force': <true>}", account: name)
+                #expect(token.value == "fault-server-access-token", "\(raw)")
+                #expect(try await world.storedRefreshToken(name) == "current-refresh-token", "\(raw)")
+            }
+        }
+        #expect(world.agent.process.isRunning)
+    }
 }
