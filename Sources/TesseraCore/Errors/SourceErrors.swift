@@ -73,6 +73,11 @@ extension AgentError {
             self = .expiredToken(account: account)
         case (.accessDenied, _):
             self = .accessDenied(account: account)
+        case (.transport(.bodyTooLarge(_, let limit)), _):
+            // The provider was reached and answered, just too much: not "cannot reach" (issue 12.8).
+            self = .provider(error: "response_too_large", description: "the answer is larger than \(limit) bytes; refusing it")
+        case (.transport(.redirectRefused(_, let status, let location)), _):
+            self = .provider(error: "redirect", description: "the provider answered with a redirect (HTTP \(status)) to \(location.map { String($0.prefix(200)) } ?? "nowhere"), which is not followed; check the issuer URL")
         case (.transport(let problem), _):
             self = .network(problem.description)
         case (.cancelled, _):
@@ -125,6 +130,8 @@ extension AgentError {
             self = .notPermitted(error.description)
         case .provider(let code, let description):
             self = .provider(error: code, description: description ?? error.description)
+        case .unknownTemplate:
+            self = .provider(error: "invalid_request", description: error.description)
         case .server(_, let code, let description):
             self = .provider(error: code, description: description)
         case .cancelled:
