@@ -60,6 +60,7 @@ import Testing
         (.usageRestricted(description: nil), "mt", .notPermitted),
         (.insufficientCapabilities(description: nil), "mt", .notPermitted),
         (.provider(error: "invalid_scope", description: nil), "mt", .provider),
+        (.unknownTemplate(description: "unknown include name: 'x'"), nil, .provider),
         (.server(status: 500, error: "internal_server_error", description: nil), "mt", .provider),
         (.loginExpired, "mt", .expiredToken),
         (.cancelled, "mt", .cancelled),
@@ -131,7 +132,7 @@ import Testing
     static func coverage(_ error: MytokenError) {
         switch error {
         case .invalidTimeValue, .invalidRestriction, .invalidArgument, .invalidToken, .expiredCode, .accessDenied,
-             .usageRestricted, .insufficientCapabilities, .provider, .server, .loginExpired, .cancelled, .unsupported,
+             .usageRestricted, .insufficientCapabilities, .provider, .unknownTemplate, .server, .loginExpired, .cancelled, .unsupported,
              .network, .invalidResponse: break
         }
     }
