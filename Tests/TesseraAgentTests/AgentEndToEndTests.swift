@@ -83,7 +83,9 @@ import Testing
         try await world.check("AddAccount", world.account, "{'issuer': <'\(world.provider.issuer.absoluteString)'>}")
         let listed = try await world.check("ListAccounts")
         let registered = try #require(AgentWorld.capture("'\(world.account)', \\{[^}]*'client-id': <'([^']+)'>", in: listed))
-        #expect(!registered.isEmpty)
+        // A client of its own, not one of the provider's preregistered test clients.
+        #expect(![TestProvider.devicePublic.id, TestProvider.deviceConfidential.id, TestProvider.passwordConfidential.id,
+                  TestProvider.passwordPublic.id].contains(registered), "\(registered)")
         try await world.login()
         _ = try await world.token()
 
@@ -118,7 +120,7 @@ import Testing
         // A private bus that knows only the generated activation file (@bindir@ → the build dir).
         let bus = try await KeyringSession(keyring: .none)
         let template = try String(contentsOfFile: packageRoot() + "/dbus/io.tessera.Agent1.service", encoding: .utf8)
-        let binary = try AgentProcess.binary()
+        let binary = try Binaries.path("tesserad")
         let bindir = (binary as NSString).deletingLastPathComponent
         #expect(template.contains("Exec=@bindir@/tesserad"))
         try template.replacingOccurrences(of: "@bindir@", with: bindir)
@@ -385,7 +387,7 @@ import Testing
 
     @Test func nameOwnershipReplaceAndCleanStop() async throws {
         let world = try await AgentWorld()
-        let binary = try AgentProcess.binary()
+        let binary = try Binaries.path("tesserad")
         let second = try await Command.run(binary, [], environment: world.environment, timeout: .seconds(10))
         #expect(second.status == 3)
         #expect(second.stderr.contains("already owned") && second.stderr.contains("--replace"))

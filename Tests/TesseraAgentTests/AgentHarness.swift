@@ -6,47 +6,23 @@ import Testing
 import FoundationNetworking
 #endif
 
-/// The real `tesserad` binary, started for one test with its own config directory (under the
-/// session's HOME, so the "no token on disk" grep covers it), a fake `xdg-open` first on PATH,
-/// debug logging to a file outside HOME, and stopped by PID.
+/// The real `tesserad` (`Tesserad`, TestSupport's one way to start it), started for one test with
+/// its own config directory (under the session's HOME, so the "no token on disk" grep covers it),
+/// a fake `xdg-open` first on PATH and debug logging to a file outside HOME, plus gdbus as an
+/// independent client.
 final class AgentProcess {
-    let process: BackgroundProcess
-    let environment: [String: String]
-
-    /// `TESSERAD` if set, else `tesserad` next to the test bundle (both live in the build directory).
-    static func binary() throws -> String {
-        if let path = ProcessInfo.processInfo.environment["TESSERAD"], !path.isEmpty { return path }
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("tesserad").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        throw TestSupportError.missing("tesserad is not built next to the tests (swift build --build-tests) and TESSERAD is not set")
-    }
+    let tesserad: Tesserad
+    var process: BackgroundProcess { tesserad.process }
+    var environment: [String: String] { tesserad.environment }
 
     /// Starts tesserad and returns once it owns io.tessera.Agent1.
     init(environment: [String: String], logPath: String, arguments: [String] = []) async throws {
-        self.environment = environment
-        process = try BackgroundProcess(try Self.binary(), ["--log-level", "debug"] + arguments,
-                                        environment: environment, logPath: logPath)
-        let deadline = ContinuousClock.now + .seconds(10)
-        while true {
-            let owner = try await Command.run(
-                "gdbus", ["call", "--session", "--dest", "org.freedesktop.DBus", "--object-path", "/org/freedesktop/DBus",
-                          "--method", "org.freedesktop.DBus.NameHasOwner", "io.tessera.Agent1"],
-                environment: environment)
-            if owner.stdout.contains("true") { break }
-            guard process.isRunning, ContinuousClock.now < deadline else {
-                throw TestSupportError.failed("tesserad did not claim its name: \(process.log())")
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        tesserad = try await Tesserad(environment: environment, logPath: logPath, arguments: ["--log-level", "debug"] + arguments)
     }
 
-    func log() -> String { process.log() }
+    func log() -> String { tesserad.log() }
 
-    func stop(signal: Int32 = SIGTERM) { process.stop(signal: signal) }
+    func stop(signal: Int32 = SIGTERM) { tesserad.stop(signal: signal) }
 
     /// Calls an `io.tessera.Agent1` method through gdbus, an independent client.
     func call(_ method: String, _ arguments: [String]) async throws -> CommandResult {

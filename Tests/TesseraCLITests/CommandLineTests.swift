@@ -53,7 +53,7 @@ import TestSupport
         let json = try await CLI.run(["token", "wlcg", "--json"])
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         #expect(object["token"] as? String == token, "cached: the same token")
-        #expect(object["issuer"] as? String != nil)
+        #expect(object["issuer"] as? String == issuer, "\(json.stdout)")
         #expect((object["expires_at"] as? Int ?? 0) > Int(Date().timeIntervalSince1970))
         #expect((object["scopes"] as? [String])?.contains("openid") == true)
 

@@ -2,25 +2,6 @@ import Foundation
 import Synchronization
 import TestSupport
 
-/// The built binaries sit next to the test bundle in the scratch directory.
-enum Binaries {
-    static var directory: String {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-        var path = (executable as NSString).deletingLastPathComponent
-        // swift-testing runs the `.xctest` binary itself; it lives in the bin directory.
-        if path.hasSuffix(".xctest") { path = (path as NSString).deletingLastPathComponent }
-        return path
-    }
-
-    static func path(_ name: String) throws -> String {
-        let path = "\(directory)/\(name)"
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw TestSupportError.missing("\(path) is not built (swift build --build-tests builds it)")
-        }
-        return path
-    }
-}
-
 /// One run of `tessera`.
 struct CLIRun: CustomStringConvertible {
     var status: Int32
@@ -29,30 +10,18 @@ struct CLIRun: CustomStringConvertible {
     var description: String { "exit \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
 }
 
-/// A `tesserad` of our own on the session bus, stopped when released.
+/// A `tesserad` of our own on the session bus (TestSupport's `Tesserad`), stopped when released.
 final class RunningAgent {
-    let process: BackgroundProcess
+    let tesserad: Tesserad
 
     init(environment: [String: String] = [:]) async throws {
-        try Requirement.session()
-        let directory = try makeTemporaryDirectory("tesserad")
-        process = try BackgroundProcess(try Binaries.path("tesserad"), [], environment: environment,
-                                        logPath: "\(directory)/tesserad.log")
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
-            let owner = try await Command.run("gdbus", [
-                "call", "--session", "--dest", "org.freedesktop.DBus", "--object-path", "/org/freedesktop/DBus",
-                "--method", "org.freedesktop.DBus.GetNameOwner", "io.tessera.Agent1"])
-            if owner.succeeded { return }
-            guard process.isRunning else { break }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        throw TestSupportError.failed("tesserad did not claim io.tessera.Agent1: \(process.log())")
+        tesserad = try await Tesserad(environment: environment, logPath: "\(try makeTemporaryDirectory("tesserad"))/tesserad.log")
     }
 
-    var log: String { process.log() }
+    var process: BackgroundProcess { tesserad.process }
+    var log: String { tesserad.log() }
 
-    deinit { process.stop() }
+    deinit { tesserad.stop() }
 }
 
 enum CLI {

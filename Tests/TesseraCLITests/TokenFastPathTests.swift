@@ -12,7 +12,7 @@ import Testing
               let command = parsed as? TokenCommand, !command.interactive, command.bearerFile == nil
         else { return nil }
         return TokenFastPath(
-            request: TokenRequest(account: command.account, scopes: command.scopes, audience: command.audiences,
+            request: TokenQuery(account: command.account, scopes: command.scopes, audience: command.audiences,
                                   minValid: command.minValid, force: command.force),
             format: command.format)
     }
@@ -44,9 +44,9 @@ import Testing
 
     @Test func thePlainFormsTakeTheFastPath() {
         #expect(TokenFastPath.parse(["token", "wlcg"]) == TokenFastPath(
-            request: TokenRequest(account: "wlcg", scopes: [], audience: [], minValid: nil, force: false), format: .plain))
+            request: TokenQuery(account: "wlcg", scopes: [], audience: [], minValid: nil, force: false), format: .plain))
         #expect(TokenFastPath.parse(["token", "wlcg", "-s", "openid profile", "--aud", "x", "-t", "300", "--env"])
-            == TokenFastPath(request: TokenRequest(account: "wlcg", scopes: ["openid", "profile"], audience: ["x"],
+            == TokenFastPath(request: TokenQuery(account: "wlcg", scopes: ["openid", "profile"], audience: ["x"],
                                                    minValid: 300, force: false), format: .env))
     }
 

@@ -4,22 +4,6 @@ import OIDC
 import TesseraAPI
 import TesseraCore
 
-extension Validate {
-    /// Mytokens (JWTs run to a few KB), short tokens and codes: one printable ASCII word.
-    static let maxSecretBytes = 16 * 1024
-
-    static func secret(_ value: String, field: String) throws(AgentError) -> String {
-        if value.isEmpty { throw .invalidArgument(field: field, reason: "must not be empty") }
-        if value.utf8.count > maxSecretBytes {
-            throw .invalidArgument(field: field, reason: "is longer than \(maxSecretBytes) bytes")
-        }
-        if value.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value >= 0x7F }) {
-            throw .invalidArgument(field: field, reason: "must be one word of printable ASCII (no spaces or line breaks)")
-        }
-        return value
-    }
-}
-
 /// The mytoken methods of `io.tessera.Agent1`: arguments checked here, work done by `Agent`.
 extension AgentObject {
     func createMytoken(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {

@@ -31,13 +31,13 @@ struct AgentClient: Sendable {
 
     // MARK: Tokens
 
-    func token(_ request: TokenRequest) async throws(CLIError) -> IssuedToken {
+    func token(_ request: TokenQuery) async throws(CLIError) -> IssuedToken {
         let body = try await call(AgentMethod.getToken.rawValue, Self.tokenArguments(request), account: request.account)
         return try Self.issuedToken(from: body)
     }
 
     /// `tessera token`'s one call on a blocking connection (the fast path; see `TokenFastPath`).
-    static func token(_ request: TokenRequest, on connection: BlockingConnection) throws(CLIError) -> IssuedToken {
+    static func token(_ request: TokenQuery, on connection: BlockingConnection) throws(CLIError) -> IssuedToken {
         let body: [DBusValue]
         do {
             body = try connection.call(destination: service, path: object, interface: interface,
@@ -57,7 +57,7 @@ struct AgentClient: Sendable {
         }
     }
 
-    private static func tokenArguments(_ request: TokenRequest) -> [DBusValue] {
+    private static func tokenArguments(_ request: TokenQuery) -> [DBusValue] {
         let options = GetTokenOptions(
             scopes: request.scopes.isEmpty ? nil : request.scopes,
             audience: request.audience.isEmpty ? nil : request.audience,

@@ -1,7 +1,7 @@
 import TesseraAPI
 
 /// What `tessera token` asks for.
-struct TokenRequest: Sendable, Equatable {
+struct TokenQuery: Sendable, Equatable {
     var account: String
     var scopes: [String]
     var audience: [String]

@@ -17,7 +17,7 @@ import DBus
 /// error and every other command behaves exactly as before. `TokenFastPathTests` checks that
 /// each accepted command line means what ArgumentParser makes of it.
 struct TokenFastPath: Equatable {
-    var request: TokenRequest
+    var request: TokenQuery
     var format: TokenFormat
 
     static func parse(_ arguments: [String]) -> TokenFastPath? {
@@ -62,7 +62,7 @@ struct TokenFastPath: Equatable {
             index += 1
         }
         guard let account, !(json && env) else { return nil }
-        let request = TokenRequest(account: account,
+        let request = TokenQuery(account: account,
                                    scopes: scopes.flatMap { $0.split(separator: " ").map(String.init) },
                                    audience: audiences, minValid: minValid, force: force)
         return TokenFastPath(request: request, format: json ? .json : env ? .env : .plain)

@@ -60,7 +60,7 @@ struct LoginCommand: AsyncParsableCommand {
         } else if browser {
             try await BrowserLoginSession(agent: agent, account: account, console: .output, timeout: timeout).run()
         } else {
-            try await DeviceLogin(agent: agent, account: account, console: .output,
+            try await DeviceLoginSession(agent: agent, account: account, console: .output,
                                   drawQR: !noQR, timeout: timeout).run()
         }
     }

@@ -134,7 +134,7 @@ struct MytokenCommand: AsyncParsableCommand {
             let agent = try await AgentClient.connect()
             let format: TokenFormat = json ? .json : env ? .env : .plain
             if let account {
-                let issued = try await agent.token(TokenRequest(account: account, scopes: splitWords(scopes), audience: audiences,
+                let issued = try await agent.token(TokenQuery(account: account, scopes: splitWords(scopes), audience: audiences,
                                                                 minValid: nil, force: false))
                 StandardStream.output.put(format.render(issued))
                 return

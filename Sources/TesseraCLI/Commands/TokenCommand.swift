@@ -98,7 +98,7 @@ struct TokenCommand: AsyncParsableCommand {
 
     func run() async throws {
         let agent = try await AgentClient.connect()
-        let request = TokenRequest(account: account, scopes: scopes, audience: audiences,
+        let request = TokenQuery(account: account, scopes: scopes, audience: audiences,
                                    minValid: minValid, force: force)
         let issued: IssuedToken
         do {
@@ -106,7 +106,7 @@ struct TokenCommand: AsyncParsableCommand {
         } catch .loginRequired(let account, let detail) where interactive {
             _ = detail
             // The code goes to stderr so stdout still holds nothing but the token.
-            let login = DeviceLogin(agent: agent, account: account, console: .error,
+            let login = DeviceLoginSession(agent: agent, account: account, console: .error,
                                     drawQR: !noQR, timeout: timeout)
             try await login.run()
             issued = try await agent.token(request)

@@ -3,7 +3,7 @@ import QRCode
 /// The device flow as a terminal user sees it: the URI and the code (and a QR code when drawing is
 /// wanted and the console is a terminal), a spinner with the elapsed time, and Ctrl-C cancelling the
 /// flow at the service. The service shows the same code in a desktop notification.
-struct DeviceLogin {
+struct DeviceLoginSession {
     let agent: AgentClient
     let account: String
     /// stdout for `tessera login`; stderr for `tessera token --interactive`, whose stdout is the token.

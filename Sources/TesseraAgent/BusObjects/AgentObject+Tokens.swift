@@ -1,0 +1,43 @@
+import DBus
+import Foundation
+import OIDC
+import TesseraAPI
+import TesseraCore
+
+/// `GetToken` and `Revoke`: arguments checked here, the work is `Agent`'s.
+extension AgentObject {
+    func getToken(_ call: MethodCall, _ caller: VerifiedCaller) async throws(AgentError) -> [DBusValue] {
+        let (account, options) = try decodeOptions(call) { options throws(ArgumentError) in try GetTokenOptions(dbusOptions: options) }
+        var request = TokenRequest(account: account)
+        if let scopes = options.scopes { request.scopes = try Validate.words(scopes, field: GetTokenOption.scopes.rawValue) }
+        if let audience = options.audience { request.audience = try Validate.words(audience, field: GetTokenOption.audience.rawValue) }
+        if let minValid = options.minValid {
+            guard minValid <= Self.maxMinValid else {
+                throw .invalidArgument(field: GetTokenOption.minValid.rawValue, reason: "must be at most \(Self.maxMinValid) seconds")
+            }
+            request.minValid = minValid
+        }
+        if let timeout = options.timeout {
+            guard (1...Self.maxTimeout).contains(timeout) else {
+                throw .invalidArgument(field: GetTokenOption.timeout.rawValue, reason: "must be between 1 and \(Self.maxTimeout) seconds")
+            }
+            request.timeout = timeout
+        }
+        if let application = options.application { _ = try Validate.text(application, field: GetTokenOption.application.rawValue) }
+        request.force = options.force ?? false
+        request.interactive = options.interactive ?? false
+        if request.interactive {
+            request.requestedBy = Self.requester(caller, application: options.application.map { String($0.prefix(80)) })
+        }
+        let (token, resolved) = try await agent.token(request)
+        return TokenReply(token: token.value, expiresAt: Int64(token.expiresAt.timeIntervalSince1970.rounded(.down)),
+                          tokenType: token.tokenType, scopes: token.scopes, audience: token.audience,
+                          issuer: resolved.issuer.absoluteString, account: resolved.name).body
+    }
+
+    func revoke(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
+        let (account, options) = try decodeOptions(call) { options throws(ArgumentError) in try RevokeOptions(dbusOptions: options) }
+        return [.bool(try await agent.revoke(account: account, keepOnFailure: options.keepOnFailure ?? false,
+                                             recursive: options.recursive ?? false))]
+    }
+}
