@@ -30,6 +30,9 @@ let package = Package(
         .target(name: "DBus", dependencies: ["CDBus"], swiftSettings: strict),
         .target(name: "Keyring", dependencies: ["CLibSecret"], swiftSettings: strict),
         .target(name: "OIDC", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        // The one thin layer over the POSIX calls made outside the C libraries' own wrappers
+        // (whole writes, durable file replacement, spawning, readlink); no Foundation.
+        .target(name: "Posix", swiftSettings: strict),
         // The contract's names and keys as plain Swift: no D-Bus, no Foundation.
         .target(name: "TesseraNames", swiftSettings: strict),
         .target(name: "TesseraAPI", dependencies: ["DBus", "TesseraNames"], swiftSettings: strict),
@@ -45,17 +48,17 @@ let package = Package(
         // `swift build --explicit-target-dependency-import-check error` checks that it does not).
         .target(
             name: "TesseraCore",
-            dependencies: ["Keyring", "OIDC", "TesseraNames", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Keyring", "OIDC", "TesseraNames", "Posix", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         // The service's D-Bus objects, desktop (notifications, tray) and daemon, over the core.
         .target(
             name: "TesseraAgent",
-            dependencies: ["TesseraCore", "DBus", "Keyring", "OIDC", "TesseraAPI", "QRCode", "CHardening",
+            dependencies: ["TesseraCore", "DBus", "Keyring", "OIDC", "TesseraAPI", "QRCode", "CHardening", "Posix",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .target(
             name: "TesseraCLI",
-            dependencies: ["DBus", "TesseraAPI", "QRCode",
+            dependencies: ["DBus", "TesseraAPI", "QRCode", "Posix",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
         .executableTarget(name: "tesserad", dependencies: ["TesseraAgent"], swiftSettings: strict),

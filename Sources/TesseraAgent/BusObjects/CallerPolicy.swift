@@ -1,6 +1,7 @@
 import DBus
 import Foundation
 import Logging
+import Posix
 import Synchronization
 import TesseraCore
 
@@ -111,9 +112,6 @@ public final class CallerPolicy: Sendable {
     /// The program behind a process: the target of `/proc/PID/exe`. Readable for our own user's
     /// processes (not for another user's or a non-dumpable one — then the pid alone is shown).
     static func executable(of processID: UInt32) -> String? {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let count = readlink("/proc/\(processID)/exe", &buffer, buffer.count - 1)
-        guard count > 0 else { return nil }
-        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        Posix.readLink("/proc/\(processID)/exe")
     }
 }

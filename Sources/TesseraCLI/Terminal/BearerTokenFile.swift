@@ -1,4 +1,5 @@
 import Glibc
+import Posix
 
 /// The WLCG bearer token discovery file (WLCG Bearer Token Discovery, v1.0): tools look at
 /// `$BEARER_TOKEN`, then `$BEARER_TOKEN_FILE`, then `$XDG_RUNTIME_DIR/bt_u$UID`, then
@@ -21,36 +22,27 @@ public enum BearerTokenFile {
     /// never a partial one, and never a file others could read.
     public static func write(_ token: SecretText, to path: String) throws(CLIError) {
         let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        var template = Array((directory.isEmpty ? "/" : directory).utf8CString.dropLast())
-            + Array("/.bt-tessera.XXXXXX".utf8CString)
-        let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard descriptor >= 0 else {
-            throw .runtime("cannot create a file in \(directory) for the bearer token: \(errnoText()); "
+        let descriptor: FileDescriptor, temporary: String
+        do { (descriptor, temporary) = try FileDescriptor.temporaryFile(in: directory.isEmpty ? "/" : directory, prefix: ".bt-tessera.") } catch {
+            throw .runtime("cannot create a file in \(directory) for the bearer token: \(error); "
                 + "choose another path with --bearer-file=PATH")
         }
-        let temporary = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         var renamed = false
         defer {
-            close(descriptor)
-            if !renamed { unlink(temporary) }
+            descriptor.close()
+            if !renamed { Posix.unlink(temporary) }
         }
-        // mkstemp already uses 0600; fchmod makes that independent of the C library's choice.
         var bytes = Array(token.revealed().utf8) + [UInt8(ascii: "\n")]
         defer { for index in bytes.indices { bytes[index] = 0 } }
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else {
-                throw .runtime("cannot write the bearer token to \(temporary): \(errnoText())")
-            }
-            offset += written
+        do { try descriptor.writeAll(bytes) } catch {
+            throw .runtime("cannot write the bearer token to \(temporary): \(error)")
         }
-        guard fchmod(descriptor, 0o600) == 0, fsync(descriptor) == 0 else {
-            throw .runtime("cannot save the bearer token in \(directory): \(errnoText())")
+        // mkstemp already uses 0600; setting it makes that independent of the C library's choice.
+        do { try descriptor.persist(mode: 0o600) } catch {
+            throw .runtime("cannot save the bearer token in \(directory): \(error)")
         }
-        guard rename(temporary, path) == 0 else {
-            throw .runtime("cannot move the bearer token to \(path): \(errnoText()); "
+        do { try Posix.rename(temporary, path) } catch {
+            throw .runtime("cannot move the bearer token to \(path): \(error); "
                 + "choose another path with --bearer-file=PATH")
         }
         renamed = true

@@ -1,4 +1,5 @@
 import Glibc
+import Posix
 
 /// Unbuffered writes to the standard streams. Swift 6 forbids touching C's `stdout`/`stderr`
 /// globals, and `print` buffers; writing the bytes straight to the descriptors keeps the order of
@@ -8,24 +9,15 @@ enum StandardStream: Int32 {
     case output = 1
     case error = 2
 
+    /// A stream that cannot be written (closed, a full disk) loses the text: there is nowhere
+    /// left to report it.
     func put(_ text: String) {
-        var text = text
-        text.withUTF8 { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = write(rawValue, bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return
-                }
-                offset += written
-            }
-        }
+        try? FileDescriptor(rawValue: rawValue).writeAll(text)
     }
 
     func line(_ text: String) { put(text + "\n") }
 
-    var isTerminal: Bool { isatty(rawValue) == 1 }
+    var isTerminal: Bool { FileDescriptor(rawValue: rawValue).isTerminal }
 }
 
 /// The process environment, read without Foundation (the CLI must not load it: startup time).

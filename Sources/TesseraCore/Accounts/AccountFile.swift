@@ -1,4 +1,5 @@
 import Foundation
+import Posix
 import OIDC
 import TesseraNames
 
@@ -220,24 +221,15 @@ public struct AccountFile: Sendable {
             _ = rename(path, path + ".invalid")
         }
         let temporary = "\(path).tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw .writeFailed(file: path, reason: String(cString: strerror(errno))) }
-        var ok = data.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 { if errno == EINTR { continue }; return false }
-                offset += written
-            }
-            return true
-        }
-        ok = ok && fchmod(fd, 0o600) == 0 && fsync(fd) == 0
-        let failure = errno
-        close(fd)
-        guard ok, rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(ok ? errno : failure))
-            unlink(temporary)
-            throw .writeFailed(file: path, reason: reason)
+        do throws(Errno) {
+            let file = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o600)
+            defer { file.close() }
+            try data.withUnsafeBytes { buffer in Result { () throws(Errno) in try file.writeAll(buffer) } }.get()
+            try file.persist(mode: 0o600)
+            try Posix.rename(temporary, path)
+        } catch {
+            Posix.unlink(temporary)
+            throw .writeFailed(file: path, reason: error.description)
         }
     }
 }
