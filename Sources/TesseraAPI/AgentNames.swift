@@ -30,7 +30,7 @@ public enum AgentMethod: String, CaseIterable, Sendable {
     case removeAccount = "RemoveAccount"
     /// `ListAccounts() → a(sa{sv})`
     case listAccounts = "ListAccounts"
-    /// `StartBrowserLogin(s account, a{sv} options) → (o flow, a{sv} info)` (BrowserLogin.swift)
+    /// `StartBrowserLogin(s account, a{sv} options) → (o flow, a{sv} info)` (BrowserLoginContract.swift)
     case startBrowserLogin = "StartBrowserLogin"
     /// `CreateMytoken(s account, a{sv} request) → (s token, a{sv} info)`: a sub-mytoken (or a
     /// transfer code) from the account's mytoken, or from `request["mytoken"]` when `account` is "".
