@@ -36,9 +36,15 @@ done
 cflags+=(-Xcc "-fmodule-map-file=$bin/CHardening.build/module.modulemap" -Xcc "-I$here/Sources/CHardening/include")
 for flag in $(pkg-config --cflags-only-I dbus-1 libsecret-1 libqrencode); do cflags+=(-Xcc "$flag"); done
 
-objects=()
-for target in Logging DBus Keyring OIDC TesseraAPI QRCode CHardening TesseraAgent; do
-    while IFS= read -r object; do objects+=("$object"); done < <(find "$bin/$target.build" -name '*.o' | sort)
+# The objects of the sources each target has now (its output-file-map), not every .o in its build
+# directory: files moved or deleted since an earlier build leave stale objects behind.
+objects=("$bin/CHardening.build/hardening.c.o")
+for target in Logging DBus Keyring OIDC TesseraAPI QRCode TesseraAgent; do
+    while IFS= read -r object; do objects+=("$object"); done < <(python3 -c '
+import json, sys
+for source, outputs in json.load(open(sys.argv[1])).items():
+    if source.endswith(".swift") and "object" in outputs:
+        print(outputs["object"])' "$bin/$target.build/output-file-map.json")
 done
 
 harnesses=("$@")
