@@ -1,6 +1,7 @@
 import DBus
 import Foundation
 import TesseraAPI
+import TesseraCore
 
 extension AgentObject {
     /// `StartBrowserLogin`: binds the loopback listener, exports the flow object, opens the

@@ -2,6 +2,7 @@ import DBus
 import Foundation
 import OIDC
 import TesseraAPI
+import TesseraCore
 
 extension Validate {
     /// Mytokens (JWTs run to a few KB), short tokens and codes: one printable ASCII word.

@@ -4,6 +4,7 @@ import Logging
 import OIDC
 import Synchronization
 import TesseraAPI
+import TesseraCore
 
 extension AgentError: DBusErrorRepresentable {
     public var dbusErrorName: ErrorName { AgentContract.errorName(name) }

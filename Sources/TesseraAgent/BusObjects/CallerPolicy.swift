@@ -2,6 +2,7 @@ import DBus
 import Foundation
 import Logging
 import Synchronization
+import TesseraCore
 
 /// A caller as the bus daemon vouches for it (GetConnectionCredentials), not as it describes
 /// itself: the `application` option is a display hint anyone can fill in, this is not.

@@ -6,6 +6,7 @@ import Keyring
 import Logging
 import OIDC
 import TesseraAPI
+import TesseraCore
 
 /// `tesserad`'s life: parse the command line, harden the process, connect, export, claim the
 /// name, serve until SIGTERM/SIGINT or until replaced, then stop cleanly.

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TesseraCore
 
 /// One line per event on stderr. Under systemd (`JOURNAL_STREAM` set) each line starts with the
 /// syslog priority (`<6>`), which journald turns into the entry's priority; elsewhere the level is

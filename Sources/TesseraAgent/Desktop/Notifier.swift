@@ -2,6 +2,7 @@ import DBus
 import Foundation
 import Logging
 import QRCode
+import TesseraCore
 
 /// Desktop notifications for logins (org.freedesktop.Notifications) and opening the verification
 /// page (the OpenURI portal, else `xdg-open`).

@@ -2,6 +2,7 @@ import DBus
 import Logging
 import Synchronization
 import TesseraAPI
+import TesseraCore
 
 /// The tray icon: a StatusNotifierItem (`org.kde.StatusNotifierItem` at `/StatusNotifierItem`)
 /// with a `com.canonical.dbusmenu` menu at `/MenuBar`, on the service's own connection.

@@ -1,4 +1,5 @@
 import DBus
+import TesseraCore
 
 /// An opaque RGB colour of the tray icon.
 public struct TrayColour: Sendable, Hashable {

@@ -1,4 +1,5 @@
 import DBus
+import TesseraCore
 
 /// What the tray knows of one account: enough for its menu entry and the icon's status.
 public struct TrayAccount: Sendable, Hashable {

@@ -1,4 +1,5 @@
 import DBus
+import TesseraCore
 
 /// The two exported objects of the tray: the item's properties, methods and signals as the
 /// StatusNotifierItem spec (KDE/freedesktop draft) names them, and the dbusmenu protocol (version 3)

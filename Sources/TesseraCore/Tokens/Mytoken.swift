@@ -1,7 +1,7 @@
 import Foundation
 import Keyring
 import OIDC
-import TesseraAPI
+import TesseraNames
 
 extension Account {
     /// The keyring item that holds the account's login: a refresh token, or a mytoken.
@@ -40,7 +40,7 @@ extension Agent {
     }
 
     /// A string claim of a JWT mytoken's payload (read, not verified: only to find where to send it).
-    static func claim(_ name: String, of token: SecretString) -> String? {
+    public static func claim(_ name: String, of token: SecretString) -> String? {
         let parts = token.reveal().split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3 else { return nil }
         var base64 = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")

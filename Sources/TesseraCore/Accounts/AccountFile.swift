@@ -3,7 +3,7 @@ import Foundation
 import Glibc
 #endif
 import OIDC
-import TesseraAPI
+import TesseraNames
 
 /// One thing wrong in the account file, named by file and field so a person can fix it.
 public struct AccountFileProblem: Sendable, Equatable, CustomStringConvertible {

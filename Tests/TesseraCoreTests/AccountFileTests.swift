@@ -1,7 +1,7 @@
 import Foundation
-import TesseraAPI
+import TesseraNames
 import Testing
-@testable import TesseraAgent
+@testable import TesseraCore
 
 @Suite struct AccountFileTests {
     func temporaryFile() throws -> String {

@@ -1,5 +1,5 @@
 import Keyring
-import TesseraAPI
+import TesseraNames
 
 /// Everything the agent can answer with instead of a result. Each case maps to exactly one
 /// `io.tessera.Agent1.Error.<Name>` (`name`), and `message` is the one line a person reads.

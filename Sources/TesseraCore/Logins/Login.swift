@@ -1,11 +1,11 @@
 import Foundation
 import OIDC
 import Synchronization
-import TesseraAPI
+import TesseraNames
 
 /// What a login waits on: an RFC 8628 device code, a mytoken server's polling code, or a
 /// browser's redirect to the loopback listener.
-enum LoginGrant: Sendable {
+public enum LoginGrant: Sendable {
     case device(DeviceAuthorization)
     case mytoken(MytokenLogin)
     /// Authorization code + PKCE: the loopback listener waits for the browser's redirect.
@@ -31,7 +31,7 @@ public final class DeviceFlow: Sendable {
     public let scopes: [String]
     /// The verified caller that started it (`/usr/bin/foo (pid 42)`), shown in the notification.
     public let requestedBy: String?
-    let grant: LoginGrant
+    public let grant: LoginGrant
 
     private struct Status {
         var state = DeviceFlowState.pending

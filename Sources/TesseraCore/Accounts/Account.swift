@@ -1,6 +1,6 @@
 import Foundation
 import OIDC
-import TesseraAPI
+import TesseraNames
 
 /// How an account gets its tokens.
 public enum AccountKind: String, Sendable, CaseIterable {

@@ -3,7 +3,7 @@ import Keyring
 import Logging
 import OIDC
 import Synchronization
-import TesseraAPI
+import TesseraNames
 
 /// What the agent tells the outside world; the D-Bus layer turns these into exported objects,
 /// signals and notifications. Every method is awaited, so e.g. a flow object is exported before

@@ -1,6 +1,6 @@
 import Foundation
 import OIDC
-import TesseraAPI
+import TesseraNames
 
 extension Agent {
     /// The account's pending browser login (authorization code + PKCE on a loopback redirect), or

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
-@testable import TesseraAgent
+@testable import TesseraCore
 
 @Suite struct TokenCacheTests {
     static let key = TokenKey(account: "a", scopes: ["openid"], audience: [])
