@@ -39,7 +39,7 @@ for flag in $(pkg-config --cflags-only-I dbus-1 libsecret-1 libqrencode); do cfl
 # The objects of the sources each target has now (its output-file-map), not every .o in its build
 # directory: files moved or deleted since an earlier build leave stale objects behind.
 objects=("$bin/CHardening.build/hardening.c.o")
-for target in Logging DBus Keyring OIDC TesseraAPI QRCode TesseraAgent; do
+for target in Logging DBus Keyring OIDC TesseraNames TesseraAPI TesseraCore QRCode TesseraAgent; do
     while IFS= read -r object; do objects+=("$object"); done < <(python3 -c '
 import json, sys
 for source, outputs in json.load(open(sys.argv[1])).items():

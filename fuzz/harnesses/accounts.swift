@@ -1,7 +1,7 @@
 // The accounts file (`$XDG_CONFIG_HOME/tessera/accounts.json`, which a user may edit by hand):
-// loading never traps, and whatever loads is written and read back unchanged.
+// parsing never traps, and whatever loads is written and read back unchanged.
 import Foundation
-@testable import TesseraAgent
+@testable import TesseraCore
 
 let scratch: String = {
     let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
@@ -13,9 +13,7 @@ let scratch: String = {
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzAccounts(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let bytes = FuzzBytes(data, size).rest
-    let original = AccountFile(path: scratch + "/accounts.json")
-    guard FileManager.default.createFile(atPath: original.path, contents: bytes) else { return 0 }
-    let loaded = original.load()
+    let loaded = AccountFile(path: scratch + "/accounts.json").parse(bytes)
     for problem in loaded.problems { _ = problem.description }
     guard !loaded.accounts.isEmpty else { return 0 }
     let copy = AccountFile(path: scratch + "/copy.json")

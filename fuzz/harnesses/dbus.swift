@@ -6,7 +6,7 @@ import CDBus
 @testable import DBus
 import Foundation
 import TesseraAPI
-@testable import TesseraAgent
+@testable import TesseraCore
 
 /// Signatures the service and the CLI actually read; the fuzzer picks one or writes its own.
 let signatures = ["sa{sv}", "s", "ss", "", "a{sv}", "iias", "aias", "is", "ai", "uu", "sv", "ssv",
