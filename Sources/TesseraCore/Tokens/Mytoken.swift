@@ -332,6 +332,8 @@ extension AgentError {
             self = .notPermitted(error.description)
         case .provider(let code, let description):
             self = .provider(error: code, description: description ?? error.description)
+        case .unknownTemplate:
+            self = .provider(error: "invalid_request", description: error.description)
         case .server(_, let code, let description):
             self = .provider(error: code, description: description)
         case .cancelled:
