@@ -379,8 +379,9 @@ struct ProviderConnection: Sendable {
         return response
     }
 
-    /// The error an unsuccessful answer stands for: the OAuth `error` field decides, never the
-    /// status code; without one, a `.server` error that says what the body was.
+    /// The error an unsuccessful answer stands for: below 500 the OAuth `error` field decides, not
+    /// the status code (mytoken answers `authorization_pending` with 428); a 5xx is always
+    /// `.server`; without an `error` field, a `.server` error that says what the body was.
     func error(from response: HTTPResponse, context: String, secrets: [SecretString]) -> OIDCError {
         guard let fields = JSONFields(lenient: response.body, context: context),
             let code = (try? fields.string("error")) ?? nil
@@ -389,6 +390,11 @@ struct ProviderConnection: Sendable {
             return .server(status: response.status, error: nil, description: "\(context) was \(summary)")
         }
         let description = Sanitizer.clean((try? fields.string("error_description")) ?? nil, removing: secrets)
+        // A 5xx is the provider failing, whatever its body claims: an `invalid_grant` there must
+        // not make the caller delete a refresh token that may well be valid (issue 12.8).
+        if (500..<600).contains(response.status) {
+            return .server(status: response.status, error: Sanitizer.clean(code, removing: secrets), description: description)
+        }
         switch code {
         case "authorization_pending": return .authorizationPending
         case "slow_down": return .slowDown
