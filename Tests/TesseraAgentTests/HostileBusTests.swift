@@ -71,4 +71,71 @@ import Testing
         #expect(Self.openDescriptors(of: pid) - before < 3)
         await client.close()
     }
+
+    /// Another uid on a bus that admits it gets no answer from any object: not the tray (Activate,
+    /// the menu's Quit), not Properties of the agent or a flow, not a flow's Cancel, not
+    /// introspection. tesserad keeps running and the flow stays pending.
+    @Test func anotherUserIsRefusedOnEveryObject() async throws {
+        let other = try OtherUser.available()
+        let gdbus = try Requirement.executable("gdbus")
+        let bus = try await MultiUserBus(keyring: true)
+        let world = try await AgentWorld(busEnvironment: bus.environment)
+        try await world.addAccount()
+        let flow = try await world.startFlow()
+        let calls: [(String, String, [String])] = [
+            ("/StatusNotifierItem", "org.kde.StatusNotifierItem.Activate", ["0", "0"]),
+            ("/StatusNotifierItem", "org.freedesktop.DBus.Properties.GetAll", ["org.kde.StatusNotifierItem"]),
+            ("/MenuBar", "com.canonical.dbusmenu.Event", ["1", "'clicked'", "<0>", "0"]),
+            ("/MenuBar", "com.canonical.dbusmenu.GetLayout", ["0", "int32 -1", "@as []"]),
+            ("/io/tessera/Agent1", "org.freedesktop.DBus.Properties.GetAll", ["io.tessera.Agent1"]),
+            ("/io/tessera/Agent1", "org.freedesktop.DBus.Properties.Get", ["io.tessera.Agent1", "Version"]),
+            (flow.path, "org.freedesktop.DBus.Properties.GetAll", ["io.tessera.DeviceFlow1"]),
+            (flow.path, "io.tessera.DeviceFlow1.Cancel", []),
+            ("/", "org.freedesktop.DBus.Introspectable.Introspect", []),
+        ]
+        for (path, method, arguments) in calls {
+            let result = try await Command.run(
+                "setpriv", ["--reuid=\(other.uid)", "--regid=\(other.gid)", "--clear-groups", gdbus, "call",
+                            "--address", bus.address, "--dest", "io.tessera.Agent1", "--object-path", path,
+                            "--method", method] + arguments,
+                environment: ["HOME": "/nonexistent"], timeout: .seconds(20))
+            let refused = result.stderr.contains("org.freedesktop.DBus.Error.AccessDenied")
+                || AgentWorld.errorName(result) == "NotPermitted"
+            #expect(!result.succeeded && refused, "\(path) \(method): \(result.stdout) \(result.stderr)")
+            #expect(result.stderr.contains("uid \(other.uid)"), "\(method): \(result.stderr)")
+        }
+        #expect(world.agent.process.isRunning)
+        #expect(try await world.flowState(flow) == "pending")
+        #expect(world.agent.log().contains("refused a call from"))
+        #expect(try await world.call("ListAccounts").succeeded)
+    }
+
+    /// A forged ActionInvoked (from a connection that does not own org.freedesktop.Notifications,
+    /// addressed to tesserad or broadcast) does not open the login page; the server's own does.
+    @Test func forgedNotificationActionsOpenNothing() async throws {
+        let session = try await KeyringSession(keyring: .unlocked)
+        let server = try await RecordingNotificationServer(address: session.busAddress, capabilities: ["actions", "body"])
+        let world = try await AgentWorld(busEnvironment: session.environment)
+        try await world.addAccount()
+        let flow = try await world.startFlow()
+        try await eventually("the login notification") { !server.notifications.isEmpty }
+        let id = UInt32(server.notifications.count)
+        let forger = try await Connection(address: session.busAddress)
+        let agent = try #require(try await forger.nameOwner(of: AgentContract.busName))
+        for destination in [agent, nil] {
+            try await forger.emit(path: "/org/freedesktop/Notifications", interface: "org.freedesktop.Notifications",
+                                  member: "ActionInvoked", arguments: [.uint32(id), .string("default")],
+                                  destination: destination)
+        }
+        func opened() -> String { (try? String(contentsOfFile: world.openedFile, encoding: .utf8)) ?? "" }
+        _ = try await world.check("ListAccounts")  // the forged signals were read before this answer
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(opened().isEmpty, "a forged ActionInvoked ran xdg-open: \(opened())")
+        // The real server's click still works (so the check above could have failed).
+        try await server.connection.emit(path: "/org/freedesktop/Notifications", interface: "org.freedesktop.Notifications",
+                                         member: "ActionInvoked", arguments: [.uint32(id), .string("default")])
+        let expected = try #require(flow.completeURI)
+        try await eventually("the server's own click opens the page") { opened().contains(expected) }
+        await forger.close()
+    }
 }

@@ -100,6 +100,18 @@ public enum Daemon {
         for problem in agent.loadAccounts() {
             logger.error("account file problem: \(problem.description)")
         }
+        // Every object this connection exports (agent, flows, tray, Properties, Introspectable)
+        // answers only our own uid; the agent's interfaces refuse with the contract's NotPermitted.
+        do {
+            try await connection.admitCallers(ofUserID: UInt32(getuid())) { refused in
+                logger.warning("refused a call from \(refused.sender) of uid \(refused.userID.map(String.init) ?? "unknown") to \(refused.path.map(\.rawValue) ?? "?") \(refused.interface.map(\.rawValue) ?? "?").\(refused.member.map(\.rawValue) ?? "?")")
+                let isAgent = refused.interface?.rawValue.hasPrefix("io.tessera.") ?? false
+                return isAgent ? AgentError.notPermitted(refused.explanation) : RefusedCall.accessDenied(refused)
+            }
+        } catch {
+            logger.critical("cannot watch the callers on the bus: \(error)")
+            return .failure
+        }
         let object = AgentObject(connection: connection, agent: agent, logger: logger)
         agent.setObserver(object)
         do {
