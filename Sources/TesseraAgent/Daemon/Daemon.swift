@@ -116,6 +116,7 @@ public enum Daemon {
         agent.setObserver(object)
         do {
             try await object.export()
+            try await NameHandover.export(on: connection, logger: logger)
         } catch {
             logger.critical("cannot export \(AgentBus.objectPath): \(error)")
             return .failure
@@ -130,8 +131,7 @@ public enum Daemon {
             return .failure
         }
         do {
-            try await connection.requestName(AgentContract.busName,
-                                             options: options.replace ? [.allowReplacement, .replaceExisting] : [.allowReplacement])
+            try await NameHandover.claim(on: connection, replace: options.replace)
         } catch .nameTaken {
             let owner = (try? await connection.nameOwner(of: AgentContract.busName)).flatMap { $0 }
             var who = ""
@@ -148,7 +148,7 @@ public enum Daemon {
         let tray = Tray(connection: connection, agent: agent, logger: logger) { stop.fire() }
         await tray.start()
 
-        Task {
+        let takeover = Task {
             for await name in lost where name == AgentContract.busName {
                 logger.notice("another tesserad took over \(AgentBus.name); stopping")
                 stop.fire()
@@ -159,6 +159,8 @@ public enum Daemon {
         await stop.wait()
         logger.info("stopping")
         await tray.stop()
+        // Our own release below is not a takeover: stop listening before it.
+        takeover.cancel()
         _ = try? await connection.releaseName(AgentContract.busName)
         await connection.close()
         return .success
