@@ -23,7 +23,7 @@ public struct OIDCClient: Sendable {
     public let audienceStyle: AudienceStyle
     private let provider: ProviderConnection
 
-    public init(issuer: URL, credentials: ClientCredentials, audienceStyle: AudienceStyle = .resource,
+    public init(issuer: URL, credentials: ClientCredentials, audienceStyle: AudienceStyle = .auto,
                 transport: any HTTPTransport = URLSessionTransport(), cache: ProviderMetadataCache = .shared,
                 logger: Logger = Logger(label: "io.tessera.oidc")) {
         self.issuer = issuer
@@ -146,7 +146,8 @@ public struct OIDCClient: Sendable {
     /// RFC 6749 §6. `scopes` may narrow the grant (nil: as originally granted); `audience` goes
     /// out per `audienceStyle`. If the answer carries a `refreshToken` the old one is (at
     /// rotating providers) already dead: persist the new one before anything else.
-    /// `.invalidGrant` means the refresh token is gone for good; other errors do not.
+    /// `.invalidGrant` means the refresh token is gone for good (also IAM's `invalid_token` in a
+    /// 4xx, which says the same); other errors, and any 5xx, do not.
     public func refresh(refreshToken: SecretString, scopes: [String]? = nil, audience: [String] = [])
         async throws(OIDCError) -> TokenResponse
     {
@@ -155,7 +156,14 @@ public struct OIDCClient: Sendable {
         form.add("refresh_token", refreshToken.reveal())
         if let scopes, !scopes.isEmpty { form.add("scope", scopes.joined(separator: " ")) }
         addAudience(audience, to: &form)
-        return try await tokenRequest(form, extraSecrets: [refreshToken])
+        do {
+            return try await tokenRequest(form, extraSecrets: [refreshToken])
+        } catch .server(let status, "invalid_token", let description) where (400..<500).contains(status) {
+            // INDIGO IAM answers an expired or unknown refresh token with 401 invalid_token
+            // ("Refresh token for value … was not found"): on a refresh that is the grant gone,
+            // as invalid_grant says elsewhere. The code stays in the description for people.
+            throw .invalidGrant(description: "invalid_token" + (description.map { ": \($0)" } ?? ""))
+        }
     }
 
     /// The resource owner password credentials grant (RFC 6749 §4.3). DEPRECATED: RFC 9700
@@ -249,11 +257,7 @@ public struct OIDCClient: Sendable {
     // MARK: Internals
 
     func addAudience(_ audience: [String], to form: inout FormBody) {
-        guard !audience.isEmpty else { return }
-        switch audienceStyle {
-        case .resource: for value in audience { form.add("resource", value) }
-        case .audience: form.add("audience", audience.joined(separator: " "))
-        }
+        for (name, value) in audienceStyle.parameters(for: audience) { form.add(name, value) }
     }
 
     /// Everything a request of ours may carry that must never appear in an error message.

@@ -76,6 +76,14 @@ public enum Posix {
 
     public static func unlink(_ path: String) { _ = Glibc.unlink(path) }
 
+    /// Makes a rename in `directory` durable (best effort: some file systems refuse it).
+    public static func syncDirectory(_ directory: String) {
+        let fd = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = fsync(fd)
+        _ = Glibc.close(fd)
+    }
+
     /// The target of a symbolic link (e.g. `/proc/PID/exe`), or nil.
     public static func readLink(_ path: String) -> String? {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)

@@ -47,6 +47,9 @@ public struct AccountSettings: Sendable {
     public var mytoken: SecretString?
     public var transferCode: SecretString?
     public var replace = false
+    /// The server of the user's mytoken accounts when they all use one (filled in by the agent):
+    /// where a transfer code or an imported short token goes when no server is named.
+    var defaultMytokenServer: URL?
 
     public init(issuer: URL?) { self.issuer = issuer }
 }
@@ -74,10 +77,16 @@ public final class Agent: Sendable {
     struct State {
         var accounts: [Account] = []
         var fileHasProblems = false
+        /// The file existed but could not be read at the last load: its accounts are unknown, so
+        /// no change writes over it until a new read succeeds.
+        var fileUnreadable = false
     }
 
     public let tokens = TokenCache()
     let state = Mutex(State())
+    /// Serializes account changes (add, replace, remove): each is one transaction over the file,
+    /// the keyring and memory.
+    let accountChanges = AsyncLock()
     let accountFile: AccountFile
     let vault: SecretVault
     let secrets: LoginSecrets
@@ -116,6 +125,7 @@ public final class Agent: Sendable {
         state.withLock {
             $0.accounts = contents.accounts
             $0.fileHasProblems = !contents.problems.isEmpty
+            $0.fileUnreadable = !contents.readable
         }
         return contents.problems
     }

@@ -81,6 +81,49 @@ struct HostileAnswerTests {
     }
 }
 
+/// Issue 13.3: INDIGO IAM answers a refresh with an expired or unknown refresh token with 401
+/// `invalid_token` ("Refresh token for value … was not found"). On a refresh, in a 4xx, that means
+/// the login is gone, exactly like `invalid_grant`; in a 5xx, or from another grant, it does not.
+@Suite("OIDC: expired logins")
+struct ExpiredLoginTests {
+    func client(_ faults: FaultServer, _ fault: String) -> OIDCClient {
+        OIDCClient(issuer: faults.issuer(for: fault), credentials: .publicClient("tessera"), cache: ProviderMetadataCache())
+    }
+
+    @Test(arguments: [400, 401, 403])
+    func invalidTokenOnARefreshIsAnInvalidGrant(_ status: Int) async throws {
+        let faults = try await FaultServer.start()
+        let error = await expectOIDCError { () async throws(OIDCError) in
+            try await client(faults, "error-status=\(status):invalid_token").refresh(refreshToken: SecretString("fault-refresh-token"))
+        }
+        guard case .invalidGrant(let description?) = error else { Issue.record("\(status): \(String(describing: error))"); return }
+        // The provider's words stay (scrubbed of the token it quoted), so a person sees why.
+        #expect(description.contains("invalid_token") && description.contains("was not found"))
+        #expect(!description.contains("fault-refresh-token") && description.contains("<redacted>"))
+    }
+
+    @Test(arguments: ["error-status=500:invalid_token", "error-status=503:invalid_token", "error-status=400:invalid_request",
+                      "error-status=401:invalid_client"])
+    func otherAnswersDoNotEndTheLogin(_ fault: String) async throws {
+        let faults = try await FaultServer.start()
+        let error = await expectOIDCError { () async throws(OIDCError) in
+            try await client(faults, fault).refresh(refreshToken: SecretString("fault-refresh-token"))
+        }
+        if case .invalidGrant = error { Issue.record("\(fault) ended the login") }
+        #expect(error != nil)
+    }
+
+    /// Only a refresh: a password grant's `invalid_token` is the provider's own business.
+    @Test func invalidTokenOutsideARefreshStaysAServerError() async throws {
+        let faults = try await FaultServer.start()
+        let error = await expectOIDCError { () async throws(OIDCError) in
+            try await client(faults, "error-status=401:invalid_token").deprecatedPasswordGrant(
+                username: "alice", password: SecretString("pw-1234"), scopes: [])
+        }
+        guard case .server(401, "invalid_token", _) = error else { Issue.record("\(String(describing: error))"); return }
+    }
+}
+
 /// The one loopback rule (issue 12.8: `hasPrefix("127.")` let `http://127.evil.example/` through).
 @Suite("OIDC: the loopback rule")
 struct LoopbackRuleTests {

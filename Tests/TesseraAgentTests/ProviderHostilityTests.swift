@@ -137,4 +137,32 @@ import Testing
         let port = world.provider.issuer.port ?? 80
         try await world.check("AddAccount", "\(world.account)-short", "{'issuer': <'http://127.1:\(port)/'>, 'client-id': <'x'>}")
     }
+
+    /// Issue 13.3: IAM's 401 `invalid_token` "Refresh token for value … was not found" on a refresh
+    /// was a Provider error that kept the dead token; it means the login is gone: LoginRequired is
+    /// answered and signalled, and the refresh token is deleted from the keyring.
+    @Test func invalidTokenOnARefreshEndsTheLogin() async throws {
+        let world = try await AgentWorld()
+        let faults = try await FaultServer.start()
+        defer { faults.stop() }
+        let monitorLog = "\(world.directory)/signals.log"
+        let monitor = try BackgroundProcess("dbus-monitor", ["--session", "interface='io.tessera.Agent1'"], logPath: monitorLog)
+        defer { monitor.stop() }
+        try await Task.sleep(for: .milliseconds(300))
+        let name = try await Self.faultAccount(world, faults, fault: "error-status=401:invalid_token", suffix: "expired")
+        let result = try await world.call("GetToken", name, "{}")
+        #expect(AgentWorld.errorName(result) == "LoginRequired", "\(result.stderr)")
+        #expect(result.stderr.contains("was not found") && !result.stderr.contains("fault-refresh-token"))
+        #expect(try await world.storedRefreshToken(name) == nil)
+        try await eventually("LoginRequired is signalled") {
+            ((try? String(contentsOfFile: monitorLog, encoding: .utf8)) ?? "").contains("member=LoginRequired")
+        }
+        // Later calls answer LoginRequired without a refresh token to try.
+        #expect(AgentWorld.errorName(try await world.call("GetToken", name, "{}")) == "LoginRequired")
+
+        // The same code in a 5xx is the provider failing: the login stays.
+        let kept = try await Self.faultAccount(world, faults, fault: "error-status=500:invalid_token", suffix: "kept")
+        #expect(AgentWorld.errorName(try await world.call("GetToken", kept, "{}")) == "Provider")
+        #expect(try await world.storedRefreshToken(kept) == "fault-refresh-token")
+    }
 }

@@ -26,73 +26,162 @@ extension Agent {
         return account
     }
 
+    /// An account by its name only: for destructive calls (Revoke, RemoveAccount), which must
+    /// never act on "the first account" of an issuer.
+    public func resolveName(_ name: String, field: String = "account") throws(AgentError) -> Account {
+        if let known = state.withLock({ $0.accounts.first { $0.name == name } }) { return known }
+        if name.contains("://") {
+            throw .invalidArgument(field: field, reason: "takes an account name, not an issuer URL")
+        }
+        let name = try Validate.accountName(name, field: field)
+        guard let account = state.withLock({ $0.accounts.first { $0.name == name } }) else { throw .noSuchAccount(name) }
+        return account
+    }
+
     public func addAccount(name: String, settings: AccountSettings) async throws(AgentError) {
         let name = try Validate.accountName(name, field: "name")
+        try await accountChanges.run { [self] () async throws(AgentError) in
+            try await addAccountLocked(name: name, settings: settings)
+        }
+    }
+
+    private func addAccountLocked(name: String, settings: AccountSettings) async throws(AgentError) {
+        try rereadIfUnreadable()
         let existing = state.withLock { $0.accounts.first { $0.name == name } }
         if existing != nil && !settings.replace {
             throw .invalidArgument(field: "name", reason: "an account named \"\(name)\" exists; pass replace=true to change it")
         }
+        var settings = settings
+        settings.defaultMytokenServer = try? defaultMytokenServer(field: AccountSetting.mytokenServer.rawValue, why: "")
         let prepared = try await source(settings.kind).prepareAccount(name: name, settings: settings, existing: existing)
         let account = prepared.account
-        if let existing, prepared.forget != .nothing {
-            try await secrets.locks.run(name) { [self] () async throws(AgentError) in
-                switch prepared.forget {
-                case .nothing: break
-                case .everything:
-                    try await vault.deleteAll(of: existing)
-                    secrets.forgetUnsaved(name)
-                case .kinds(let kinds):
-                    for kind in kinds { try await vault.delete(kind, of: existing) }
-                    if kinds.contains(existing.loginSecretKind) { secrets.forgetUnsaved(name) }
+        // Under the account's secret lock: no refresh uses the old login while it is replaced.
+        try await secrets.locks.run(name) { [self] () async throws(AgentError) in
+            try await commit(account, existing: existing) { (keyring: inout KeyringTransaction) async throws(AgentError) in
+                // What can be undone first: new secrets are stored before anything old is deleted.
+                var saved: [SecretKey] = []
+                if let clientSecret = prepared.clientSecret {
+                    try await keyring.save(clientSecret, as: .clientSecret, of: account)
+                    saved.append(SecretVault.key(account, .clientSecret))
+                }
+                if let loginSecret = prepared.loginSecret {
+                    try await keyring.save(loginSecret, as: account.loginSecretKind, of: account)
+                    saved.append(SecretVault.key(account, account.loginSecretKind))
+                }
+                guard let existing else { return }
+                let forget: [SecretKind] = switch prepared.forget {
+                case .nothing: []
+                case .everything: SecretKind.allCases
+                case .kinds(let kinds): kinds
+                }
+                for kind in forget where !saved.contains(SecretVault.key(existing, kind)) {
+                    try await keyring.delete(kind, of: existing)
                 }
             }
+            if prepared.forget != .nothing || prepared.loginSecret != nil { secrets.forgetUnsaved(name) }
         }
-        if let clientSecret = prepared.clientSecret { try await vault.save(clientSecret, as: .clientSecret, of: account) }
-        if let loginSecret = prepared.loginSecret { try await storeLogin(IssuedLogin(secret: loginSecret), account: account) }
-        try await commit(account, existed: existing != nil)
         if prepared.loginSecret != nil { await currentObserver?.loginCompleted(account: name) }
     }
 
-    /// Puts the account in the list and the file, and tells everyone.
-    func commit(_ account: Account, existed: Bool) async throws(AgentError) {
+    /// Puts the account in the file, then runs its keyring steps, then puts it in memory and
+    /// tells everyone (DESIGN.md, Secrets). A failed keyring step undoes the earlier ones and
+    /// writes the file back; a failed file write changes nothing at all. Call under `accountChanges`.
+    func commit(_ account: Account, existing: Account?,
+                keyring steps: (inout KeyringTransaction) async throws(AgentError) -> Void) async throws(AgentError) {
         let name = account.name
-        let (list, keepInvalid) = state.withLock { state -> ([Account], Bool) in
-            if let index = state.accounts.firstIndex(where: { $0.name == name }) {
-                state.accounts[index] = account
+        let (previous, next) = try writeAccounts { accounts in
+            var accounts = accounts
+            if let index = accounts.firstIndex(where: { $0.name == name }) {
+                accounts[index] = account
             } else {
-                state.accounts.append(account)
+                accounts.append(account)
             }
-            defer { state.fileHasProblems = false }
-            return (state.accounts, state.fileHasProblems)
+            return accounts
         }
-        try save(list, keepInvalid: keepInvalid)
+        var keyring = KeyringTransaction(vault: vault)
+        do { try await steps(&keyring) } catch {
+            await keyring.rollBack(logger: logger)
+            restoreFile(previous)
+            throw error
+        }
+        state.withLock { $0.accounts = next }
         await tokens.drop(account: name)
-        logger.info("account \(name) \(existed ? "changed" : "added") (issuer \(account.issuer.absoluteString))")
+        logger.info("account \(name) \(existing != nil ? "changed" : "added") (issuer \(account.issuer.absoluteString))")
         await currentObserver?.accountsChanged()
     }
 
     public func removeAccount(name: String, revoke: Bool) async throws(AgentError) {
-        let name = try Validate.accountName(name, field: "name")
-        guard let account = state.withLock({ $0.accounts.first { $0.name == name } }) else { throw .noSuchAccount(name) }
+        try await accountChanges.run { [self] () async throws(AgentError) in
+            try rereadIfUnreadable()
+            try await removeAccountLocked(try resolveName(name, field: "name"), revoke: revoke)
+        }
+    }
+
+    private func removeAccountLocked(_ account: Account, revoke: Bool) async throws(AgentError) {
+        let name = account.name
+        // The file first: while it still lists the account, its secrets stay.
+        let (previous, next) = try writeAccounts { $0.filter { $0.name != name } }
         logins.cancelAll(of: name)
         if revoke {
             do { _ = try await self.revoke(account: name, keepOnFailure: false) } catch {
                 logger.warning("revoking the login of \(name) before removing it failed: \(error.message)")
             }
         }
-        try await secrets.locks.run(name) { [self] () async throws(AgentError) in
-            try await vault.deleteAll(of: account)
-            secrets.forgetUnsaved(name)
+        do {
+            try await secrets.locks.run(name) { [self] () async throws(AgentError) in
+                try await vault.deleteAll(of: account)
+                secrets.forgetUnsaved(name)
+            }
+        } catch {
+            restoreFile(previous)
+            throw error
         }
-        let (list, keepInvalid) = state.withLock { state -> ([Account], Bool) in
-            state.accounts.removeAll { $0.name == name }
-            defer { state.fileHasProblems = false }
-            return (state.accounts, state.fileHasProblems)
-        }
-        try save(list, keepInvalid: keepInvalid)
+        state.withLock { $0.accounts = next }
         await tokens.drop(account: name)
         logger.info("account \(name) removed")
         await currentObserver?.accountsChanged()
+    }
+
+    /// The first step of every account change: writes the list `change` makes of the current one.
+    /// Memory is not touched; the caller adopts `next` once its keyring steps are done.
+    private func writeAccounts(_ change: ([Account]) -> [Account]) throws(AgentError) -> (previous: [Account], next: [Account]) {
+        let (previous, keepInvalid) = state.withLock { ($0.accounts, $0.fileHasProblems) }
+        let next = change(previous)
+        let kept: String?
+        do { kept = try accountFile.save(next, keepInvalid: keepInvalid) } catch {
+            logger.error("\(error.description)")
+            throw AgentError(error)
+        }
+        state.withLock { $0.fileHasProblems = false }
+        if let kept { logger.warning("kept the account file that had problems as \(kept)") }
+        return (previous, next)
+    }
+
+    /// Writes back the list a failed change started from (best effort: the change already failed).
+    private func restoreFile(_ accounts: [Account]) {
+        do { try accountFile.save(accounts) } catch {
+            logger.error("cannot write \(accountFile.path) back after a failed change: \(error.description)")
+        }
+    }
+
+    /// A file that could not be read at start may be readable now (a transient I/O or permission
+    /// problem): read it again before a change, and refuse the change while it still cannot be
+    /// read, because writing would replace accounts we never saw.
+    func rereadIfUnreadable() throws(AgentError) {
+        guard state.withLock({ $0.fileUnreadable }) else { return }
+        let contents = accountFile.load()
+        guard contents.readable else {
+            let reason = contents.problems.first?.description ?? "\(accountFile.path) cannot be read"
+            logger.error("account file problem: \(reason); refusing to change accounts")
+            throw .notPermitted("\(reason); no account is changed until it can be read")
+        }
+        for problem in contents.problems { logger.error("account file problem: \(problem.description)") }
+        state.withLock {
+            $0.accounts = contents.accounts
+            $0.fileHasProblems = !contents.problems.isEmpty
+            $0.fileUnreadable = false
+        }
+        logger.notice("\(accountFile.path) is readable again: \(contents.accounts.count) account(s)")
     }
 
     public func listAccounts() async -> [AccountStatus] {
@@ -110,12 +199,5 @@ extension Agent {
                                           tokenExpiries: await tokens.expiries(account: account.name)))
         }
         return statuses
-    }
-
-    private func save(_ accounts: [Account], keepInvalid: Bool) throws(AgentError) {
-        do { try accountFile.save(accounts, keepInvalid: keepInvalid) } catch {
-            logger.error("\(error.description)")
-            throw AgentError(error)
-        }
     }
 }

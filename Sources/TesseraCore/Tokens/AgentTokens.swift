@@ -90,8 +90,9 @@ extension Agent {
     /// Revokes the login secret at its server and deletes it locally. Returns whether the server
     /// confirmed; when it could not be reached the local secret goes anyway unless
     /// `keepOnFailure`, in which case the server's error is thrown and nothing is deleted.
-    public func revoke(account nameOrIssuer: String, keepOnFailure: Bool, recursive: Bool = false) async throws(AgentError) -> Bool {
-        let account = try resolve(nameOrIssuer)
+    public func revoke(account name: String, keepOnFailure: Bool, recursive: Bool = false) async throws(AgentError) -> Bool {
+        // A destructive call: by name only, never "the first account" of an issuer.
+        let account = try resolveName(name)
         let source = source(account.kind)
         if recursive && !source.revokesRecursively {
             throw .invalidArgument(field: RevokeOption.recursive.rawValue, reason: "applies only to mytoken accounts")

@@ -54,7 +54,8 @@ final class MytokenSource: CredentialSource {
 
     func prepareAccount(name: String, settings: AccountSettings, existing: Account?) async throws(AgentError) -> PreparedAccount {
         // An imported JWT names its server; a login or a transfer code needs it named.
-        guard let server = settings.mytokenServer ?? settings.mytoken.flatMap(Mytokens.server(of:)) else {
+        let defaultServer = settings.transferCode != nil || settings.mytoken != nil ? settings.defaultMytokenServer : nil
+        guard let server = settings.mytokenServer ?? settings.mytoken.flatMap(Mytokens.server(of:)) ?? defaultServer else {
             throw .invalidArgument(field: AccountSetting.mytokenServer.rawValue, reason: "is required for kind=mytoken")
         }
         if settings.clientID != nil || settings.clientSecret != nil {
