@@ -37,6 +37,8 @@ let package = Package(
             name: "TesseraAgent",
             dependencies: ["DBus", "Keyring", "OIDC", "TesseraAPI", "QRCode", "CHardening",
                            .product(name: "Logging", package: "swift-log")],
+            // The known providers ship inside the binary: no install path to find at run time.
+            resources: [.embedInCode("Providers/providers.json")],
             swiftSettings: strict),
         .target(
             name: "TesseraCLI",

@@ -47,6 +47,10 @@ public struct AccountSettings: Sendable {
     public var mytoken: SecretString?
     public var transferCode: SecretString?
     public var replace = false
+    /// A known provider's short name: its issuer, public client and audience parameter are the defaults.
+    public var provider: String?
+    /// A refresh token to import (tested by refreshing it once the account is added).
+    public var refreshToken: SecretString?
 
     public init(issuer: URL?) { self.issuer = issuer }
 }
@@ -81,18 +85,25 @@ public final class Agent: Sendable {
         var unsavedRotations: [String: SecretString] = [:]
         /// Discovered mytoken servers, by URL (discovery is asked once per server).
         var mytokenClients: [String: MytokenClient] = [:]
+        /// The ID token of each account's latest login or refresh that carried one (memory only).
+        var idTokens: [String: SecretString] = [:]
     }
 
     public let tokens = TokenCache()
     let state = Mutex(State())
-    private let accountFile: AccountFile
+    let accountFile: AccountFile
     let vault: SecretVault
     let transport: any HTTPTransport
     let logger: Logger
     private let observer = Mutex<(any AgentObserver)?>(nil)
+    /// Known providers: the built-in list and the user's `providers.json` beside the account file.
+    let providerCatalog: ProviderCatalog
 
-    public init(accountFile: AccountFile, secrets: any SecretStore, transport: any HTTPTransport, logger: Logger) {
+    public init(accountFile: AccountFile, secrets: any SecretStore, transport: any HTTPTransport, logger: Logger,
+                providers: ProviderCatalog? = nil) {
         self.accountFile = accountFile
+        self.providerCatalog = providers
+            ?? ProviderCatalog(userFile: (accountFile.path as NSString).deletingLastPathComponent + "/providers.json")
         self.vault = SecretVault(store: secrets)
         self.transport = transport
         self.logger = logger
@@ -140,7 +151,7 @@ public final class Agent: Sendable {
         return account
     }
 
-    private static func issuerKey(_ url: URL) -> String {
+    static func issuerKey(_ url: URL) -> String {
         var text = url.absoluteString.lowercased()
         while text.hasSuffix("/") { text.removeLast() }
         return text
@@ -155,13 +166,27 @@ public final class Agent: Sendable {
         if settings.kind == .mytoken {
             return try await addMytokenAccount(name: name, settings: settings, existing: existing)
         }
-        guard let issuer = settings.issuer else {
-            throw .invalidArgument(field: AccountSetting.issuer.rawValue, reason: "is required")
+        let provider = try settings.provider.map { name throws(AgentError) in try knownProvider(name) }
+        if let provider, let issuer = settings.issuer, Self.issuerKey(issuer) != Self.issuerKey(provider.issuer) {
+            throw .invalidArgument(field: AccountSetting.issuer.rawValue,
+                                   reason: "differs from provider \(provider.shortName)'s issuer \(provider.issuer.absoluteString) (give one of them)")
         }
-        var account = Account(name: name, kind: settings.kind, issuer: issuer, clientID: settings.clientID,
-                              scopes: settings.scopes ?? existing?.scopes ?? ["openid", "offline_access"],
+        guard let issuer = settings.issuer ?? provider?.issuer else {
+            throw .invalidArgument(field: AccountSetting.issuer.rawValue, reason: "is required (or give provider)")
+        }
+        // A published public client is used as is; a client id of the caller's wins over it.
+        let clientID = settings.clientID ?? (settings.clientSecret == nil ? provider?.publicClientID : nil)
+        var scopes = settings.scopes ?? existing?.scopes ?? ["openid", "offline_access"]
+        if scopes == [AccountSetting.maxScopes] {
+            scopes = try await maxScopes(issuer: issuer, provider: provider,
+                                         usingPublicClient: clientID != nil && clientID == provider?.publicClientID)
+        } else if scopes.contains(AccountSetting.maxScopes) {
+            throw .invalidArgument(field: AccountSetting.scopes.rawValue, reason: "'\(AccountSetting.maxScopes)' stands alone (every scope the provider supports)")
+        }
+        var account = Account(name: name, kind: settings.kind, issuer: issuer, clientID: clientID,
+                              scopes: scopes,
                               audience: settings.audience ?? existing?.audience ?? [],
-                              audienceStyle: settings.audienceStyle ?? existing?.audienceStyle ?? .resource,
+                              audienceStyle: settings.audienceStyle ?? provider?.audienceStyle ?? existing?.audienceStyle ?? .resource,
                               mytokenServer: settings.mytokenServer)
         var clientSecret = settings.clientSecret
         if account.clientID == nil {
@@ -194,6 +219,7 @@ public final class Agent: Sendable {
         }
         if let clientSecret { try await vault.save(clientSecret, as: .clientSecret, of: account) }
         try await commit(account, existed: existing != nil)
+        if let refreshToken = settings.refreshToken { try await importRefreshToken(refreshToken, into: account) }
     }
 
     /// Puts the account in the list and the file, and tells everyone.
@@ -227,6 +253,7 @@ public final class Agent: Sendable {
         let (list, keepInvalid) = state.withLock { state -> ([Account], Bool) in
             state.accounts.removeAll { $0.name == name }
             state.unsavedRotations[name] = nil
+            state.idTokens[name] = nil
             defer { state.fileHasProblems = false }
             return (state.accounts, state.fileHasProblems)
         }
@@ -253,7 +280,7 @@ public final class Agent: Sendable {
         return statuses
     }
 
-    private func save(_ accounts: [Account], keepInvalid: Bool) throws(AgentError) {
+    func save(_ accounts: [Account], keepInvalid: Bool) throws(AgentError) {
         do { try accountFile.save(accounts, keepInvalid: keepInvalid) } catch {
             logger.error("\(error.description)")
             throw .notPermitted(error.description)
@@ -349,6 +376,7 @@ public final class Agent: Sendable {
         if let rotated = response.refreshToken, rotated != refreshToken {
             try await persistRotation(rotated, of: account)
         }
+        if let idToken = response.idToken { state.withLock { $0.idTokens[account.name] = idToken } }
         logger.debug("refreshed \(account.name): lifetime \(response.lifetime)")
         return AccessToken(value: response.accessToken.reveal(), tokenType: response.tokenType,
                            expiresAt: response.expiresAt, scopes: response.scopes ?? scopes, audience: audience)
@@ -495,6 +523,7 @@ public final class Agent: Sendable {
         guard let refreshToken = response.refreshToken else {
             throw .provider(error: "no_refresh_token", description: "the provider issued no refresh token; add the offline_access scope")
         }
+        state.withLock { $0.idTokens[account.name] = response.idToken }
         try await storeLogin(refreshToken, account: account,
                              accessToken: AccessToken(value: response.accessToken.reveal(), tokenType: response.tokenType,
                                                       expiresAt: response.expiresAt, scopes: response.scopes ?? scopes,
@@ -542,7 +571,10 @@ public final class Agent: Sendable {
                     }
                 }
                 try await vault.delete(account.loginSecretKind, of: account)
-                state.withLock { $0.unsavedRotations[account.name] = nil }
+                state.withLock {
+                    $0.unsavedRotations[account.name] = nil
+                    $0.idTokens[account.name] = nil
+                }
                 await tokens.drop(account: account.name)
                 logger.info("revoked the login of \(account.name) (at the provider: \(revoked))")
                 await currentObserver?.loginRequired(account: account.name)
