@@ -87,6 +87,9 @@ public final class Agent: Sendable {
         var mytokenClients: [String: MytokenClient] = [:]
         /// The ID token of each account's latest login or refresh that carried one (memory only).
         var idTokens: [String: SecretString] = [:]
+        /// The scopes an account's login asked for, where they may differ from the account's
+        /// scopes (a login with other scopes, or SetAccount since): a refresh then names its scopes.
+        var loginScopes: [String: [String]] = [:]
     }
 
     public let tokens = TokenCache()
@@ -254,6 +257,7 @@ public final class Agent: Sendable {
             state.accounts.removeAll { $0.name == name }
             state.unsavedRotations[name] = nil
             state.idTokens[name] = nil
+            state.loginScopes[name] = nil
             defer { state.fileHasProblems = false }
             return (state.accounts, state.fileHasProblems)
         }
@@ -357,8 +361,9 @@ public final class Agent: Sendable {
         let response: TokenResponse
         do throws(OIDCError) {
             // Scopes go out only when they differ from the login's: "as originally granted" otherwise.
+            let granted = state.withLock { $0.loginScopes[account.name] } ?? account.scopes
             response = try await client.refresh(refreshToken: refreshToken,
-                                                scopes: Set(scopes) == Set(account.scopes) ? nil : scopes,
+                                                scopes: Set(scopes) == Set(granted) ? nil : scopes,
                                                 audience: audience)
         } catch .invalidGrant(let description) {
             logger.notice("the provider rejected the refresh token of \(account.name) (invalid_grant); deleting it")
@@ -523,7 +528,10 @@ public final class Agent: Sendable {
         guard let refreshToken = response.refreshToken else {
             throw .provider(error: "no_refresh_token", description: "the provider issued no refresh token; add the offline_access scope")
         }
-        state.withLock { $0.idTokens[account.name] = response.idToken }
+        state.withLock {
+            $0.idTokens[account.name] = response.idToken
+            $0.loginScopes[account.name] = scopes
+        }
         try await storeLogin(refreshToken, account: account,
                              accessToken: AccessToken(value: response.accessToken.reveal(), tokenType: response.tokenType,
                                                       expiresAt: response.expiresAt, scopes: response.scopes ?? scopes,

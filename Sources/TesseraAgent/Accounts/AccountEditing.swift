@@ -93,6 +93,10 @@ extension Agent {
                 if loginGone {
                     state.unsavedRotations[name] = nil
                     state.idTokens[name] = nil
+                    state.loginScopes[name] = nil
+                } else if state.loginScopes[name] == nil && Set(old.scopes) != Set(new.scopes) {
+                    // The login was granted the old scopes: refreshes now name the new ones.
+                    state.loginScopes[name] = old.scopes
                 }
             }
             await tokens.drop(account: name)
@@ -157,6 +161,7 @@ extension Agent {
                 state.fileHasProblems = false
                 state.unsavedRotations[newName] = state.unsavedRotations.removeValue(forKey: oldName)
                 state.idTokens[newName] = state.idTokens.removeValue(forKey: oldName)
+                state.loginScopes[newName] = state.loginScopes.removeValue(forKey: oldName)
             }
             await tokens.rename(account: oldName, to: newName)
         }

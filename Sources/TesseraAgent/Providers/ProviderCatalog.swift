@@ -113,7 +113,7 @@ public final class ProviderCatalog: Sendable {
             return (base, [problem("(file)", "is not valid JSON")])
         }
         guard let root = json as? [String: Any] else { return (base, [problem("(file)", "must hold a JSON object")]) }
-        guard let schema = root["schema"] as? Int, !(root["schema"] is Bool) else {
+        guard let schema = root["schema"] as? Int else {
             return (base, [problem("schema", "is missing or not an integer (write \"schema\": \(schemaVersion))")])
         }
         guard schema == schemaVersion else {
