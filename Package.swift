@@ -28,14 +28,23 @@ let package = Package(
         .target(name: "DBus", dependencies: ["CDBus"], swiftSettings: strict),
         .target(name: "Keyring", dependencies: ["CLibSecret"], swiftSettings: strict),
         .target(name: "OIDC", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
-        .target(name: "TesseraAPI", dependencies: ["DBus"], swiftSettings: strict),
+        // The contract's names and keys as plain Swift: no D-Bus, no Foundation.
+        .target(name: "TesseraNames", swiftSettings: strict),
+        .target(name: "TesseraAPI", dependencies: ["DBus", "TesseraNames"], swiftSettings: strict),
         // prctl(PR_SET_DUMPABLE) for tesserad: prctl is variadic, so it needs a fixed-arity C wrapper.
         .target(name: "CHardening"),
         // QR codes for the device flow: a notification image (service) and terminal blocks (CLI).
         .target(name: "QRCode", dependencies: ["CQREncode"], swiftSettings: strict),
+        // The service's core: accounts, tokens, logins. It cannot import DBus (not a dependency, and
+        // `swift build --explicit-target-dependency-import-check error` checks that it does not).
+        .target(
+            name: "TesseraCore",
+            dependencies: ["Keyring", "OIDC", "TesseraNames", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        // The service's D-Bus objects, desktop (notifications, tray) and daemon, over the core.
         .target(
             name: "TesseraAgent",
-            dependencies: ["DBus", "Keyring", "OIDC", "TesseraAPI", "QRCode", "CHardening",
+            dependencies: ["TesseraCore", "DBus", "Keyring", "OIDC", "TesseraAPI", "QRCode", "CHardening",
                            .product(name: "Logging", package: "swift-log")],
             // The known providers ship inside the binary: no install path to find at run time.
             resources: [.embedInCode("Providers/providers.json")],
@@ -67,9 +76,10 @@ let package = Package(
         .testTarget(name: "KeyringTests", dependencies: ["Keyring", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "QRCodeTests", dependencies: ["QRCode"], swiftSettings: strict),
         .testTarget(name: "OIDCTests", dependencies: ["OIDC", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "TesseraCoreTests", dependencies: ["TesseraCore", "TesseraNames", "OIDC"], swiftSettings: strict),
         .testTarget(
             name: "TesseraAgentTests",
-            dependencies: ["TesseraAgent", "TesseraAPI", "DBus", "TestSupport"], swiftSettings: strict),
+            dependencies: ["TesseraAgent", "TesseraCore", "TesseraAPI", "DBus", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "TesseraCLITests",
             dependencies: ["TesseraCLI", "TesseraAPI", "DBus", "TestSupport"], swiftSettings: strict),
