@@ -2,6 +2,7 @@ import DBus
 import Foundation
 import OIDC
 import TesseraAPI
+import TesseraCore
 
 /// ListProviders, SetAccount, RenameAccount and GetIdToken: arguments checked here, work in `Agent`.
 extension AgentObject {

@@ -1,6 +1,6 @@
 import Foundation
 import OIDC
-import TesseraAPI
+import TesseraNames
 
 /// An ID token as GetIdToken hands it out.
 public struct IdToken: Sendable, CustomStringConvertible {

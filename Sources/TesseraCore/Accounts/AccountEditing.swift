@@ -1,7 +1,7 @@
 import Foundation
 import Keyring
 import OIDC
-import TesseraAPI
+import TesseraNames
 
 /// SetAccount's changes, checked; nil leaves a setting as it is.
 public struct AccountEdit: Sendable {

@@ -1,7 +1,7 @@
 import Foundation
-import TesseraAPI
+import TesseraNames
 import Testing
-@testable import TesseraAgent
+@testable import TesseraCore
 
 /// The known providers: the built-in list parses cleanly and says what oidc-agent says; the
 /// user's file extends and overrides it, and a broken one is reported by file and field while the

@@ -1,6 +1,6 @@
 import Foundation
 import OIDC
-import TesseraAPI
+import TesseraNames
 
 extension KnownProvider {
     /// The account's audience style this provider asks for; nil leaves the account's default.

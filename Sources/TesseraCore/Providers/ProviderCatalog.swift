@@ -1,7 +1,7 @@
 import Foundation
 import OIDC
 import Synchronization
-import TesseraAPI
+import TesseraNames
 
 /// Which parameter carries a requested audience at a provider (`audience-parameter`).
 public enum AudienceParameter: String, Sendable, CaseIterable {
