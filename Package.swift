@@ -24,6 +24,8 @@ let package = Package(
         .systemLibrary(name: "CDBus", pkgConfig: "dbus-1", providers: [.apt(["libdbus-1-dev"])]),
         .systemLibrary(name: "CLibSecret", pkgConfig: "libsecret-1", providers: [.apt(["libsecret-1-dev"])]),
         .systemLibrary(name: "CQREncode", pkgConfig: "libqrencode", providers: [.apt(["libqrencode-dev"])]),
+        // X25519 + XSalsa20-Poly1305 for oidc-agent's socket protocol (Swift has no XSalsa20).
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
 
         .target(name: "DBus", dependencies: ["CDBus"], swiftSettings: strict),
         .target(name: "Keyring", dependencies: ["CLibSecret"], swiftSettings: strict),
@@ -31,6 +33,10 @@ let package = Package(
         // The contract's names and keys as plain Swift: no D-Bus, no Foundation.
         .target(name: "TesseraNames", swiftSettings: strict),
         .target(name: "TesseraAPI", dependencies: ["DBus", "TesseraNames"], swiftSettings: strict),
+        // oidc-agent's client protocol and its socket server, free of D-Bus and of the agent.
+        .target(name: "OIDCAgentProtocol",
+                dependencies: ["CSodium", "OIDC", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
         // prctl(PR_SET_DUMPABLE) for tesserad: prctl is variadic, so it needs a fixed-arity C wrapper.
         .target(name: "CHardening"),
         // QR codes for the device flow: a notification image (service) and terminal blocks (CLI).
@@ -74,6 +80,8 @@ let package = Package(
         // Runs one keyring operation in a child process on another bus (see its header comment).
         .executableTarget(name: "keyring-probe", dependencies: ["Keyring"], path: "Tests/KeyringProbe", swiftSettings: strict),
         .testTarget(name: "KeyringTests", dependencies: ["Keyring", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "OIDCAgentProtocolTests", dependencies: ["OIDCAgentProtocol", "TestSupport"],
+                    swiftSettings: strict),
         .testTarget(name: "QRCodeTests", dependencies: ["QRCode"], swiftSettings: strict),
         .testTarget(name: "OIDCTests", dependencies: ["OIDC", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "TesseraCoreTests", dependencies: ["TesseraCore", "TesseraNames", "OIDC"], swiftSettings: strict),
