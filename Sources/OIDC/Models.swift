@@ -99,7 +99,16 @@ public struct TokenResponse: Sendable, CustomStringConvertible {
 
     init(_ fields: JSONFields, receivedAt: Date) throws(OIDCError) {
         let accessToken = SecretString(try fields.requiredString("access_token"))
+        // The token ends up in an `Authorization` header: CR/LF or a space there would let the
+        // provider (or whoever answered) inject headers. RFC 6750 §2.1 b64token only.
+        guard Self.isB64Token(accessToken.reveal()) else {
+            throw .malformedResponse("\(fields.context): the access_token has characters a bearer token cannot have "
+                + "(RFC 6750 b64token: letters, digits, -._~+/ and trailing =)")
+        }
         let tokenType = try fields.requiredString("token_type")
+        guard tokenType.utf8.count <= 64, tokenType.unicodeScalars.allSatisfy(Self.isTokenTypeCharacter) else {
+            throw .malformedResponse("\(fields.context): the token_type \"\(Sanitizer.clip(String(tokenType.unicodeScalars.filter(Self.isTokenTypeCharacter)), to: 40))\" has characters a token type cannot have")
+        }
         let lifetime: Duration
         let source: LifetimeSource
         // The numbers are the provider's, so untrusted: a negative, non-numeric or non-finite
@@ -119,6 +128,28 @@ public struct TokenResponse: Sendable, CustomStringConvertible {
             idToken: try Self.nonBlank(fields.string("id_token")),
             scopes: try fields.string("scope").map { $0.split(separator: " ").map(String.init) },
             lifetime: lifetime, lifetimeSource: source, receivedAt: receivedAt)
+    }
+
+    /// RFC 6750 §2.1: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+    static func isB64Token(_ token: String) -> Bool {
+        let bytes = Array(token.utf8)
+        let body = bytes.prefix { $0 != UInt8(ascii: "=") }
+        guard !body.isEmpty, bytes[body.count...].allSatisfy({ $0 == UInt8(ascii: "=") }) else { return false }
+        return body.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"), UInt8(ascii: "+"), UInt8(ascii: "/"):
+                true
+            default:
+                false
+            }
+        }
+    }
+
+    /// Token types are names (`Bearer`, `DPoP`, `N_A`): printable ASCII without spaces or separators.
+    static func isTokenTypeCharacter(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || "-_.".unicodeScalars.contains(scalar))
     }
 
     /// An empty (or blank) token in an answer is no token: for `refresh_token` that means "keep the

@@ -146,7 +146,8 @@ public struct OIDCClient: Sendable {
     /// RFC 6749 §6. `scopes` may narrow the grant (nil: as originally granted); `audience` goes
     /// out per `audienceStyle`. If the answer carries a `refreshToken` the old one is (at
     /// rotating providers) already dead: persist the new one before anything else.
-    /// `.invalidGrant` means the refresh token is gone for good; other errors do not.
+    /// `.invalidGrant` means the refresh token is gone for good (also IAM's `invalid_token` in a
+    /// 4xx, which says the same); other errors, and any 5xx, do not.
     public func refresh(refreshToken: SecretString, scopes: [String]? = nil, audience: [String] = [])
         async throws(OIDCError) -> TokenResponse
     {
@@ -155,7 +156,14 @@ public struct OIDCClient: Sendable {
         form.add("refresh_token", refreshToken.reveal())
         if let scopes, !scopes.isEmpty { form.add("scope", scopes.joined(separator: " ")) }
         addAudience(audience, to: &form)
-        return try await tokenRequest(form, extraSecrets: [refreshToken])
+        do {
+            return try await tokenRequest(form, extraSecrets: [refreshToken])
+        } catch .server(let status, "invalid_token", let description) where (400..<500).contains(status) {
+            // INDIGO IAM answers an expired or unknown refresh token with 401 invalid_token
+            // ("Refresh token for value … was not found"): on a refresh that is the grant gone,
+            // as invalid_grant says elsewhere. The code stays in the description for people.
+            throw .invalidGrant(description: "invalid_token" + (description.map { ": \($0)" } ?? ""))
+        }
     }
 
     /// The resource owner password credentials grant (RFC 6749 §4.3). DEPRECATED: RFC 9700
@@ -379,8 +387,9 @@ struct ProviderConnection: Sendable {
         return response
     }
 
-    /// The error an unsuccessful answer stands for: the OAuth `error` field decides, never the
-    /// status code; without one, a `.server` error that says what the body was.
+    /// The error an unsuccessful answer stands for: below 500 the OAuth `error` field decides, not
+    /// the status code (mytoken answers `authorization_pending` with 428); a 5xx is always
+    /// `.server`; without an `error` field, a `.server` error that says what the body was.
     func error(from response: HTTPResponse, context: String, secrets: [SecretString]) -> OIDCError {
         guard let fields = JSONFields(lenient: response.body, context: context),
             let code = (try? fields.string("error")) ?? nil
@@ -389,6 +398,11 @@ struct ProviderConnection: Sendable {
             return .server(status: response.status, error: nil, description: "\(context) was \(summary)")
         }
         let description = Sanitizer.clean((try? fields.string("error_description")) ?? nil, removing: secrets)
+        // A 5xx is the provider failing, whatever its body claims: an `invalid_grant` there must
+        // not make the caller delete a refresh token that may well be valid (issue 12.8).
+        if (500..<600).contains(response.status) {
+            return .server(status: response.status, error: Sanitizer.clean(code, removing: secrets), description: description)
+        }
         switch code {
         case "authorization_pending": return .authorizationPending
         case "slow_down": return .slowDown

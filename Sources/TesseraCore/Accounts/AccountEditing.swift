@@ -53,53 +53,50 @@ extension Agent {
         let clientChanged = new.clientID != old.clientID
         let loginGone = issuerChanged || clientChanged
 
-        try await refreshLock(name).run { [self] () async throws(AgentError) in
-            let (oldList, keepInvalid) = state.withLock { ($0.accounts, $0.fileHasProblems) }
-            let newList = oldList.map { $0.name == name ? new : $0 }
-            try save(newList, keepInvalid: keepInvalid)
-            do throws(AgentError) {
-                if issuerChanged {
-                    // The login belongs to the old issuer; the client secret moves along only
-                    // for the same client id (deleteAll goes by account name, so it comes first).
-                    let oldSecret = try await vault.load(.clientSecret, of: old)
-                    let carried = edit.clientSecret ?? (new.clientID == old.clientID ? oldSecret : nil)
-                    try await vault.deleteAll(of: old)
-                    if let carried {
-                        do throws(AgentError) { try await vault.save(carried, as: .clientSecret, of: new) } catch {
-                            if let oldSecret { try? await vault.save(oldSecret, as: .clientSecret, of: old) }
-                            throw error
+        try await accountChanges.run { [self] () async throws(AgentError) in
+            try rereadIfUnreadable()
+            guard state.withLock({ $0.accounts.contains { $0.name == name } }) else { throw .noSuchAccount(name) }
+            // Under the refresh lock too: no refresh may use the old client while it changes.
+            try await refreshLock(name).run { [self] () async throws(AgentError) in
+                let (previous, next) = try writeAccounts { $0.map { $0.name == name ? new : $0 } }
+                var keyring = KeyringTransaction(vault: vault)
+                do throws(AgentError) {
+                    // What can be undone first: new secrets are stored before anything old goes.
+                    if issuerChanged {
+                        // Items are keyed by issuer: the old login is no use; the client secret
+                        // moves along only for the same client id.
+                        let oldSecret = try await vault.load(.clientSecret, of: old)
+                        let carried = edit.clientSecret ?? (new.clientID == old.clientID ? oldSecret : nil)
+                        if let carried { try await keyring.save(carried, as: .clientSecret, of: new) }
+                        for kind in SecretKind.allCases { try await keyring.delete(kind, of: old) }
+                    } else if clientChanged {
+                        if let secret = edit.clientSecret {
+                            try await keyring.save(secret, as: .clientSecret, of: new)
+                        } else {
+                            try await keyring.delete(.clientSecret, of: old)
                         }
+                        try await keyring.delete(.refreshToken, of: old)
+                    } else if let secret = edit.clientSecret {
+                        try await keyring.save(secret, as: .clientSecret, of: new)
                     }
-                } else if clientChanged {
-                    if let secret = edit.clientSecret {
-                        try await vault.save(secret, as: .clientSecret, of: new)
-                    } else {
-                        try await vault.delete(.clientSecret, of: old)
+                } catch {
+                    await keyring.rollBack(logger: logger)
+                    restoreFile(previous)
+                    throw error
+                }
+                state.withLock { state in
+                    state.accounts = next
+                    if loginGone {
+                        state.unsavedRotations[name] = nil
+                        state.idTokens[name] = nil
+                        state.loginScopes[name] = nil
+                    } else if state.loginScopes[name] == nil && Set(old.scopes) != Set(new.scopes) {
+                        // The login was granted the old scopes: refreshes now name the new ones.
+                        state.loginScopes[name] = old.scopes
                     }
-                    try await vault.delete(.refreshToken, of: old)
-                } else if let secret = edit.clientSecret {
-                    try await vault.save(secret, as: .clientSecret, of: new)
                 }
-            } catch {
-                logger.error("changing the keyring items of \(name) failed (\(error.message)); putting the account file back")
-                do throws(AgentError) { try save(oldList, keepInvalid: false) } catch {
-                    logger.error("cannot put the account file back: \(error.message)")
-                }
-                throw error
+                await tokens.drop(account: name)
             }
-            state.withLock { state in
-                if let index = state.accounts.firstIndex(where: { $0.name == name }) { state.accounts[index] = new }
-                state.fileHasProblems = false
-                if loginGone {
-                    state.unsavedRotations[name] = nil
-                    state.idTokens[name] = nil
-                    state.loginScopes[name] = nil
-                } else if state.loginScopes[name] == nil && Set(old.scopes) != Set(new.scopes) {
-                    // The login was granted the old scopes: refreshes now name the new ones.
-                    state.loginScopes[name] = old.scopes
-                }
-            }
-            await tokens.drop(account: name)
         }
         logger.info("account \(name) changed\(loginGone ? " (issuer or client changed: a new login is needed)" : "")")
         await currentObserver?.accountsChanged()
@@ -123,47 +120,43 @@ extension Agent {
         var renamed = old
         renamed.name = newName
         let new = renamed
-        try await refreshLock(oldName).run { [self] () async throws(AgentError) in
-            var copied: [SecretKind] = []
-            func removeCopies() async {
-                for kind in copied {
-                    do throws(AgentError) { try await vault.delete(kind, of: new) } catch {
-                        logger.warning("cannot remove the copied \(kind.rawValue) of \(newName): \(error.message)")
+        try await accountChanges.run { [self] () async throws(AgentError) in
+            try rereadIfUnreadable()
+            guard state.withLock({ $0.accounts.contains { $0.name == oldName } }) else { throw .noSuchAccount(oldName) }
+            if state.withLock({ $0.accounts.contains { $0.name == newName } }) {
+                throw .invalidArgument(field: "new", reason: "an account named \"\(newName)\" exists; remove or rename it first")
+            }
+            try await refreshLock(oldName).run { [self] () async throws(AgentError) in
+                // Copies under the new name first: until the file names the new account, the
+                // old items are untouched, so a failure anywhere loses nothing.
+                var keyring = KeyringTransaction(vault: vault)
+                let previous: [Account], next: [Account]
+                do throws(AgentError) {
+                    for kind in SecretKind.allCases {
+                        var value = kind == old.loginSecretKind ? state.withLock({ $0.unsavedRotations[oldName] }) : nil
+                        if value == nil { value = try await vault.load(kind, of: old) }
+                        guard let value else { continue }
+                        try await keyring.save(value, as: kind, of: new)
                     }
+                    (previous, next) = try writeAccounts { $0.map { $0.name == oldName ? new : $0 } }
+                } catch {
+                    await keyring.rollBack(logger: logger)
+                    throw error
                 }
-            }
-            do throws(AgentError) {
-                for kind in SecretKind.allCases {
-                    var value = kind == old.loginSecretKind ? state.withLock({ $0.unsavedRotations[oldName] }) : nil
-                    if value == nil { value = try await vault.load(kind, of: old) }
-                    guard let value else { continue }
-                    try await vault.save(value, as: kind, of: new)
-                    copied.append(kind)
+                _ = previous
+                do throws(AgentError) { try await vault.deleteAll(of: old) } catch {
+                    // Renamed, and the secrets are safe under the new name; only stale copies stay
+                    // under the old one (removed with any later account of that name).
+                    logger.warning("renamed \(oldName) to \(newName), but its old keyring items stay: \(error.message)")
                 }
-            } catch {
-                await removeCopies()
-                throw error
+                state.withLock { state in
+                    state.accounts = next
+                    state.unsavedRotations[newName] = state.unsavedRotations.removeValue(forKey: oldName)
+                    state.idTokens[newName] = state.idTokens.removeValue(forKey: oldName)
+                    state.loginScopes[newName] = state.loginScopes.removeValue(forKey: oldName)
+                }
+                await tokens.rename(account: oldName, to: newName)
             }
-            let (oldList, keepInvalid) = state.withLock { ($0.accounts, $0.fileHasProblems) }
-            do throws(AgentError) {
-                try save(oldList.map { $0.name == oldName ? new : $0 }, keepInvalid: keepInvalid)
-            } catch {
-                await removeCopies()
-                throw error
-            }
-            do throws(AgentError) { try await vault.deleteAll(of: old) } catch {
-                // The account is renamed and its secrets are safe under the new name; only stale
-                // copies are left under the old one (removed with an account of that name, if any).
-                logger.warning("renamed \(oldName) to \(newName), but its old keyring items stay: \(error.message)")
-            }
-            state.withLock { state in
-                if let index = state.accounts.firstIndex(where: { $0.name == oldName }) { state.accounts[index] = new }
-                state.fileHasProblems = false
-                state.unsavedRotations[newName] = state.unsavedRotations.removeValue(forKey: oldName)
-                state.idTokens[newName] = state.idTokens.removeValue(forKey: oldName)
-                state.loginScopes[newName] = state.loginScopes.removeValue(forKey: oldName)
-            }
-            await tokens.rename(account: oldName, to: newName)
         }
         logger.info("account \(oldName) renamed to \(newName)")
         await currentObserver?.accountsChanged()
