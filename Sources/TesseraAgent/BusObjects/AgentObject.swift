@@ -58,6 +58,8 @@ public final class AgentObject: AgentObserver {
             AgentContract.member(.setAccount): verified { [self] call, _ in try await setAccount(call) },
             AgentContract.member(.renameAccount): verified { [self] call, _ in try await renameAccount(call) },
             AgentContract.member(.getIdToken): verified { [self] call, _ in try await getIdToken(call) },
+            AgentContract.member(.listMytokenTemplates): verified { [self] call, _ in try await listMytokenTemplates(call) },
+            AgentContract.member(.mytokenInfo): verified { [self] call, _ in try await mytokenInfo(call) },
         ]
         let interface = try ExportedInterface(AgentContract.agentInterface, methods: handlers,
                                               getters: [AgentContract.member(.version): { .string(Daemon.version) },

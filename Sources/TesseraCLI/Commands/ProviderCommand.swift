@@ -83,7 +83,7 @@ extension AgentClient {
     }
 
     func setAccount(name: String, settings: AccountSettingsMessage) async throws(CLIError) {
-        _ = try await call(AgentMethod.setAccount.rawValue, [.string(name), settings.dbusOptions.dbusValue], account: name)
+        _ = try await callWithSecret(AgentMethod.setAccount.rawValue, [.string(name), settings.dbusOptions.dbusValue], account: name)
     }
 
     func renameAccount(from old: String, to new: String) async throws(CLIError) {
