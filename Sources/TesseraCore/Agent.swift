@@ -215,7 +215,7 @@ public final class Agent: Sendable {
         var account = Account(name: name, kind: settings.kind, issuer: issuer, clientID: clientID,
                               scopes: scopes,
                               audience: settings.audience ?? existing?.audience ?? [],
-                              audienceStyle: settings.audienceStyle ?? provider?.audienceStyle ?? existing?.audienceStyle ?? .resource,
+                              audienceStyle: settings.audienceStyle ?? provider?.audienceStyle ?? existing?.audienceStyle ?? .auto,
                               mytokenServer: settings.mytokenServer)
         var clientSecret = settings.clientSecret
         if account.clientID == nil {

@@ -63,7 +63,8 @@ struct AccountCommand: AsyncParsableCommand {
         var audiences: [String] = []
 
         @Option(name: .customLong("audience-style"),
-                help: ArgumentHelp("How the audience is sent: 'resource' (RFC 8707) or 'audience' (legacy); default: the provider's.",
+                help: ArgumentHelp("How the audience is sent: 'resource' (RFC 8707), 'audience' (legacy), or 'auto' "
+                                   + "(a URI as resource, anything else as audience); default: the provider's, else auto.",
                                    valueName: "style"))
         var audienceStyle: String?
 
@@ -258,8 +259,8 @@ func validateIssuerArgument(_ issuer: String) throws(ValidationError) {
 }
 
 func validateAudienceStyle(_ style: String) throws(ValidationError) {
-    if style != "resource" && style != "audience" {
-        throw ValidationError("--audience-style must be 'resource' or 'audience', not '\(style)'")
+    if AudienceStyleName(rawValue: style) == nil {
+        throw ValidationError("--audience-style must be 'resource', 'audience' or 'auto', not '\(style)'")
     }
 }
 

@@ -3,12 +3,12 @@ import OIDC
 import TesseraNames
 
 extension KnownProvider {
-    /// The account's audience style this provider asks for; nil leaves the account's default.
-    var audienceStyle: AudienceStyle? {
+    /// The account's audience style this provider asks for.
+    var audienceStyle: AudienceStyle {
         switch audienceParameter {
         case .audience: .audience
         case .resource: .resource
-        case .auto: nil
+        case .auto: .auto
         }
     }
 }
