@@ -20,11 +20,17 @@ public struct AccountSettingsMessage: OptionsMessage {
     /// Write-only: a transfer code to exchange for the mytoken to store.
     public var transferCode: String?
     public var replace: Bool?
+    /// A known provider's short name (AddAccount only).
+    public var provider: String?
+    /// Write-only: a refresh token to import.
+    public var refreshToken: String?
 
     public init(issuer: String? = nil, clientID: String? = nil, clientSecret: String? = nil, scopes: [String]? = nil,
                 audience: [String]? = nil, audienceStyle: String? = nil, kind: String? = nil,
                 mytokenServer: String? = nil, oidcIssuer: String? = nil, mytoken: String? = nil,
-                transferCode: String? = nil, replace: Bool? = nil) {
+                transferCode: String? = nil, replace: Bool? = nil, provider: String? = nil, refreshToken: String? = nil) {
+        self.provider = provider
+        self.refreshToken = refreshToken
         self.issuer = issuer
         self.clientID = clientID
         self.clientSecret = clientSecret
@@ -55,7 +61,17 @@ public struct AccountSettingsMessage: OptionsMessage {
             OptionField(AccountSetting.mytoken, \.mytoken),
             OptionField(AccountSetting.transferCode, \.transferCode),
             OptionField(AccountSetting.replace, \.replace),
+            OptionField(AccountSetting.provider, \.provider),
+            OptionField(AccountSetting.refreshToken, \.refreshToken),
         ]
+    }
+
+    /// AddAccount's keys, in the contract's order.
+    public static var allowedKeys: [String] { AccountSetting.settable.map(\.rawValue) }
+
+    /// `allowed`: `AccountSetting.settable` for AddAccount, `.editable` for SetAccount.
+    public init(dbusOptions: [String: Variant], allowed: [AccountSetting]) throws(ArgumentError) {
+        try self.init(dbusOptions: dbusOptions, allowed: allowed.map(\.rawValue))
     }
 }
 

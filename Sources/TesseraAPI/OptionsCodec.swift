@@ -48,12 +48,13 @@ public struct OptionField<Root> {
 /// An `a{sv}` argument of the contract, declared by its fields.
 public protocol OptionsMessage: Sendable, Equatable {
     init()
-    /// Every field, in the order the keys are listed in errors.
+    /// Every field.
     static var fields: [OptionField<Self>] { get }
+    /// The keys a caller may send, in the order errors list them (default: every field's).
+    static var allowedKeys: [String] { get }
 }
 
 extension OptionsMessage {
-    /// The keys a caller may send.
     public static var allowedKeys: [String] { fields.map(\.name) }
 
     public var dbusOptions: [String: Variant] {

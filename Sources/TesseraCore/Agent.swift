@@ -47,6 +47,10 @@ public struct AccountSettings: Sendable {
     public var mytoken: SecretString?
     public var transferCode: SecretString?
     public var replace = false
+    /// A known provider's short name: its issuer, public client and audience parameter are the defaults.
+    public var provider: String?
+    /// A refresh token to import (tested by refreshing it once the account is added).
+    public var refreshToken: SecretString?
     /// The server of the user's mytoken accounts when they all use one (filled in by the agent):
     /// where a transfer code or an imported short token goes when no server is named.
     var defaultMytokenServer: URL?
@@ -80,6 +84,11 @@ public final class Agent: Sendable {
         /// The file existed but could not be read at the last load: its accounts are unknown, so
         /// no change writes over it until a new read succeeds.
         var fileUnreadable = false
+        /// The ID token of each account's latest login or refresh that carried one (memory only).
+        var idTokens: [String: SecretString] = [:]
+        /// The scopes an account's login asked for, where they may differ from the account's
+        /// scopes (a login with other scopes, or SetAccount since): a refresh then names its scopes.
+        var loginScopes: [String: [String]] = [:]
     }
 
     public let tokens = TokenCache()
@@ -95,15 +104,25 @@ public final class Agent: Sendable {
     let mytokens: MytokenSource
     let logger: Logger
     private let observer = Mutex<(any AgentObserver)?>(nil)
+    /// Known providers: the built-in list and the user's `providers.json` beside the account file.
+    let providerCatalog: ProviderCatalog
+    let transport: any HTTPTransport
 
-    public init(accountFile: AccountFile, secrets: any SecretStore, transport: any HTTPTransport, logger: Logger) {
+    public init(accountFile: AccountFile, secrets: any SecretStore, transport: any HTTPTransport, logger: Logger,
+                providers: ProviderCatalog? = nil) {
         self.accountFile = accountFile
+        self.providerCatalog = providers
+            ?? ProviderCatalog(userFile: (accountFile.path as NSString).deletingLastPathComponent + "/providers.json")
+        self.transport = transport
         self.vault = SecretVault(store: secrets)
         self.secrets = LoginSecrets(vault: vault, logger: logger)
         self.oidc = OIDCSource(vault: vault, transport: transport, logger: logger)
         self.mytokens = MytokenSource(transport: transport, logger: logger)
         self.logger = logger
     }
+
+    /// Issuers compare by `IssuerKey` (the one rule).
+    static func issuerKey(_ url: URL) -> IssuerKey { IssuerKey(url) }
 
     /// The source of an account's tokens: the one place the kind of account is looked at.
     func source(_ kind: AccountKind) -> any CredentialSource {

@@ -4,7 +4,8 @@ import OIDC
 import TesseraAPI
 import TesseraCore
 
-/// `AddAccount`, `RemoveAccount`, `ListAccounts`: every setting checked here, with the field named.
+/// The account methods — `AddAccount`, `RemoveAccount`, `ListAccounts`, `SetAccount`, `RenameAccount`,
+/// `ListProviders` — every setting checked here, with the field named; the work is `Agent`'s.
 extension AgentObject {
     func addAccount(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
         let (name, message) = try decodeOptions(call) { options throws(ArgumentError) in try AccountSettingsMessage(dbusOptions: options) }
@@ -26,13 +27,28 @@ extension AgentObject {
                                    (message.mytoken, .mytoken), (message.transferCode, .transferCode)] where given != nil {
                 throw .invalidArgument(field: field.rawValue, reason: "applies only to kind=mytoken")
             }
-            guard issuer != nil else { throw .invalidArgument(field: AccountSetting.issuer.rawValue, reason: "is required") }
+            guard issuer != nil || message.provider != nil else {
+                throw .invalidArgument(field: AccountSetting.issuer.rawValue, reason: "is required (or give provider)")
+            }
         }
         if let issuer, let oidcIssuer, issuer != oidcIssuer {
             throw .invalidArgument(field: AccountSetting.oidcIssuer.rawValue, reason: "differs from issuer (give one of them)")
         }
+        if let provider = message.provider {
+            guard kind == .oidc else {
+                throw .invalidArgument(field: AccountSetting.provider.rawValue, reason: "applies only to kind=oidc")
+            }
+            _ = try Validate.text(provider, field: AccountSetting.provider.rawValue)
+        }
         var settings = AccountSettings(issuer: issuer ?? oidcIssuer)
         settings.kind = kind
+        settings.provider = message.provider
+        if let refreshToken = message.refreshToken {
+            guard kind == .oidc else {
+                throw .invalidArgument(field: AccountSetting.refreshToken.rawValue, reason: "applies only to kind=oidc (a mytoken account takes mytoken)")
+            }
+            settings.refreshToken = SecretString(try Validate.secret(refreshToken, field: AccountSetting.refreshToken.rawValue))
+        }
         if let mytoken = message.mytoken {
             settings.mytoken = SecretString(try Validate.secret(mytoken, field: AccountSetting.mytoken.rawValue))
         }
@@ -76,5 +92,56 @@ extension AgentObject {
                                loggedIn: status.loggedIn, hasClientSecret: status.hasClientSecret,
                                tokenExpiresAt: status.tokenExpiries.map { Int64($0.timeIntervalSince1970.rounded(.down)) })
         })
+    }
+
+    func listProviders() -> [DBusValue] {
+        ProviderInfo.listBody(agent.listProviders().map { provider in
+            ProviderInfo(shortName: provider.shortName, issuer: provider.issuer.absoluteString,
+                         displayName: provider.displayName, registrationURI: provider.registrationURI?.absoluteString,
+                         publicClientID: provider.publicClientID, scopes: provider.scopes,
+                         audienceParameter: provider.audienceParameter.rawValue, notes: provider.notes,
+                         source: provider.source)
+        })
+    }
+
+    func providerProblems() -> DBusValue {
+        .array(of: "s", agent.providerProblems.map { .string($0) })
+    }
+
+    func setAccount(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
+        let (name, message) = try decodeOptions(call) { options throws(ArgumentError) in
+            try AccountSettingsMessage(dbusOptions: options, allowed: AccountSetting.editable)
+        }
+        var edit = AccountEdit()
+        edit.issuer = try message.issuer.map { text throws(AgentError) in
+            try Validate.serverURL(text, field: AccountSetting.issuer.rawValue)
+        }
+        edit.clientID = try message.clientID.map { id throws(AgentError) in try Validate.text(id, field: AccountSetting.clientID.rawValue) }
+        if let secret = message.clientSecret {
+            _ = try Validate.text(secret, field: AccountSetting.clientSecret.rawValue)
+            edit.clientSecret = SecretString(secret)
+        }
+        edit.scopes = try message.scopes.map { s throws(AgentError) in try Validate.words(s, field: AccountSetting.scopes.rawValue) }
+        edit.audience = try message.audience.map { a throws(AgentError) in try Validate.words(a, field: AccountSetting.audience.rawValue) }
+        edit.audienceStyle = try message.audienceStyle.map { style throws(AgentError) in try Self.audienceStyle(style) }
+        try await agent.setAccount(name: name, edit: edit)
+        return []
+    }
+
+    static func audienceStyle(_ text: String) throws(AgentError) -> AudienceStyle {
+        guard let value = AudienceStyle(rawValue: text) else {
+            throw .invalidArgument(field: AccountSetting.audienceStyle.rawValue,
+                                   reason: "must be one of \(AudienceStyle.allCases.map(\.rawValue).joined(separator: ", ")), not \"\(text.prefix(64))\"")
+        }
+        return value
+    }
+
+    func renameAccount(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
+        let old: String, new: String
+        do { (old, new) = try call.arguments.decode(String.self, String.self) } catch {
+            throw .invalidArgument(field: "arguments", reason: error.description)
+        }
+        try await agent.renameAccount(from: old, to: new)
+        return []
     }
 }

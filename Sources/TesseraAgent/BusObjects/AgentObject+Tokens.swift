@@ -4,19 +4,16 @@ import OIDC
 import TesseraAPI
 import TesseraCore
 
-/// `GetToken` and `Revoke`: arguments checked here, the work is `Agent`'s.
+/// `GetToken`, `GetIdToken` and `Revoke`: arguments checked here, the work is `Agent`'s.
 extension AgentObject {
     func getToken(_ call: MethodCall, _ caller: VerifiedCaller) async throws(AgentError) -> [DBusValue] {
         let (account, options) = try decodeOptions(call) { options throws(ArgumentError) in try GetTokenOptions(dbusOptions: options) }
         var request = TokenRequest(account: account)
         if let scopes = options.scopes { request.scopes = try Validate.words(scopes, field: GetTokenOption.scopes.rawValue) }
         if let audience = options.audience { request.audience = try Validate.words(audience, field: GetTokenOption.audience.rawValue) }
-        if let minValid = options.minValid {
-            guard minValid <= Self.maxMinValid else {
-                throw .invalidArgument(field: GetTokenOption.minValid.rawValue, reason: "must be at most \(Self.maxMinValid) seconds")
-            }
-            request.minValid = minValid
-        }
+        // Any value: above the provider's lifetime a freshly refreshed token comes back, and its
+        // expires_at says how long it really lives (as oidc-token does).
+        if let minValid = options.minValid { request.minValid = minValid }
         if let timeout = options.timeout {
             guard (1...Self.maxTimeout).contains(timeout) else {
                 throw .invalidArgument(field: GetTokenOption.timeout.rawValue, reason: "must be between 1 and \(Self.maxTimeout) seconds")
@@ -39,5 +36,12 @@ extension AgentObject {
         let (account, options) = try decodeOptions(call) { options throws(ArgumentError) in try RevokeOptions(dbusOptions: options) }
         return [.bool(try await agent.revoke(account: account, keepOnFailure: options.keepOnFailure ?? false,
                                              recursive: options.recursive ?? false))]
+    }
+
+    func getIdToken(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
+        let (account, options) = try decodeOptions(call) { options throws(ArgumentError) in try IdTokenOptions(dbusOptions: options) }
+        let token = try await agent.idToken(account: account, minValid: options.minValid ?? GetTokenOption.defaultMinValid,
+                                            force: options.force ?? false)
+        return [.string(token.value), .int64(token.expiresAt.map { Int64($0.timeIntervalSince1970.rounded(.down)) } ?? 0)]
     }
 }

@@ -22,7 +22,6 @@ public final class AgentObject: AgentObserver {
     /// How long a finished flow object stays exported so late clients can still read its State.
     static let finishedFlowLifetime: Duration = .seconds(60)
     static let maxTimeout: UInt32 = 3600
-    static let maxMinValid: UInt32 = 86_400
 
     let connection: Connection
     let agent: Agent
@@ -55,11 +54,16 @@ public final class AgentObject: AgentObserver {
             AgentContract.member(.getTokenWithMytoken): verified { [self] call, _ in try await getTokenWithMytoken(call) },
             AgentContract.member(.exchangeTransferCode): verified { [self] call, _ in try await exchangeTransferCode(call) },
             AgentContract.member(.revokeMytoken): verified { [self] call, _ in try await revokeMytoken(call) },
+            AgentContract.member(.listProviders): verified { [self] _, _ in listProviders() },
+            AgentContract.member(.setAccount): verified { [self] call, _ in try await setAccount(call) },
+            AgentContract.member(.renameAccount): verified { [self] call, _ in try await renameAccount(call) },
+            AgentContract.member(.getIdToken): verified { [self] call, _ in try await getIdToken(call) },
             AgentContract.member(.listMytokenTemplates): verified { [self] call, _ in try await listMytokenTemplates(call) },
             AgentContract.member(.mytokenInfo): verified { [self] call, _ in try await mytokenInfo(call) },
         ]
         let interface = try ExportedInterface(AgentContract.agentInterface, methods: handlers,
-                                              getters: [AgentContract.member(.version): { .string(Daemon.version) }])
+                                              getters: [AgentContract.member(.version): { .string(Daemon.version) },
+                                                        AgentContract.member(.providerProblems): { [self] in providerProblems() }])
         try await connection.export(interface, at: AgentContract.objectPath)
     }
 

@@ -53,6 +53,8 @@ extension Agent {
         }
         var settings = settings
         settings.defaultMytokenServer = try? defaultMytokenServer(field: AccountSetting.mytokenServer.rawValue, why: "")
+        // Known providers and `max` scopes are about OpenID providers only.
+        if settings.kind == .oidc { settings = try await withProviderDefaults(settings, existing: existing) }
         let prepared = try await source(settings.kind).prepareAccount(name: name, settings: settings, existing: existing)
         let account = prepared.account
         // Under the account's secret lock: no refresh uses the old login while it is replaced.
@@ -81,6 +83,7 @@ extension Agent {
             if prepared.forget != .nothing || prepared.loginSecret != nil { secrets.forgetUnsaved(name) }
         }
         if prepared.loginSecret != nil { await currentObserver?.loginCompleted(account: name) }
+        if let refreshToken = settings.refreshToken { try await importRefreshToken(refreshToken, into: account) }
     }
 
     /// Puts the account in the file, then runs its keyring steps, then puts it in memory and
@@ -136,7 +139,11 @@ extension Agent {
             restoreFile(previous)
             throw error
         }
-        state.withLock { $0.accounts = next }
+        state.withLock { state in
+            state.accounts = next
+            state.idTokens[name] = nil
+            state.loginScopes[name] = nil
+        }
         await tokens.drop(account: name)
         logger.info("account \(name) removed")
         await currentObserver?.accountsChanged()
@@ -144,7 +151,7 @@ extension Agent {
 
     /// The first step of every account change: writes the list `change` makes of the current one.
     /// Memory is not touched; the caller adopts `next` once its keyring steps are done.
-    private func writeAccounts(_ change: ([Account]) -> [Account]) throws(AgentError) -> (previous: [Account], next: [Account]) {
+    func writeAccounts(_ change: ([Account]) -> [Account]) throws(AgentError) -> (previous: [Account], next: [Account]) {
         let (previous, keepInvalid) = state.withLock { ($0.accounts, $0.fileHasProblems) }
         let next = change(previous)
         let kept: String?
@@ -158,7 +165,7 @@ extension Agent {
     }
 
     /// Writes back the list a failed change started from (best effort: the change already failed).
-    private func restoreFile(_ accounts: [Account]) {
+    func restoreFile(_ accounts: [Account]) {
         do { try accountFile.save(accounts) } catch {
             logger.error("cannot write \(accountFile.path) back after a failed change: \(error.description)")
         }

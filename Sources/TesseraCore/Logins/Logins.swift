@@ -65,6 +65,12 @@ extension Agent {
         try await secrets.locks.run(account.name) { [self] () async throws(AgentError) in
             try await secrets.storeLogin(issued.secret, of: account)
         }
+        if let granted = issued.grantedScopes {
+            state.withLock {
+                $0.idTokens[account.name] = issued.idToken
+                $0.loginScopes[account.name] = granted
+            }
+        }
         await tokens.drop(account: account.name)
         if let accessToken = issued.accessToken {
             await tokens.store(accessToken, for: TokenKey(account: account.name, scopes: issued.requestedScopes,

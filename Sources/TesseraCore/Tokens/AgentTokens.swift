@@ -38,8 +38,9 @@ extension Agent {
         do {
             return try await tokens.token(for: key, minValid: TimeInterval(request.minValid), force: request.force) {
                 [self] () async throws(AgentError) -> AccessToken in
-                try await withLoginSecret(of: account) { secret async throws(CredentialFailure) -> Refreshed<AccessToken> in
-                    try await source.refresh(account, secret: secret, scopes: scopes, audience: audience)
+                let granted = state.withLock { $0.loginScopes[account.name] } ?? account.scopes
+                return try await withLoginSecret(of: account) { secret async throws(CredentialFailure) -> Refreshed<AccessToken> in
+                    try await source.refresh(account, secret: secret, scopes: scopes, audience: audience, grantedScopes: granted)
                 }
             }
         } catch let error as AgentError {
@@ -70,6 +71,7 @@ extension Agent {
                 }
             }
             if let rotated = result.rotated { try await secrets.storeRotation(rotated, of: account) }
+            if let idToken = result.idToken { state.withLock { $0.idTokens[account.name] = idToken } }
             return result.value
         }
     }
@@ -114,6 +116,7 @@ extension Agent {
                 logger.warning("revoking \(account.name) at its server failed; deleting the local secret anyway: \(error)")
             }
             try await secrets.delete(of: account)
+            state.withLock { $0.idTokens[account.name] = nil }
             await tokens.drop(account: account.name)
             logger.info("revoked the login of \(account.name) (at the server: \(revoked))")
             await currentObserver?.loginRequired(account: account.name)

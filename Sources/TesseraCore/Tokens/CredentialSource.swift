@@ -14,9 +14,10 @@ protocol CredentialSource: Sendable {
     func prepareAccount(name: String, settings: AccountSettings, existing: Account?) async throws(AgentError) -> PreparedAccount
 
     /// An access token from the account's login secret. A rotated secret comes back in the result
-    /// and is stored by the caller before the token is handed out.
-    func refresh(_ account: Account, secret: SecretString, scopes: [String],
-                 audience: [String]) async throws(CredentialFailure) -> Refreshed<AccessToken>
+    /// and is stored by the caller before the token is handed out. `grantedScopes`: what the login
+    /// was granted (a refresh asks for other scopes only when they differ).
+    func refresh(_ account: Account, secret: SecretString, scopes: [String], audience: [String],
+                 grantedScopes: [String]) async throws(CredentialFailure) -> Refreshed<AccessToken>
 
     /// Starts the account's own kind of login at its server (a device flow, or a mytoken server's
     /// consent page): what to show the user, and the wait for the secret it issues.
@@ -34,6 +35,8 @@ protocol CredentialSource: Sendable {
 struct Refreshed<Value: Sendable>: Sendable {
     var value: Value
     var rotated: SecretString?
+    /// An ID token that came with it (OpenID providers), kept for GetIdToken.
+    var idToken: SecretString?
 }
 
 /// Why using a login secret failed.
@@ -74,6 +77,9 @@ struct IssuedLogin: Sendable {
     var accessToken: AccessToken?
     /// The scopes the login asked for: the cache key of `accessToken`.
     var requestedScopes: [String] = []
+    /// An OpenID login's ID token, and the scopes it was granted (nil for other logins).
+    var idToken: SecretString?
+    var grantedScopes: [String]?
 }
 
 extension IssuedLogin {
@@ -86,6 +92,6 @@ extension IssuedLogin {
                   accessToken: AccessToken(value: response.accessToken.reveal(), tokenType: response.tokenType,
                                            expiresAt: response.expiresAt, scopes: response.scopes ?? scopes,
                                            audience: account.audience),
-                  requestedScopes: scopes)
+                  requestedScopes: scopes, idToken: response.idToken, grantedScopes: scopes)
     }
 }

@@ -58,6 +58,16 @@ final class LoginSecrets: Sendable {
         unsaved.withLock { $0[account.name] = nil }
     }
 
+    /// A rotation held only in memory (for moving an account's secrets under a new name).
+    func unsavedSecret(of account: String) -> SecretString? {
+        unsaved.withLock { $0[account] }
+    }
+
+    /// An account renamed: its unsaved rotation follows it.
+    func renameUnsaved(from old: String, to new: String) {
+        unsaved.withLock { $0[new] = $0.removeValue(forKey: old) }
+    }
+
     /// Forgets a rotation held in memory (the keyring's items were deleted some other way).
     func forgetUnsaved(_ account: String) {
         unsaved.withLock { $0[account] = nil }

@@ -107,8 +107,8 @@ final class MytokenSource: CredentialSource {
 
     // MARK: Access tokens
 
-    func refresh(_ account: Account, secret: SecretString, scopes: [String],
-                 audience: [String]) async throws(CredentialFailure) -> Refreshed<AccessToken> {
+    func refresh(_ account: Account, secret: SecretString, scopes: [String], audience: [String],
+                 grantedScopes: [String]) async throws(CredentialFailure) -> Refreshed<AccessToken> {
         let client: MytokenClient
         do { client = try await self.client(for: account) } catch { throw .failed(error) }
         let response: MytokenAccessToken

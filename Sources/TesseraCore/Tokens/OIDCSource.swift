@@ -65,15 +65,15 @@ struct OIDCSource: CredentialSource {
         return prepared
     }
 
-    func refresh(_ account: Account, secret: SecretString, scopes: [String],
-                 audience: [String]) async throws(CredentialFailure) -> Refreshed<AccessToken> {
+    func refresh(_ account: Account, secret: SecretString, scopes: [String], audience: [String],
+                 grantedScopes: [String]) async throws(CredentialFailure) -> Refreshed<AccessToken> {
         let client: OIDCClient
         do { client = try await self.client(for: account) } catch { throw .failed(error) }
         let response: TokenResponse
         do throws(OIDCError) {
             // Scopes go out only when they differ from the login's: "as originally granted" otherwise.
             response = try await client.refresh(refreshToken: secret,
-                                                scopes: Set(scopes) == Set(account.scopes) ? nil : scopes,
+                                                scopes: Set(scopes) == Set(grantedScopes) ? nil : scopes,
                                                 audience: audience)
         } catch {
             // Only this answer means the secret itself is gone; it goes, and the account needs a login.
@@ -84,7 +84,7 @@ struct OIDCSource: CredentialSource {
         let token = AccessToken(value: response.accessToken.reveal(), tokenType: response.tokenType,
                                 expiresAt: response.expiresAt, scopes: response.scopes ?? scopes, audience: audience)
         let rotated = response.refreshToken.flatMap { $0 != secret ? $0 : nil }
-        return Refreshed(value: token, rotated: rotated)
+        return Refreshed(value: token, rotated: rotated, idToken: response.idToken)
     }
 
     func revoke(_ account: Account, secret: SecretString, recursive: Bool) async throws(AgentError) {
