@@ -187,7 +187,7 @@ public final class Agent: Sendable {
         var account = Account(name: name, kind: settings.kind, issuer: issuer, clientID: settings.clientID,
                               scopes: settings.scopes ?? existing?.scopes ?? ["openid", "offline_access"],
                               audience: settings.audience ?? existing?.audience ?? [],
-                              audienceStyle: settings.audienceStyle ?? existing?.audienceStyle ?? .resource,
+                              audienceStyle: settings.audienceStyle ?? existing?.audienceStyle ?? .auto,
                               mytokenServer: settings.mytokenServer)
         var clientSecret = settings.clientSecret
         if account.clientID == nil {

@@ -246,6 +246,8 @@ public enum AudienceStyleName: String, CaseIterable, Sendable {
     case resource
     /// The legacy `audience` parameter some providers (e.g. INDIGO IAM) expect.
     case audience
+    /// By value (the default): an absolute URI as `resource`, anything else as `audience`.
+    case auto
 }
 
 /// The error names the agent replies with: `io.tessera.Agent1.Error.<rawValue>`.

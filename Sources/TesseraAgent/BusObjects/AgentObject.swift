@@ -185,7 +185,7 @@ public final class AgentObject: AgentObserver {
         }
         if let style = message.audienceStyle {
             guard let value = AudienceStyle(rawValue: style) else {
-                throw .invalidArgument(field: AccountSetting.audienceStyle.rawValue, reason: "must be resource or audience, not \"\(style.prefix(64))\"")
+                throw .invalidArgument(field: AccountSetting.audienceStyle.rawValue, reason: "must be resource, audience or auto, not \"\(style.prefix(64))\"")
             }
             settings.audienceStyle = value
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import TesseraAPI
 
 struct AccountCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -44,7 +45,8 @@ struct AccountCommand: AsyncParsableCommand {
         var audiences: [String] = []
 
         @Option(name: .customLong("audience-style"),
-                help: ArgumentHelp("How the audience is sent: 'resource' (RFC 8707) or 'audience' (legacy).",
+                help: ArgumentHelp("How the audience is sent: 'resource' (RFC 8707), 'audience' (legacy), or 'auto' "
+                                   + "(the default: a URI as resource, anything else as audience).",
                                    valueName: "style"))
         var audienceStyle: String?
 
@@ -57,8 +59,8 @@ struct AccountCommand: AsyncParsableCommand {
                   issuer.split(separator: "/").count >= 2 else {
                 throw ValidationError("--issuer '\(issuer)' is not an http(s) URL, e.g. https://iam.example.org/")
             }
-            if let audienceStyle, audienceStyle != "resource" && audienceStyle != "audience" {
-                throw ValidationError("--audience-style must be 'resource' or 'audience', not '\(audienceStyle)'")
+            if let audienceStyle, AudienceStyleName(rawValue: audienceStyle) == nil {
+                throw ValidationError("--audience-style must be 'resource', 'audience' or 'auto', not '\(audienceStyle)'")
             }
             if clientID?.isEmpty == true { throw ValidationError("--client-id is empty") }
             if clientSecretFromStdin && clientID == nil {

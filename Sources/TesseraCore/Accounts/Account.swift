@@ -24,7 +24,7 @@ public struct Account: Sendable, Equatable {
 
     public init(name: String, kind: AccountKind = .oidc, issuer: URL, clientID: String? = nil,
                 scopes: [String] = ["openid", "offline_access"], audience: [String] = [],
-                audienceStyle: AudienceStyle = .resource, mytokenServer: URL? = nil) {
+                audienceStyle: AudienceStyle = .auto, mytokenServer: URL? = nil) {
         self.name = name
         self.kind = kind
         self.issuer = issuer
