@@ -41,7 +41,8 @@ public struct Account: Sendable, Equatable {
 public enum Validate {
     public static let maxNameBytes = 128
     public static let maxStringBytes = 2048
-    public static let maxListCount = 64
+    /// Room for `max`: IAM instances publish dozens of scopes.
+    public static let maxListCount = 256
 
     /// An account name: 1–128 bytes of printable text, no surrounding spaces, and not a URL
     /// (GetToken takes an issuer URL in the same place).
