@@ -32,6 +32,8 @@ public struct CreateMytokenRequest: OptionsMessage {
     public var tokenType: String?
     public var maxTokenLength: UInt32?
     public var failOnWiderRestrictions: Bool?
+    public var oidcIssuer: String?
+    public var notify: Bool?
 
     public init() {}
 
@@ -62,6 +64,8 @@ public struct CreateMytokenRequest: OptionsMessage {
             OptionField(CreateMytokenKey.tokenType, \.tokenType),
             OptionField(CreateMytokenKey.maxTokenLength, \.maxTokenLength),
             OptionField(CreateMytokenKey.failOnWiderRestrictions, \.failOnWiderRestrictions),
+            OptionField(CreateMytokenKey.oidcIssuer, \.oidcIssuer),
+            OptionField(CreateMytokenKey.notify, \.notify),
         ]
     }
 }

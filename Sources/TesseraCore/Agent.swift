@@ -14,6 +14,13 @@ public protocol AgentObserver: Sendable {
     func loginRequired(account: String) async
     func loginCompleted(account: String) async
     func accountsChanged() async
+    /// The provider ended a login the user did not end (an expired or revoked refresh token):
+    /// after `loginRequired`, so the desktop can offer to log in again.
+    func loginExpired(account: String) async
+}
+
+extension AgentObserver {
+    public func loginExpired(account: String) async {}
 }
 
 /// A GetToken call with its options already checked.
@@ -89,6 +96,8 @@ public final class Agent: Sendable {
         /// The scopes an account's login asked for, where they may differ from the account's
         /// scopes (a login with other scopes, or SetAccount since): a refresh then names its scopes.
         var loginScopes: [String: [String]] = [:]
+        /// Accounts whose imported refresh token is being tried (AddAccount with refresh-token).
+        var importing: Set<String> = []
     }
 
     public let tokens = TokenCache()

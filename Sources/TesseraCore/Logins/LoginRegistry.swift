@@ -49,6 +49,14 @@ final class LoginRegistry: Sendable {
         }
     }
 
+    /// Numbers a login that is no account's (a new mytoken for its caller).
+    func number(_ make: (Int) -> Login) -> Login {
+        state.withLock { state in
+            state.count += 1
+            return make(state.count)
+        }
+    }
+
     /// Forgets a login that ended (if it is still the account's pending one).
     func ended(_ login: Login) {
         state.withLock { state in

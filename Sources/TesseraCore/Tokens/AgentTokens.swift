@@ -84,6 +84,11 @@ extension Agent {
         }
         await tokens.drop(account: account.name)
         await currentObserver?.loginRequired(account: account.name)
+        // An import being tested is answered to its caller; anything else lost its login behind
+        // the user's back (IAM: refresh tokens live 30 days), so offer a new one.
+        if !state.withLock({ $0.importing.contains(account.name) }) {
+            await currentObserver?.loginExpired(account: account.name)
+        }
         return error
     }
 
