@@ -136,16 +136,23 @@ public enum Daemon {
         let tray = Tray(connection: connection, agent: agent, logger: logger) { stop.fire() }
         await tray.start()
 
-        Task {
+        let nameWatch = Task {
             for await name in lost where name == AgentContract.busName {
+                // Cancelled before a clean stop releases the name, so only a real takeover gets here.
+                guard !Task.isCancelled else { return }
                 logger.notice("another tesserad took over \(AgentBus.name); stopping")
                 stop.fire()
             }
             // The stream ends when the connection closes (the bus went away).
-            stop.fire()
+            if !Task.isCancelled { stop.fire() }
         }
         await stop.wait()
+        nameWatch.cancel()
         logger.info("stopping")
+        // A refresh the provider has answered must reach the keyring before we exit: its old
+        // token is already dead at a rotating provider.
+        let unfinished = await agent.finishRotations(within: .seconds(15))
+        if unfinished > 0 { logger.error("stopping with \(unfinished) refresh(es) unfinished; their logins may be lost") }
         await tray.stop()
         _ = try? await connection.releaseName(AgentContract.busName)
         await connection.close()
