@@ -35,7 +35,7 @@ extension AgentClient {
         return try created(member, body)
     }
 
-    func exchange(transferCode: SecretText, server: String) async throws(CLIError) -> CreatedMytoken {
+    func exchange(transferCode: SecretText, server: String?) async throws(CLIError) -> CreatedMytoken {
         let member = AgentMethod.exchangeTransferCode.rawValue
         let options = MytokenServerOptions(mytokenServer: server)
         let body = try await call(member, [.string(transferCode.revealed()), options.dbusOptions.dbusValue], account: nil)
@@ -57,6 +57,21 @@ extension AgentClient {
 
     func addMytokenAccount(name: String, settings: AccountSettingsMessage) async throws(CLIError) {
         _ = try await call(AgentMethod.addAccount.rawValue, [.string(name), settings.dbusOptions.dbusValue], account: name)
+    }
+
+    func templates(_ request: MytokenTemplatesRequest) async throws(CLIError) -> MytokenTemplatesReply {
+        let member = AgentMethod.listMytokenTemplates.rawValue
+        let body = try await call(member, [request.dbusOptions.dbusValue], account: nil)
+        guard let reply = try? MytokenTemplatesReply(body: body) else { throw Self.unexpectedReply(member, body) }
+        return reply
+    }
+
+    func info(account: String?, action: MytokenInfoActionName, request: MytokenInfoRequest) async throws(CLIError) -> MytokenInfoReply {
+        let member = AgentMethod.mytokenInfo.rawValue
+        let body = try await call(member, [.string(account ?? ""), .string(action.rawValue), request.dbusOptions.dbusValue],
+                                  account: account)
+        guard let reply = try? MytokenInfoReply(body: body) else { throw Self.unexpectedReply(member, body) }
+        return reply
     }
 
     private func created(_ member: String, _ body: [DBusValue]) throws(CLIError) -> CreatedMytoken {
