@@ -104,19 +104,6 @@ class TokenView(dot.TokenView):
         return response
 
 
-# A test may slow down refresh answers *after* the provider has rotated, to hold a refresh in the
-# window where the client's token is dead and the new one not stored yet.
-_answer = threading.local()
-_refresh_answer_delay = 0.0
-_refreshes_answered = 0
-
-
-def take_answer_delay():
-    """Seconds to hold back the answer of the request this thread just handled (once)."""
-    delay = getattr(_answer, "delay", 0.0)
-    _answer.delay = 0.0
-    return delay
-
     def device_flow_token_response(self, request, device_code, *args, **kwargs):
         model = get_device_grant_model()
         # One lock around the whole poll: single redemption and slow_down need a consistent view.
@@ -141,6 +128,20 @@ def take_answer_delay():
                 device.delete()  # RFC 8628: a device code is redeemed once
                 _last_poll.pop(device_code, None)
             return response
+
+
+# A test may slow down refresh answers *after* the provider has rotated, to hold a refresh in the
+# window where the client's token is dead and the new one not stored yet.
+_answer = threading.local()
+_refresh_answer_delay = 0.0
+_refreshes_answered = 0
+
+
+def take_answer_delay():
+    """Seconds to hold back the answer of the request this thread just handled (once)."""
+    delay = getattr(_answer, "delay", 0.0)
+    _answer.delay = 0.0
+    return delay
 
 
 def _loopback_only(view):
