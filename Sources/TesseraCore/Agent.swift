@@ -105,6 +105,8 @@ public final class Agent: Sendable {
     /// Serializes account changes (add, replace, remove): each is one transaction over the file,
     /// the keyring and memory.
     let accountChanges = AsyncLock()
+    /// Token uses that may rotate, from request to stored answer; a clean stop waits for them.
+    let rotations = RotationGate()
     let accountFile: AccountFile
     let vault: SecretVault
     let secrets: LoginSecrets

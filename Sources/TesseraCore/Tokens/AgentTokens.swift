@@ -57,6 +57,10 @@ extension Agent {
         of account: Account, _ use: @Sendable (SecretString) async throws(CredentialFailure) -> Refreshed<Value>
     ) async throws(AgentError) -> Value {
         try await secrets.locks.run(account.name) { [self] () async throws(AgentError) -> Value in
+            // A clean stop waits for uses in flight (their rotation must reach the keyring) and
+            // lets no new one start.
+            guard rotations.enter() else { throw .cancelled("tesserad is stopping") }
+            defer { rotations.leave() }
             guard let secret = try await secrets.current(of: account) else {
                 throw .loginRequired(account: account.name, reason: "\"\(account.name)\" is not logged in")
             }
@@ -70,7 +74,15 @@ extension Agent {
                     throw await loginRejected(account, error)
                 }
             }
-            if let rotated = result.rotated { try await secrets.storeRotation(rotated, of: account) }
+            if let rotated = result.rotated {
+                try await secrets.storeRotation(rotated, of: account)
+                // The window in which a SIGKILL loses the login: the server has rotated, the
+                // keyring did not have the new token yet (issue 12, item 6).
+                if let receivedAt = result.receivedAt {
+                    let window = Date().timeIntervalSince(receivedAt)
+                    logger.debug("stored the rotated \(account.loginSecretKind.rawValue) of \(account.name) \(Int((window * 1000).rounded())) ms after the server's answer")
+                }
+            }
             if let idToken = result.idToken { state.withLock { $0.idTokens[account.name] = idToken } }
             return result.value
         }
@@ -90,6 +102,14 @@ extension Agent {
             await currentObserver?.loginExpired(account: account.name)
         }
         return error
+    }
+
+    /// Ends every login-secret use: waits up to `timeout` for those in flight (whose rotated
+    /// secret must reach the keyring) and refuses new ones. Returns how many did not finish.
+    public func finishRotations(within timeout: Duration) async -> Int {
+        let inFlight = rotations.inFlight
+        if inFlight > 0 { logger.notice("waiting for \(inFlight) refresh(es) in flight to store their rotated tokens") }
+        return await rotations.closeAndDrain(timeout: timeout)
     }
 
     // MARK: Revocation

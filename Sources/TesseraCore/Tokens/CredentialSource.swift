@@ -37,6 +37,8 @@ struct Refreshed<Value: Sendable>: Sendable {
     var rotated: SecretString?
     /// An ID token that came with it (OpenID providers), kept for GetIdToken.
     var idToken: SecretString?
+    /// When the server's answer arrived (for the log of how long a rotation was unsaved).
+    var receivedAt: Date?
 }
 
 /// Why using a login secret failed.

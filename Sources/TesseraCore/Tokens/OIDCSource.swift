@@ -84,7 +84,7 @@ struct OIDCSource: CredentialSource {
         let token = AccessToken(value: response.accessToken.reveal(), tokenType: response.tokenType,
                                 expiresAt: response.expiresAt, scopes: response.scopes ?? scopes, audience: audience)
         let rotated = response.refreshToken.flatMap { $0 != secret ? $0 : nil }
-        return Refreshed(value: token, rotated: rotated, idToken: response.idToken)
+        return Refreshed(value: token, rotated: rotated, idToken: response.idToken, receivedAt: response.receivedAt)
     }
 
     func revoke(_ account: Account, secret: SecretString, recursive: Bool) async throws(AgentError) {
