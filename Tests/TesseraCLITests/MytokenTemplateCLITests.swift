@@ -263,8 +263,11 @@ import TestSupport
         let declined = try LiveCLI(["mytoken", "new", "--mytoken-server", url])
         try await server.consent(try await Self.consentURI(declined), approve: false)
         #expect(try await declined.wait() != 0 && declined.stdout.isEmpty, "\(declined.stderr)")
-        let unknown = try await CLI.run(["mytoken", "new", "--mytoken-server", url, "-i", "egi"])
+        let unknown = try await CLI.run(["mytoken", "new", "--mytoken-server", url, "-i", "nowhere"])
         #expect(unknown.status == 2 && unknown.stderr.contains("Test provider"), "\(unknown)")
+        // A known provider's short name that this server does not offer.
+        let known = try await CLI.run(["mytoken", "new", "--mytoken-server", url, "-i", "egi"])
+        #expect(known.status == 2 && known.stderr.contains("aai.egi.eu") && known.stderr.contains("is not offered"), "\(known)")
         let noServer = try await CLI.run(["mytoken", "new"])
         #expect(noServer.status == 2 && noServer.stderr.contains("MYTOKEN_URL"), "\(noServer)")
     }
