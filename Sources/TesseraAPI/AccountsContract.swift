@@ -24,6 +24,8 @@ public struct AccountSettingsMessage: OptionsMessage {
     public var provider: String?
     /// Write-only: a refresh token to import.
     public var refreshToken: String?
+    /// kind=mytoken: `CreateMytokenRequest` keys for the account's logins.
+    public var mytokenRequest: [String: Variant]?
 
     public init(issuer: String? = nil, clientID: String? = nil, clientSecret: String? = nil, scopes: [String]? = nil,
                 audience: [String]? = nil, audienceStyle: String? = nil, kind: String? = nil,
@@ -63,6 +65,7 @@ public struct AccountSettingsMessage: OptionsMessage {
             OptionField(AccountSetting.replace, \.replace),
             OptionField(AccountSetting.provider, \.provider),
             OptionField(AccountSetting.refreshToken, \.refreshToken),
+            OptionField(AccountSetting.mytokenRequest, \.mytokenRequest),
         ]
     }
 

@@ -58,6 +58,8 @@ public struct AccountSettings: Sendable {
     public var provider: String?
     /// A refresh token to import (tested by refreshing it once the account is added).
     public var refreshToken: SecretString?
+    /// A mytoken account's login request fields (`MytokenClient.fields(of:)`).
+    public var mytokenRequest: [String: MytokenJSON]?
     /// The server of the user's mytoken accounts when they all use one (filled in by the agent):
     /// where a transfer code or an imported short token goes when no server is named.
     var defaultMytokenServer: URL?

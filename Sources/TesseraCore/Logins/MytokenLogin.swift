@@ -8,7 +8,13 @@ extension MytokenSource {
     func startLogin(_ account: Account, scopes: [String]?) async throws(AgentError) -> LoginStart {
         let client = try await client(for: account)
         var request = MytokenRequest(capabilities: Self.loginCapabilities, applicationName: "Tessera")
-        if let scopes, !scopes.isEmpty {
+        if let fields = account.mytokenRequest {
+            // What `tessera mytoken add` asked for, as the base; the default capabilities only
+            // when it names neither capabilities nor a profile.
+            request.profile = MytokenProfile(fields: fields)
+            if fields["capabilities"] != nil || fields["include"] != nil { request.capabilities = nil }
+        }
+        if let scopes, !scopes.isEmpty, account.mytokenRequest?["restrictions"] == nil {
             request.restrictions = [MytokenRestriction(scope: scopes.joined(separator: " "))]
         }
         let started: MytokenLogin

@@ -14,8 +14,11 @@ extension Agent {
                                 requestedBy: String?) async throws(AgentError) -> Login {
         let client = try await mytokens.client(server)
         var wanted: URL?
-        if let provider, !provider.contains("://") {
-            // A short name: one of the server's providers by its published name (`-i egi`).
+        if let provider, !provider.contains("://"), let known = listProviders().first(where: { $0.shortName == provider }) {
+            // A short name from the known-providers list (`-i egi`).
+            wanted = known.issuer
+        } else if let provider, !provider.contains("://") {
+            // Else one of the server's providers by its published name.
             let offered = client.configuration.providersSupported
             let key = provider.lowercased()
             let matches = offered.filter {

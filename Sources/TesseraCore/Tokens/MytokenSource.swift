@@ -70,7 +70,8 @@ final class MytokenSource: CredentialSource {
         let account = Account(name: name, kind: .mytoken, issuer: issuer,
                               scopes: settings.scopes ?? (existing?.kind == .mytoken ? existing?.scopes : nil) ?? [],
                               audience: settings.audience ?? (existing?.kind == .mytoken ? existing?.audience : nil) ?? [],
-                              mytokenServer: server)
+                              mytokenServer: server,
+                              mytokenRequest: settings.mytokenRequest ?? (existing?.kind == .mytoken ? existing?.mytokenRequest : nil))
         var mytoken = settings.mytoken
         if let code = settings.transferCode {
             do { mytoken = try await client.exchange(transferCode: code).token } catch { throw AgentError(error, account: nil) }
