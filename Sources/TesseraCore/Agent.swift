@@ -14,6 +14,13 @@ public protocol AgentObserver: Sendable {
     func loginRequired(account: String) async
     func loginCompleted(account: String) async
     func accountsChanged() async
+    /// The provider ended a login the user did not end (an expired or revoked refresh token):
+    /// after `loginRequired`, so the desktop can offer to log in again.
+    func loginExpired(account: String) async
+}
+
+extension AgentObserver {
+    public func loginExpired(account: String) async {}
 }
 
 /// A GetToken call with its options already checked.
@@ -93,6 +100,8 @@ public final class Agent: Sendable {
         /// The scopes an account's login asked for, where they may differ from the account's
         /// scopes (a login with other scopes, or SetAccount since): a refresh then names its scopes.
         var loginScopes: [String: [String]] = [:]
+        /// Accounts whose imported refresh token is being tried (AddAccount with refresh-token).
+        var importing: Set<String> = []
     }
 
     public let tokens = TokenCache()
@@ -455,6 +464,11 @@ public final class Agent: Sendable {
             }
             await tokens.drop(account: account.name)
             await currentObserver?.loginRequired(account: account.name)
+            // An import being tested is answered to its caller; anything else lost its login
+            // behind the user's back (IAM: refresh tokens live 30 days), so offer a new one.
+            if !state.withLock({ $0.importing.contains(account.name) }) {
+                await currentObserver?.loginExpired(account: account.name)
+            }
             throw .loginRequired(account: account.name, reason: "the provider no longer accepts the login of \"\(account.name)\""
                 + (description.map { " (\($0))" } ?? ""))
         } catch {
