@@ -28,6 +28,7 @@ urlpatterns = [
     path("test/device/<str:user_code>/<str:decision>", views.device_decision),
     path("test/stats", views.stats),
     path("test/token-info", views.token_info),
+    path("test/refresh-answer-delay", views.refresh_answer_delay),
 ]
 if settings.IAM_MODE:
     urlpatterns += [
