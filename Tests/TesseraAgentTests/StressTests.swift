@@ -162,7 +162,7 @@ struct StressTests {
         try await world.login()
         var random = Random(state: 0x5eed)
         var lost = 0, refreshes = 0
-        var windows: [Int] = []
+        var windows: [Int] = [], requestWindows: [Int] = []
         let environment = world.environment, account = world.account
         for _ in 0..<Self.kills {
             let loop = Task.detached {
@@ -181,7 +181,9 @@ struct StressTests {
             loop.cancel()
             refreshes += await loop.value
             for line in world.agent.log().split(separator: "\n") where line.contains("stored the rotated refresh token") {
-                if let ms = line.split(separator: " ").reversed().dropFirst(4).first.flatMap({ Int($0) }) { windows.append(ms) }
+                let words = line.split(separator: " ")
+                let numbers = words.indices.filter { words[$0] == "ms" && $0 > 0 }.compactMap { Int(words[$0 - 1]) }
+                if numbers.count == 2 { windows.append(numbers[0]); requestWindows.append(numbers[1]) }
             }
             try await world.restartAgent()
             if (try? await world.token("{'force': <true>}")) == nil {
@@ -189,10 +191,12 @@ struct StressTests {
                 try await world.login()
             }
         }
-        windows.sort()
-        let median = windows.isEmpty ? -1 : windows[windows.count / 2]
-        let p95 = windows.isEmpty ? -1 : windows[min(windows.count - 1, windows.count * 95 / 100)]
+        func summary(_ values: [Int]) -> String {
+            let sorted = values.sorted()
+            guard !sorted.isEmpty else { return "none" }
+            return "median \(sorted[sorted.count / 2]) p95 \(sorted[min(sorted.count - 1, sorted.count * 95 / 100)]) max \(sorted.last!)"
+        }
         print("stress: sigkill kills \(Self.kills) refreshes \(refreshes) lost-logins \(lost) (\(Self.kills == 0 ? 0 : lost * 100 / Self.kills)%) "
-              + "window-ms median \(median) p95 \(p95) max \(windows.last ?? -1) (n=\(windows.count))")
+              + "answer-to-stored-ms \(summary(windows)) request-to-stored-ms \(summary(requestWindows)) (n=\(windows.count))")
     }
 }
