@@ -65,6 +65,7 @@ extension Agent {
                 throw .loginRequired(account: account.name, reason: "\"\(account.name)\" is not logged in")
             }
             let result: Refreshed<Value>
+            let sentAt = ContinuousClock.now
             do throws(CredentialFailure) { result = try await use(secret) } catch {
                 switch error {
                 case .failed(let error):
@@ -76,11 +77,15 @@ extension Agent {
             }
             if let rotated = result.rotated {
                 try await secrets.storeRotation(rotated, of: account)
-                // The window in which a SIGKILL loses the login: the server has rotated, the
-                // keyring did not have the new token yet (issue 12, item 6).
+                // The windows in which a SIGKILL loses the login (issue 12, item 6): from the answer
+                // (the server has rotated) to the keyring write, and — because a server finishes a
+                // request whose client died — from the request itself.
                 if let receivedAt = result.receivedAt {
-                    let window = Date().timeIntervalSince(receivedAt)
-                    logger.debug("stored the rotated \(account.loginSecretKind.rawValue) of \(account.name) \(Int((window * 1000).rounded())) ms after the server's answer")
+                    let afterAnswer = Int((Date().timeIntervalSince(receivedAt) * 1000).rounded())
+                    let afterRequest = (ContinuousClock.now - sentAt).components
+                    let requestMilliseconds = afterRequest.seconds * 1000 + afterRequest.attoseconds / 1_000_000_000_000_000
+                    let what = account.kind == .mytoken ? "mytoken" : "refresh token"
+                    logger.debug("stored the rotated \(what) of \(account.name) \(afterAnswer) ms after the provider's answer, \(requestMilliseconds) ms after the request")
                 }
             }
             if let idToken = result.idToken { state.withLock { $0.idTokens[account.name] = idToken } }
