@@ -23,7 +23,6 @@ let package = Package(
         // C libraries, found through pkg-config; the shims only hold what Swift cannot import.
         .systemLibrary(name: "CDBus", pkgConfig: "dbus-1", providers: [.apt(["libdbus-1-dev"])]),
         .systemLibrary(name: "CLibSecret", pkgConfig: "libsecret-1", providers: [.apt(["libsecret-1-dev"])]),
-        .systemLibrary(name: "CQREncode", pkgConfig: "libqrencode", providers: [.apt(["libqrencode-dev"])]),
 
         .target(name: "DBus", dependencies: ["CDBus"], swiftSettings: strict),
         .target(name: "Keyring", dependencies: ["CLibSecret"], swiftSettings: strict),
@@ -32,7 +31,7 @@ let package = Package(
         // prctl(PR_SET_DUMPABLE) for tesserad: prctl is variadic, so it needs a fixed-arity C wrapper.
         .target(name: "CHardening"),
         // QR codes for the device flow: a notification image (service) and terminal blocks (CLI).
-        .target(name: "QRCode", dependencies: ["CQREncode"], swiftSettings: strict),
+        .target(name: "QRCode", swiftSettings: strict),
         .target(
             name: "TesseraAgent",
             dependencies: ["DBus", "Keyring", "OIDC", "TesseraAPI", "QRCode", "CHardening",
@@ -44,11 +43,14 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
         .executableTarget(name: "tesserad", dependencies: ["TesseraAgent"], swiftSettings: strict),
-        // The Swift runtime linked in statically: no runtime library lookups at start, ~40% faster
-        // `tessera --version` (see README, Performance). Link-time only, so nothing is compiled twice.
+        // Release `tessera` is a fully static executable (glibc, libdbus-1.a, the Swift runtime): no
+        // dynamic loader work at start, which was 72 % of `tessera token` (README, Performance).
+        // `-static` makes CDBus's `-ldbus-1` pick Debian's libdbus-1.a; CSystemdStubs stands in for
+        // the two server-only libsystemd functions it refers to. Link-time only: nothing is compiled twice.
+        .target(name: "CSystemdStubs", cSettings: [.define("TESSERA_STATIC_DBUS", .when(configuration: .release))]),
         .executableTarget(
-            name: "tessera", dependencies: ["TesseraCLI"], swiftSettings: strict,
-            linkerSettings: [.unsafeFlags(["-static-stdlib", "-l_FoundationCollections", "-l_FoundationCShims",
+            name: "tessera", dependencies: ["TesseraCLI", "CSystemdStubs"], swiftSettings: strict,
+            linkerSettings: [.unsafeFlags(["-static-executable", "-l_FoundationCollections", "-l_FoundationCShims",
                                             "-lswiftSynchronization", "-use-ld=lld"],
                                            .when(configuration: .release))]),
 
