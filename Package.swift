@@ -23,10 +23,11 @@ let package = Package(
         // C libraries, found through pkg-config; the shims only hold what Swift cannot import.
         .systemLibrary(name: "CDBus", pkgConfig: "dbus-1", providers: [.apt(["libdbus-1-dev"])]),
         .systemLibrary(name: "CLibSecret", pkgConfig: "libsecret-1", providers: [.apt(["libsecret-1-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         .target(name: "DBus", dependencies: ["CDBus"], swiftSettings: strict),
         .target(name: "Keyring", dependencies: ["CLibSecret"], swiftSettings: strict),
-        .target(name: "OIDC", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .target(name: "OIDC", dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .target(name: "TesseraAPI", dependencies: ["DBus"], swiftSettings: strict),
         // prctl(PR_SET_DUMPABLE) for tesserad: prctl is variadic, so it needs a fixed-arity C wrapper.
         .target(name: "CHardening"),
@@ -42,7 +43,7 @@ let package = Package(
             dependencies: ["DBus", "TesseraAPI", "QRCode",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
-        .executableTarget(name: "tesserad", dependencies: ["TesseraAgent"], swiftSettings: strict),
+        .executableTarget(name: "tesserad", dependencies: ["DBus", "TesseraAgent"], swiftSettings: strict),
         // Release `tessera` is a fully static executable (glibc, libdbus-1.a, the Swift runtime): no
         // dynamic loader work at start, which was 72 % of `tessera token` (README, Performance).
         // `-static` makes CDBus's `-ldbus-1` pick Debian's libdbus-1.a; CSystemdStubs stands in for

@@ -8,6 +8,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 # libstdc++.a and libgcc_eh.a (libstdc++-12-dev, libgcc-12-dev; the Swift runtime needs them).
 apt_packages=(
     pkg-config libc6-dev libstdc++-12-dev libgcc-12-dev libdbus-1-dev libsecret-1-dev
+    libcurl4-openssl-dev
     dbus dbus-x11 gnome-keyring libsecret-tools
     dunst xvfb xauth libnotify-bin x11-utils imagemagick zbar-tools
     xfce4-panel xdotool

@@ -24,7 +24,7 @@ public struct OIDCClient: Sendable {
     private let provider: ProviderConnection
 
     public init(issuer: URL, credentials: ClientCredentials, audienceStyle: AudienceStyle = .resource,
-                transport: any HTTPTransport = URLSessionTransport(), cache: ProviderMetadataCache = .shared,
+                transport: any HTTPTransport = CurlTransport(), cache: ProviderMetadataCache = .shared,
                 logger: Logger = Logger(label: "io.tessera.oidc")) {
         self.issuer = issuer
         self.credentials = credentials
@@ -42,7 +42,7 @@ public struct OIDCClient: Sendable {
     }
 
     /// Discovery without a client (e.g. before registering one).
-    public static func discover(issuer: URL, transport: any HTTPTransport = URLSessionTransport(),
+    public static func discover(issuer: URL, transport: any HTTPTransport = CurlTransport(),
                                 cache: ProviderMetadataCache = .shared) async throws(OIDCError) -> ProviderMetadata {
         try await ProviderConnection(issuer: issuer, transport: transport, cache: cache,
                                      logger: Logger(label: "io.tessera.oidc")).discover()
@@ -192,7 +192,7 @@ public struct OIDCClient: Sendable {
     /// otherwise a public client (`none`). `initialAccessToken` for providers that require one.
     public static func register(issuer: URL, clientName: String, scopes: [String] = [], confidential: Bool = false,
                                 initialAccessToken: SecretString? = nil,
-                                transport: any HTTPTransport = URLSessionTransport(),
+                                transport: any HTTPTransport = CurlTransport(),
                                 cache: ProviderMetadataCache = .shared,
                                 logger: Logger = Logger(label: "io.tessera.oidc")) async throws(OIDCError)
         -> ClientRegistration
