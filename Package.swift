@@ -24,18 +24,33 @@ let package = Package(
         .systemLibrary(name: "CDBus", pkgConfig: "dbus-1", providers: [.apt(["libdbus-1-dev"])]),
         .systemLibrary(name: "CLibSecret", pkgConfig: "libsecret-1", providers: [.apt(["libsecret-1-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // X25519 + XSalsa20-Poly1305 for oidc-agent's socket protocol (Swift has no XSalsa20).
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
 
         .target(name: "DBus", dependencies: ["CDBus"], swiftSettings: strict),
         .target(name: "Keyring", dependencies: ["CLibSecret"], swiftSettings: strict),
         .target(name: "OIDC", dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
-        .target(name: "TesseraAPI", dependencies: ["DBus"], swiftSettings: strict),
-        // prctl(PR_SET_DUMPABLE) for tesserad: prctl is variadic, so it needs a fixed-arity C wrapper.
+        // The contract's names and keys as plain Swift: no D-Bus, no Foundation.
+        .target(name: "TesseraNames", swiftSettings: strict),
+        .target(name: "TesseraAPI", dependencies: ["DBus", "TesseraNames"], swiftSettings: strict),
+        // oidc-agent's client protocol and its socket server, free of D-Bus and of the agent.
+        .target(name: "OIDCAgentProtocol",
+                dependencies: ["CSodium", "OIDC", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+        // For tesserad, in C: prctl(PR_SET_DUMPABLE) (variadic) and the SIGTERM/SIGINT handler (async-signal-safe).
         .target(name: "CHardening"),
         // QR codes for the device flow: a notification image (service) and terminal blocks (CLI).
         .target(name: "QRCode", swiftSettings: strict),
+        // The service's core: accounts, tokens, logins. It cannot import DBus (not a dependency, and
+        // `swift build --explicit-target-dependency-import-check error` checks that it does not).
+        .target(
+            name: "TesseraCore",
+            dependencies: ["Keyring", "OIDC", "TesseraNames", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        // The service's D-Bus objects, desktop (notifications, tray) and daemon, over the core.
         .target(
             name: "TesseraAgent",
-            dependencies: ["DBus", "Keyring", "OIDC", "TesseraAPI", "QRCode", "CHardening",
+            dependencies: ["TesseraCore", "DBus", "Keyring", "OIDC", "TesseraAPI", "QRCode", "CHardening",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .target(
@@ -66,11 +81,14 @@ let package = Package(
         // Runs one keyring operation in a child process on another bus (see its header comment).
         .executableTarget(name: "keyring-probe", dependencies: ["Keyring"], path: "Tests/KeyringProbe", swiftSettings: strict),
         .testTarget(name: "KeyringTests", dependencies: ["Keyring", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "OIDCAgentProtocolTests", dependencies: ["OIDCAgentProtocol", "TestSupport"],
+                    swiftSettings: strict),
         .testTarget(name: "QRCodeTests", dependencies: ["QRCode"], swiftSettings: strict),
         .testTarget(name: "OIDCTests", dependencies: ["OIDC", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "TesseraCoreTests", dependencies: ["TesseraCore", "TesseraNames", "OIDC"], swiftSettings: strict),
         .testTarget(
             name: "TesseraAgentTests",
-            dependencies: ["TesseraAgent", "TesseraAPI", "DBus", "TestSupport"], swiftSettings: strict),
+            dependencies: ["TesseraAgent", "TesseraCore", "TesseraAPI", "DBus", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "TesseraCLITests",
             dependencies: ["TesseraCLI", "TesseraAPI", "DBus", "TestSupport"], swiftSettings: strict),

@@ -7,15 +7,17 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 # The release `tessera` is linked statically: libdbus-1.a (libdbus-1-dev), libc.a (libc6-dev),
 # libstdc++.a and libgcc_eh.a (libstdc++-12-dev, libgcc-12-dev; the Swift runtime needs them).
 apt_packages=(
-    pkg-config libc6-dev libstdc++-12-dev libgcc-12-dev libdbus-1-dev libsecret-1-dev
+    pkg-config libc6-dev libstdc++-12-dev libgcc-12-dev libdbus-1-dev libsecret-1-dev libsodium-dev
     libcurl4-openssl-dev
     dbus dbus-x11 gnome-keyring libsecret-tools
     dunst xvfb xauth libnotify-bin x11-utils imagemagick zbar-tools
     xfce4-panel xdotool
     python3 python3-venv
+    # oidc-agent's real clients (oidc-token, liboidc-agent) for the compatibility socket's tests.
+    oidc-agent-cli liboidc-agent-dev gcc
 )
 if [[ "${1:-}" == "--bench" ]]; then
-    apt_packages+=(oidc-agent-cli hyperfine linux-perf strace gcc)
+    apt_packages+=(hyperfine linux-perf strace)
 fi
 
 missing=()
@@ -45,4 +47,13 @@ if [[ ! -f "$stamp" ]]; then
     "$venv/bin/pip" install -q --disable-pip-version-check \
         "django-oauth-toolkit==3.4.1" "oauthlib==3.3.1" "Django>=4.2,<5.3" "cryptography"
     touch "$stamp"
+fi
+
+# PyNaCl: the Python client of the oidc-agent socket tests (the box/secretbox primitives
+# oidc-agent's own Python library uses), in the same venv.
+nacl_stamp="$venv/.tessera-pynacl-1.5.0"
+if [[ ! -f "$nacl_stamp" ]]; then
+    echo "deps: installing PyNaCl into $venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "PyNaCl==1.5.0"
+    touch "$nacl_stamp"
 fi

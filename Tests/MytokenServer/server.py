@@ -8,7 +8,10 @@ rotation with seq_no (the previous token is invalid at once; reuse with auto_rev
 family), sub-mytokens (capabilities inherited when absent, wider clauses dropped, a 400 only with
 error_on_restrictions), response types token / short_token / transfer_code, single-use transfer
 codes, the OIDC-flow login answered with a polling code (authorization_pending with HTTP 428),
-revocation (recursive; 204 even for unknown tokens) and tokeninfo introspection.
+revocation (recursive; 204 even for unknown tokens), server-side templates and profiles with
+`include` resolution (templates.py), the profiles endpoint, and the tokeninfo actions introspect,
+event_history, subtokens and list_mytokens with usage counts and an event history per token.
+README.md names the server version and the files this follows.
 
 Test-only endpoints live under /test/ and on the consent page (/c/<code>).
 Python standard library only. Binds 127.0.0.1; writes the chosen port to --port-file.
@@ -29,6 +32,8 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from templates import Templates, TemplateError
+
 API = "/api/v0"
 PATHS = {
     "access": API + "/token/access",
@@ -36,6 +41,16 @@ PATHS = {
     "revoke": API + "/token/revoke",
     "transfer": API + "/token/transfer",
     "tokeninfo": API + "/tokeninfo",
+    "profiles": API + "/pt",
+}
+# The secret fields of a request body; everything else is kept in `requests` for tests to read.
+SECRET_FIELDS = ("mytoken", "polling_code", "transfer_code", "token")
+# tokeninfo actions (api/v0 tokeninfoAction.go) and the capability each needs (tokeninfo/*.go).
+TOKENINFO_ACTIONS = {
+    "introspect": "tokeninfo:introspect",
+    "event_history": "tokeninfo:history",
+    "subtokens": "tokeninfo:subtokens",
+    "list_mytokens": "manage_mytokens:list",
 }
 DEFAULT_CAPABILITIES = ["AT", "tokeninfo"]
 RESTRICTION_KEYS = ["nbf", "exp", "scope", "audience", "hosts", "geoip_allow", "geoip_disallow",
@@ -50,6 +65,11 @@ class APIError(Exception):
 
 def invalid_token(description=""):
     return APIError(401, "invalid_token", description)
+
+
+def mom_id(entry):
+    """The "manage other mytokens" id: a hash of the token's id, never the id itself."""
+    return hashlib.sha256(("mom:" + entry["jti"]).encode()).hexdigest()[:40]
 
 
 def b64url(data):
@@ -157,7 +177,8 @@ class State:
         self.polling = {}         # polling code -> {consent, status, expires, request, polls}
         self.consent = {}         # consent code -> polling code
         self.access_tokens = []   # issued ATs: jti, scope, audience, comment
-        self.requests = []        # (path, grant_type or action)
+        self.requests = []        # {path, grant_type or action, time, body without secrets}
+        self.templates = Templates(args.profiles_dir)
 
     # tokens
 
@@ -195,7 +216,7 @@ class State:
             claims["rotation"] = entry["rotation"]
         return self.sign(claims)
 
-    def create(self, sub, restrictions, capabilities, subtoken_capabilities, rotation, name, parent):
+    def create(self, sub, restrictions, capabilities, subtoken_capabilities, rotation, name, parent, meta):
         exps = [c.get("exp") for c in restrictions]
         exp = max(exps) if exps and all(exps) else 0
         if rotation and rotation.get("lifetime"):
@@ -205,10 +226,39 @@ class State:
             "restrictions": restrictions, "capabilities": capabilities,
             "subtoken_capabilities": subtoken_capabilities, "rotation": rotation or None, "revoked": False,
             "exp": exp, "usages": [{"usages_AT_done": 0, "usages_other_done": 0} for _ in restrictions],
-            "created": time.time(),
+            "created": time.time(), "ip": meta.get("ip", ""), "user_agent": meta.get("user_agent", ""),
+            "events": [],
         }
         self.tokens[entry["jti"]] = entry
+        self.event(entry, "created", meta)
         return entry
+
+    @staticmethod
+    def event(entry, name, meta, comment=""):
+        """One line of the token's history (api/v0 event.go names)."""
+        record = {"event": name, "time": int(time.time()), "ip": meta.get("ip", ""),
+                  "user_agent": meta.get("user_agent", ""), "mom_id": mom_id(entry)}
+        if comment:
+            record["comment"] = comment
+        entry["events"].append(record)
+
+    def tree(self, entry):
+        """MytokenEntryTree: this token and its live sub-tokens (revoked ones are gone, as in the
+        real server, which deletes them)."""
+        node = {"name": entry["name"], "created": int(entry["created"]), "mom_id": mom_id(entry)}
+        if entry["exp"]:
+            node["expires_at"] = entry["exp"]
+        if entry["ip"]:
+            node["ip"] = entry["ip"]
+        if entry["user_agent"]:
+            node["user_agent"] = entry["user_agent"]
+        if not node["name"]:
+            del node["name"]
+        tree = {"token": node}
+        children = [self.tree(t) for t in self.tokens.values() if t["parent"] == entry["jti"] and not t["revoked"]]
+        if children:
+            tree["children"] = children
+        return tree
 
     def issue(self, entry, response_type, max_token_len=0):
         """The token response for `entry` in the requested form."""
@@ -320,12 +370,13 @@ class State:
         if index is not None:
             entry["usages"][index]["usages_other_done"] += 1
 
-    def rotate(self, entry, token_type, trigger):
+    def rotate(self, entry, token_type, trigger, meta=None):
         """A token_update when the entry's rotation policy says so, else None."""
         rotation = entry["rotation"] or {}
         if not rotation.get("on_AT" if trigger == "AT" else "on_other"):
             return None
         entry["seq_no"] += 1
+        self.event(entry, "token_rotated", meta or {})
         if rotation.get("lifetime"):
             entry["exp"] = int(time.time()) + int(rotation["lifetime"])
         return self.issue(entry, token_type)
@@ -379,6 +430,18 @@ class Handler(BaseHTTPRequestHandler):
     def base(self):
         return self.state.args.issuer
 
+    def meta(self):
+        """ClientMetaData of this request."""
+        return {"ip": self.client_address[0], "user_agent": self.headers.get("User-Agent") or ""}
+
+    def templated(self, body):
+        """The request body with its profile includes and templates resolved, as the real server
+        unmarshals every mytoken request (profiled.GeneralMytokenRequest)."""
+        try:
+            return self.state.templates.request(body)
+        except TemplateError as e:
+            raise APIError(400, "invalid_request", str(e))
+
     def do_GET(self):
         path = urllib.parse.urlparse(self.path).path
         try:
@@ -389,6 +452,8 @@ class Handler(BaseHTTPRequestHandler):
                     return self.send_json(200, self.snapshot())
                 if path.startswith("/c/"):
                     return self.consent_page(path[3:])
+                if path == PATHS["profiles"] or path.startswith(PATHS["profiles"] + "/"):
+                    return self.profiles(path[len(PATHS["profiles"]):])
             self.send_json(404, {"error": "not_found", "error_description": "no such endpoint"})
         except APIError as e:
             self.send_json(e.status, {"error": e.error, "error_description": e.description})
@@ -401,7 +466,8 @@ class Handler(BaseHTTPRequestHandler):
                     return self.consent_decision(path[3:])
                 body = self.json_body()
                 self.state.requests.append({"path": path, "grant_type": body.get("grant_type") or body.get("action"),
-                                            "time": time.time()})
+                                            "time": time.time(),
+                                            "body": {k: v for k, v in body.items() if k not in SECRET_FIELDS}})
                 handlers = {
                     PATHS["access"]: self.access_token,
                     PATHS["mytoken"]: self.mytoken_endpoint,
@@ -410,6 +476,7 @@ class Handler(BaseHTTPRequestHandler):
                     PATHS["tokeninfo"]: self.tokeninfo,
                     "/test/lookup": self.test_lookup,
                     "/test/mint": self.test_mint,
+                    "/test/templates": self.test_templates,
                 }
                 handler = handlers.get(path)
                 if handler is None:
@@ -442,7 +509,8 @@ class Handler(BaseHTTPRequestHandler):
             "providers_supported": [{"issuer": self.state.args.provider, "name": "Test provider",
                                      "scopes_supported": self.state.args.scopes.split()}],
             "token_signing_alg_value": "HS256",
-            "tokeninfo_endpoint_actions_supported": ["introspect"],
+            "profiles_endpoint": b + PATHS["profiles"],
+            "tokeninfo_endpoint_actions_supported": list(TOKENINFO_ACTIONS),
             "access_token_endpoint_grant_types_supported": ["mytoken"],
             "mytoken_endpoint_grant_types_supported": ["oidc_flow", "mytoken", "transfer_code", "polling_code"],
             "mytoken_endpoint_oidc_flows_supported": ["authorization_code"],
@@ -491,10 +559,11 @@ class Handler(BaseHTTPRequestHandler):
         at = "at_" + secrets.token_urlsafe(32)
         st.access_tokens.append({"jti": entry["jti"], "scope": scopes, "audience": audiences.split(),
                                  "comment": body.get("comment") or "", "fingerprint": at[-6:]})
+        st.event(entry, "AT_created", self.meta(), body.get("comment") or "")
         response = {"access_token": at, "token_type": "Bearer", "expires_in": st.args.at_lifetime, "scope": scopes}
         if audiences:
             response["audience"] = audiences.split()
-        update = st.rotate(entry, token_type, "AT")
+        update = st.rotate(entry, token_type, "AT", self.meta())
         if update:
             response["token_update"] = update
         return 200, response
@@ -542,6 +611,7 @@ class Handler(BaseHTTPRequestHandler):
     def sub_mytoken(self, body):
         st = self.state
         ip = self.client_address[0]
+        body = self.templated(body)
         parent, token_type = st.authenticate(body.get("mytoken"))
         requested = clean_restrictions(body.get("restrictions"), ip)
         caps = self.requested_capabilities(body)
@@ -563,15 +633,18 @@ class Handler(BaseHTTPRequestHandler):
         if sub_caps and caps_have(granted, "create_mytoken"):
             granted_sub = [c for c in sub_caps if caps_have(from_parent, c)] or None
         st.count_other(parent, used)
-        child = st.create(parent["sub"], restrictions, granted, granted_sub, rotation, body.get("name"), parent["jti"])
+        child = st.create(parent["sub"], restrictions, granted, granted_sub, rotation, body.get("name"), parent["jti"],
+                          self.meta())
+        st.event(parent, "MT_created", self.meta())
         response = st.issue(child, response_type, max_len)
-        update = st.rotate(parent, token_type, "other")
+        update = st.rotate(parent, token_type, "other", self.meta())
         if update:
             response["token_update"] = update
         return 200, response
 
     def oidc_flow(self, body):
         st = self.state
+        body = self.templated(body)
         if body.get("oidc_issuer") != st.args.provider:
             raise APIError(400, "invalid_request", "The provided issuer is not supported")
         if body.get("oidc_flow") != "authorization_code":
@@ -583,6 +656,7 @@ class Handler(BaseHTTPRequestHandler):
             "rotation": self.rotation_of(body),
             "name": body.get("name") or "",
             "response_type": self.response_type_of(body),
+            "meta": self.meta(),
         }
         polling_code = secrets.token_urlsafe(24)[:32]
         consent = secrets.token_urlsafe(12)
@@ -608,7 +682,7 @@ class Handler(BaseHTTPRequestHandler):
         req = flow["request"]
         del st.polling[code]
         entry = st.create(flow["subject"], req["restrictions"], req["capabilities"], req["subtoken_capabilities"],
-                          req["rotation"], req["name"], None)
+                          req["rotation"], req["name"], None, req["meta"])
         return 200, st.issue(entry, req["response_type"])
 
     # transfer codes
@@ -621,8 +695,9 @@ class Handler(BaseHTTPRequestHandler):
             token = auth[7:]
         if not token:
             raise APIError(401, "invalid_request", "required parameter 'mytoken' missing")
-        _, token_type = st.authenticate(token)
+        entry, token_type = st.authenticate(token)
         code = st.new_transfer_code(token, token_type)
+        st.event(entry, "transfer_code_created", self.meta())
         return 200, {"mytoken_type": "transfer_code", "transfer_code": code,
                      "expires_in": st.args.transfer_code_lifetime}
 
@@ -637,6 +712,7 @@ class Handler(BaseHTTPRequestHandler):
             raise APIError(401, "expired_token", "polling or transfer code is expired")
         del st.transfer_codes[code]
         token, _ = st.authenticate(entry["token"])
+        st.event(token, "transfer_code_used", self.meta())
         response = {"mytoken": entry["token"], "mytoken_type": entry["token_type"],
                     "restrictions": token["restrictions"], "capabilities": token["capabilities"]}
         if token["exp"]:
@@ -669,16 +745,66 @@ class Handler(BaseHTTPRequestHandler):
     # tokeninfo
 
     def tokeninfo(self, body):
+        """The tokeninfo endpoint (server internal/endpoints/tokeninfo): the action is read before
+        the token (an unknown one is a 400 whatever the token), an absent action is introspect
+        (the zero value of the server's enum)."""
         st = self.state
-        if body.get("action") != "introspect":
-            raise APIError(400, "invalid_request", "unsupported action")
+        action = body.get("action", "introspect")
+        if action not in TOKENINFO_ACTIONS:
+            if action == "notifications":
+                raise APIError(400, "invalid_request", "the test server does not implement notifications")
+            raise APIError(400, "invalid_request", "value '%s' not valid for TokeninfoAction" % action)
         entry, token_type = st.authenticate(body.get("mytoken"))
-        st.count_other(entry, st.check_other(entry, self.client_address[0], "tokeninfo:introspect"))
-        token = {"jti": entry["jti"], "seq_no": entry["seq_no"], "name": entry["name"],
-                 "restrictions": self.used_restrictions(entry), "capabilities": entry["capabilities"]}
-        if entry["rotation"]:
-            token["rotation"] = entry["rotation"]
-        return 200, {"valid": True, "token_type": token_type, "token": token}
+        if not caps_have(entry["capabilities"], TOKENINFO_ACTIONS[action]):
+            raise APIError(403, "insufficient_capabilities",
+                           "The provided token does not have the required capability for this operation")
+        meta = self.meta()
+        if action == "introspect":
+            # Introspection needs the capability only: no restriction is checked or counted.
+            claims = st.verify(st.jwt_for(entry))
+            claims["restrictions"] = self.used_restrictions(entry)
+            st.event(entry, "tokeninfo_introspect", meta)
+            return 200, {"valid": True, "token_type": token_type, "token": claims, "mom_id": mom_id(entry)}
+        used = None
+        if entry["restrictions"]:
+            usable = st.usable_clauses(entry, self.client_address[0], "other")
+            if not usable:
+                raise APIError(403, "usage_restricted", "The restrictions of this token does not allow this usage")
+            used = usable[0]
+        if action == "event_history":
+            response = {"events": [dict(e) for e in entry["events"]]}
+            event = "tokeninfo_history"
+        elif action == "subtokens":
+            response = {"mytokens": st.tree(entry)}
+            event = "tokeninfo_subtokens"
+        else:
+            roots = [t for t in st.tokens.values()
+                     if t["sub"] == entry["sub"] and t["parent"] is None and not t["revoked"]]
+            response = {"mytokens": [st.tree(t) for t in roots]}
+            event = "tokeninfo_list_mytokens"
+        st.count_other(entry, used)
+        update = st.rotate(entry, token_type, "other", meta)
+        if update:
+            response["token_update"] = update
+        st.event(entry, event, meta)
+        return 200, response
+
+    # profiles endpoint (server internal/endpoints/profiles, routes in internal/server/api.go)
+
+    def profiles(self, rest):
+        """GET <profiles_endpoint> lists the groups; GET …/[GROUP/]KIND the group's templates of
+        that kind with their payloads parsed (includes resolved, relative times computed)."""
+        parts = [p for p in rest.split("/") if p]
+        st = self.state
+        if not parts:
+            return self.send_json(200, sorted(st.templates.groups))
+        if len(parts) in (1, 2) and parts[-1] in ("profiles", "capabilities", "restrictions", "rotation"):
+            group = parts[0] if len(parts) == 2 else "_"
+            try:
+                return self.send_json(200, st.templates.listing(group, parts[-1]))
+            except TemplateError as e:
+                return self.send_json(500, {"error": "internal_server_error", "error_description": str(e)})
+        return self.send_json(404, {"error": "not_found", "error_description": "no such endpoint"})
 
     @staticmethod
     def used_restrictions(entry):
@@ -692,7 +818,7 @@ class Handler(BaseHTTPRequestHandler):
             "seq_no": entry["seq_no"], "revoked": entry["revoked"], "exp": entry["exp"],
             "restrictions": entry["restrictions"], "usages": entry["usages"],
             "capabilities": entry["capabilities"], "subtoken_capabilities": entry["subtoken_capabilities"],
-            "rotation": entry["rotation"],
+            "rotation": entry["rotation"], "events": entry["events"],
             "children": [t["jti"] for t in self.state.tokens.values() if t["parent"] == entry["jti"]],
         }
 
@@ -728,14 +854,23 @@ class Handler(BaseHTTPRequestHandler):
         return 200, dict(self.describe(entry), token_seq_no=short["seq_no"],
                          current=short["seq_no"] == entry["seq_no"])
 
+    def test_templates(self, body):
+        """Adds (or replaces) a template: {group, kind, name, payload}; payload is JSON or names."""
+        try:
+            self.state.templates.add(body.get("group") or "_", body.get("kind"), body.get("name"), body.get("payload"))
+        except TemplateError as e:
+            raise APIError(400, "invalid_request", str(e))
+        return 204, None
+
     def test_mint(self, body):
         """A root mytoken without a login, for tests that do not exercise the login."""
         st = self.state
+        body = self.templated(body)
         restrictions = clean_restrictions(body.get("restrictions"), self.client_address[0])
         entry = st.create(body.get("subject") or "alice", restrictions,
                           self.requested_capabilities(body) or ["AT", "create_mytoken", "tokeninfo"],
                           self.requested_capabilities(body, "subtoken_capabilities"),
-                          self.rotation_of(body), body.get("name") or "", None)
+                          self.rotation_of(body), body.get("name") or "", None, self.meta())
         return 200, st.issue(entry, self.response_type_of(body))
 
     def consent_page(self, consent):
@@ -780,6 +915,9 @@ def main():
     parser.add_argument("--polling-code-lifetime", type=int, default=300)
     parser.add_argument("--transfer-code-lifetime", type=int, default=300)
     parser.add_argument("--client-country", default="DE", help="the country GeoIP gives for every client")
+    parser.add_argument("--profiles-dir", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                               "server-profiles"),
+                        help="templates of the default group, laid out as the real server's config/server-profiles")
     args = parser.parse_args()
 
     # The parent may start us with SIGTERM ignored or blocked (Foundation's Process does);

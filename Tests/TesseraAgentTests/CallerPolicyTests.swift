@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Testing
 import TestSupport
+import TesseraCore
 @testable import TesseraAgent
 
 /// CallerPolicy on a private bus of its own: what the bus vouches for, the cache's life.

@@ -2,6 +2,7 @@ import DBus
 import Foundation
 import TestSupport
 import Testing
+import TesseraCore
 @testable import TesseraAgent
 
 /// The menu and icon models, in process.

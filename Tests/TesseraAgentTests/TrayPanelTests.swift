@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+import TesseraCore
 @testable import TesseraAgent
 
 /// tesserad's tray icon in a real StatusNotifierItem host: xfce4-panel on Xvfb, on a private bus

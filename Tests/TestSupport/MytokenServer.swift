@@ -173,6 +173,34 @@ public final class MytokenServer {
         (try await snapshot()["polling"] as? [[String: Any]] ?? []).map { $0["polls"] as? [Double] ?? [] }
     }
 
+    /// What the server received, oldest first: one entry per POST to the API, its body without
+    /// the secret fields (`mytoken`, `polling_code`, `transfer_code`, `token`) as compact JSON
+    /// with sorted keys. `path` filters by endpoint path (e.g. `/api/v0/token/my`).
+    public func receivedBodies(path: String? = nil) async throws -> [String] {
+        let requests = try await snapshot()["requests"] as? [[String: Any]] ?? []
+        return try requests.filter { path == nil || ($0["path"] as? String) == path }.map {
+            try Self.json($0["body"] ?? [String: Any]())
+        }
+    }
+
+    /// Adds a server-side template (`kind`: profiles, capabilities, restrictions, rotation) to
+    /// `group` ("_" is the default group); `payloadJSON` is the template as stored.
+    public func addTemplate(group: String = "_", kind: String, name: String, payloadJSON: String) async throws {
+        let body = "{\"group\":\(try Self.json(group)),\"kind\":\(try Self.json(kind)),\"name\":\(try Self.json(name)),"
+            + "\"payload\":\(payloadJSON)}"
+        let (status, answer) = try await request("POST", "/test/templates", body: Data(body.utf8))
+        guard status == 204 else {
+            throw TestSupportError.failed("adding a template answered \(status): \(String(decoding: answer, as: UTF8.self))")
+        }
+    }
+
+    /// The event names the server logged for the token `jti`, oldest first.
+    public func events(jti: String) async throws -> [String] {
+        let tokens = try await snapshot()["tokens"] as? [[String: Any]] ?? []
+        guard let token = tokens.first(where: { ($0["jti"] as? String) == jti }) else { return [] }
+        return (token["events"] as? [[String: Any]] ?? []).compactMap { $0["event"] as? String }
+    }
+
     /// The whole `/test/tokens` answer.
     public func snapshot() async throws -> [String: Any] {
         let (status, body) = try await request("GET", "/test/tokens")
@@ -201,7 +229,9 @@ public final class MytokenServer {
     }
 
     private static func json(_ value: Any) throws -> String {
-        String(decoding: try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+        String(decoding: try JSONSerialization.data(withJSONObject: value,
+                                                    options: [.sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed]),
+               as: UTF8.self)
     }
 
     private static func storedToken(_ o: [String: Any]) throws -> StoredToken {

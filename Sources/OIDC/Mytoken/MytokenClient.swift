@@ -5,7 +5,7 @@ import Foundation
 /// in an error.
 public struct MytokenClient: Sendable {
     public let configuration: MytokenConfiguration
-    private let transport: any HTTPTransport
+    let transport: any HTTPTransport
 
     public init(configuration: MytokenConfiguration, transport: any HTTPTransport) {
         self.configuration = configuration
@@ -186,9 +186,16 @@ public struct MytokenClient: Sendable {
 
     // MARK: Wire
 
+    /// The request body. A JSON profile's fields come first and explicit fields replace them (the
+    /// mytoken client's precedence); profile names go to `include` for the server to merge.
     private static func body(for request: MytokenRequest) throws(MytokenError) -> [String: any Sendable] {
-        var body: [String: any Sendable] = [:]
-        if !request.restrictions.isEmpty {
+        var body: [String: any Sendable] = request.profile.fields.mapValues(\.foundation)
+        if !request.profile.include.isEmpty {
+            body["include"] = MytokenTemplateInput.includeValue(request.profile.include).foundation
+        }
+        if let restrictions = request.restrictionsJSON {
+            body["restrictions"] = restrictions.foundation
+        } else if !request.restrictions.isEmpty {
             body["restrictions"] = try request.restrictions.map { (clause) throws(MytokenError) in try jsonObject(clause) }
         }
         if let capabilities = request.capabilities {
@@ -198,11 +205,13 @@ public struct MytokenClient: Sendable {
             body["capabilities"] = capabilities
         }
         if let subtokenCapabilities = request.subtokenCapabilities { body["subtoken_capabilities"] = subtokenCapabilities }
-        if let rotation = request.rotation, rotation.onAccessToken || rotation.onOther {
+        if let rotation = request.rotation, rotation.isEffective {
             body["rotation"] = try jsonObject(rotation)
         }
         if let name = request.name, !name.isEmpty { body["name"] = name }
-        body["response_type"] = request.responseType.rawValue
+        if body["response_type"] == nil || request.responseType != .token {
+            body["response_type"] = request.responseType.rawValue
+        }
         if let maxTokenLength = request.maxTokenLength {
             guard maxTokenLength > 0 else { throw .invalidArgument("max_token_len must be positive, not \(maxTokenLength)") }
             body["max_token_len"] = maxTokenLength
@@ -240,7 +249,7 @@ public struct MytokenClient: Sendable {
             rotatedMytoken: tokenUpdate(object))
     }
 
-    private static func tokenUpdate(_ object: [String: Any]) -> SecretString? {
+    static func tokenUpdate(_ object: [String: Any]) -> SecretString? {
         guard let update = object["token_update"] as? [String: Any], let token = update["mytoken"] as? String,
               !token.isEmpty else { return nil }
         return SecretString(token)
@@ -260,7 +269,7 @@ public struct MytokenClient: Sendable {
     }
 
     /// POSTs `body` and returns the JSON object of a successful answer (empty for 204).
-    private func post(_ url: URL, _ body: [String: any Sendable]) async throws(MytokenError) -> [String: Any] {
+    func post(_ url: URL, _ body: [String: any Sendable]) async throws(MytokenError) -> [String: Any] {
         let (status, object) = try await exchange(url, body)
         if let error = object["error"] as? String {
             throw MytokenError.fromServer(status: status, error: error, description: object["error_description"] as? String)
@@ -289,7 +298,7 @@ public struct MytokenClient: Sendable {
         return (response.status, object)
     }
 
-    private static func send(_ transport: any HTTPTransport, _ request: HTTPRequest) async throws(MytokenError) -> HTTPResponse {
+    static func send(_ transport: any HTTPTransport, _ request: HTTPRequest) async throws(MytokenError) -> HTTPResponse {
         do {
             return try await transport.send(request)
         } catch OIDCError.cancelled {

@@ -22,6 +22,9 @@ public enum MytokenError: Error, Sendable, Equatable, CustomStringConvertible {
     case insufficientCapabilities(description: String?)
     /// `oidc_error`: the OpenID provider behind the mytoken server refused.
     case provider(error: String, description: String?)
+    /// `invalid_request` "unknown include name: 'X'" (or "malformed include name"): a template or
+    /// profile name the server does not know.
+    case unknownTemplate(description: String)
     /// Any other error code (`invalid_request`, `invalid_grant`, `unsupported_grant_type`, …).
     case server(status: Int, error: String, description: String?)
 
@@ -60,6 +63,9 @@ public enum MytokenError: Error, Sendable, Equatable, CustomStringConvertible {
                 + "; use a mytoken created with it"
         case .provider(let error, let detail):
             "the OpenID provider behind the mytoken server refused: \(error)" + Self.suffix(detail)
+        case .unknownTemplate(let detail):
+            "the mytoken server does not know a template or profile that was named (\(detail)); "
+                + "list the server's with `tessera mytoken profiles`"
         case .server(let status, let error, let detail):
             "the mytoken server answered HTTP \(status) \(error)" + Self.suffix(detail)
         case .loginExpired:
@@ -73,6 +79,10 @@ public enum MytokenError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidResponse(let what):
             "the mytoken server sent an unexpected answer: \(what)"
         }
+    }
+
+    private static func namesAnUnknownTemplate(_ description: String) -> Bool {
+        description.hasPrefix("unknown include name") || description.hasPrefix("malformed include name")
     }
 
     private static func suffix(_ detail: String?) -> String {
@@ -89,6 +99,8 @@ public enum MytokenError: Error, Sendable, Equatable, CustomStringConvertible {
         case "usage_restricted": .usageRestricted(description: description)
         case "insufficient_capabilities": .insufficientCapabilities(description: description)
         case "oidc_error": .provider(error: error, description: description)
+        case "invalid_request" where description.map(Self.namesAnUnknownTemplate) ?? false:
+            .unknownTemplate(description: description ?? "")
         default: .server(status: status, error: error, description: description)
         }
     }

@@ -18,6 +18,9 @@ public struct MytokenConfiguration: Sendable, Equatable, Decodable {
     public var tokeninfoEndpoint: URL?
     public var revocationEndpoint: URL?
     public var tokenTransferEndpoint: URL?
+    /// Where the server lists its template groups, profiles and templates.
+    public var profilesEndpoint: URL?
+    public var tokeninfoActionsSupported: [String]
     public var providersSupported: [Provider]
     public var accessTokenEndpointGrantTypesSupported: [String]
     public var mytokenEndpointGrantTypesSupported: [String]
@@ -33,6 +36,8 @@ public struct MytokenConfiguration: Sendable, Equatable, Decodable {
         case tokeninfoEndpoint = "tokeninfo_endpoint"
         case revocationEndpoint = "revocation_endpoint"
         case tokenTransferEndpoint = "token_transfer_endpoint"
+        case profilesEndpoint = "profiles_endpoint"
+        case tokeninfoActionsSupported = "tokeninfo_endpoint_actions_supported"
         case providersSupported = "providers_supported"
         case accessTokenEndpointGrantTypesSupported = "access_token_endpoint_grant_types_supported"
         case mytokenEndpointGrantTypesSupported = "mytoken_endpoint_grant_types_supported"
@@ -54,6 +59,8 @@ public struct MytokenConfiguration: Sendable, Equatable, Decodable {
         tokeninfoEndpoint = try optionalURL(.tokeninfoEndpoint)
         revocationEndpoint = try optionalURL(.revocationEndpoint)
         tokenTransferEndpoint = try optionalURL(.tokenTransferEndpoint)
+        profilesEndpoint = try optionalURL(.profilesEndpoint)
+        tokeninfoActionsSupported = try c.decodeIfPresent([String].self, forKey: .tokeninfoActionsSupported) ?? []
         providersSupported = try c.decodeIfPresent([Provider].self, forKey: .providersSupported) ?? []
         accessTokenEndpointGrantTypesSupported =
             try c.decodeIfPresent([String].self, forKey: .accessTokenEndpointGrantTypesSupported) ?? ["mytoken"]
@@ -97,16 +104,23 @@ public struct MytokenRotation: Sendable, Equatable, Codable {
     public var lifetime: UInt64?
     /// Revoke the token and its sub-tokens when an already rotated-away token is presented.
     public var autoRevoke: Bool
+    /// Names of the server's rotation templates merged in (the fields here win).
+    public var include: [String]
 
-    public init(onAccessToken: Bool = false, onOther: Bool = false, lifetime: UInt64? = nil, autoRevoke: Bool = false) {
+    public init(onAccessToken: Bool = false, onOther: Bool = false, lifetime: UInt64? = nil, autoRevoke: Bool = false,
+                include: [String] = []) {
         self.onAccessToken = onAccessToken
         self.onOther = onOther
         self.lifetime = lifetime
         self.autoRevoke = autoRevoke
+        self.include = include
     }
 
+    /// True when it asks for anything: a trigger, or templates that may hold one.
+    public var isEffective: Bool { onAccessToken || onOther || !include.isEmpty }
+
     enum CodingKeys: String, CodingKey {
-        case onAccessToken = "on_AT", onOther = "on_other", lifetime, autoRevoke = "auto_revoke"
+        case onAccessToken = "on_AT", onOther = "on_other", lifetime, autoRevoke = "auto_revoke", include
     }
 
     public init(from decoder: any Decoder) throws {
@@ -115,6 +129,11 @@ public struct MytokenRotation: Sendable, Equatable, Codable {
         onOther = try c.decodeIfPresent(Bool.self, forKey: .onOther) ?? false
         lifetime = try c.decodeIfPresent(UInt64.self, forKey: .lifetime)
         autoRevoke = try c.decodeIfPresent(Bool.self, forKey: .autoRevoke) ?? false
+        if let one = try? c.decodeIfPresent(String.self, forKey: .include) {
+            include = [one]
+        } else {
+            include = try c.decodeIfPresent([String].self, forKey: .include) ?? []
+        }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -123,6 +142,8 @@ public struct MytokenRotation: Sendable, Equatable, Codable {
         if onOther { try c.encode(true, forKey: .onOther) }
         if let lifetime, lifetime > 0 { try c.encode(lifetime, forKey: .lifetime) }
         if autoRevoke { try c.encode(true, forKey: .autoRevoke) }
+        if include.count == 1 { try c.encode(include[0], forKey: .include) }
+        if include.count > 1 { try c.encode(include, forKey: .include) }
     }
 }
 
@@ -130,8 +151,13 @@ public struct MytokenRotation: Sendable, Equatable, Codable {
 public struct MytokenRequest: Sendable, Equatable {
     /// Clauses of the new token; empty means none asked (a sub-mytoken then keeps its parent's).
     public var restrictions: [MytokenRestriction]
-    /// Capabilities asked for; nil lets the server choose (the parent's for a sub-mytoken,
-    /// `AT` + `tokeninfo` for a login).
+    /// Restrictions as sent when given as JSON or template names (`MytokenTemplateInput`); when
+    /// set, `restrictions` is not used.
+    public var restrictionsJSON: MytokenJSON?
+    /// `--profile`: a JSON profile's fields as the request's base and server profiles to include.
+    public var profile: MytokenProfile
+    /// Capabilities asked for (`@name` names a server capability template); nil lets the server
+    /// choose (the parent's for a sub-mytoken, `AT` + `tokeninfo` for a login).
     public var capabilities: [String]?
     /// Capabilities the new token may pass on to its own sub-tokens.
     public var subtokenCapabilities: [String]?
@@ -149,9 +175,12 @@ public struct MytokenRequest: Sendable, Equatable {
     public init(
         restrictions: [MytokenRestriction] = [], capabilities: [String]? = nil, subtokenCapabilities: [String]? = nil,
         rotation: MytokenRotation? = nil, name: String? = nil, responseType: MytokenResponseType = .token,
-        maxTokenLength: Int? = nil, failOnWiderRestrictions: Bool = false, applicationName: String? = nil
+        maxTokenLength: Int? = nil, failOnWiderRestrictions: Bool = false, applicationName: String? = nil,
+        restrictionsJSON: MytokenJSON? = nil, profile: MytokenProfile = MytokenProfile()
     ) {
         self.restrictions = restrictions
+        self.restrictionsJSON = restrictionsJSON
+        self.profile = profile
         self.capabilities = capabilities
         self.subtokenCapabilities = subtokenCapabilities
         self.rotation = rotation

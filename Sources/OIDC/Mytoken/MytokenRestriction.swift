@@ -186,14 +186,14 @@ public enum MytokenRestrictionInput {
 
     /// Parses JSON text (an array of clauses or one clause object).
     public static func parseJSON(_ data: Data, times: MytokenTimeParser) throws(MytokenError) -> [MytokenRestriction] {
-        let value: JSONValue
+        let value: MytokenJSON
         do {
-            value = try JSONDecoder().decode(JSONValue.self, from: data)
+            value = try JSONDecoder().decode(MytokenJSON.self, from: data)
         } catch {
             throw .invalidRestriction(
                 "not valid JSON: give a JSON object, a JSON array of objects, or @FILE holding one")
         }
-        let objects: [JSONValue]
+        let objects: [MytokenJSON]
         switch value {
         case .array(let array): objects = array
         case .object: objects = [value]
@@ -210,7 +210,7 @@ public enum MytokenRestrictionInput {
         return clauses
     }
 
-    private static func clause(_ object: [String: JSONValue], number: Int, times: MytokenTimeParser) throws(MytokenError) -> MytokenRestriction {
+    static func clause(_ object: [String: MytokenJSON], number: Int, times: MytokenTimeParser) throws(MytokenError) -> MytokenRestriction {
         var clause = MytokenRestriction()
         for key in object.keys.sorted() {
             let value = object[key]!
@@ -245,7 +245,7 @@ public enum MytokenRestrictionInput {
         return clause
     }
 
-    private static func time(_ value: JSONValue, field: String, times: MytokenTimeParser) throws(MytokenError) -> Int64? {
+    private static func time(_ value: MytokenJSON, field: String, times: MytokenTimeParser) throws(MytokenError) -> Int64? {
         switch value {
         case .null: return nil
         case .string(let text): return text.isEmpty ? nil : try times.parse(text)
@@ -256,7 +256,7 @@ public enum MytokenRestrictionInput {
         }
     }
 
-    private static func count(_ value: JSONValue, field: String) throws(MytokenError) -> Int64? {
+    private static func count(_ value: MytokenJSON, field: String) throws(MytokenError) -> Int64? {
         switch value {
         case .null: return nil
         case .integer(let count): return try self.count(count, option: field)
@@ -264,8 +264,8 @@ public enum MytokenRestrictionInput {
         }
     }
 
-    private static func strings(_ value: JSONValue, field: String) throws(MytokenError) -> [String]? {
-        let raw: [JSONValue]
+    private static func strings(_ value: MytokenJSON, field: String) throws(MytokenError) -> [String]? {
+        let raw: [MytokenJSON]
         switch value {
         case .null: return nil
         case .string: raw = [value]
@@ -318,23 +318,5 @@ public enum MytokenRestrictionInput {
         guard let value else { return nil }
         guard value >= 0 else { throw .invalidRestriction("\(option) value '\(value)' must be 0 or more") }
         return value
-    }
-}
-
-/// Any JSON value, keeping integers apart from fractions and booleans so `"usages_AT": true` or
-/// `"exp": 1.5` are refused instead of silently converted.
-enum JSONValue: Decodable, Sendable, Equatable {
-    case null, bool(Bool), integer(Int64), number(Double), string(String)
-    case array([JSONValue]), object([String: JSONValue])
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null }
-        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
-        else if let value = try? container.decode(Int64.self) { self = .integer(value) }
-        else if let value = try? container.decode(Double.self) { self = .number(value) }
-        else if let value = try? container.decode(String.self) { self = .string(value) }
-        else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
-        else { self = .object(try container.decode([String: JSONValue].self)) }
     }
 }

@@ -1,0 +1,194 @@
+import CHardening
+import DBus
+import Foundation
+import Keyring
+import Logging
+import OIDC
+import TesseraAPI
+import TesseraCore
+
+/// `tesserad`'s life: parse the command line, harden the process, connect, export, claim the
+/// name, serve until SIGTERM/SIGINT or until replaced, then stop cleanly.
+public enum Daemon {
+    public static let version = "0.1.0"
+
+    /// Exit codes, documented in the README.
+    public enum ExitCode: Int32 {
+        case success = 0
+        case failure = 1
+        case usage = 2
+        /// Another process owns io.tessera.Agent1 (and `--replace` was not given or not allowed).
+        case nameTaken = 3
+    }
+
+    struct Options {
+        var replace = false
+        var level: Logger.Level = .info
+    }
+
+    static let usage = """
+        usage: tesserad [--replace] [--log-level trace|debug|info|notice|warning|error] [--version]
+               tesserad --print-introspection
+
+        The Tessera session service: owns io.tessera.Agent1 on the session bus.
+          --replace         take the bus name over from a running tesserad
+          --log-level L     how much to log to stderr (default info; also TESSERA_LOG_LEVEL)
+          --version         print the version and exit
+        """
+
+    /// Runs the service and exits the process with its code (the whole of `tesserad`'s main).
+    public static func run(_ arguments: [String] = CommandLine.arguments) async -> Never {
+        exit(await main(arguments))
+    }
+
+    /// Runs the service; returns the process exit code.
+    public static func main(_ arguments: [String]) async -> Int32 {
+        var options = Options()
+        if let level = ProcessInfo.processInfo.environment["TESSERA_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) {
+            options.level = level
+        }
+        var rest = arguments.dropFirst()
+        while let argument = rest.popFirst() {
+            switch argument {
+            case "--version":
+                print("tesserad \(version)")
+                return ExitCode.success.rawValue
+            case "--print-introspection":
+                // What dbus/io.tessera.Agent1.xml must hold; `make dbus-xml` writes it from here.
+                print(AgentContract.introspectionXML, terminator: "")
+                return ExitCode.success.rawValue
+            case "--help", "-h":
+                print(usage)
+                return ExitCode.success.rawValue
+            case "--replace":
+                options.replace = true
+            case "--log-level":
+                guard let value = rest.popFirst(), let level = Logger.Level(rawValue: value) else {
+                    printError("tesserad: --log-level needs one of trace, debug, info, notice, warning, error\n\n\(usage)")
+                    return ExitCode.usage.rawValue
+                }
+                options.level = level
+            default:
+                printError("tesserad: unknown argument \"\(argument)\"\n\n\(usage)")
+                return ExitCode.usage.rawValue
+            }
+        }
+        let level = options.level
+        LoggingSystem.bootstrap { label in StderrLogHandler(label: label, level: level) }
+        let logger = Logger(label: "io.tessera.agent")
+        return await serve(options, logger: logger).rawValue
+    }
+
+    static func printError(_ text: String) {
+        let line = text + "\n"
+        line.utf8CString.withUnsafeBufferPointer { _ = write(STDERR_FILENO, $0.baseAddress, $0.count - 1) }
+    }
+
+    static func serve(_ options: Options, logger: Logger) async -> ExitCode {
+        // No core dumps and no same-user ptrace: tokens live in this process's memory.
+        if tessera_set_not_dumpable() != 0 {
+            logger.warning("cannot mark the process non-dumpable: \(String(cString: strerror(errno)))")
+        }
+        let connection: Connection
+        do { connection = try await Connection.session() } catch {
+            logger.critical("cannot connect to the session bus: \(error)")
+            return .failure
+        }
+        let agent = Agent(accountFile: AccountFile.standard(), secrets: LibSecretStore(), transport: CurlTransport(),
+                          logger: logger)
+        for problem in agent.loadAccounts() {
+            logger.error("account file problem: \(problem.description)")
+        }
+        let object = AgentObject(connection: connection, agent: agent, logger: logger)
+        agent.setObserver(object)
+        do {
+            try await object.export()
+        } catch {
+            logger.critical("cannot export \(AgentBus.objectPath): \(error)")
+            return .failure
+        }
+
+        let stop = StopSignal()
+        if !stop.installSignalHandlers() {
+            logger.warning("cannot handle SIGTERM/SIGINT: \(String(cString: strerror(errno)))")
+        }
+        let lost: AsyncStream<BusName>
+        do { lost = try await connection.namesLost() } catch {
+            logger.critical("cannot watch the bus name: \(error)")
+            return .failure
+        }
+        do {
+            try await connection.requestName(AgentContract.busName,
+                                             options: options.replace ? [.allowReplacement, .replaceExisting] : [.allowReplacement])
+        } catch .nameTaken {
+            let owner = (try? await connection.nameOwner(of: AgentContract.busName)).flatMap { $0 }
+            var who = ""
+            if let owner, let pid = try? await connection.callerProcessID(of: owner) { who = " (pid \(pid))" }
+            printError("tesserad: \(AgentBus.name) is already owned by another process\(who); "
+                + "stop it or start tesserad with --replace")
+            await connection.close()
+            return .nameTaken
+        } catch {
+            logger.critical("cannot claim \(AgentBus.name): \(error)")
+            return .failure
+        }
+        logger.info("tesserad \(version) serving \(AgentBus.name) with \(agent.accounts.count) account(s)")
+        let tray = Tray(connection: connection, agent: agent, logger: logger) { stop.fire() }
+        await tray.start()
+
+        Task {
+            for await name in lost where name == AgentContract.busName {
+                logger.notice("another tesserad took over \(AgentBus.name); stopping")
+                stop.fire()
+            }
+            // The stream ends when the connection closes (the bus went away).
+            stop.fire()
+        }
+        await stop.wait()
+        logger.info("stopping")
+        await tray.stop()
+        _ = try? await connection.releaseName(AgentContract.busName)
+        await connection.close()
+        return .success
+    }
+}
+
+/// SIGTERM, SIGINT or a lost bus name, whichever comes first.
+final class StopSignal: Sendable {
+    private let stream: AsyncStream<Void>
+    private let continuation: AsyncStream<Void>.Continuation
+
+    init() {
+        (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Routes SIGTERM and SIGINT here, through a pipe read by a thread of its own (no libdispatch
+    /// signal source: its handler would start dispatch's worker pool and its 1 Hz monitor).
+    func installSignalHandlers() -> Bool {
+        let fd = tessera_stop_signals_pipe()
+        guard fd >= 0 else { return false }
+        let continuation = self.continuation
+        let reader = Thread {
+            var byte: UInt8 = 0
+            while true {
+                let count = read(fd, &byte, 1)
+                if count == 1 {
+                    continuation.yield()
+                } else if count < 0 && errno == EINTR {
+                    continue
+                } else {
+                    return
+                }
+            }
+        }
+        reader.name = "signals"
+        reader.start()
+        return true
+    }
+
+    func fire() { continuation.yield() }
+
+    func wait() async {
+        for await _ in stream { return }
+    }
+}

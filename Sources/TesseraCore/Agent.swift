@@ -1,0 +1,552 @@
+import Foundation
+import Keyring
+import Logging
+import OIDC
+import Synchronization
+import TesseraNames
+
+/// What the agent tells the outside world; the D-Bus layer turns these into exported objects,
+/// signals and notifications. Every method is awaited, so e.g. a flow object is exported before
+/// its flow starts polling.
+public protocol AgentObserver: Sendable {
+    func flowStarted(_ flow: DeviceFlow, notify: Bool) async
+    func flowFinished(_ flow: DeviceFlow) async
+    func loginRequired(account: String) async
+    func loginCompleted(account: String) async
+    func accountsChanged() async
+}
+
+/// A GetToken call with its options already checked.
+public struct TokenRequest: Sendable {
+    /// An account name or an issuer URL.
+    public var account: String
+    public var scopes: [String]?
+    public var audience: [String]?
+    public var minValid: UInt32 = GetTokenOption.defaultMinValid
+    public var force = false
+    public var interactive = false
+    public var timeout: UInt32 = GetTokenOption.defaultTimeout
+    /// Who asked, as verified by the bus (for the login notification of an interactive request).
+    public var requestedBy: String?
+
+    public init(account: String) { self.account = account }
+}
+
+/// AddAccount's settings, checked.
+public struct AccountSettings: Sendable {
+    /// Required for OIDC accounts; for a mytoken account nil means the server's only provider.
+    public var issuer: URL?
+    public var kind: AccountKind = .oidc
+    public var clientID: String?
+    public var clientSecret: SecretString?
+    public var scopes: [String]?
+    public var audience: [String]?
+    public var audienceStyle: AudienceStyle?
+    public var mytokenServer: URL?
+    /// A mytoken to store with a mytoken account (import), or a transfer code to exchange for one.
+    public var mytoken: SecretString?
+    public var transferCode: SecretString?
+    public var replace = false
+
+    public init(issuer: URL?) { self.issuer = issuer }
+}
+
+/// One account as ListAccounts shows it. `loggedIn`/`hasClientSecret` are nil when the keyring
+/// could not be asked.
+public struct AccountStatus: Sendable {
+    public var account: Account
+    public var loggedIn: Bool?
+    public var hasClientSecret: Bool?
+    /// When each access token held in memory for the account expires.
+    public var tokenExpiries: [Date] = []
+}
+
+/// The service's core, free of D-Bus: accounts, tokens, logins, revocation.
+///
+/// A final class with its state behind one mutex rather than an actor, so a cached GetToken
+/// costs no actor hop here (only the token cache's); nothing awaits while holding the mutex.
+public final class Agent: Sendable {
+    struct State {
+        var accounts: [Account] = []
+        var fileHasProblems = false
+        /// Device-flow and mytoken logins in progress, by account.
+        var pendingFlows: [String: DeviceFlow] = [:]
+        /// Browser (code + PKCE) logins in progress, by account.
+        var pendingBrowserLogins: [String: DeviceFlow] = [:]
+        var flowCount = 0
+        var refreshLocks: [String: AsyncLock] = [:]
+        var flowLocks: [String: AsyncLock] = [:]
+        /// A rotated refresh token the keyring refused to store: used (and stored again) next time,
+        /// so a locked keyring does not lose the login while the service runs.
+        var unsavedRotations: [String: SecretString] = [:]
+        /// Discovered mytoken servers, by URL (discovery is asked once per server).
+        var mytokenClients: [String: MytokenClient] = [:]
+    }
+
+    public let tokens = TokenCache()
+    let state = Mutex(State())
+    private let accountFile: AccountFile
+    let vault: SecretVault
+    let transport: any HTTPTransport
+    let logger: Logger
+    private let observer = Mutex<(any AgentObserver)?>(nil)
+
+    public init(accountFile: AccountFile, secrets: any SecretStore, transport: any HTTPTransport, logger: Logger) {
+        self.accountFile = accountFile
+        self.vault = SecretVault(store: secrets)
+        self.transport = transport
+        self.logger = logger
+    }
+
+    public func setObserver(_ observer: any AgentObserver) {
+        self.observer.withLock { $0 = observer }
+    }
+
+    var currentObserver: (any AgentObserver)? { observer.withLock { $0 } }
+
+    /// Reads the account file; problems are returned (to be logged) and the readable accounts kept.
+    public func loadAccounts() -> [AccountFileProblem] {
+        let contents = accountFile.load()
+        state.withLock {
+            $0.accounts = contents.accounts
+            $0.fileHasProblems = !contents.problems.isEmpty
+        }
+        return contents.problems
+    }
+
+    public var accounts: [Account] { state.withLock { $0.accounts } }
+
+    // MARK: Accounts
+
+    /// An account by name, or — for an issuer URL — the first account of that issuer.
+    public func resolve(_ nameOrIssuer: String, field: String = "account") throws(AgentError) -> Account {
+        // The hot path of every GetToken: an exact, known name was validated when the account was
+        // added, so the (Foundation-heavy) validation below only runs for names we do not know.
+        if let known = state.withLock({ $0.accounts.first { $0.name == nameOrIssuer } }) {
+            return known
+        }
+        if nameOrIssuer.contains("://") {
+            let issuer = try Validate.serverURL(nameOrIssuer, field: field)
+            let wanted = Self.issuerKey(issuer)
+            guard let account = state.withLock({ $0.accounts.first { Self.issuerKey($0.issuer) == wanted } }) else {
+                throw .noSuchAccount(nameOrIssuer)
+            }
+            return account
+        }
+        let name = try Validate.accountName(nameOrIssuer, field: field)
+        guard let account = state.withLock({ $0.accounts.first { $0.name == name } }) else {
+            throw .noSuchAccount(name)
+        }
+        return account
+    }
+
+    private static func issuerKey(_ url: URL) -> String {
+        var text = url.absoluteString.lowercased()
+        while text.hasSuffix("/") { text.removeLast() }
+        return text
+    }
+
+    public func addAccount(name: String, settings: AccountSettings) async throws(AgentError) {
+        let name = try Validate.accountName(name, field: "name")
+        let existing = state.withLock { $0.accounts.first { $0.name == name } }
+        if existing != nil && !settings.replace {
+            throw .invalidArgument(field: "name", reason: "an account named \"\(name)\" exists; pass replace=true to change it")
+        }
+        if settings.kind == .mytoken {
+            return try await addMytokenAccount(name: name, settings: settings, existing: existing)
+        }
+        guard let issuer = settings.issuer else {
+            throw .invalidArgument(field: AccountSetting.issuer.rawValue, reason: "is required")
+        }
+        var account = Account(name: name, kind: settings.kind, issuer: issuer, clientID: settings.clientID,
+                              scopes: settings.scopes ?? existing?.scopes ?? ["openid", "offline_access"],
+                              audience: settings.audience ?? existing?.audience ?? [],
+                              audienceStyle: settings.audienceStyle ?? existing?.audienceStyle ?? .resource,
+                              mytokenServer: settings.mytokenServer)
+        var clientSecret = settings.clientSecret
+        if account.clientID == nil {
+            let registration: ClientRegistration
+            do {
+                registration = try await OIDCClient.register(
+                    issuer: account.issuer, clientName: "Tessera (\(name))", scopes: account.scopes, transport: transport)
+            } catch .unsupported {
+                throw .invalidArgument(field: AccountSetting.clientID.rawValue,
+                                       reason: "is required: \(account.issuer.absoluteString) offers no dynamic client registration")
+            } catch {
+                throw AgentError(error, account: name)
+            }
+            account.clientID = registration.credentials.clientID
+            switch registration.credentials.authentication {
+            case .none: break
+            case .clientSecretBasic(let secret), .clientSecretPost(let secret): clientSecret = secret
+            }
+            logger.info("registered client \(registration.credentials.clientID) for \(name) at \(account.issuer.absoluteString)")
+        }
+
+        if let existing {
+            if existing.issuer != account.issuer || existing.kind != account.kind {
+                try await vault.deleteAll(of: existing)
+            } else if existing.clientID != account.clientID {
+                // A refresh token is bound to the client that obtained it.
+                try await vault.delete(.refreshToken, of: existing)
+                if clientSecret == nil { try await vault.delete(.clientSecret, of: existing) }
+            }
+        }
+        if let clientSecret { try await vault.save(clientSecret, as: .clientSecret, of: account) }
+        try await commit(account, existed: existing != nil)
+    }
+
+    /// Puts the account in the list and the file, and tells everyone.
+    func commit(_ account: Account, existed: Bool) async throws(AgentError) {
+        let name = account.name
+        let (list, keepInvalid) = state.withLock { state -> ([Account], Bool) in
+            if let index = state.accounts.firstIndex(where: { $0.name == name }) {
+                state.accounts[index] = account
+            } else {
+                state.accounts.append(account)
+            }
+            defer { state.fileHasProblems = false }
+            return (state.accounts, state.fileHasProblems)
+        }
+        try save(list, keepInvalid: keepInvalid)
+        await tokens.drop(account: name)
+        logger.info("account \(name) \(existed ? "changed" : "added") (issuer \(account.issuer.absoluteString))")
+        await currentObserver?.accountsChanged()
+    }
+
+    public func removeAccount(name: String, revoke: Bool) async throws(AgentError) {
+        let name = try Validate.accountName(name, field: "name")
+        guard let account = state.withLock({ $0.accounts.first { $0.name == name } }) else { throw .noSuchAccount(name) }
+        for login in state.withLock({ [$0.pendingFlows[name], $0.pendingBrowserLogins[name]] }) { login?.cancel() }
+        if revoke {
+            do { _ = try await self.revoke(account: name, keepOnFailure: false) } catch {
+                logger.warning("revoking the login of \(name) before removing it failed: \(error.message)")
+            }
+        }
+        try await vault.deleteAll(of: account)
+        let (list, keepInvalid) = state.withLock { state -> ([Account], Bool) in
+            state.accounts.removeAll { $0.name == name }
+            state.unsavedRotations[name] = nil
+            defer { state.fileHasProblems = false }
+            return (state.accounts, state.fileHasProblems)
+        }
+        try save(list, keepInvalid: keepInvalid)
+        await tokens.drop(account: name)
+        logger.info("account \(name) removed")
+        await currentObserver?.accountsChanged()
+    }
+
+    public func listAccounts() async -> [AccountStatus] {
+        let accounts = self.accounts
+        let keys: Set<SecretKey>?
+        do { keys = Set(try await vault.keys()) } catch {
+            logger.warning("cannot list the keyring's items: \(error.message)")
+            keys = nil
+        }
+        var statuses: [AccountStatus] = []
+        for account in accounts {
+            statuses.append(AccountStatus(account: account,
+                                          loggedIn: keys.map { $0.contains(SecretVault.key(account, account.loginSecretKind)) },
+                                          hasClientSecret: keys.map { $0.contains(SecretVault.key(account, .clientSecret)) },
+                                          tokenExpiries: await tokens.expiries(account: account.name)))
+        }
+        return statuses
+    }
+
+    private func save(_ accounts: [Account], keepInvalid: Bool) throws(AgentError) {
+        do { try accountFile.save(accounts, keepInvalid: keepInvalid) } catch {
+            logger.error("\(error.description)")
+            throw .notPermitted(error.description)
+        }
+    }
+
+    // MARK: Tokens
+
+    public func token(_ request: TokenRequest) async throws(AgentError) -> (AccessToken, Account) {
+        let account = try resolve(request.account)
+        let scopes = request.scopes ?? account.scopes
+        let audience = request.audience ?? account.audience
+        do {
+            return (try await cachedOrRefreshed(account, scopes: scopes, audience: audience, request: request), account)
+        } catch .loginRequired(let name, let reason) where request.interactive {
+            logger.info("\(name) needs a login (\(reason)); starting one for an interactive request")
+            let flow = try await startDeviceFlow(account: account.name, scopes: nil, notify: true,
+                                                 requestedBy: request.requestedBy)
+            try await wait(for: flow, seconds: request.timeout)
+            var again = request
+            again.force = false
+            return (try await cachedOrRefreshed(account, scopes: scopes, audience: audience, request: again), account)
+        }
+    }
+
+    private func wait(for flow: DeviceFlow, seconds: UInt32) async throws(AgentError) {
+        switch await flow.finished(within: .seconds(Int(seconds))) {
+        case .success?: return
+        case .failure(let error)?: throw error
+        case nil:
+            throw .timeout("no login for \"\(flow.account)\" within \(seconds) s; the login stays open: approve it and ask again")
+        }
+    }
+
+    private func cachedOrRefreshed(_ account: Account, scopes: [String], audience: [String],
+                                   request: TokenRequest) async throws(AgentError) -> AccessToken {
+        let key = TokenKey(account: account.name, scopes: scopes, audience: audience)
+        do {
+            return try await tokens.token(for: key, minValid: TimeInterval(request.minValid), force: request.force) {
+                [self] in try await refresh(account, scopes: scopes, audience: audience)
+            }
+        } catch let error as AgentError {
+            throw error
+        } catch {
+            throw .cancelled("the request was cancelled")
+        }
+    }
+
+    func refreshLock(_ account: String) -> AsyncLock {
+        state.withLock { state in
+            if let lock = state.refreshLocks[account] { return lock }
+            let lock = AsyncLock()
+            state.refreshLocks[account] = lock
+            return lock
+        }
+    }
+
+    /// One refresh-token use: serialized per account, rotation stored before the token is handed out.
+    private func refresh(_ account: Account, scopes: [String], audience: [String]) async throws(AgentError) -> AccessToken {
+        try await refreshLock(account.name).run { [self] () async throws(AgentError) -> AccessToken in
+            try await refreshLocked(account, scopes: scopes, audience: audience)
+        }
+    }
+
+    private func refreshLocked(_ account: Account, scopes: [String], audience: [String]) async throws(AgentError) -> AccessToken {
+        if account.kind == .mytoken { return try await mytokenAccessToken(account, scopes: scopes, audience: audience) }
+        let unsaved = state.withLock { $0.unsavedRotations[account.name] }
+        let stored = unsaved == nil ? try await vault.load(.refreshToken, of: account) : nil
+        guard let refreshToken = unsaved ?? stored else {
+            throw .loginRequired(account: account.name, reason: "\"\(account.name)\" is not logged in")
+        }
+        if let unsaved { try await persistRotation(unsaved, of: account) }
+        let client = try await client(for: account)
+        let response: TokenResponse
+        do throws(OIDCError) {
+            // Scopes go out only when they differ from the login's: "as originally granted" otherwise.
+            response = try await client.refresh(refreshToken: refreshToken,
+                                                scopes: Set(scopes) == Set(account.scopes) ? nil : scopes,
+                                                audience: audience)
+        } catch .invalidGrant(let description) {
+            logger.notice("the provider rejected the refresh token of \(account.name) (invalid_grant); deleting it")
+            do { try await vault.delete(.refreshToken, of: account) } catch {
+                logger.warning("cannot delete the rejected refresh token of \(account.name): \(error.message)")
+            }
+            await tokens.drop(account: account.name)
+            await currentObserver?.loginRequired(account: account.name)
+            throw .loginRequired(account: account.name, reason: "the provider no longer accepts the login of \"\(account.name)\""
+                + (description.map { " (\($0))" } ?? ""))
+        } catch {
+            logger.warning("refreshing \(account.name) failed: \(error)")
+            throw AgentError(error, account: account.name)
+        }
+        if let rotated = response.refreshToken, rotated != refreshToken {
+            try await persistRotation(rotated, of: account)
+        }
+        logger.debug("refreshed \(account.name): lifetime \(response.lifetime)")
+        return AccessToken(value: response.accessToken.reveal(), tokenType: response.tokenType,
+                           expiresAt: response.expiresAt, scopes: response.scopes ?? scopes, audience: audience)
+    }
+
+    func persistRotation(_ token: SecretString, of account: Account) async throws(AgentError) {
+        do {
+            try await vault.save(token, as: account.loginSecretKind, of: account)
+            state.withLock { $0.unsavedRotations[account.name] = nil }
+        } catch {
+            state.withLock { $0.unsavedRotations[account.name] = token }
+            logger.error("cannot store the rotated \(account.loginSecretKind.rawValue) of \(account.name): \(error.message); kept in memory")
+            throw error
+        }
+    }
+
+    func client(for account: Account) async throws(AgentError) -> OIDCClient {
+        guard let clientID = account.clientID else {
+            throw .invalidArgument(field: AccountSetting.clientID.rawValue, reason: "account \"\(account.name)\" has no client id")
+        }
+        let secret = try await vault.load(.clientSecret, of: account)
+        let credentials = ClientCredentials(clientID: clientID, authentication: secret.map { .clientSecretBasic($0) } ?? .none)
+        return OIDCClient(issuer: account.issuer, credentials: credentials, audienceStyle: account.audienceStyle,
+                          transport: transport, logger: logger)
+    }
+
+    // MARK: Logins (device flow, mytoken polling, browser)
+
+    private func flowLock(_ account: String) -> AsyncLock {
+        state.withLock { state in
+            if let lock = state.flowLocks[account] { return lock }
+            let lock = AsyncLock()
+            state.flowLocks[account] = lock
+            return lock
+        }
+    }
+
+    /// The account's pending flow, or a new one: started at the provider, announced (exported,
+    /// notified) and then polled in the background.
+    public func startDeviceFlow(account nameOrIssuer: String, scopes: [String]?, notify: Bool,
+                                requestedBy: String? = nil) async throws(AgentError) -> DeviceFlow {
+        let account = try resolve(nameOrIssuer)
+        return try await flowLock(account.name).run { [self] () async throws(AgentError) -> DeviceFlow in
+                if let pending = pendingLogin(of: account.name, browser: false) { return pending }
+                if account.kind == .mytoken {
+                    return try await startMytokenLogin(account, scopes: scopes, notify: notify, requestedBy: requestedBy)
+                }
+                let client = try await client(for: account)
+                let authorization: DeviceAuthorization
+                do throws(OIDCError) {
+                    authorization = try await client.startDeviceAuthorization(scopes: scopes ?? account.scopes, audience: account.audience)
+                } catch {
+                    throw AgentError(error, account: account.name)
+                }
+                let flow = makeFlow { DeviceFlow(number: $0, account: account.name, authorization: authorization, requestedBy: requestedBy) }
+                logger.info("device flow \(flow.number) started for \(account.name) by \(requestedBy ?? "the service"); code expires \(flow.expiresAt)")
+                await currentObserver?.flowStarted(flow, notify: notify)
+                flow.attach(poller: Task { await poll(flow, account: account, client: client) })
+                return flow
+        }
+    }
+
+    /// The account's login of that family still in progress. Browser logins are kept apart from
+    /// device and mytoken logins, so starting one never hands back the other.
+    func pendingLogin(of account: String, browser: Bool) -> DeviceFlow? {
+        state.withLock { browser ? $0.pendingBrowserLogins[account] : $0.pendingFlows[account] }
+            .flatMap { $0.state == .pending ? $0 : nil }
+    }
+
+    /// Registers a new pending login for its account; flow objects of every kind share one
+    /// numbering (their D-Bus paths).
+    func makeFlow(_ make: (Int) -> DeviceFlow) -> DeviceFlow {
+        state.withLock { state in
+            state.flowCount += 1
+            let flow = make(state.flowCount)
+            if flow.isBrowserLogin {
+                state.pendingBrowserLogins[flow.account] = flow
+            } else {
+                state.pendingFlows[flow.account] = flow
+            }
+            return flow
+        }
+    }
+
+    private func poll(_ flow: DeviceFlow, account: Account, client: OIDCClient) async {
+        guard case .device(let authorization) = flow.grant else { return }
+        await runLogin(flow, account: account) { [self] () async throws(AgentError) in
+            let response: TokenResponse
+            do throws(OIDCError) { response = try await client.pollDeviceToken(authorization) } catch {
+                throw Self.flowError(error, account: account.name)
+            }
+            try await storeLogin(response, account: account, scopes: flow.scopes)
+        }
+    }
+
+    /// Runs a login's `work` (polling, or waiting for the browser) and ends the flow with its
+    /// outcome; every kind of login ends here, so their flow objects and signals behave alike.
+    func runLogin(_ flow: DeviceFlow, account: Account, _ work: () async throws(AgentError) -> Void) async {
+        do throws(AgentError) {
+            try await work()
+            if flow.finish(.completed) {
+                logger.info("\(flow.kindName) \(flow.number) completed: \(account.name) is logged in")
+                await currentObserver?.loginCompleted(account: account.name)
+            }
+        } catch {
+            let state: DeviceFlowState = switch error {
+            case .accessDenied: .denied
+            case .expiredToken: .expired
+            // A browser login that saw no redirect in time has expired like an unused code.
+            case .timeout where flow.isBrowserLogin: .expired
+            case .cancelled: .cancelled
+            default: .failed
+            }
+            if flow.finish(state, failure: error) {
+                logger.notice("\(flow.kindName) \(flow.number) for \(account.name) ended: \(error)")
+            }
+        }
+        state.withLock { state in
+            if state.pendingFlows[account.name] === flow { state.pendingFlows[account.name] = nil }
+            if state.pendingBrowserLogins[account.name] === flow { state.pendingBrowserLogins[account.name] = nil }
+        }
+        await currentObserver?.flowFinished(flow)
+    }
+
+    /// Every login ends here, whatever the grant: the account's login secret — a refresh token,
+    /// or for a mytoken account its mytoken (`loginSecretKind`) — goes to the keyring under the
+    /// account's refresh lock before anything else sees the login; the account's old access
+    /// tokens are dropped and the grant's own access token, if any, is cached under the scopes
+    /// the login asked for.
+    func storeLogin(_ secret: SecretString, account: Account, accessToken: AccessToken? = nil,
+                    requestedScopes: [String] = []) async throws(AgentError) {
+        try await refreshLock(account.name).run { [self] () async throws(AgentError) in
+            state.withLock { $0.unsavedRotations[account.name] = nil }
+            try await vault.save(secret, as: account.loginSecretKind, of: account)
+        }
+        await tokens.drop(account: account.name)
+        if let accessToken {
+            await tokens.store(accessToken, for: TokenKey(account: account.name, scopes: requestedScopes, audience: account.audience))
+        }
+    }
+
+    /// `storeLogin` for an OpenID provider's answer (device, browser and password grants).
+    func storeLogin(_ response: TokenResponse, account: Account, scopes: [String]) async throws(AgentError) {
+        guard let refreshToken = response.refreshToken else {
+            throw .provider(error: "no_refresh_token", description: "the provider issued no refresh token; add the offline_access scope")
+        }
+        try await storeLogin(refreshToken, account: account,
+                             accessToken: AccessToken(value: response.accessToken.reveal(), tokenType: response.tokenType,
+                                                      expiresAt: response.expiresAt, scopes: response.scopes ?? scopes,
+                                                      audience: account.audience),
+                             requestedScopes: scopes)
+    }
+
+    private static func flowError(_ error: OIDCError, account: String) -> AgentError {
+        if case .invalidGrant = error { return .expiredToken(account: account) }
+        return AgentError(error, account: account)
+    }
+
+    // MARK: Revocation
+
+    /// Revokes the refresh token at the provider and deletes it locally. Returns whether the
+    /// provider confirmed; when it could not be reached the local secret goes anyway unless
+    /// `keepOnFailure`, in which case the provider's error is thrown and nothing is deleted.
+    public func revoke(account nameOrIssuer: String, keepOnFailure: Bool, recursive: Bool = false) async throws(AgentError) -> Bool {
+        let account = try resolve(nameOrIssuer)
+        if recursive && account.kind != .mytoken {
+            throw .invalidArgument(field: RevokeOption.recursive.rawValue, reason: "applies only to mytoken accounts")
+        }
+        return try await refreshLock(account.name).run { [self] () async throws(AgentError) -> Bool in
+                let unsaved = state.withLock { $0.unsavedRotations[account.name] }
+                let stored = unsaved == nil ? try await vault.load(account.loginSecretKind, of: account) : nil
+                guard let refreshToken = unsaved ?? stored else {
+                    await tokens.drop(account: account.name)
+                    return false
+                }
+                var revoked = false
+                if account.kind == .mytoken {
+                    revoked = try await revokeMytoken(refreshToken, of: account, recursive: recursive,
+                                                      keepOnFailure: keepOnFailure)
+                } else {
+                    let client = try await client(for: account)
+                    do throws(OIDCError) {
+                        try await client.revoke(refreshToken, hint: .refreshToken)
+                        revoked = true
+                    } catch {
+                        if keepOnFailure {
+                            logger.warning("revoking \(account.name) at the provider failed; keeping the local secret: \(error)")
+                            throw AgentError(error, account: account.name)
+                        }
+                        logger.warning("revoking \(account.name) at the provider failed; deleting the local secret anyway: \(error)")
+                    }
+                }
+                try await vault.delete(account.loginSecretKind, of: account)
+                state.withLock { $0.unsavedRotations[account.name] = nil }
+                await tokens.drop(account: account.name)
+                logger.info("revoked the login of \(account.name) (at the provider: \(revoked))")
+                await currentObserver?.loginRequired(account: account.name)
+                return revoked
+        }
+    }
+}
