@@ -26,11 +26,15 @@ import Testing
         #expect(try Self.dispatchThreads(of: pid).isEmpty, "libdispatch threads after a login")
     }
 
-    /// Voluntary context switches per thread (name and id) during `window`, after a short settle so
-    /// the work that just ended (a D-Bus reply, a worker going back to sleep) is not counted;
+    /// How long the work that just ended may take to wind down before idle begins: a D-Bus reply,
+    /// a worker going back to sleep, and GLib's pool worker (libsecret's GTasks), which waits half
+    /// a second for another task of its pool before parking in the shared pool.
+    static let settle: Duration = .milliseconds(1500)
+
+    /// Voluntary context switches per thread (name and id) during `window`, after `settle`;
     /// threads that did not switch are left out.
     static func wakeUps(of pid: pid_t) async throws -> [String: Int] {
-        try await Task.sleep(for: .milliseconds(500))
+        try await Task.sleep(for: settle)
         let before = try switchesPerThread(of: pid)
         try await Task.sleep(for: window)
         let after = try switchesPerThread(of: pid)
