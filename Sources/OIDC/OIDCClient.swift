@@ -71,24 +71,28 @@ public struct OIDCClient: Sendable {
             throw provider.error(from: response, context: context, secrets: secrets())
         }
         let fields = try JSONFields(response.body, context: context)
-        let expiresIn = try fields.integer("expires_in")
-        guard let expiresIn, expiresIn > 0 else {
+        guard case .value(let expiresIn) = fields.seconds("expires_in"), expiresIn >= 1 else {
             throw .malformedResponse("\(context) lacks a positive \"expires_in\"")
         }
+        let lifetime = UntrustedSeconds.duration(expiresIn, atMost: DeviceAuthorization.maximumLifetime)
         // "verification_url" is what some providers (Google) sent before RFC 8628 settled.
         var verificationURI = try fields.url("verification_uri")
         if verificationURI == nil { verificationURI = try fields.url("verification_url") }
         guard let verificationURI else {
             throw .malformedResponse("\(context) lacks the required field \"verification_uri\"")
         }
-        let interval = try fields.integer("interval") ?? 5
+        // RFC 8628 §3.2: 5 s when absent; an unusable value is treated as absent, not trusted.
+        var interval = Duration.seconds(5)
+        if case .value(let seconds) = fields.seconds("interval") {
+            interval = UntrustedSeconds.duration(seconds, atMost: DeviceAuthorization.intervalRange.upperBound)
+        }
         return DeviceAuthorization(
             deviceCode: SecretString(try fields.requiredString("device_code")),
             userCode: try fields.requiredString("user_code"),
             verificationURI: verificationURI,
             verificationURIComplete: try fields.url("verification_uri_complete"),
-            expiresAt: requestedAt.addingTimeInterval(TimeInterval(expiresIn)),
-            interval: .seconds(max(interval, 1)),
+            expiresAt: requestedAt.addingTimeInterval(URLSessionTransport.seconds(lifetime)),
+            interval: interval,
             scopes: scopes, audience: audience)
     }
 
@@ -121,7 +125,8 @@ public struct OIDCClient: Sendable {
             let remaining = authorization.expiresAt.timeIntervalSinceNow
             guard remaining > 0 else { throw .expiredToken }
             do {
-                try await Task.sleep(for: min(authorization.interval, .milliseconds(Int(remaining * 1000) + 1)))
+                let untilExpiry = UntrustedSeconds.duration(remaining, atMost: DeviceAuthorization.maximumLifetime)
+                try await Task.sleep(for: min(authorization.interval, untilExpiry + .milliseconds(1)))
             } catch {
                 throw .cancelled
             }
@@ -131,7 +136,7 @@ public struct OIDCClient: Sendable {
             } catch .authorizationPending, .slowDown {
                 continue
             } catch .transport(.timedOut) {
-                authorization.interval *= 2
+                authorization.interval = min(authorization.interval * 2, DeviceAuthorization.intervalRange.upperBound)
             }
         }
     }
@@ -141,7 +146,8 @@ public struct OIDCClient: Sendable {
     /// RFC 6749 §6. `scopes` may narrow the grant (nil: as originally granted); `audience` goes
     /// out per `audienceStyle`. If the answer carries a `refreshToken` the old one is (at
     /// rotating providers) already dead: persist the new one before anything else.
-    /// `.invalidGrant` means the refresh token is gone for good; other errors do not.
+    /// `.invalidGrant` means the refresh token is gone for good (also IAM's `invalid_token` in a
+    /// 4xx, which says the same); other errors, and any 5xx, do not.
     public func refresh(refreshToken: SecretString, scopes: [String]? = nil, audience: [String] = [])
         async throws(OIDCError) -> TokenResponse
     {
@@ -150,7 +156,14 @@ public struct OIDCClient: Sendable {
         form.add("refresh_token", refreshToken.reveal())
         if let scopes, !scopes.isEmpty { form.add("scope", scopes.joined(separator: " ")) }
         addAudience(audience, to: &form)
-        return try await tokenRequest(form, extraSecrets: [refreshToken])
+        do {
+            return try await tokenRequest(form, extraSecrets: [refreshToken])
+        } catch .server(let status, "invalid_token", let description) where (400..<500).contains(status) {
+            // INDIGO IAM answers an expired or unknown refresh token with 401 invalid_token
+            // ("Refresh token for value … was not found"): on a refresh that is the grant gone,
+            // as invalid_grant says elsewhere. The code stays in the description for people.
+            throw .invalidGrant(description: "invalid_token" + (description.map { ": \($0)" } ?? ""))
+        }
     }
 
     /// The resource owner password credentials grant (RFC 6749 §4.3). DEPRECATED: RFC 9700
@@ -374,8 +387,9 @@ struct ProviderConnection: Sendable {
         return response
     }
 
-    /// The error an unsuccessful answer stands for: the OAuth `error` field decides, never the
-    /// status code; without one, a `.server` error that says what the body was.
+    /// The error an unsuccessful answer stands for: below 500 the OAuth `error` field decides, not
+    /// the status code (mytoken answers `authorization_pending` with 428); a 5xx is always
+    /// `.server`; without an `error` field, a `.server` error that says what the body was.
     func error(from response: HTTPResponse, context: String, secrets: [SecretString]) -> OIDCError {
         guard let fields = JSONFields(lenient: response.body, context: context),
             let code = (try? fields.string("error")) ?? nil
@@ -384,6 +398,11 @@ struct ProviderConnection: Sendable {
             return .server(status: response.status, error: nil, description: "\(context) was \(summary)")
         }
         let description = Sanitizer.clean((try? fields.string("error_description")) ?? nil, removing: secrets)
+        // A 5xx is the provider failing, whatever its body claims: an `invalid_grant` there must
+        // not make the caller delete a refresh token that may well be valid (issue 12.8).
+        if (500..<600).contains(response.status) {
+            return .server(status: response.status, error: Sanitizer.clean(code, removing: secrets), description: description)
+        }
         switch code {
         case "authorization_pending": return .authorizationPending
         case "slow_down": return .slowDown

@@ -87,10 +87,8 @@ public enum Validate {
         return url
     }
 
-    public static func isLoopback(_ host: String) -> Bool {
-        let host = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        return host == "localhost" || host == "::1" || host.hasPrefix("127.")
-    }
+    /// The OIDC client's rule, so an account can only name what the client will talk to.
+    public static func isLoopback(_ host: String) -> Bool { URLPolicy.isLoopback(host) }
 
     /// A short free-text value such as a client id.
     public static func text(_ value: String, field: String) throws(AgentError) -> String {

@@ -78,22 +78,28 @@ extension Agent {
                               audience: settings.audience ?? (existing?.kind == .mytoken ? existing?.audience : nil) ?? [],
                               mytokenServer: server)
 
-        var mytoken = settings.mytoken
+        var given = settings.mytoken
         if let code = settings.transferCode {
             let issued: IssuedMytoken
             do { issued = try await client.exchange(transferCode: code) } catch { throw AgentError(error, account: nil) }
-            mytoken = issued.token
+            given = issued.token
         }
-        if let existing, existing.issuer != account.issuer || existing.kind != account.kind
-            || existing.mytokenServer != account.mytokenServer || mytoken != nil {
-            // A login belongs to its server and provider; a new mytoken replaces the old one.
-            try await refreshLock(name).run { [self] () async throws(AgentError) in
-                try await vault.deleteAll(of: existing)
-                state.withLock { $0.unsavedRotations[name] = nil }
+        let mytoken = given
+        // A login belongs to its server and provider; a new mytoken replaces the old one.
+        let replacesLogin = existing.map {
+            $0.issuer != account.issuer || $0.kind != account.kind || $0.mytokenServer != account.mytokenServer || mytoken != nil
+        } ?? false
+        try await refreshLock(name).run { [self] () async throws(AgentError) in
+            try await commit(account, existing: existing) { (keyring: inout KeyringTransaction) async throws(AgentError) in
+                let newKey = SecretVault.key(account, account.loginSecretKind)
+                if let mytoken { try await keyring.save(mytoken, as: account.loginSecretKind, of: account) }
+                guard let existing, replacesLogin else { return }
+                for kind in SecretKind.allCases where !(mytoken != nil && SecretVault.key(existing, kind) == newKey) {
+                    try await keyring.delete(kind, of: existing)
+                }
             }
+            if replacesLogin { state.withLock { $0.unsavedRotations[name] = nil } }
         }
-        if let mytoken { try await storeLogin(mytoken, account: account) }
-        try await commit(account, existed: existing != nil)
         if mytoken != nil { await currentObserver?.loginCompleted(account: name) }
     }
 
