@@ -91,7 +91,7 @@ public struct OIDCClient: Sendable {
             userCode: try fields.requiredString("user_code"),
             verificationURI: verificationURI,
             verificationURIComplete: try fields.url("verification_uri_complete"),
-            expiresAt: requestedAt.addingTimeInterval(URLSessionTransport.seconds(lifetime)),
+            expiresAt: requestedAt.addingTimeInterval(CurlTransport.seconds(lifetime)),
             interval: interval,
             scopes: scopes, audience: audience)
     }
