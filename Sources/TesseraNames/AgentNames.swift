@@ -42,6 +42,12 @@ public enum AgentMethod: String, CaseIterable, Sendable {
     case exchangeTransferCode = "ExchangeTransferCode"
     /// `RevokeMytoken(s mytoken, a{sv} options)`: revokes a mytoken the caller holds.
     case revokeMytoken = "RevokeMytoken"
+    /// `ListMytokenTemplates(a{sv} options) → (s json, a(ss) entries)`: a mytoken server's template
+    /// groups, profiles or templates (`entries`: name and payload JSON; for groups the payload is "").
+    case listMytokenTemplates = "ListMytokenTemplates"
+    /// `MytokenInfo(s account, s action, a{sv} options) → (s json, aa{sv} rows, a{sv} info)`: the
+    /// tokeninfo endpoint for the account's mytoken or `options["mytoken"]` when `account` is "".
+    case mytokenInfo = "MytokenInfo"
     /// `LoginWithPassword(s account, a{sv} options)`: the deprecated resource owner password grant
     /// (RFC 6749 §4.3; RFC 9700 says not to use it) for providers that offer nothing else. The
     /// password travels only over the session bus, never on a command line; the service stores the

@@ -55,6 +55,8 @@ public final class AgentObject: AgentObserver {
             AgentContract.member(.getTokenWithMytoken): verified { [self] call, _ in try await getTokenWithMytoken(call) },
             AgentContract.member(.exchangeTransferCode): verified { [self] call, _ in try await exchangeTransferCode(call) },
             AgentContract.member(.revokeMytoken): verified { [self] call, _ in try await revokeMytoken(call) },
+            AgentContract.member(.listMytokenTemplates): verified { [self] call, _ in try await listMytokenTemplates(call) },
+            AgentContract.member(.mytokenInfo): verified { [self] call, _ in try await mytokenInfo(call) },
         ]
         let interface = try ExportedInterface(AgentContract.agentInterface, methods: handlers,
                                               getters: [AgentContract.member(.version): { .string(Daemon.version) }])

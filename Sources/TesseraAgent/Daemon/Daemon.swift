@@ -99,10 +99,23 @@ public enum Daemon {
         for problem in agent.loadAccounts() {
             logger.error("account file problem: \(problem.description)")
         }
+        // Every object this connection exports (agent, flows, tray, Properties, Introspectable)
+        // answers only our own uid; the agent's interfaces refuse with the contract's NotPermitted.
+        do {
+            try await connection.admitCallers(ofUserID: UInt32(getuid())) { refused in
+                logger.warning("refused a call from \(refused.sender) of uid \(refused.userID.map(String.init) ?? "unknown") to \(refused.path.map(\.rawValue) ?? "?") \(refused.interface.map(\.rawValue) ?? "?").\(refused.member.map(\.rawValue) ?? "?")")
+                let isAgent = refused.interface?.rawValue.hasPrefix("io.tessera.") ?? false
+                return isAgent ? AgentError.notPermitted(refused.explanation) : RefusedCall.accessDenied(refused)
+            }
+        } catch {
+            logger.critical("cannot watch the callers on the bus: \(error)")
+            return .failure
+        }
         let object = AgentObject(connection: connection, agent: agent, logger: logger)
         agent.setObserver(object)
         do {
             try await object.export()
+            try await NameHandover.export(on: connection, logger: logger)
         } catch {
             logger.critical("cannot export \(AgentBus.objectPath): \(error)")
             return .failure
@@ -118,8 +131,7 @@ public enum Daemon {
             return .failure
         }
         do {
-            try await connection.requestName(AgentContract.busName,
-                                             options: options.replace ? [.allowReplacement, .replaceExisting] : [.allowReplacement])
+            try await NameHandover.claim(on: connection, replace: options.replace)
         } catch .nameTaken {
             let owner = (try? await connection.nameOwner(of: AgentContract.busName)).flatMap { $0 }
             var who = ""
@@ -136,7 +148,7 @@ public enum Daemon {
         let tray = Tray(connection: connection, agent: agent, logger: logger) { stop.fire() }
         await tray.start()
 
-        Task {
+        let takeover = Task {
             for await name in lost where name == AgentContract.busName {
                 logger.notice("another tesserad took over \(AgentBus.name); stopping")
                 stop.fire()
@@ -147,6 +159,8 @@ public enum Daemon {
         await stop.wait()
         logger.info("stopping")
         await tray.stop()
+        // Our own release below is not a takeover: stop listening before it.
+        takeover.cancel()
         _ = try? await connection.releaseName(AgentContract.busName)
         await connection.close()
         return .success
