@@ -37,6 +37,39 @@ public enum AudienceStyle: String, Sendable, Equatable, CaseIterable {
     case resource
     /// The pre-RFC `audience` parameter, space-separated (INDIGO IAM, mytoken, Keycloak-style).
     case audience
+    /// By value: an absolute URI without query or fragment goes as RFC 8707 `resource`, anything
+    /// else (`example.audience`) as `audience`. INDIGO IAM reads both but refuses a `resource`
+    /// that is not such a URI ("Not a valid URI"); RFC 8707 providers need `resource` for URIs.
+    case auto
+
+    /// The parameters `audience` goes out as: `resource` once per value, `audience` once with the
+    /// values space-separated (as IAM and Keycloak read it).
+    public func parameters(for audience: [String]) -> [(name: String, value: String)] {
+        let (resources, audiences): ([String], [String])
+        switch self {
+        case .resource: (resources, audiences) = (audience, [])
+        case .audience: (resources, audiences) = ([], audience)
+        case .auto:
+            resources = audience.filter(Self.isResourceURI)
+            audiences = audience.filter { !Self.isResourceURI($0) }
+        }
+        var parameters = resources.map { (name: "resource", value: $0) }
+        if !audiences.isEmpty { parameters.append((name: "audience", value: audiences.joined(separator: " "))) }
+        return parameters
+    }
+
+    /// RFC 8707 §2: "an absolute URI … MUST NOT include a fragment component"; IAM also refuses a
+    /// query. A scheme (RFC 3986 §3.1) and something after it, nothing that needs escaping.
+    public static func isResourceURI(_ value: String) -> Bool {
+        guard let colon = value.firstIndex(of: ":"), colon != value.startIndex,
+              value[value.index(after: colon)...].isEmpty == false,
+              !value.contains("?"), !value.contains("#"),
+              value.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 && $0.value < 0x7F })
+        else { return false }
+        let scheme = value[..<colon]
+        return scheme.first!.isLetter && scheme.allSatisfy { $0.isLetter || $0.isNumber || "+-.".contains($0) }
+            && URLComponents(string: value)?.scheme != nil
+    }
 }
 
 /// RFC 7009 `token_type_hint`.

@@ -23,7 +23,7 @@ public struct OIDCClient: Sendable {
     public let audienceStyle: AudienceStyle
     private let provider: ProviderConnection
 
-    public init(issuer: URL, credentials: ClientCredentials, audienceStyle: AudienceStyle = .resource,
+    public init(issuer: URL, credentials: ClientCredentials, audienceStyle: AudienceStyle = .auto,
                 transport: any HTTPTransport = CurlTransport(), cache: ProviderMetadataCache = .shared,
                 logger: Logger = Logger(label: "io.tessera.oidc")) {
         self.issuer = issuer
@@ -257,11 +257,7 @@ public struct OIDCClient: Sendable {
     // MARK: Internals
 
     func addAudience(_ audience: [String], to form: inout FormBody) {
-        guard !audience.isEmpty else { return }
-        switch audienceStyle {
-        case .resource: for value in audience { form.add("resource", value) }
-        case .audience: form.add("audience", audience.joined(separator: " "))
-        }
+        for (name, value) in audienceStyle.parameters(for: audience) { form.add(name, value) }
     }
 
     /// Everything a request of ours may carry that must never appear in an error message.

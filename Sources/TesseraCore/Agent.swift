@@ -47,6 +47,10 @@ public struct AccountSettings: Sendable {
     public var mytoken: SecretString?
     public var transferCode: SecretString?
     public var replace = false
+    /// A known provider's short name: its issuer, public client and audience parameter are the defaults.
+    public var provider: String?
+    /// A refresh token to import (tested by refreshing it once the account is added).
+    public var refreshToken: SecretString?
 
     public init(issuer: URL?) { self.issuer = issuer }
 }
@@ -84,6 +88,11 @@ public final class Agent: Sendable {
         var unsavedRotations: [String: SecretString] = [:]
         /// Discovered mytoken servers, by URL (discovery is asked once per server).
         var mytokenClients: [String: MytokenClient] = [:]
+        /// The ID token of each account's latest login or refresh that carried one (memory only).
+        var idTokens: [String: SecretString] = [:]
+        /// The scopes an account's login asked for, where they may differ from the account's
+        /// scopes (a login with other scopes, or SetAccount since): a refresh then names its scopes.
+        var loginScopes: [String: [String]] = [:]
     }
 
     public let tokens = TokenCache()
@@ -96,9 +105,14 @@ public final class Agent: Sendable {
     let transport: any HTTPTransport
     let logger: Logger
     private let observer = Mutex<(any AgentObserver)?>(nil)
+    /// Known providers: the built-in list and the user's `providers.json` beside the account file.
+    let providerCatalog: ProviderCatalog
 
-    public init(accountFile: AccountFile, secrets: any SecretStore, transport: any HTTPTransport, logger: Logger) {
+    public init(accountFile: AccountFile, secrets: any SecretStore, transport: any HTTPTransport, logger: Logger,
+                providers: ProviderCatalog? = nil) {
         self.accountFile = accountFile
+        self.providerCatalog = providers
+            ?? ProviderCatalog(userFile: (accountFile.path as NSString).deletingLastPathComponent + "/providers.json")
         self.vault = SecretVault(store: secrets)
         self.transport = transport
         self.logger = logger
@@ -159,7 +173,7 @@ public final class Agent: Sendable {
         return account
     }
 
-    private static func issuerKey(_ url: URL) -> String {
+    static func issuerKey(_ url: URL) -> String {
         var text = url.absoluteString.lowercased()
         while text.hasSuffix("/") { text.removeLast() }
         return text
@@ -181,13 +195,27 @@ public final class Agent: Sendable {
         if settings.kind == .mytoken {
             return try await addMytokenAccount(name: name, settings: settings, existing: existing)
         }
-        guard let issuer = settings.issuer else {
-            throw .invalidArgument(field: AccountSetting.issuer.rawValue, reason: "is required")
+        let provider = try settings.provider.map { name throws(AgentError) in try knownProvider(name) }
+        if let provider, let issuer = settings.issuer, Self.issuerKey(issuer) != Self.issuerKey(provider.issuer) {
+            throw .invalidArgument(field: AccountSetting.issuer.rawValue,
+                                   reason: "differs from provider \(provider.shortName)'s issuer \(provider.issuer.absoluteString) (give one of them)")
         }
-        var account = Account(name: name, kind: settings.kind, issuer: issuer, clientID: settings.clientID,
-                              scopes: settings.scopes ?? existing?.scopes ?? ["openid", "offline_access"],
+        guard let issuer = settings.issuer ?? provider?.issuer else {
+            throw .invalidArgument(field: AccountSetting.issuer.rawValue, reason: "is required (or give provider)")
+        }
+        // A published public client is used as is; a client id of the caller's wins over it.
+        let clientID = settings.clientID ?? (settings.clientSecret == nil ? provider?.publicClientID : nil)
+        var scopes = settings.scopes ?? existing?.scopes ?? ["openid", "offline_access"]
+        if scopes == [AccountSetting.maxScopes] {
+            scopes = try await maxScopes(issuer: issuer, provider: provider,
+                                         usingPublicClient: clientID != nil && clientID == provider?.publicClientID)
+        } else if scopes.contains(AccountSetting.maxScopes) {
+            throw .invalidArgument(field: AccountSetting.scopes.rawValue, reason: "'\(AccountSetting.maxScopes)' stands alone (every scope the provider supports)")
+        }
+        var account = Account(name: name, kind: settings.kind, issuer: issuer, clientID: clientID,
+                              scopes: scopes,
                               audience: settings.audience ?? existing?.audience ?? [],
-                              audienceStyle: settings.audienceStyle ?? existing?.audienceStyle ?? .resource,
+                              audienceStyle: settings.audienceStyle ?? provider?.audienceStyle ?? existing?.audienceStyle ?? .auto,
                               mytokenServer: settings.mytokenServer)
         var clientSecret = settings.clientSecret
         if account.clientID == nil {
@@ -222,6 +250,7 @@ public final class Agent: Sendable {
                 }
             }
         }
+        if let refreshToken = settings.refreshToken { try await importRefreshToken(refreshToken, into: account) }
     }
 
     /// Puts the account in the file, then runs its keyring steps, then puts it in memory and
@@ -275,6 +304,8 @@ public final class Agent: Sendable {
         state.withLock { state in
             state.accounts = next
             state.unsavedRotations[name] = nil
+            state.idTokens[name] = nil
+            state.loginScopes[name] = nil
         }
         await tokens.drop(account: name)
         logger.info("account \(name) removed")
@@ -283,7 +314,7 @@ public final class Agent: Sendable {
 
     /// The first step of every account change: writes the list `change` makes of the current one.
     /// Memory is not touched; the caller adopts `next` once its keyring steps are done.
-    private func writeAccounts(_ change: ([Account]) -> [Account]) throws(AgentError) -> (previous: [Account], next: [Account]) {
+    func writeAccounts(_ change: ([Account]) -> [Account]) throws(AgentError) -> (previous: [Account], next: [Account]) {
         let (previous, keepInvalid) = state.withLock { ($0.accounts, $0.fileHasProblems) }
         let next = change(previous)
         let kept = try save(next, keepInvalid: keepInvalid)
@@ -293,7 +324,7 @@ public final class Agent: Sendable {
     }
 
     /// Writes back the list a failed change started from (best effort: the change already failed).
-    private func restoreFile(_ accounts: [Account]) {
+    func restoreFile(_ accounts: [Account]) {
         do { try accountFile.save(accounts) } catch {
             logger.error("cannot write \(accountFile.path) back after a failed change: \(error.description)")
         }
@@ -413,8 +444,9 @@ public final class Agent: Sendable {
         let response: TokenResponse
         do throws(OIDCError) {
             // Scopes go out only when they differ from the login's: "as originally granted" otherwise.
+            let granted = state.withLock { $0.loginScopes[account.name] } ?? account.scopes
             response = try await client.refresh(refreshToken: refreshToken,
-                                                scopes: Set(scopes) == Set(account.scopes) ? nil : scopes,
+                                                scopes: Set(scopes) == Set(granted) ? nil : scopes,
                                                 audience: audience)
         } catch .invalidGrant(let description) {
             logger.notice("the provider rejected the refresh token of \(account.name) (invalid_grant); deleting it")
@@ -432,6 +464,7 @@ public final class Agent: Sendable {
         if let rotated = response.refreshToken, rotated != refreshToken {
             try await persistRotation(rotated, of: account)
         }
+        if let idToken = response.idToken { state.withLock { $0.idTokens[account.name] = idToken } }
         logger.debug("refreshed \(account.name): lifetime \(response.lifetime)")
         return AccessToken(value: response.accessToken.reveal(), tokenType: response.tokenType,
                            expiresAt: response.expiresAt, scopes: response.scopes ?? scopes, audience: audience)
@@ -578,6 +611,10 @@ public final class Agent: Sendable {
         guard let refreshToken = response.refreshToken else {
             throw .provider(error: "no_refresh_token", description: "the provider issued no refresh token; add the offline_access scope")
         }
+        state.withLock {
+            $0.idTokens[account.name] = response.idToken
+            $0.loginScopes[account.name] = scopes
+        }
         try await storeLogin(refreshToken, account: account,
                              accessToken: AccessToken(value: response.accessToken.reveal(), tokenType: response.tokenType,
                                                       expiresAt: response.expiresAt, scopes: response.scopes ?? scopes,
@@ -625,7 +662,10 @@ public final class Agent: Sendable {
                     }
                 }
                 try await vault.delete(account.loginSecretKind, of: account)
-                state.withLock { $0.unsavedRotations[account.name] = nil }
+                state.withLock {
+                    $0.unsavedRotations[account.name] = nil
+                    $0.idTokens[account.name] = nil
+                }
                 await tokens.drop(account: account.name)
                 logger.info("revoked the login of \(account.name) (at the provider: \(revoked))")
                 await currentObserver?.loginRequired(account: account.name)

@@ -53,6 +53,14 @@ public enum AgentMethod: String, CaseIterable, Sendable {
     /// password travels only over the session bus, never on a command line; the service stores the
     /// resulting refresh token, emits `LoginCompleted` and forgets the password.
     case loginWithPassword = "LoginWithPassword"
+    /// `ListProviders() → a(sa{sv})`: the known providers by short name (`ProviderKey`).
+    case listProviders = "ListProviders"
+    /// `SetAccount(s name, a{sv} settings)`: changes an account (keys of `AccountSetting.editable`).
+    case setAccount = "SetAccount"
+    /// `RenameAccount(s old, s new)`: keyring items and cached tokens follow the account.
+    case renameAccount = "RenameAccount"
+    /// `GetIdToken(s account, a{sv} options) → (s id_token, x expires_at)`.
+    case getIdToken = "GetIdToken"
 }
 
 /// Keys of `LoginWithPassword`'s options.
@@ -69,6 +77,9 @@ public enum PasswordLoginOption: String, CaseIterable, Sendable {
 public enum AgentProperty: String, CaseIterable, Sendable {
     /// `s`: the service's version, e.g. `0.1.0`.
     case version = "Version"
+    /// `as`: what is wrong in the user's providers file, one "file: field: reason" line each
+    /// (read by `ListProviders`; empty when the file is fine or absent).
+    case providerProblems = "ProviderProblems"
 }
 
 /// Signals of `io.tessera.Agent1`.
@@ -212,6 +223,11 @@ public enum AccountSetting: String, CaseIterable, Sendable {
     case transferCode = "transfer-code"
     /// `b`: replace an existing account of that name instead of failing.
     case replace
+    /// `s` (AddAccount only): a known provider's short name (`ListProviders`) instead of `issuer`:
+    /// its issuer, public client and audience parameter become the account's defaults.
+    case provider
+    /// `s` (write-only): a refresh token to import instead of a login; tested by refreshing it.
+    case refreshToken = "refresh-token"
     /// `b` (ListAccounts only): a refresh token or mytoken is in the keyring.
     case loggedIn = "logged-in"
     /// `b` (ListAccounts only): a client secret is in the keyring.
@@ -223,8 +239,17 @@ public enum AccountSetting: String, CaseIterable, Sendable {
     /// The keys a caller may pass to `AddAccount`.
     public static let settable: [AccountSetting] = [
         .issuer, .clientID, .clientSecret, .scopes, .audience, .audienceStyle, .kind, .mytokenServer, .oidcIssuer,
-        .mytoken, .transferCode, .replace,
+        .mytoken, .transferCode, .replace, .provider, .refreshToken,
     ]
+
+    /// The keys a caller may pass to `SetAccount`.
+    public static let editable: [AccountSetting] = [
+        .issuer, .clientID, .clientSecret, .scopes, .audience, .audienceStyle,
+    ]
+
+    /// `scopes = ['max']`: every scope the provider supports (its public client's published
+    /// scopes, else discovery's `scopes_supported`).
+    public static let maxScopes = "max"
 }
 
 /// Values of the `kind` account setting.
@@ -239,6 +264,8 @@ public enum AudienceStyleName: String, CaseIterable, Sendable {
     case resource
     /// The legacy `audience` parameter some providers (e.g. INDIGO IAM) expect.
     case audience
+    /// By value (the default): an absolute URI as `resource`, anything else as `audience`.
+    case auto
 }
 
 /// The error names the agent replies with: `io.tessera.Agent1.Error.<rawValue>`.

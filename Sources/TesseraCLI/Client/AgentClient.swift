@@ -136,13 +136,8 @@ struct AgentClient: Sendable {
         return revoked
     }
 
-    func addAccount(_ account: NewAccount) async throws(CLIError) {
-        let settings = AccountSettingsMessage(
-            issuer: account.issuer, clientID: account.clientID, clientSecret: account.clientSecret?.revealed(),
-            scopes: account.scopes.isEmpty ? nil : account.scopes,
-            audience: account.audience.isEmpty ? nil : account.audience, audienceStyle: account.audienceStyle)
-        _ = try await callWithSecret(AgentMethod.addAccount.rawValue, [.string(account.name), settings.dbusOptions.dbusValue],
-                                     account: account.name)
+    func addAccount(name: String, settings: AccountSettingsMessage) async throws(CLIError) {
+        _ = try await callWithSecret(AgentMethod.addAccount.rawValue, [.string(name), settings.dbusOptions.dbusValue], account: name)
     }
 
     func removeAccount(name: String, keepAtProvider: Bool) async throws(CLIError) {

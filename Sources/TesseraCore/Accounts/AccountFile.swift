@@ -207,10 +207,10 @@ public struct AccountFile: Sendable {
             }
             kind = value
         }
-        var style = AudienceStyle.resource
+        var style = AudienceStyle.auto
         if let text = try string(AccountSetting.audienceStyle.rawValue, required: false) {
             guard let value = AudienceStyle(rawValue: text) else {
-                throw problem("\(at).audience-style", "\"\(text)\" is not one of resource, audience")
+                throw problem("\(at).audience-style", "\"\(text)\" is not one of \(AudienceStyle.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             style = value
         }
