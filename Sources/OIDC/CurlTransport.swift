@@ -231,6 +231,9 @@ private final class CurlExchange: Sendable {
         switch request.method {
         case .get:
             check(tessera_curl_set_long(easy, CURLOPT_HTTPGET, 1))
+        case .delete:
+            // No body (RFC 7592 §2.3); the method name replaces GET on the request line.
+            check(tessera_curl_set_pointer(easy, CURLOPT_CUSTOMREQUEST, "DELETE"))
         case .post:
             let body = request.body ?? Data()
             check(tessera_curl_set_long(easy, CURLOPT_POST, 1))

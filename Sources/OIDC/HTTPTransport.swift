@@ -4,7 +4,7 @@ import Synchronization
 /// One HTTP request as the OIDC client builds it. Bodies are form-encoded by `FormBody`.
 /// Its description shows method and URL only: headers and body may carry credentials.
 public struct HTTPRequest: Sendable, CustomStringConvertible {
-    public enum Method: String, Sendable { case get = "GET", post = "POST" }
+    public enum Method: String, Sendable { case get = "GET", post = "POST", delete = "DELETE" }
 
     public var method: Method
     public var url: URL

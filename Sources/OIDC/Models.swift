@@ -234,15 +234,56 @@ public struct DeviceAuthorization: Sendable, CustomStringConvertible {
     }
 }
 
-/// The result of RFC 7591 dynamic client registration.
-public struct ClientRegistration: Sendable {
+/// The result of RFC 7591 dynamic client registration. Its description shows no secret.
+public struct ClientRegistration: Sendable, CustomStringConvertible {
     public var credentials: ClientCredentials
     /// RFC 7592 management credentials, if the provider issued them.
     public var registrationAccessToken: SecretString?
     public var registrationClientURI: URL?
     /// Nil or never: the secret does not expire.
     public var clientSecretExpiresAt: Date?
+    /// As the provider granted them (nil: it did not say).
     public var grantTypes: [String]?
+    public var redirectURIs: [String]?
+
+    public init(credentials: ClientCredentials, registrationAccessToken: SecretString? = nil,
+                registrationClientURI: URL? = nil, clientSecretExpiresAt: Date? = nil, grantTypes: [String]? = nil,
+                redirectURIs: [String]? = nil) {
+        self.credentials = credentials
+        self.registrationAccessToken = registrationAccessToken
+        self.registrationClientURI = registrationClientURI
+        self.clientSecretExpiresAt = clientSecretExpiresAt
+        self.grantTypes = grantTypes
+        self.redirectURIs = redirectURIs
+    }
+
+    /// What RFC 7592 needs to read or delete this client later: store it (the token in the keyring).
+    public var management: ClientManagement? {
+        guard let registrationAccessToken, !registrationAccessToken.isEmpty, let registrationClientURI else { return nil }
+        return ClientManagement(accessToken: registrationAccessToken, clientURI: registrationClientURI)
+    }
+
+    /// Whether `login --browser` can work with this client (authorization code on a loopback redirect).
+    public var allowsAuthorizationCode: Bool { grantTypes?.contains("authorization_code") == true }
+
+    public var description: String {
+        "ClientRegistration(client: \(credentials.clientID), grants: \(grantTypes?.joined(separator: " ") ?? "unknown"), "
+            + "management: \(management.map { "\($0.clientURI.absoluteString) with <redacted>" } ?? "none"))"
+    }
+}
+
+/// RFC 7592 client management: the registration access token (a bearer secret, redacted when
+/// printed) and the client configuration endpoint it is good for.
+public struct ClientManagement: Sendable, Equatable, CustomStringConvertible {
+    public var accessToken: SecretString
+    public var clientURI: URL
+
+    public init(accessToken: SecretString, clientURI: URL) {
+        self.accessToken = accessToken
+        self.clientURI = clientURI
+    }
+
+    public var description: String { "ClientManagement(\(clientURI.absoluteString), token: <redacted>)" }
 }
 
 enum JWT {

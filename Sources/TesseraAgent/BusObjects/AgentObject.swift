@@ -29,6 +29,9 @@ public final class AgentObject: AgentObserver {
     let logger: Logger
     let callers: CallerPolicy
     private let notifyFlows = Mutex<Set<Int>>([])
+    /// Logins for a new mytoken (`StartMytokenLogin`), by flow number, with the unique bus name of
+    /// the caller that may take the mytoken.
+    let newMytokenLogins = Mutex<[Int: (flow: DeviceFlow, owner: String, server: URL)]>([:])
 
     public init(connection: Connection, agent: Agent, logger: Logger) {
         self.connection = connection
@@ -60,6 +63,8 @@ public final class AgentObject: AgentObserver {
             AgentContract.member(.getIdToken): verified { [self] call, _ in try await getIdToken(call) },
             AgentContract.member(.listMytokenTemplates): verified { [self] call, _ in try await listMytokenTemplates(call) },
             AgentContract.member(.mytokenInfo): verified { [self] call, _ in try await mytokenInfo(call) },
+            AgentContract.member(.startMytokenLogin): verified { [self] call, caller in try await startMytokenLogin(call, caller) },
+            AgentContract.member(.finishMytokenLogin): verified { [self] call, caller in try await finishMytokenLogin(call, caller) },
         ]
         let interface = try ExportedInterface(AgentContract.agentInterface, methods: handlers,
                                               getters: [AgentContract.member(.version): { .string(Daemon.version) },
