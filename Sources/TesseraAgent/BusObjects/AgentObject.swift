@@ -39,6 +39,15 @@ public final class AgentObject: AgentObserver {
         self.logger = logger
         self.notifier = Notifier(connection: connection, logger: logger)
         self.callers = CallerPolicy(connection: connection, logger: logger)
+        // "Log in" on a "Log in to NAME again" notification: the device flow, as the tray starts it.
+        notifier.setReloginHandler { [agent, logger] account in
+            do throws(AgentError) {
+                _ = try await agent.startDeviceFlow(account: account, scopes: nil, notify: true,
+                                                    requestedBy: "the \"Log in\" action of a notification")
+            } catch {
+                logger.warning("cannot start the login of \(account) from its notification: \(error.message)")
+            }
+        }
     }
 
     /// Exports the agent object (before the caller claims the bus name).
@@ -304,6 +313,10 @@ public final class AgentObject: AgentObserver {
 
     public func loginRequired(account: String) async {
         await emit(.loginRequired, [.string(account)])
+    }
+
+    public func loginExpired(account: String) async {
+        notifier.loginExpired(account: account)
     }
 
     public func loginCompleted(account: String) async {

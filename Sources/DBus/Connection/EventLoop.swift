@@ -1,5 +1,6 @@
 @_spi(ExperimentalCustomExecutors) @_spi(ExperimentalScheduling) import _Concurrency
 import CDBus
+import CLinuxShims
 import Synchronization
 #if canImport(Glibc)
 import Glibc
