@@ -1,9 +1,14 @@
 import Foundation
 
 /// The package's built executables (`tesserad`, `tessera`): next to the test bundle in the build
-/// directory. `TESSERAD` overrides where `tesserad` is taken from.
+/// directory, or in `TESSERA_TEST_BINARIES` when set (so the suite can run against the static
+/// release build: `TESSERA_TEST_BINARIES=$(swift build -c release --show-bin-path)`). `TESSERAD`
+/// overrides where `tesserad` alone is taken from.
 public enum Binaries {
     public static var directory: String {
+        if let chosen = ProcessInfo.processInfo.environment["TESSERA_TEST_BINARIES"], !chosen.isEmpty {
+            return chosen
+        }
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var path = (executable as NSString).deletingLastPathComponent
         // swift-testing runs the `.xctest` binary itself; it lives in the bin directory.
