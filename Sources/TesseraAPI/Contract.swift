@@ -54,6 +54,10 @@ public enum AgentContract {
                               inputs: [Argument("mytoken", "s"), Argument("options", "a{sv}")]),
             MethodDeclaration(member(.loginWithPassword),
                               inputs: [Argument("account", "s"), Argument("options", "a{sv}")]),
+            MethodDeclaration(member(.getSettings),
+                              outputs: [Argument("settings", "a{sv}")]),
+            MethodDeclaration(member(.setSettings),
+                              inputs: [Argument("settings", "a{sv}")]),
         ],
         properties: [
             PropertyDeclaration(member(.version), "s", changeSignal: .const),

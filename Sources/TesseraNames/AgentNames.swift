@@ -47,6 +47,10 @@ public enum AgentMethod: String, CaseIterable, Sendable {
     /// password travels only over the session bus, never on a command line; the service stores the
     /// resulting refresh token, emits `LoginCompleted` and forgets the password.
     case loginWithPassword = "LoginWithPassword"
+    /// `GetSettings() → a{sv}`: service-wide settings (`ServiceSetting`, SettingsNames.swift).
+    case getSettings = "GetSettings"
+    /// `SetSettings(a{sv})`: changes and persists the writable ones; unknown keys are refused.
+    case setSettings = "SetSettings"
 }
 
 /// Keys of `LoginWithPassword`'s options.

@@ -29,12 +29,15 @@ public final class AgentObject: AgentObserver {
     let notifier: Notifier
     let logger: Logger
     let callers: CallerPolicy
+    /// The oidc-agent socket's switch (GetSettings/SetSettings); nil in a service without one.
+    let compatibility: CompatibilitySocket?
     private let notifyFlows = Mutex<Set<Int>>([])
 
-    public init(connection: Connection, agent: Agent, logger: Logger) {
+    public init(connection: Connection, agent: Agent, logger: Logger, compatibility: CompatibilitySocket? = nil) {
         self.connection = connection
         self.agent = agent
         self.logger = logger
+        self.compatibility = compatibility
         self.notifier = Notifier(connection: connection, logger: logger)
         self.callers = CallerPolicy(connection: connection, logger: logger)
     }
@@ -55,6 +58,8 @@ public final class AgentObject: AgentObserver {
             AgentContract.member(.getTokenWithMytoken): verified { [self] call, _ in try await getTokenWithMytoken(call) },
             AgentContract.member(.exchangeTransferCode): verified { [self] call, _ in try await exchangeTransferCode(call) },
             AgentContract.member(.revokeMytoken): verified { [self] call, _ in try await revokeMytoken(call) },
+            AgentContract.member(.getSettings): verified { [self] _, _ in await getSettings() },
+            AgentContract.member(.setSettings): verified { [self] call, _ in try await setSettings(call) },
         ]
         let interface = try ExportedInterface(AgentContract.agentInterface, methods: handlers,
                                               getters: [AgentContract.member(.version): { .string(Daemon.version) }])

@@ -188,14 +188,6 @@ public struct AccountFile: Sendable {
     /// Writes all accounts atomically. `keepInvalid` moves the current file aside first (used when
     /// loading it reported problems, so the user's hand edits survive).
     public func save(_ accounts: [Account], keepInvalid: Bool = false) throws(AccountFileError) {
-        let directory = (path as NSString).deletingLastPathComponent
-        let fm = FileManager.default
-        do {
-            try fm.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                   attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw .writeFailed(file: path, reason: "cannot create \(directory)")
-        }
         let list: [[String: Any]] = accounts.map { account in
             var object: [String: Any] = [
                 "name": account.name,
@@ -216,29 +208,7 @@ public struct AccountFile: Sendable {
         } catch {
             throw .writeFailed(file: path, reason: "cannot encode the accounts")
         }
-        if keepInvalid && fm.fileExists(atPath: path) {
-            _ = rename(path, path + ".invalid")
-        }
-        let temporary = "\(path).tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw .writeFailed(file: path, reason: String(cString: strerror(errno))) }
-        var ok = data.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 { if errno == EINTR { continue }; return false }
-                offset += written
-            }
-            return true
-        }
-        ok = ok && fchmod(fd, 0o600) == 0 && fsync(fd) == 0
-        let failure = errno
-        close(fd)
-        guard ok, rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(ok ? errno : failure))
-            unlink(temporary)
-            throw .writeFailed(file: path, reason: reason)
-        }
+        try ConfigFile.write(data, to: path, keepInvalid: keepInvalid)
     }
 }
 
