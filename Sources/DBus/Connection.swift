@@ -487,6 +487,11 @@ public actor Connection {
         guard let path = message.path, let member = message.member else {
             return replyError(context, .unknownMethod, "a method call needs a path and a member")
         }
+        // Refused first, whatever the method: the descriptors close when libdbus frees the message.
+        if message.carriesUnixFDs {
+            return replyError(context, .invalidArgs, "\(message.interface.map { "\($0)." } ?? "")\(member): "
+                              + Message.unixFDRefusal)
+        }
         let interfaceName = message.interface
         let signature = message.signature
 

@@ -20,7 +20,8 @@ public indirect enum DBusValue: Sendable, Hashable {
     case string(String)
     case objectPath(ObjectPath)
     case signature(Signature)
-    /// A file descriptor. Sending duplicates it; a received one is a new descriptor the receiver must close.
+    /// A file descriptor to send (libdbus sends a duplicate). Received ones are never decoded:
+    /// `Message.arguments()` refuses a body that carries any, and libdbus closes them.
     case unixFD(Int32)
     /// `a…`: every element must have `elementSignature`.
     case array(elementSignature: Signature, [DBusValue])

@@ -1,4 +1,7 @@
 import CDBus
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// An owned libdbus message (`dbus_message_unref` on deinit). Built and read only through
 /// `DBusMessageIter`; never the variadic `append_args`/`get_args`.
@@ -91,6 +94,9 @@ public final class Message {
         dbus_message_get_signature(raw).map { Signature(unchecked: String(cString: $0)) } ?? .empty
     }
     public var serial: UInt32 { dbus_message_get_serial(raw) }
+    /// True when the peer attached Unix file descriptors. libdbus holds them open until the
+    /// message is freed; `arguments()` refuses such a body, so none is ever duplicated out of it.
+    public var carriesUnixFDs: Bool { dbus_message_contains_unix_fds(raw) != 0 }
     public var expectsReply: Bool { dbus_message_get_no_reply(raw) == 0 }
 
     func isSignal(_ interface: String, _ member: String) -> Bool {
@@ -130,8 +136,10 @@ public final class Message {
         }
     }
 
-    /// The body, decoded.
+    /// The body, decoded. A body carrying Unix file descriptors is refused: nothing here takes one,
+    /// and reading one would hand out a duplicate that somebody must remember to close.
     public func arguments() throws(DBusError) -> [DBusValue] {
+        if carriesUnixFDs { throw .invalidValue(Self.unixFDRefusal) }
         var iter = DBusMessageIter()
         guard dbus_message_iter_init(raw, &iter) != 0 else { return [] }
         var values: [DBusValue] = []
@@ -141,6 +149,9 @@ public final class Message {
         }
         return values
     }
+
+    static let unixFDRefusal = "the message carries Unix file descriptors, which are not accepted here "
+        + "(no method takes one); they were closed unread"
 
     /// The first string argument of an error reply, which is its human-readable message.
     var errorMessage: String {
@@ -245,7 +256,11 @@ public final class Message {
         case TESSERA_DBUS_TYPE_INT64: return .int64(basic(&iter, Int64(0)))
         case TESSERA_DBUS_TYPE_UINT64: return .uint64(basic(&iter, UInt64(0)))
         case TESSERA_DBUS_TYPE_DOUBLE: return .double(basic(&iter, Double(0)))
-        case TESSERA_DBUS_TYPE_UNIX_FD: return .unixFD(basic(&iter, Int32(-1)))
+        case TESSERA_DBUS_TYPE_UNIX_FD:
+            // Unreachable while `arguments()` refuses such bodies; libdbus returns a dup, close it.
+            let duplicate = basic(&iter, Int32(-1))
+            if duplicate >= 0 { close(duplicate) }
+            throw .invalidValue(unixFDRefusal)
         case TESSERA_DBUS_TYPE_STRING: return .string(string(&iter))
         case TESSERA_DBUS_TYPE_OBJECT_PATH: return .objectPath(ObjectPath(unchecked: string(&iter)))
         case TESSERA_DBUS_TYPE_SIGNATURE: return .signature(Signature(unchecked: string(&iter)))

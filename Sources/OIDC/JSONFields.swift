@@ -55,6 +55,23 @@ struct JSONFields {
         return value
     }
 
+    /// A number of seconds as a provider states it, not yet trusted: any JSON number or numeric
+    /// string, whole or not, of any size or sign. The caller decides what a usable range is;
+    /// nothing here converts to an integer, so no value can trap.
+    func seconds(_ key: String) -> StatedSeconds {
+        guard has(key) else { return .absent }
+        let value: Double?
+        if let string = object[key] as? String {
+            value = Double(string.trimmingCharacters(in: .whitespaces))
+        } else if let number = object[key] as? NSNumber, String(cString: number.objCType) != "c" {
+            value = number.doubleValue
+        } else {
+            value = nil
+        }
+        guard let value, value.isFinite else { return .unusable }
+        return .value(value)
+    }
+
     func url(_ key: String) throws(OIDCError) -> URL? {
         guard let text = try string(key) else { return nil }
         guard let url = URL(string: text), url.scheme != nil, url.host != nil else {
@@ -80,6 +97,36 @@ struct JSONFields {
 
     private func wrongType(_ key: String, _ expected: String) -> OIDCError {
         .malformedResponse("\(context): field \"\(key)\" is not \(expected)")
+    }
+}
+
+/// What `JSONFields.seconds(_:)` found.
+enum StatedSeconds: Equatable {
+    case absent
+    /// Present but not a finite number (a word, `"NaN"`, an overflowing literal, a boolean).
+    case unusable
+    /// Finite, but possibly negative or absurdly large.
+    case value(Double)
+}
+
+/// Turns untrusted second counts into bounded `Duration`s: the only place a provider's number
+/// becomes an integer, after clamping, so no answer can make a conversion trap.
+enum UntrustedSeconds {
+    /// `seconds` clamped to `0...limit` (NaN counts as 0, +∞ as `limit`), to the millisecond
+    /// (rounded down).
+    static func duration(_ seconds: Double, atMost limit: Duration) -> Duration {
+        guard !seconds.isNaN, seconds > 0 else { return .zero }
+        guard seconds < URLSessionTransport.seconds(limit) else { return limit }
+        return .milliseconds(Int64((seconds * 1000).rounded(.down)))
+    }
+
+    /// A duration clamped to `0...limit` (for public initialisers that take a caller's value).
+    static func clamp(_ duration: Duration, atMost limit: Duration) -> Duration {
+        clamp(duration, to: .zero...limit)
+    }
+
+    static func clamp(_ duration: Duration, to range: ClosedRange<Duration>) -> Duration {
+        min(max(duration, range.lowerBound), range.upperBound)
     }
 }
 

@@ -49,11 +49,16 @@ public enum TokenTypeHint: String, Sendable {
 ///
 /// `refreshToken` is the refresh token the provider returned: on a refresh it is the rotated
 /// one (the previous one is dead at providers that rotate), so persist it *before* using
-/// `accessToken`. Nil means the provider returned none and the previous one stays valid.
+/// `accessToken`. Nil means the provider returned none (or an empty one) and the previous one
+/// stays valid.
 public struct TokenResponse: Sendable, CustomStringConvertible {
     /// Used when the provider omits `expires_in` and the access token carries no readable `exp`:
     /// short on purpose, so a wrong guess costs one early refresh rather than a dead token.
     public static let defaultLifetime: Duration = .seconds(300)
+    /// The longest lifetime believed, whatever the provider says: keeps `expiresAt` a date every
+    /// consumer can turn into Unix seconds (a provider once answered `expires_in`
+    /// 9223372036000000000, which trapped the service).
+    public static let maximumLifetime: Duration = .seconds(366 * 86_400)
 
     public enum LifetimeSource: Sendable, Equatable {
         /// `expires_in` of the response (always preferred).
@@ -70,7 +75,10 @@ public struct TokenResponse: Sendable, CustomStringConvertible {
     public var idToken: SecretString?
     /// Granted scopes when the provider says (RFC 6749 §5.1: omitted means "as requested").
     public var scopes: [String]?
-    public var lifetime: Duration
+    /// Always within `0...maximumLifetime`.
+    public var lifetime: Duration {
+        didSet { lifetime = UntrustedSeconds.clamp(lifetime, atMost: Self.maximumLifetime) }
+    }
     public var lifetimeSource: LifetimeSource
     public var receivedAt: Date
 
@@ -84,7 +92,7 @@ public struct TokenResponse: Sendable, CustomStringConvertible {
         self.refreshToken = refreshToken
         self.idToken = idToken
         self.scopes = scopes
-        self.lifetime = lifetime
+        self.lifetime = UntrustedSeconds.clamp(lifetime, atMost: Self.maximumLifetime)
         self.lifetimeSource = lifetimeSource
         self.receivedAt = receivedAt
     }
@@ -94,20 +102,30 @@ public struct TokenResponse: Sendable, CustomStringConvertible {
         let tokenType = try fields.requiredString("token_type")
         let lifetime: Duration
         let source: LifetimeSource
-        if let expiresIn = try fields.integer("expires_in") {
-            guard expiresIn >= 0 else { throw .malformedResponse("\(fields.context): expires_in is negative") }
-            (lifetime, source) = (.seconds(expiresIn), .expiresIn)
+        // The numbers are the provider's, so untrusted: a negative, non-numeric or non-finite
+        // `expires_in` counts as absent (rejecting the whole answer would lose a rotated refresh
+        // token), a huge one is clamped to `maximumLifetime`.
+        if case .value(let expiresIn) = fields.seconds("expires_in"), expiresIn >= 0 {
+            (lifetime, source) = (UntrustedSeconds.duration(expiresIn, atMost: Self.maximumLifetime), .expiresIn)
         } else if let expiry = JWT.expiry(of: accessToken), expiry > receivedAt {
-            (lifetime, source) = (.seconds(Int(expiry.timeIntervalSince(receivedAt))), .jwtExpiry)
+            (lifetime, source) = (UntrustedSeconds.duration(expiry.timeIntervalSince(receivedAt), atMost: Self.maximumLifetime),
+                                  .jwtExpiry)
         } else {
             (lifetime, source) = (Self.defaultLifetime, .defaulted)
         }
         self.init(
             accessToken: accessToken, tokenType: tokenType,
-            refreshToken: try fields.string("refresh_token").map(SecretString.init),
-            idToken: try fields.string("id_token").map(SecretString.init),
+            refreshToken: try Self.nonBlank(fields.string("refresh_token")),
+            idToken: try Self.nonBlank(fields.string("id_token")),
             scopes: try fields.string("scope").map { $0.split(separator: " ").map(String.init) },
             lifetime: lifetime, lifetimeSource: source, receivedAt: receivedAt)
+    }
+
+    /// An empty (or blank) token in an answer is no token: for `refresh_token` that means "keep the
+    /// current one" (issue 12.7: storing "" wedged the account), never "store nothing".
+    private static func nonBlank(_ value: String?) -> SecretString? {
+        guard let value, !value.allSatisfy(\.isWhitespace) else { return nil }
+        return SecretString(value)
     }
 
     public var description: String {
@@ -119,6 +137,11 @@ public struct TokenResponse: Sendable, CustomStringConvertible {
 /// A started RFC 8628 device authorization: show `userCode` and `verificationURI` (or a QR code
 /// of `verificationURIComplete`), then hand it to `OIDCClient.pollDeviceToken(_:)`.
 public struct DeviceAuthorization: Sendable, CustomStringConvertible {
+    /// Bounds on what a provider may state (RFC 8628 suggests minutes): a device code that claims
+    /// to live for ages, or an interval of hours, is held to these.
+    public static let maximumLifetime: Duration = .seconds(86_400)
+    public static let intervalRange: ClosedRange<Duration> = .seconds(1) ... .seconds(300)
+
     public var deviceCode: SecretString
     public var userCode: String
     public var verificationURI: URL
@@ -137,7 +160,7 @@ public struct DeviceAuthorization: Sendable, CustomStringConvertible {
         self.verificationURI = verificationURI
         self.verificationURIComplete = verificationURIComplete
         self.expiresAt = expiresAt
-        self.interval = interval
+        self.interval = UntrustedSeconds.clamp(interval, to: Self.intervalRange)
         self.scopes = scopes
         self.audience = audience
     }
@@ -167,7 +190,7 @@ enum JWT {
         base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
         guard let data = Data(base64Encoded: base64),
             let claims = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-            let exp = claims["exp"] as? NSNumber, String(cString: exp.objCType) != "c"
+            let exp = claims["exp"] as? NSNumber, String(cString: exp.objCType) != "c", exp.doubleValue.isFinite
         else { return nil }
         return Date(timeIntervalSince1970: exp.doubleValue)
     }

@@ -71,24 +71,28 @@ public struct OIDCClient: Sendable {
             throw provider.error(from: response, context: context, secrets: secrets())
         }
         let fields = try JSONFields(response.body, context: context)
-        let expiresIn = try fields.integer("expires_in")
-        guard let expiresIn, expiresIn > 0 else {
+        guard case .value(let expiresIn) = fields.seconds("expires_in"), expiresIn >= 1 else {
             throw .malformedResponse("\(context) lacks a positive \"expires_in\"")
         }
+        let lifetime = UntrustedSeconds.duration(expiresIn, atMost: DeviceAuthorization.maximumLifetime)
         // "verification_url" is what some providers (Google) sent before RFC 8628 settled.
         var verificationURI = try fields.url("verification_uri")
         if verificationURI == nil { verificationURI = try fields.url("verification_url") }
         guard let verificationURI else {
             throw .malformedResponse("\(context) lacks the required field \"verification_uri\"")
         }
-        let interval = try fields.integer("interval") ?? 5
+        // RFC 8628 §3.2: 5 s when absent; an unusable value is treated as absent, not trusted.
+        var interval = Duration.seconds(5)
+        if case .value(let seconds) = fields.seconds("interval") {
+            interval = UntrustedSeconds.duration(seconds, atMost: DeviceAuthorization.intervalRange.upperBound)
+        }
         return DeviceAuthorization(
             deviceCode: SecretString(try fields.requiredString("device_code")),
             userCode: try fields.requiredString("user_code"),
             verificationURI: verificationURI,
             verificationURIComplete: try fields.url("verification_uri_complete"),
-            expiresAt: requestedAt.addingTimeInterval(TimeInterval(expiresIn)),
-            interval: .seconds(max(interval, 1)),
+            expiresAt: requestedAt.addingTimeInterval(URLSessionTransport.seconds(lifetime)),
+            interval: interval,
             scopes: scopes, audience: audience)
     }
 
@@ -121,7 +125,8 @@ public struct OIDCClient: Sendable {
             let remaining = authorization.expiresAt.timeIntervalSinceNow
             guard remaining > 0 else { throw .expiredToken }
             do {
-                try await Task.sleep(for: min(authorization.interval, .milliseconds(Int(remaining * 1000) + 1)))
+                let untilExpiry = UntrustedSeconds.duration(remaining, atMost: DeviceAuthorization.maximumLifetime)
+                try await Task.sleep(for: min(authorization.interval, untilExpiry + .milliseconds(1)))
             } catch {
                 throw .cancelled
             }
@@ -131,7 +136,7 @@ public struct OIDCClient: Sendable {
             } catch .authorizationPending, .slowDown {
                 continue
             } catch .transport(.timedOut) {
-                authorization.interval *= 2
+                authorization.interval = min(authorization.interval * 2, DeviceAuthorization.intervalRange.upperBound)
             }
         }
     }

@@ -195,3 +195,160 @@ struct BuildingBlockTests {
             == "scope=openid+offline_access&resource=https%3A%2F%2Fapi.example.org%2Fa%3Fb%3Dc%26d&user=%C3%A4%2B%2F%3D")
     }
 }
+
+/// Issue 12.1: every number a provider states is untrusted. An `expires_in` near `Int64.max`
+/// trapped the service ("Double value cannot be converted to Int64"); any such value must give a
+/// bounded lifetime and an expiry every consumer can turn into Unix seconds, never a trap.
+@Suite("OIDC against hostile numbers")
+struct HostileNumberTests {
+    func client(_ faults: FaultServer, _ fault: String) -> OIDCClient {
+        OIDCClient(issuer: faults.issuer(for: fault), credentials: .publicClient("tessera"),
+                   transport: URLSessionTransport(configuration: .init(timeout: .seconds(5))),
+                   cache: ProviderMetadataCache())
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// What a consumer does with the expiry (the D-Bus answer is Unix seconds as `x`).
+    static func unixSeconds(_ date: Date) -> Int64? {
+        let seconds = date.timeIntervalSince1970.rounded(.down)
+        return seconds.isFinite && abs(seconds) < 1e15 ? Int64(seconds) : nil
+    }
+
+    struct Case: Sendable, CustomTestStringConvertible {
+        let raw: String
+        /// The lifetime expected, or nil for "not believed: the default".
+        let lifetime: Duration?
+        var testDescription: String { raw }
+    }
+
+    static let expiresInCases: [Case] = [
+        Case(raw: "9223372036000000000", lifetime: TokenResponse.maximumLifetime),
+        Case(raw: "9223372036854775807", lifetime: TokenResponse.maximumLifetime),
+        Case(raw: "18446744073709551616", lifetime: TokenResponse.maximumLifetime),
+        Case(raw: "1e300", lifetime: TokenResponse.maximumLifetime),
+        Case(raw: "\"9223372036000000000\"", lifetime: TokenResponse.maximumLifetime),
+        Case(raw: "3600.9", lifetime: .milliseconds(3_600_900)),
+        Case(raw: "\"120\"", lifetime: .seconds(120)),
+        Case(raw: "0", lifetime: .zero),
+        Case(raw: "-5", lifetime: nil),
+        Case(raw: "-9223372036854775808", lifetime: nil),
+        Case(raw: "-1e300", lifetime: nil),
+        Case(raw: "\"NaN\"", lifetime: nil),
+        Case(raw: "\"inf\"", lifetime: nil),
+        Case(raw: "\"soon\"", lifetime: nil),
+        Case(raw: "true", lifetime: nil),
+        Case(raw: "[3600]", lifetime: nil),
+    ]
+
+    @Test(arguments: expiresInCases)
+    func expiresInIsClampedOrIgnored(_ testCase: Case) async throws {
+        let faults = try await FaultServer.start()
+        let tokens = try await client(faults, "expires-in=\(testCase.raw)").refresh(refreshToken: SecretString("r"))
+        #expect(tokens.accessToken.reveal() == "fault-server-access-token")
+        // The rotated refresh token must survive whatever the number was: losing it loses the login.
+        #expect(tokens.refreshToken?.reveal() == "fault-server-refresh-token")
+        if let lifetime = testCase.lifetime {
+            #expect(tokens.lifetime == lifetime)
+            #expect(tokens.lifetimeSource == .expiresIn)
+        } else {
+            #expect(tokens.lifetime == TokenResponse.defaultLifetime)
+            #expect(tokens.lifetimeSource == .defaulted)
+        }
+        #expect(Self.unixSeconds(tokens.expiresAt) != nil)
+        #expect(tokens.expiresAt <= Date() + Self.seconds(TokenResponse.maximumLifetime))
+    }
+
+    /// A number too large for a Double at all: either refused as malformed or clamped, never a trap.
+    @Test func overflowingLiteralIsRefusedOrClamped() async throws {
+        let faults = try await FaultServer.start()
+        do throws(OIDCError) {
+            let tokens = try await client(faults, "expires-in=1e400").refresh(refreshToken: SecretString("r"))
+            #expect(tokens.lifetime == TokenResponse.maximumLifetime || tokens.lifetimeSource == .defaulted)
+        } catch .malformedResponse {
+        }
+    }
+
+    @Test(arguments: ["1e300", "9223372036000000000", "-1e300", "\"x\""])
+    func jwtExpiryIsClampedOrIgnored(_ raw: String) async throws {
+        let faults = try await FaultServer.start()
+        let tokens = try await client(faults, "jwt-exp=\(raw)").refresh(refreshToken: SecretString("r"))
+        #expect(tokens.lifetime <= TokenResponse.maximumLifetime)
+        #expect(Self.unixSeconds(tokens.expiresAt) != nil)
+        if raw.hasPrefix("-") || raw.hasPrefix("\"") {
+            #expect(tokens.lifetimeSource == .defaulted)
+        } else {
+            #expect(tokens.lifetimeSource == .jwtExpiry && tokens.lifetime == TokenResponse.maximumLifetime)
+        }
+    }
+
+    @Test(arguments: ["9223372036000000000", "1e300", "86401"])
+    func hugeDeviceCodeLifetimeIsClampedAndPollingWorks(_ raw: String) async throws {
+        let faults = try await FaultServer.start()
+        let client = client(faults, "device-expires-in=\(raw)")
+        let flow = try await client.startDeviceAuthorization(scopes: ["openid"])
+        #expect(Self.unixSeconds(flow.expiresAt) != nil)
+        #expect(flow.expiresAt <= Date() + Self.seconds(DeviceAuthorization.maximumLifetime))
+        #expect(flow.expiresAt > Date() + 86_000)
+        // The poll loop computes its sleep from the remaining time: it must not trap either.
+        let tokens = try await client.pollDeviceToken(flow)
+        #expect(tokens.accessToken.reveal() == "fault-server-access-token")
+    }
+
+    @Test(arguments: ["-1", "0", "0.5", "\"NaN\"", "-9223372036854775808"])
+    func unusableDeviceCodeLifetimeIsMalformed(_ raw: String) async throws {
+        let faults = try await FaultServer.start()
+        let error = await expectOIDCError { () async throws(OIDCError) in
+            try await client(faults, "device-expires-in=\(raw)").startDeviceAuthorization(scopes: ["openid"])
+        }
+        guard case .malformedResponse(let what) = error, what.contains("expires_in") else {
+            Issue.record("\(raw): \(String(describing: error))"); return
+        }
+    }
+
+    @Test(arguments: [("9223372036000000000", Duration.seconds(300)), ("1e300", .seconds(300)), ("-3", .seconds(1)),
+                      ("0", .seconds(1)), ("\"NaN\"", .seconds(5)), ("2.5", .milliseconds(2500)), ("7", .seconds(7))])
+    func deviceIntervalIsBounded(_ raw: String, _ expected: Duration) async throws {
+        let faults = try await FaultServer.start()
+        let flow = try await client(faults, "device-interval=\(raw)").startDeviceAuthorization(scopes: ["openid"])
+        #expect(flow.interval == expected)
+    }
+
+    @Test func publicInitialisersClampToo() {
+        let tokens = TokenResponse(accessToken: SecretString("a"), lifetime: .seconds(Int64.max))
+        #expect(tokens.lifetime == TokenResponse.maximumLifetime)
+        #expect(Self.unixSeconds(tokens.expiresAt) != nil)
+        var negative = TokenResponse(accessToken: SecretString("a"), lifetime: .seconds(-10))
+        #expect(negative.lifetime == .zero)
+        negative.lifetime = .seconds(Int64.max)
+        #expect(negative.lifetime == TokenResponse.maximumLifetime)
+        let flow = DeviceAuthorization(deviceCode: SecretString("d"), userCode: "U", verificationURI: URL(string: "https://x")!,
+                                       expiresAt: Date(), interval: .seconds(Int64.max))
+        #expect(flow.interval == .seconds(300))
+    }
+}
+
+/// Issue 12.7: `refresh_token: ""` in a refresh answer wedged the account (every later GetToken
+/// failed with "a secret cannot be empty"). An empty or absent refresh token means "keep yours".
+@Suite("OIDC: empty rotated refresh tokens")
+struct EmptyRefreshTokenTests {
+    @Test(arguments: ["\"\"", "absent", "null", "\"   \""])
+    func emptyOrAbsentRefreshTokenMeansKeepTheCurrentOne(_ raw: String) async throws {
+        let faults = try await FaultServer.start()
+        let client = OIDCClient(issuer: faults.issuer(for: "refresh-token=\(raw)"), credentials: .publicClient("tessera"),
+                                cache: ProviderMetadataCache())
+        let tokens = try await client.refresh(refreshToken: SecretString("current-refresh-token"))
+        #expect(tokens.accessToken.reveal() == "fault-server-access-token")
+        #expect(tokens.refreshToken == nil, "\(raw) gave a refresh token to store")
+    }
+
+    @Test func aRealRotatedRefreshTokenIsHandedOut() async throws {
+        let faults = try await FaultServer.start()
+        let client = OIDCClient(issuer: faults.issuer(for: "refresh-token=\"rotated-1\""), credentials: .publicClient("tessera"),
+                                cache: ProviderMetadataCache())
+        let tokens = try await client.refresh(refreshToken: SecretString("current-refresh-token"))
+        #expect(tokens.refreshToken?.reveal() == "rotated-1")
+    }
+}

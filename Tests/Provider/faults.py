@@ -29,6 +29,16 @@ that endpoint answers with the fault. Faults:
   bare             discovery with issuer and token_endpoint only (no device flow, no revocation)
   no-expiry        200, a token response without expires_in
   jwt-no-expiry    200, a JWT access token (exp = now + 120 s) without expires_in
+
+Parameterised faults (RAW is put into the JSON text verbatim, so it may be any number literal,
+e.g. 9223372036000000000, -5, 3600.9, 1e400, or a quoted string; percent-decoded first):
+
+  expires-in=RAW         200, the `ok` token response with "expires_in": RAW
+  refresh-token=RAW      200, the `ok` token response with "refresh_token": RAW (`absent`: none)
+  jwt-exp=RAW            200, a JWT access token whose payload is {"exp": RAW}, no expires_in
+  device-expires-in=RAW  the device authorization endpoint answers "expires_in": RAW (interval 1);
+                         its token endpoint answers like `ok`
+  device-interval=RAW    the device authorization endpoint answers "interval": RAW (expires_in 60)
 """
 import argparse
 import base64
@@ -36,6 +46,7 @@ import json
 import os
 import sys
 import time
+from urllib.parse import unquote
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from parent_watch import serve_until_parent_exits
@@ -102,7 +113,10 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length).decode(errors="replace")
-        fault = self.path.strip("/").split("/")[0]
+        fault = unquote(self.path.strip("/").split("/")[0])
+        name, _, raw = fault.partition("=")
+        if raw:
+            return self.parameterised(name, raw, body)
         if fault == "ok":
             return self.send(200, TOKEN)
         if fault == "no-expiry":
@@ -148,6 +162,32 @@ class Handler(BaseHTTPRequestHandler):
         if fault == "pending-428":
             return self.send(428, {"error": "authorization_pending"})
         return self.send(200, TOKEN)
+
+
+    def parameterised(self, name, raw, body):
+        def with_raw(document, key):
+            # json.dumps cannot write 1e400 or a bare huge literal as the attacker would: splice RAW in.
+            text = json.dumps({**document, key: "@RAW@"})
+            return text.replace('"@RAW@"', raw)
+        is_token_request = "grant_type=" in body
+        if name == "expires-in":
+            return self.send(200, with_raw(TOKEN, "expires_in"))
+        if name == "refresh-token":
+            if raw == "absent":
+                return self.send(200, {k: v for k, v in TOKEN.items() if k != "refresh_token"})
+            return self.send(200, with_raw(TOKEN, "refresh_token"))
+        if name == "jwt-exp":
+            def part(text):
+                return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+            jwt = ".".join([part('{"alg":"none"}'), part('{"exp":' + raw + '}'), "sig"])
+            return self.send(200, {"access_token": jwt, "token_type": "Bearer", "refresh_token": "fault-server-refresh-token"})
+        if name in ("device-expires-in", "device-interval"):
+            if is_token_request:
+                return self.send(200, TOKEN)
+            device = {"device_code": "fault-device-code", "user_code": "FAULT-CODE",
+                      "verification_uri": f"{self.base()}/verify", "expires_in": 60, "interval": 1}
+            return self.send(200, with_raw(device, "expires_in" if name == "device-expires-in" else "interval"))
+        return self.send(404, {"error": "unknown_fault"})
 
 
 class Server(ThreadingHTTPServer):
