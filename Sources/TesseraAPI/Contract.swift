@@ -361,12 +361,19 @@ public struct AccountSettingsMessage: Sendable, Equatable {
     public var mytoken: String?
     /// Write-only: a transfer code to exchange for the mytoken to store.
     public var transferCode: String?
+    /// Write-only: a refresh token to store (import).
+    public var refreshToken: String?
+    /// Write-only: `oidc-gen -p` output to import.
+    public var oidcAgentConfig: String?
     public var replace: Bool?
 
     public init(issuer: String? = nil, clientID: String? = nil, clientSecret: String? = nil, scopes: [String]? = nil,
                 audience: [String]? = nil, audienceStyle: String? = nil, kind: String? = nil,
                 mytokenServer: String? = nil, oidcIssuer: String? = nil, mytoken: String? = nil,
-                transferCode: String? = nil, replace: Bool? = nil) {
+                transferCode: String? = nil, refreshToken: String? = nil, oidcAgentConfig: String? = nil,
+                replace: Bool? = nil) {
+        self.refreshToken = refreshToken
+        self.oidcAgentConfig = oidcAgentConfig
         self.issuer = issuer
         self.clientID = clientID
         self.clientSecret = clientSecret
@@ -394,6 +401,8 @@ public struct AccountSettingsMessage: Sendable, Equatable {
         if let oidcIssuer { options[AccountSetting.oidcIssuer.rawValue] = Variant(oidcIssuer) }
         if let mytoken { options[AccountSetting.mytoken.rawValue] = Variant(mytoken) }
         if let transferCode { options[AccountSetting.transferCode.rawValue] = Variant(transferCode) }
+        if let refreshToken { options[AccountSetting.refreshToken.rawValue] = Variant(refreshToken) }
+        if let oidcAgentConfig { options[AccountSetting.oidcAgentConfig.rawValue] = Variant(oidcAgentConfig) }
         if let replace { options[AccountSetting.replace.rawValue] = Variant(replace) }
         return options
     }
@@ -411,6 +420,8 @@ public struct AccountSettingsMessage: Sendable, Equatable {
         oidcIssuer = try reader.value(AccountSetting.oidcIssuer.rawValue)
         mytoken = try reader.value(AccountSetting.mytoken.rawValue)
         transferCode = try reader.value(AccountSetting.transferCode.rawValue)
+        refreshToken = try reader.value(AccountSetting.refreshToken.rawValue)
+        oidcAgentConfig = try reader.value(AccountSetting.oidcAgentConfig.rawValue)
         replace = try reader.value(AccountSetting.replace.rawValue)
     }
 }

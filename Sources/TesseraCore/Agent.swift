@@ -46,6 +46,8 @@ public struct AccountSettings: Sendable {
     /// A mytoken to store with a mytoken account (import), or a transfer code to exchange for one.
     public var mytoken: SecretString?
     public var transferCode: SecretString?
+    /// A refresh token to store with an OIDC account (import instead of a login).
+    public var refreshToken: SecretString?
     public var replace = false
 
     public init(issuer: URL?) { self.issuer = issuer }
@@ -164,6 +166,10 @@ public final class Agent: Sendable {
                               audienceStyle: settings.audienceStyle ?? existing?.audienceStyle ?? .resource,
                               mytokenServer: settings.mytokenServer)
         var clientSecret = settings.clientSecret
+        if settings.refreshToken != nil && account.clientID == nil {
+            throw .invalidArgument(field: AccountSetting.refreshToken.rawValue,
+                                   reason: "needs client-id: a refresh token belongs to the client it was issued to")
+        }
         if account.clientID == nil {
             let registration: ClientRegistration
             do {
@@ -193,7 +199,9 @@ public final class Agent: Sendable {
             }
         }
         if let clientSecret { try await vault.save(clientSecret, as: .clientSecret, of: account) }
+        if let refreshToken = settings.refreshToken { try await storeLogin(refreshToken, account: account) }
         try await commit(account, existed: existing != nil)
+        if settings.refreshToken != nil { await currentObserver?.loginCompleted(account: name) }
     }
 
     /// Puts the account in the list and the file, and tells everyone.

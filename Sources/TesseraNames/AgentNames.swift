@@ -208,6 +208,13 @@ public enum AccountSetting: String, CaseIterable, Sendable {
     case mytoken
     /// `s` (write-only): a transfer code the service exchanges for the mytoken to store.
     case transferCode = "transfer-code"
+    /// `s` (write-only): a refresh token to store for an `oidc` account (import instead of a
+    /// login); needs `client-id` (the token is bound to its client).
+    case refreshToken = "refresh-token"
+    /// `s` (write-only): an account configuration as `oidc-gen -p NAME` prints it (oidc-agent's
+    /// decrypted JSON): issuer, client id and secret, refresh token, scopes and audience are taken
+    /// from it; keys given beside it win.
+    case oidcAgentConfig = "oidc-agent-config"
     /// `b`: replace an existing account of that name instead of failing.
     case replace
     /// `b` (ListAccounts only): a refresh token or mytoken is in the keyring.
@@ -221,7 +228,7 @@ public enum AccountSetting: String, CaseIterable, Sendable {
     /// The keys a caller may pass to `AddAccount`.
     public static let settable: [AccountSetting] = [
         .issuer, .clientID, .clientSecret, .scopes, .audience, .audienceStyle, .kind, .mytokenServer, .oidcIssuer,
-        .mytoken, .transferCode, .replace,
+        .mytoken, .transferCode, .refreshToken, .oidcAgentConfig, .replace,
     ]
 }
 

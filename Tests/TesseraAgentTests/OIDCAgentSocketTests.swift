@@ -25,7 +25,8 @@ import Testing
     struct Socket {
         let world: AgentWorld
         let path: String
-        func oidcToken(_ arguments: String...) async throws -> CommandResult {
+        func oidcToken(_ arguments: String...) async throws -> CommandResult { try await oidcToken(arguments) }
+        func oidcToken(_ arguments: [String]) async throws -> CommandResult {
             try await Command.run("/usr/bin/oidc-token", arguments,
                                   environment: world.environment.merging(["OIDC_SOCK": path]) { $1 }, timeout: .seconds(30))
         }
@@ -79,6 +80,17 @@ import Testing
         #expect(environment.contains("OIDC_AT="), "\(environment)")
         #expect(environment.contains("OIDC_ISS=\(issuer)"), "\(environment)")
         #expect(environment.contains("OIDC_EXP="), "\(environment)")
+
+        // `tessera token` takes the same flags and prints the same.
+        let tessera = try Self.tessera()
+        for flags in [["-e"], ["-i"], ["-c"], ["-o", "-i"], ["-a"]] {
+            let ours = try await Command.run(tessera, ["token"] + flags + [world.account], environment: world.environment)
+            let theirs = try await socket.oidcToken(flags + [world.account])
+            #expect(ours.succeeded && ours.stdout == theirs.stdout, "\(flags): \(ours.stdout) \(ours.stderr) vs \(theirs.stdout)")
+        }
+        let current = try await socket.oidcToken(world.account).stdout
+        #expect(try await Command.run(tessera, ["token", "--bearer", world.account], environment: world.environment).stdout
+            == "Authorization: Bearer \(current)")
 
         let missing = try await socket.oidcToken("no-such-account")
         #expect(missing.status != 0)
@@ -166,14 +178,9 @@ import Testing
         for fd in hostile + [garbage, half, big] { close(fd) }
 
         let environment = world.environment.merging(["OIDC_SOCK": socket.path]) { $1 }, account = world.account
-        @Sendable func oidcToken() async throws -> CommandResult {
-            try await Command.run("/usr/bin/oidc-token", [account], environment: environment, timeout: .seconds(60))
-        }
         let start = ContinuousClock.now
-        let results = try await withThrowingTaskGroup(of: CommandResult.self) { group in
-            for _ in 0..<100 { group.addTask { try await oidcToken() } }
-            return try await group.reduce(into: []) { $0.append($1) }
-        }
+        let results = try await ParallelCommands.run(Array(repeating: ["/usr/bin/oidc-token", account], count: 100),
+                                                     environment: environment)
         print("tesserad socket: 100 concurrent oidc-token calls in \(ContinuousClock.now - start)")
         let failed = results.filter { !$0.succeeded }.map(\.stderr)
         #expect(results.count == 100 && failed.isEmpty, "\(failed.prefix(3))")
@@ -181,25 +188,18 @@ import Testing
         // Let the token expire, then 50 + 50 callers at once.
         try await Task.sleep(for: .seconds(9))
         let before = try await world.provider.stats().refreshes
-        let mixed = try await withThrowingTaskGroup(of: String.self) { group in
-            for index in 0..<100 {
-                group.addTask {
-                    if index % 2 == 0 {
-                        return try await oidcToken().stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-                    }
-                    let reply = try await Command.run(
-                        "gdbus", ["call", "--session", "--dest", "io.tessera.Agent1", "--object-path", "/io/tessera/Agent1",
-                                  "--method", "io.tessera.Agent1.GetToken", account, "{'min-valid': <uint32 0>}"],
-                        environment: environment, timeout: .seconds(60))
-                    return AgentWorld.capture(#"^\('([^']*)'"#, in: reply.stdout) ?? "(GetToken failed: \(reply.stderr))"
-                }
-            }
-            return try await group.reduce(into: []) { $0.append($1) }
+        let getToken = ["gdbus", "call", "--session", "--dest", "io.tessera.Agent1", "--object-path", "/io/tessera/Agent1",
+                        "--method", "io.tessera.Agent1.GetToken", account, "{'min-valid': <uint32 0>}"]
+        let mixed = try await ParallelCommands.run((0..<100).map { $0 % 2 == 0 ? ["/usr/bin/oidc-token", account] : getToken },
+                                                   environment: environment)
+        let tokens = mixed.enumerated().map { index, result in
+            index % 2 == 0 ? result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                : AgentWorld.capture(#"^\('([^']*)'"#, in: result.stdout) ?? "(GetToken failed: \(result.stderr))"
         }
         let after = try await world.provider.stats().refreshes
-        print("tesserad socket: 50 socket + 50 D-Bus callers on an expired token: \(after - before) refresh(es), \(Set(mixed).count) distinct token(s)")
+        print("tesserad socket: 50 socket + 50 D-Bus callers on an expired token: \(after - before) refresh(es), \(Set(tokens).count) distinct token(s)")
         #expect(after - before == 1)
-        #expect(Set(mixed).count == 1 && !mixed[0].isEmpty)
+        #expect(Set(tokens).count == 1 && !tokens[0].isEmpty, "\(Set(tokens).prefix(3))")
     }
 
     @Test func settingsCLIAndDirectoryAttacks() async throws {
@@ -262,6 +262,49 @@ import Testing
                                            environment: socket.world.environment, timeout: .seconds(15))
         #expect(second.status == 3)
         #expect(try await socket.oidcToken(socket.world.account).succeeded)
+    }
+
+    /// Debian's oidc-agent and oidc-gen create an account (password flow against the test
+    /// provider); `oidc-gen -p | tessera account import --oidc-agent` moves it over, logged in.
+    @Test func importFromOidcGen() async throws {
+        let world = try await AgentWorld()
+        let tessera = try Self.tessera()
+        let home = "\(world.directory)/oidc-agent-home"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        let name = world.account
+        let script = """
+            set -e
+            eval "$(oidc-agent)" >/dev/null
+            trap 'oidc-agent -k >/dev/null 2>&1' EXIT
+            oidc-gen \(name) --iss \(world.provider.issuer.absoluteString) --client-id \(TestProvider.passwordConfidential.id) \\
+                --client-secret \(TestProvider.passwordConfidential.secret!) --flow=password --op-username alice \\
+                --op-password alice-password --scope "openid offline_access" --pw-env --confirm-default --prompt=none -m >/dev/null
+            oidc-gen -p \(name) --pw-env | "\(tessera)" account import --oidc-agent \(name)
+            """
+        let environment = world.environment.merging(["HOME": home, "OIDC_ENCRYPTION_PW": "test-encryption-password"]) { $1 }
+        let imported = try await ParallelCommands.shell(script, environment: environment)
+        #expect(imported.succeeded && imported.stdout.contains("Imported \(name) from oidc-agent"), "\(imported.stdout)")
+
+        // Logged in without a new login: the refresh token is in the keyring and works.
+        let stored = try #require(try await world.storedRefreshToken())
+        let token = try await Command.run(tessera, ["token", name], environment: world.environment)
+        #expect(token.succeeded, "\(token.stderr)\n\(world.agent.log())")
+        let info = try await world.provider.tokenInfo(accessToken: token.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(info.active && info.username == "alice" && info.clientId == TestProvider.passwordConfidential.id)
+        let accounts = try await world.check("ListAccounts")
+        #expect(accounts.contains("'has-client-secret': <true>") && accounts.contains("'logged-in': <true>"), "\(accounts)")
+        // Secrets only in the keyring: not in Tessera's files, not in the log.
+        #expect(filesContaining([stored, TestProvider.passwordConfidential.secret!],
+                                under: [world.environment["XDG_CONFIG_HOME"]!]).isEmpty)
+        #expect(!world.agent.log().contains(stored))
+
+        // Bad input: not JSON, no issuer, a terminal-less empty stdin — refused, nothing created.
+        for (input, expected) in [("hello", "not a JSON object"), (#"{"client_id":"x"}"#, "no 'issuer_url'"), ("", "empty")] {
+            let bad = try await Command.run(tessera, ["account", "import", "--oidc-agent", "other"], stdin: input,
+                                            environment: world.environment)
+            #expect(bad.status == 2 && bad.stderr.contains(expected), "\(input): \(bad.stderr)")
+        }
+        #expect(!(try await world.check("ListAccounts")).contains("'other'"))
     }
 
     func rawConnect(_ path: String) throws -> Int32 {

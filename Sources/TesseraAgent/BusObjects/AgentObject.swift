@@ -149,7 +149,8 @@ public final class AgentObject: AgentObserver {
     }
 
     private func addAccount(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
-        let (name, message) = try decodeOptions(call) { options throws(ArgumentError) in try AccountSettingsMessage(dbusOptions: options) }
+        let (name, given) = try decodeOptions(call) { options throws(ArgumentError) in try AccountSettingsMessage(dbusOptions: options) }
+        let message = try Self.mergingOIDCAgentConfig(given)
         var kind = AccountKind.oidc
         if let text = message.kind {
             guard let value = AccountKind(rawValue: text) else {
@@ -169,6 +170,11 @@ public final class AgentObject: AgentObserver {
                 throw .invalidArgument(field: field.rawValue, reason: "applies only to kind=mytoken")
             }
             guard issuer != nil else { throw .invalidArgument(field: AccountSetting.issuer.rawValue, reason: "is required") }
+        } else {
+            for (given, field) in [(message.refreshToken, AccountSetting.refreshToken), (given.oidcAgentConfig, .oidcAgentConfig)]
+            where given != nil {
+                throw .invalidArgument(field: field.rawValue, reason: "applies only to kind=oidc (a mytoken account takes mytoken)")
+            }
         }
         if let issuer, let oidcIssuer, issuer != oidcIssuer {
             throw .invalidArgument(field: AccountSetting.oidcIssuer.rawValue, reason: "differs from issuer (give one of them)")
@@ -180,6 +186,9 @@ public final class AgentObject: AgentObserver {
         }
         if let code = message.transferCode {
             settings.transferCode = SecretString(try Validate.secret(code, field: AccountSetting.transferCode.rawValue))
+        }
+        if let refreshToken = message.refreshToken {
+            settings.refreshToken = SecretString(try Validate.secret(refreshToken, field: AccountSetting.refreshToken.rawValue))
         }
         if let style = message.audienceStyle {
             guard let value = AudienceStyle(rawValue: style) else {
