@@ -6,7 +6,7 @@ SWIFTFLAGS ?=
 # Suites share one session (bus name io.tessera.Agent1, the notification server): run them one at a time.
 TESTFLAGS ?= --no-parallel
 
-.PHONY: all deps build release test demo bench install uninstall clean dbus-xml
+.PHONY: all deps build release test fuzz demo bench install uninstall clean dbus-xml
 
 all: build
 
@@ -23,6 +23,11 @@ release: deps
 test: deps
 	$(SWIFT) build --build-tests $(SWIFTFLAGS)
 	scripts/session.sh -- $(SWIFT) test --skip-build $(SWIFTFLAGS) $(TESTFLAGS)
+
+# libFuzzer over every parser of untrusted input, FUZZ_SECONDS (default 100) per harness; not part
+# of `make test`. How the harnesses are built: scripts/fuzz.sh's header.
+fuzz: deps
+	SWIFT="$(SWIFT)" scripts/fuzz.sh
 
 demo: deps release
 	scripts/demo.sh

@@ -46,6 +46,8 @@ let package = Package(
         .target(
             name: "TesseraCore",
             dependencies: ["Keyring", "OIDC", "TesseraNames", .product(name: "Logging", package: "swift-log")],
+            // The known providers ship inside the binary: no install path to find at run time.
+            resources: [.embedInCode("Providers/providers.json")],
             swiftSettings: strict),
         // The service's D-Bus objects, desktop (notifications, tray) and daemon, over the core.
         .target(

@@ -59,8 +59,12 @@ public actor Connection {
     /// This connection's unique name on the bus (`:1.42`).
     public nonisolated let uniqueName: BusName
 
-    private var isOpen = true
+    var isOpen = true
     private var objects: [ObjectPath: [ExportedInterface]] = [:]
+    /// Set by `admitCallers(ofUserID:refusing:)`.
+    var callerCheck: CallerCheck?
+    /// Owners of the well-known names that subscriptions name as their sender.
+    var ownerTracks: [BusName: OwnerTrack] = [:]
     private var subscriptions: [UInt64: Subscription] = [:]
     private var pendingCalls: [UInt64: PendingReply] = [:]
     private var nextID: UInt64 = 0
@@ -157,6 +161,8 @@ public actor Connection {
         subscriptions.removeAll()
         for subscription in streams.values { subscription.finish() }
         objects.removeAll()
+        ownerTracks.removeAll()
+        callerCheck?.waiting.removeAll()
     }
 
     /// False once closed or after the bus went away.
@@ -214,27 +220,50 @@ public actor Connection {
         return Int32(seconds * 1000 + attoseconds / 1_000_000_000_000_000)
     }
 
-    private func startCall(_ message: CHandle, _ reply: PendingReply, _ milliseconds: Int32) {
-        guard isOpen else { return reply.finish(.failure(.disconnected)) }
+    /// Calls the bus daemon; `then` runs on the loop thread inside the dispatch of the answer, so
+    /// it sees the answer in order with the signals around it (which a continuation would not).
+    func busCallOnLoop(_ member: MemberName, _ arguments: [DBusValue],
+                       then: @escaping @Sendable (isolated Connection, Result<[DBusValue], DBusError>) -> Void) {
+        let message: Message
+        do {
+            message = try Message.methodCall(destination: .bus, path: "/org/freedesktop/DBus", interface: .bus, member: member)
+            try message.append(arguments)
+        } catch {
+            return then(self, .failure(error))
+        }
+        let outgoing = message.releaseOwnership()
+        defer { dbus_message_unref(outgoing.pointer) }
+        startCall(outgoing, PendingReply(), Self.milliseconds(.seconds(25)), onLoop: then)
+    }
+
+    private func startCall(_ message: CHandle, _ reply: PendingReply, _ milliseconds: Int32,
+                           onLoop: (@Sendable (isolated Connection, Result<[DBusValue], DBusError>) -> Void)? = nil) {
+        func fail(_ error: DBusError) {
+            reply.finish(.failure(error))
+            onLoop?(self, .failure(error))
+        }
+        guard isOpen else { return fail(.disconnected) }
         guard !reply.isFinished else { return }
         var pending: OpaquePointer? = nil
         guard dbus_connection_send_with_reply(handle.pointer, message.pointer, &pending, milliseconds) != 0 else {
-            return reply.finish(.failure(.outOfMemory))
+            return fail(.outOfMemory)
         }
-        guard let pending else { return reply.finish(.failure(.disconnected)) }
+        guard let pending else { return fail(.disconnected) }
         nextID &+= 1
         let id = nextID
-        let notify = Unmanaged.passRetained(PendingNotify(reply: reply, id: id, connection: self)).toOpaque()
+        let notify = Unmanaged.passRetained(PendingNotify(reply: reply, id: id, connection: self, onLoop: onLoop)).toOpaque()
         guard dbus_pending_call_set_notify(pending, { pending, data in
             guard let pending, let data else { return }
             let notify = Unmanaged<PendingNotify>.fromOpaque(data).takeUnretainedValue()
             let id = notify.id
             notify.connection?.assumeIsolated { _ = $0.pendingCalls.removeValue(forKey: id) }
-            if let raw = dbus_pending_call_steal_reply(pending) {
-                notify.reply.finish(Connection.result(of: Message(takingOwnership: raw)))
+            let result: Result<[DBusValue], DBusError> = if let raw = dbus_pending_call_steal_reply(pending) {
+                Connection.result(of: Message(takingOwnership: raw))
             } else {
-                notify.reply.finish(.failure(.disconnected))
+                .failure(.disconnected)
             }
+            if let onLoop = notify.onLoop { notify.connection?.assumeIsolated { onLoop($0, result) } }
+            notify.reply.finish(result)
             if let own = notify.reply.takePending() { dbus_pending_call_unref(own.pointer) }
         }, notify, { data in
             if let data { Unmanaged<PendingNotify>.fromOpaque(data).release() }
@@ -242,7 +271,7 @@ public actor Connection {
             Unmanaged<PendingNotify>.fromOpaque(notify).release()
             dbus_pending_call_cancel(pending)
             dbus_pending_call_unref(pending)
-            return reply.finish(.failure(.outOfMemory))
+            return fail(.outOfMemory)
         }
         if reply.attach(CHandle(pending)) {
             pendingCalls[id] = reply
@@ -296,6 +325,7 @@ public actor Connection {
         transform: @escaping @Sendable (SignalMessage) -> Element?
     ) async throws(DBusError) {
         guard isOpen else { throw .disconnected }
+        if let name = rule.wellKnownSender { try await trackOwner(of: name) }
         nextID &+= 1
         let id = nextID
         subscriptions[id] = Subscription(rule: rule, deliver: { signal in
@@ -305,6 +335,7 @@ public actor Connection {
             try await busCall("AddMatch", [.string(rule.description)])
         } catch {
             subscriptions[id] = nil
+            if let name = rule.wellKnownSender { await untrackOwner(of: name) }
             throw error
         }
         continuation.onTermination = { [weak self] _ in
@@ -316,6 +347,7 @@ public actor Connection {
     private func unsubscribe(_ id: UInt64) async {
         guard let subscription = subscriptions.removeValue(forKey: id), isOpen else { return }
         _ = try? await busCall("RemoveMatch", [.string(subscription.rule.description)])
+        if let name = subscription.rule.wellKnownSender { await untrackOwner(of: name) }
     }
 
     private func deliver(_ message: Message) {
@@ -323,7 +355,8 @@ public actor Connection {
               let member = message.member, let arguments = try? message.arguments() else { return }
         let signal = SignalMessage(sender: message.sender, path: path, interface: interface, member: member,
                                    arguments: arguments)
-        for subscription in subscriptions.values where subscription.rule.matches(signal) {
+        for subscription in subscriptions.values
+        where subscription.rule.matches(signal) && comesFromOwner(signal, for: subscription.rule) {
             subscription.deliver(signal)
         }
     }
@@ -331,7 +364,7 @@ public actor Connection {
     // MARK: Names and the bus
 
     @discardableResult
-    private nonisolated func busCall(_ member: MemberName, _ arguments: [DBusValue]) async throws(DBusError) -> [DBusValue] {
+    nonisolated func busCall(_ member: MemberName, _ arguments: [DBusValue]) async throws(DBusError) -> [DBusValue] {
         try await call(destination: .bus, path: "/org/freedesktop/DBus", interface: .bus, member: member,
                        arguments: arguments, timeout: .seconds(25))
     }
@@ -385,9 +418,7 @@ public actor Connection {
     /// `NameOwnerChanged` for `name` (or every name when nil).
     public func nameOwnerChanges(for name: BusName? = nil) async throws(DBusError) -> AsyncStream<NameOwnerChange> {
         let (stream, continuation) = AsyncStream.makeStream(of: NameOwnerChange.self, bufferingPolicy: .bufferingNewest(4096))
-        let rule = MatchRule(sender: .bus, path: "/org/freedesktop/DBus", interface: .bus, member: "NameOwnerChanged",
-                             arguments: name.map { [0: $0.rawValue] } ?? [:])
-        try await subscribe(rule, continuation: continuation) { signal in
+        try await subscribe(.nameOwnerChanged(of: name), continuation: continuation) { signal in
             guard let (name, old, new) = try? signal.arguments.decode(String.self, String.self, String.self),
                   let busName = try? BusName(name) else { return nil }
             return NameOwnerChange(name: busName, oldOwner: try? BusName(old), newOwner: try? BusName(new))
@@ -472,6 +503,7 @@ public actor Connection {
                 }
                 return true
             }
+            noteBusSignal(message)
             deliver(message)
             return false
         case .methodCall:
@@ -483,14 +515,21 @@ public actor Connection {
     }
 
     private func handleMethodCall(_ message: Message) {
-        let context = ReplyContext(serial: message.serial, sender: message.sender, expectsReply: message.expectsReply)
-        guard let path = message.path, let member = message.member else {
-            return replyError(context, .unknownMethod, "a method call needs a path and a member")
-        }
+        let context = ReplyContext(message)
         // Refused first, whatever the method: the descriptors close when libdbus frees the message.
         if message.carriesUnixFDs {
-            return replyError(context, .invalidArgs, "\(message.interface.map { "\($0)." } ?? "")\(member): "
+            return replyError(context, .invalidArgs, "\(message.interface.map { "\($0)." } ?? "")\(message.member.map(\.rawValue) ?? ""): "
                               + Message.unixFDRefusal)
+        }
+        guard admit(message, context) else { return }
+        dispatchMethodCall(message)
+    }
+
+    /// A call whose caller is admitted: the standard interfaces, then the exported objects.
+    func dispatchMethodCall(_ message: Message) {
+        let context = ReplyContext(message)
+        guard let path = message.path, let member = message.member else {
+            return replyError(context, .unknownMethod, "a method call needs a path and a member")
         }
         let interfaceName = message.interface
         let signature = message.signature
@@ -721,7 +760,12 @@ public actor Connection {
         dbus_connection_send(handle.pointer, message.raw, nil)
     }
 
-    private func replyError(_ context: ReplyContext, _ name: ErrorName, _ text: String) {
+    func replyError(_ context: ReplyContext, for error: any Error) {
+        guard context.expectsReply, let message = Self.errorReply(to: context, for: error) else { return }
+        dbus_connection_send(handle.pointer, message.raw, nil)
+    }
+
+    func replyError(_ context: ReplyContext, _ name: ErrorName, _ text: String) {
         guard context.expectsReply, let message = try? Message.error(to: context, name: name, message: text) else { return }
         dbus_connection_send(handle.pointer, message.raw, nil)
     }
@@ -762,8 +806,10 @@ private final class PendingNotify {
     let reply: PendingReply
     let id: UInt64
     weak var connection: Connection?
-    init(reply: PendingReply, id: UInt64, connection: Connection) {
-        self.reply = reply; self.id = id; self.connection = connection
+    let onLoop: (@Sendable (isolated Connection, Result<[DBusValue], DBusError>) -> Void)?
+    init(reply: PendingReply, id: UInt64, connection: Connection,
+         onLoop: (@Sendable (isolated Connection, Result<[DBusValue], DBusError>) -> Void)?) {
+        self.reply = reply; self.id = id; self.connection = connection; self.onLoop = onLoop
     }
 }
 

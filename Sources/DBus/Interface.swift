@@ -295,9 +295,9 @@ public struct MatchRule: Sendable, Hashable, CustomStringConvertible {
         return parts.joined(separator: ",")
     }
 
-    /// The local half of matching: the bus delivers the union of every rule of this connection, so
-    /// each stream re-checks its own rule. A well-known `sender` cannot be checked locally (signals
-    /// carry the owner's unique name); the bus's routing is relied on for it.
+    /// The local half of matching: the bus delivers the union of every rule of this connection (and
+    /// any signal addressed to it), so each stream re-checks its own rule. A well-known `sender` is
+    /// checked by the connection against the name's current owner (`comesFromOwner`).
     func matches(_ signal: SignalMessage) -> Bool {
         if let sender, sender.isUnique || sender == .bus, signal.sender != sender { return false }
         if let path, signal.path != path { return false }

@@ -41,6 +41,15 @@ public struct ProviderMetadata: Sendable, Equatable {
         self.source = source
     }
 
+    /// What `max` means for scopes (oidc-gen's word): every scope the provider publishes. An
+    /// issuer that publishes none cannot be asked for "all" (an error that says so).
+    public func maxScopes() throws(OIDCError) -> [String] {
+        guard let scopes = scopesSupported?.filter({ !$0.isEmpty }), !scopes.isEmpty else {
+            throw .unsupported("\"max\" scopes (its discovery document publishes no scopes_supported; name the scopes instead)")
+        }
+        return scopes
+    }
+
     init(_ fields: JSONFields, source: Source) throws(OIDCError) {
         self.init(
             issuer: try fields.requiredURL("issuer"),

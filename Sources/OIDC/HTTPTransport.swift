@@ -8,7 +8,7 @@ import FoundationNetworking
 /// One HTTP request as the OIDC client builds it. Bodies are form-encoded by `FormBody`.
 /// Its description shows method and URL only: headers and body may carry credentials.
 public struct HTTPRequest: Sendable, CustomStringConvertible {
-    public enum Method: String, Sendable { case get = "GET", post = "POST" }
+    public enum Method: String, Sendable { case get = "GET", post = "POST", delete = "DELETE" }
 
     public var method: Method
     public var url: URL
@@ -48,29 +48,6 @@ public struct HTTPResponse: Sendable, CustomStringConvertible {
 /// (`.transport`, `.cancelled`); any other error is reported as `.transport(.failed)`.
 public protocol HTTPTransport: Sendable {
     func send(_ request: HTTPRequest) async throws -> HTTPResponse
-}
-
-/// Which URLs the client will talk to: https anywhere, plain http only to loopback hosts
-/// (127.0.0.0/8, ::1, localhost) so a local test provider works without certificates.
-public enum URLPolicy {
-    public static func check(_ url: URL) throws(OIDCError) {
-        switch url.scheme?.lowercased() {
-        case "https":
-            guard url.host?.isEmpty == false else { throw .insecureURL(url.absoluteString) }
-        case "http":
-            guard isLoopback(url.host ?? "") else { throw .insecureURL(url.absoluteString) }
-        default:
-            throw .insecureURL(url.absoluteString)
-        }
-    }
-
-    public static func isLoopback(_ host: String) -> Bool {
-        let host = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
-        if host == "localhost" || host == "::1" || host == "0:0:0:0:0:0:0:1" { return true }
-        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
-        guard octets.count == 4, octets.allSatisfy({ UInt8($0) != nil }) else { return false }
-        return octets[0] == "127"
-    }
 }
 
 /// `application/x-www-form-urlencoded` (the WHATWG/HTML encoding RFC 6749 §B refers to).

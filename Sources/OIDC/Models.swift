@@ -37,6 +37,39 @@ public enum AudienceStyle: String, Sendable, Equatable, CaseIterable {
     case resource
     /// The pre-RFC `audience` parameter, space-separated (INDIGO IAM, mytoken, Keycloak-style).
     case audience
+    /// By value: an absolute URI without query or fragment goes as RFC 8707 `resource`, anything
+    /// else (`example.audience`) as `audience`. INDIGO IAM reads both but refuses a `resource`
+    /// that is not such a URI ("Not a valid URI"); RFC 8707 providers need `resource` for URIs.
+    case auto
+
+    /// The parameters `audience` goes out as: `resource` once per value, `audience` once with the
+    /// values space-separated (as IAM and Keycloak read it).
+    public func parameters(for audience: [String]) -> [(name: String, value: String)] {
+        let (resources, audiences): ([String], [String])
+        switch self {
+        case .resource: (resources, audiences) = (audience, [])
+        case .audience: (resources, audiences) = ([], audience)
+        case .auto:
+            resources = audience.filter(Self.isResourceURI)
+            audiences = audience.filter { !Self.isResourceURI($0) }
+        }
+        var parameters = resources.map { (name: "resource", value: $0) }
+        if !audiences.isEmpty { parameters.append((name: "audience", value: audiences.joined(separator: " "))) }
+        return parameters
+    }
+
+    /// RFC 8707 §2: "an absolute URI … MUST NOT include a fragment component"; IAM also refuses a
+    /// query. A scheme (RFC 3986 §3.1) and something after it, nothing that needs escaping.
+    public static func isResourceURI(_ value: String) -> Bool {
+        guard let colon = value.firstIndex(of: ":"), colon != value.startIndex,
+              value[value.index(after: colon)...].isEmpty == false,
+              !value.contains("?"), !value.contains("#"),
+              value.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 && $0.value < 0x7F })
+        else { return false }
+        let scheme = value[..<colon]
+        return scheme.first!.isLetter && scheme.allSatisfy { $0.isLetter || $0.isNumber || "+-.".contains($0) }
+            && URLComponents(string: value)?.scheme != nil
+    }
 }
 
 /// RFC 7009 `token_type_hint`.
@@ -99,7 +132,16 @@ public struct TokenResponse: Sendable, CustomStringConvertible {
 
     init(_ fields: JSONFields, receivedAt: Date) throws(OIDCError) {
         let accessToken = SecretString(try fields.requiredString("access_token"))
+        // The token ends up in an `Authorization` header: CR/LF or a space there would let the
+        // provider (or whoever answered) inject headers. RFC 6750 §2.1 b64token only.
+        guard Self.isB64Token(accessToken.reveal()) else {
+            throw .malformedResponse("\(fields.context): the access_token has characters a bearer token cannot have "
+                + "(RFC 6750 b64token: letters, digits, -._~+/ and trailing =)")
+        }
         let tokenType = try fields.requiredString("token_type")
+        guard tokenType.utf8.count <= 64, tokenType.unicodeScalars.allSatisfy(Self.isTokenTypeCharacter) else {
+            throw .malformedResponse("\(fields.context): the token_type \"\(Sanitizer.clip(String(tokenType.unicodeScalars.filter(Self.isTokenTypeCharacter)), to: 40))\" has characters a token type cannot have")
+        }
         let lifetime: Duration
         let source: LifetimeSource
         // The numbers are the provider's, so untrusted: a negative, non-numeric or non-finite
@@ -119,6 +161,28 @@ public struct TokenResponse: Sendable, CustomStringConvertible {
             idToken: try Self.nonBlank(fields.string("id_token")),
             scopes: try fields.string("scope").map { $0.split(separator: " ").map(String.init) },
             lifetime: lifetime, lifetimeSource: source, receivedAt: receivedAt)
+    }
+
+    /// RFC 6750 §2.1: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+    static func isB64Token(_ token: String) -> Bool {
+        let bytes = Array(token.utf8)
+        let body = bytes.prefix { $0 != UInt8(ascii: "=") }
+        guard !body.isEmpty, bytes[body.count...].allSatisfy({ $0 == UInt8(ascii: "=") }) else { return false }
+        return body.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"), UInt8(ascii: "+"), UInt8(ascii: "/"):
+                true
+            default:
+                false
+            }
+        }
+    }
+
+    /// Token types are names (`Bearer`, `DPoP`, `N_A`): printable ASCII without spaces or separators.
+    static func isTokenTypeCharacter(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || "-_.".unicodeScalars.contains(scalar))
     }
 
     /// An empty (or blank) token in an answer is no token: for `refresh_token` that means "keep the
@@ -170,15 +234,56 @@ public struct DeviceAuthorization: Sendable, CustomStringConvertible {
     }
 }
 
-/// The result of RFC 7591 dynamic client registration.
-public struct ClientRegistration: Sendable {
+/// The result of RFC 7591 dynamic client registration. Its description shows no secret.
+public struct ClientRegistration: Sendable, CustomStringConvertible {
     public var credentials: ClientCredentials
     /// RFC 7592 management credentials, if the provider issued them.
     public var registrationAccessToken: SecretString?
     public var registrationClientURI: URL?
     /// Nil or never: the secret does not expire.
     public var clientSecretExpiresAt: Date?
+    /// As the provider granted them (nil: it did not say).
     public var grantTypes: [String]?
+    public var redirectURIs: [String]?
+
+    public init(credentials: ClientCredentials, registrationAccessToken: SecretString? = nil,
+                registrationClientURI: URL? = nil, clientSecretExpiresAt: Date? = nil, grantTypes: [String]? = nil,
+                redirectURIs: [String]? = nil) {
+        self.credentials = credentials
+        self.registrationAccessToken = registrationAccessToken
+        self.registrationClientURI = registrationClientURI
+        self.clientSecretExpiresAt = clientSecretExpiresAt
+        self.grantTypes = grantTypes
+        self.redirectURIs = redirectURIs
+    }
+
+    /// What RFC 7592 needs to read or delete this client later: store it (the token in the keyring).
+    public var management: ClientManagement? {
+        guard let registrationAccessToken, !registrationAccessToken.isEmpty, let registrationClientURI else { return nil }
+        return ClientManagement(accessToken: registrationAccessToken, clientURI: registrationClientURI)
+    }
+
+    /// Whether `login --browser` can work with this client (authorization code on a loopback redirect).
+    public var allowsAuthorizationCode: Bool { grantTypes?.contains("authorization_code") == true }
+
+    public var description: String {
+        "ClientRegistration(client: \(credentials.clientID), grants: \(grantTypes?.joined(separator: " ") ?? "unknown"), "
+            + "management: \(management.map { "\($0.clientURI.absoluteString) with <redacted>" } ?? "none"))"
+    }
+}
+
+/// RFC 7592 client management: the registration access token (a bearer secret, redacted when
+/// printed) and the client configuration endpoint it is good for.
+public struct ClientManagement: Sendable, Equatable, CustomStringConvertible {
+    public var accessToken: SecretString
+    public var clientURI: URL
+
+    public init(accessToken: SecretString, clientURI: URL) {
+        self.accessToken = accessToken
+        self.clientURI = clientURI
+    }
+
+    public var description: String { "ClientManagement(\(clientURI.absoluteString), token: <redacted>)" }
 }
 
 enum JWT {

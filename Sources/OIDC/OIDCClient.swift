@@ -23,7 +23,7 @@ public struct OIDCClient: Sendable {
     public let audienceStyle: AudienceStyle
     private let provider: ProviderConnection
 
-    public init(issuer: URL, credentials: ClientCredentials, audienceStyle: AudienceStyle = .resource,
+    public init(issuer: URL, credentials: ClientCredentials, audienceStyle: AudienceStyle = .auto,
                 transport: any HTTPTransport = URLSessionTransport(), cache: ProviderMetadataCache = .shared,
                 logger: Logger = Logger(label: "io.tessera.oidc")) {
         self.issuer = issuer
@@ -146,7 +146,8 @@ public struct OIDCClient: Sendable {
     /// RFC 6749 §6. `scopes` may narrow the grant (nil: as originally granted); `audience` goes
     /// out per `audienceStyle`. If the answer carries a `refreshToken` the old one is (at
     /// rotating providers) already dead: persist the new one before anything else.
-    /// `.invalidGrant` means the refresh token is gone for good; other errors do not.
+    /// `.invalidGrant` means the refresh token is gone for good (also IAM's `invalid_token` in a
+    /// 4xx, which says the same); other errors, and any 5xx, do not.
     public func refresh(refreshToken: SecretString, scopes: [String]? = nil, audience: [String] = [])
         async throws(OIDCError) -> TokenResponse
     {
@@ -155,7 +156,14 @@ public struct OIDCClient: Sendable {
         form.add("refresh_token", refreshToken.reveal())
         if let scopes, !scopes.isEmpty { form.add("scope", scopes.joined(separator: " ")) }
         addAudience(audience, to: &form)
-        return try await tokenRequest(form, extraSecrets: [refreshToken])
+        do {
+            return try await tokenRequest(form, extraSecrets: [refreshToken])
+        } catch .server(let status, "invalid_token", let description) where (400..<500).contains(status) {
+            // INDIGO IAM answers an expired or unknown refresh token with 401 invalid_token
+            // ("Refresh token for value … was not found"): on a refresh that is the grant gone,
+            // as invalid_grant says elsewhere. The code stays in the description for people.
+            throw .invalidGrant(description: "invalid_token" + (description.map { ": \($0)" } ?? ""))
+        }
     }
 
     /// The resource owner password credentials grant (RFC 6749 §4.3). DEPRECATED: RFC 9700
@@ -190,13 +198,21 @@ public struct OIDCClient: Sendable {
         }
     }
 
-    // MARK: Dynamic client registration (RFC 7591)
+    // MARK: Dynamic client registration (RFC 7591, RFC 7592)
 
-    /// Registers a new client for the device flow and refresh (`grant_types`:
-    /// device_code + refresh_token). `confidential` asks for a secret (`client_secret_basic`);
-    /// otherwise a public client (`none`). `initialAccessToken` for providers that require one.
+    /// The loopback redirect URI registered for browser logins: RFC 8252 §7.3 lets the port vary,
+    /// so the listener's kernel-chosen port matches it.
+    public static let loopbackRedirectURI = "http://127.0.0.1/callback"
+
+    /// Registers a new client: device code, refresh token and (with `browserLogin`, the default)
+    /// authorization code on a loopback redirect, so `login --browser` works on it too. A
+    /// provider that refuses that combination (`invalid_client_metadata`, e.g. one grant type per
+    /// client) is asked again for the device flow alone; `ClientRegistration.grantTypes` says what
+    /// was granted. `confidential` asks for a secret (`client_secret_basic`); otherwise a public
+    /// client (`none`). `initialAccessToken` for providers that require one. Keep the answer's
+    /// `management` (RFC 7592) to delete the client later.
     public static func register(issuer: URL, clientName: String, scopes: [String] = [], confidential: Bool = false,
-                                initialAccessToken: SecretString? = nil,
+                                browserLogin: Bool = true, initialAccessToken: SecretString? = nil,
                                 transport: any HTTPTransport = URLSessionTransport(),
                                 cache: ProviderMetadataCache = .shared,
                                 logger: Logger = Logger(label: "io.tessera.oidc")) async throws(OIDCError)
@@ -207,11 +223,32 @@ public struct OIDCClient: Sendable {
         guard let endpoint = metadata.registrationEndpoint else {
             throw .unsupported("dynamic client registration (its discovery document has no registration_endpoint)")
         }
+        func attempt(browser: Bool) async throws(OIDCError) -> ClientRegistration {
+            try await register(at: endpoint, provider: provider, clientName: clientName, scopes: scopes,
+                               confidential: confidential, browserLogin: browser, initialAccessToken: initialAccessToken)
+        }
+        guard browserLogin else { return try await attempt(browser: false) }
+        do {
+            return try await attempt(browser: true)
+        } catch .server(400, let code, let description) where code == "invalid_client_metadata" || code == "invalid_redirect_uri" {
+            logger.notice("\(issuer.absoluteString) refused a client for device, refresh and browser logins (\(code ?? ""): \(description ?? "")); registering for the device flow only")
+            return try await attempt(browser: false)
+        }
+    }
+
+    private static func register(at endpoint: URL, provider: ProviderConnection, clientName: String, scopes: [String],
+                                 confidential: Bool, browserLogin: Bool, initialAccessToken: SecretString?)
+        async throws(OIDCError) -> ClientRegistration
+    {
         var document: [String: Any] = [
             "client_name": clientName,
-            "grant_types": [deviceCodeGrant, "refresh_token"],
+            "grant_types": [deviceCodeGrant, "refresh_token"] + (browserLogin ? ["authorization_code"] : []),
             "token_endpoint_auth_method": confidential ? "client_secret_basic" : "none",
         ]
+        if browserLogin {
+            document["redirect_uris"] = [loopbackRedirectURI]
+            document["response_types"] = ["code"]
+        }
         if !scopes.isEmpty { document["scope"] = scopes.joined(separator: " ") }
         var headers = ["Content-Type": "application/json"]
         if let initialAccessToken { headers["Authorization"] = "Bearer \(initialAccessToken.reveal())" }
@@ -226,6 +263,48 @@ public struct OIDCClient: Sendable {
         guard (200..<300).contains(response.status) else {
             throw provider.error(from: response, context: context, secrets: secrets)
         }
+        return try registration(from: response, context: context)
+    }
+
+    /// Reads a registered client's configuration (RFC 7592 §2.1).
+    public static func readRegistration(_ management: ClientManagement,
+                                        transport: any HTTPTransport = URLSessionTransport(),
+                                        logger: Logger = Logger(label: "io.tessera.oidc")) async throws(OIDCError)
+        -> ClientRegistration
+    {
+        let (provider, headers) = managementRequest(management, transport: transport, logger: logger)
+        let response = try await provider.send(HTTPRequest(method: .get, url: management.clientURI, headers: headers),
+                                               secrets: [management.accessToken])
+        let context = "the client configuration response"
+        guard (200..<300).contains(response.status) else {
+            throw provider.error(from: response, context: context, secrets: [management.accessToken])
+        }
+        return try registration(from: response, context: context)
+    }
+
+    /// Deletes a registered client at the provider (RFC 7592 §2.3): its tokens die with it.
+    /// Any 2xx is done; 401 `invalid_token` means the token (or the client) is gone already.
+    public static func deleteRegistration(_ management: ClientManagement,
+                                          transport: any HTTPTransport = URLSessionTransport(),
+                                          logger: Logger = Logger(label: "io.tessera.oidc")) async throws(OIDCError)
+    {
+        let (provider, headers) = managementRequest(management, transport: transport, logger: logger)
+        let response = try await provider.send(HTTPRequest(method: .delete, url: management.clientURI, headers: headers),
+                                               secrets: [management.accessToken])
+        guard (200..<300).contains(response.status) else {
+            throw provider.error(from: response, context: "the client deletion response", secrets: [management.accessToken])
+        }
+    }
+
+    private static func managementRequest(_ management: ClientManagement, transport: any HTTPTransport, logger: Logger)
+        -> (ProviderConnection, [String: String])
+    {
+        // `send` checks the URL policy; the issuer is not needed for these requests.
+        (ProviderConnection(issuer: management.clientURI, transport: transport, cache: .shared, logger: logger),
+         ["Authorization": "Bearer \(management.accessToken.reveal())"])
+    }
+
+    private static func registration(from response: HTTPResponse, context: String) throws(OIDCError) -> ClientRegistration {
         let fields = try JSONFields(response.body, context: context)
         let clientID = try fields.requiredString("client_id")
         let authentication: ClientAuthentication
@@ -235,25 +314,24 @@ public struct OIDCClient: Sendable {
         } else {
             authentication = .none
         }
-        let expiresAt = try fields.integer("client_secret_expires_at").flatMap {
-            $0 == 0 ? nil : Date(timeIntervalSince1970: TimeInterval($0))
+        // 0 means "never"; anything past year 9999 is as good as never (and an untrusted number).
+        var expiresAt: Date?
+        if case .value(let seconds) = fields.seconds("client_secret_expires_at"), seconds > 0, seconds < 253_402_300_800 {
+            expiresAt = Date(timeIntervalSince1970: seconds)
         }
         return ClientRegistration(
             credentials: ClientCredentials(clientID: clientID, authentication: authentication),
-            registrationAccessToken: try fields.string("registration_access_token").map(SecretString.init),
+            registrationAccessToken: try fields.string("registration_access_token").flatMap { $0.isEmpty ? nil : SecretString($0) },
             registrationClientURI: try fields.url("registration_client_uri"),
             clientSecretExpiresAt: expiresAt,
-            grantTypes: try fields.strings("grant_types"))
+            grantTypes: try fields.strings("grant_types"),
+            redirectURIs: try fields.strings("redirect_uris"))
     }
 
     // MARK: Internals
 
     func addAudience(_ audience: [String], to form: inout FormBody) {
-        guard !audience.isEmpty else { return }
-        switch audienceStyle {
-        case .resource: for value in audience { form.add("resource", value) }
-        case .audience: form.add("audience", audience.joined(separator: " "))
-        }
+        for (name, value) in audienceStyle.parameters(for: audience) { form.add(name, value) }
     }
 
     /// Everything a request of ours may carry that must never appear in an error message.
@@ -379,8 +457,9 @@ struct ProviderConnection: Sendable {
         return response
     }
 
-    /// The error an unsuccessful answer stands for: the OAuth `error` field decides, never the
-    /// status code; without one, a `.server` error that says what the body was.
+    /// The error an unsuccessful answer stands for: below 500 the OAuth `error` field decides, not
+    /// the status code (mytoken answers `authorization_pending` with 428); a 5xx is always
+    /// `.server`; without an `error` field, a `.server` error that says what the body was.
     func error(from response: HTTPResponse, context: String, secrets: [SecretString]) -> OIDCError {
         guard let fields = JSONFields(lenient: response.body, context: context),
             let code = (try? fields.string("error")) ?? nil
@@ -389,6 +468,11 @@ struct ProviderConnection: Sendable {
             return .server(status: response.status, error: nil, description: "\(context) was \(summary)")
         }
         let description = Sanitizer.clean((try? fields.string("error_description")) ?? nil, removing: secrets)
+        // A 5xx is the provider failing, whatever its body claims: an `invalid_grant` there must
+        // not make the caller delete a refresh token that may well be valid (issue 12.8).
+        if (500..<600).contains(response.status) {
+            return .server(status: response.status, error: Sanitizer.clean(code, removing: secrets), description: description)
+        }
         switch code {
         case "authorization_pending": return .authorizationPending
         case "slow_down": return .slowDown

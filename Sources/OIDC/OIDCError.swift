@@ -17,7 +17,8 @@ public enum OIDCError: Error, Sendable, Equatable, CustomStringConvertible {
     /// RFC 8628 / RFC 6749: the user (or the provider) refused.
     case accessDenied(description: String?)
     /// RFC 6749: the grant (refresh token, device code, password) is invalid, expired or revoked.
-    /// The only answer after which a stored refresh token should be deleted.
+    /// The only answer after which a stored refresh token should be deleted. A refresh answered
+    /// with `invalid_token` in a 4xx (INDIGO IAM's word for an expired refresh token) is this too.
     case invalidGrant(description: String?)
     /// RFC 6749: client authentication failed (unknown client, wrong secret, wrong method).
     case invalidClient(description: String?)

@@ -52,8 +52,23 @@ public enum AgentContract {
                               outputs: [Argument("token", "s"), Argument("info", "a{sv}")]),
             MethodDeclaration(member(.revokeMytoken),
                               inputs: [Argument("mytoken", "s"), Argument("options", "a{sv}")]),
+            MethodDeclaration(member(.listMytokenTemplates),
+                              inputs: [Argument("options", "a{sv}")],
+                              outputs: [Argument("json", "s"), Argument("entries", "a{ss}")]),
+            MethodDeclaration(member(.mytokenInfo),
+                              inputs: [Argument("account", "s"), Argument("action", "s"), Argument("options", "a{sv}")],
+                              outputs: [Argument("json", "s"), Argument("rows", "aa{ss}"), Argument("info", "a{sv}")]),
             MethodDeclaration(member(.loginWithPassword),
                               inputs: [Argument("account", "s"), Argument("options", "a{sv}")]),
+            MethodDeclaration(member(.listProviders),
+                              outputs: [Argument("providers", "a(sa{sv})")]),
+            MethodDeclaration(member(.setAccount),
+                              inputs: [Argument("name", "s"), Argument("settings", "a{sv}")]),
+            MethodDeclaration(member(.renameAccount),
+                              inputs: [Argument("old", "s"), Argument("new", "s")]),
+            MethodDeclaration(member(.getIdToken),
+                              inputs: [Argument("account", "s"), Argument("options", "a{sv}")],
+                              outputs: [Argument("id_token", "s"), Argument("expires_at", "x")]),
             MethodDeclaration(member(.getSettings),
                               outputs: [Argument("settings", "a{sv}")]),
             MethodDeclaration(member(.setSettings),
@@ -61,6 +76,7 @@ public enum AgentContract {
         ],
         properties: [
             PropertyDeclaration(member(.version), "s", changeSignal: .const),
+            PropertyDeclaration(member(.providerProblems), "as", changeSignal: .none),
         ],
         signals: [
             SignalDeclaration(member(.loginRequired), arguments: [Argument("account", "s")]),
@@ -361,17 +377,20 @@ public struct AccountSettingsMessage: Sendable, Equatable {
     public var mytoken: String?
     /// Write-only: a transfer code to exchange for the mytoken to store.
     public var transferCode: String?
-    /// Write-only: a refresh token to store (import).
-    public var refreshToken: String?
     /// Write-only: `oidc-gen -p` output to import.
     public var oidcAgentConfig: String?
     public var replace: Bool?
+    /// A known provider's short name (AddAccount only).
+    public var provider: String?
+    /// Write-only: a refresh token to import.
+    public var refreshToken: String?
 
     public init(issuer: String? = nil, clientID: String? = nil, clientSecret: String? = nil, scopes: [String]? = nil,
                 audience: [String]? = nil, audienceStyle: String? = nil, kind: String? = nil,
                 mytokenServer: String? = nil, oidcIssuer: String? = nil, mytoken: String? = nil,
-                transferCode: String? = nil, refreshToken: String? = nil, oidcAgentConfig: String? = nil,
-                replace: Bool? = nil) {
+                transferCode: String? = nil, replace: Bool? = nil, provider: String? = nil, refreshToken: String? = nil,
+                oidcAgentConfig: String? = nil) {
+        self.provider = provider
         self.refreshToken = refreshToken
         self.oidcAgentConfig = oidcAgentConfig
         self.issuer = issuer
@@ -401,14 +420,18 @@ public struct AccountSettingsMessage: Sendable, Equatable {
         if let oidcIssuer { options[AccountSetting.oidcIssuer.rawValue] = Variant(oidcIssuer) }
         if let mytoken { options[AccountSetting.mytoken.rawValue] = Variant(mytoken) }
         if let transferCode { options[AccountSetting.transferCode.rawValue] = Variant(transferCode) }
-        if let refreshToken { options[AccountSetting.refreshToken.rawValue] = Variant(refreshToken) }
         if let oidcAgentConfig { options[AccountSetting.oidcAgentConfig.rawValue] = Variant(oidcAgentConfig) }
         if let replace { options[AccountSetting.replace.rawValue] = Variant(replace) }
+        if let provider { options[AccountSetting.provider.rawValue] = Variant(provider) }
+        if let refreshToken { options[AccountSetting.refreshToken.rawValue] = Variant(refreshToken) }
         return options
     }
 
-    public init(dbusOptions: [String: Variant]) throws(ArgumentError) {
-        let reader = try OptionReader(dbusOptions, allowed: AccountSetting.settable.map(\.rawValue))
+    /// `allowed`: `AccountSetting.settable` for AddAccount, `.editable` for SetAccount.
+    public init(dbusOptions: [String: Variant], allowed: [AccountSetting] = AccountSetting.settable) throws(ArgumentError) {
+        let reader = try OptionReader(dbusOptions, allowed: allowed.map(\.rawValue))
+        provider = try reader.value(AccountSetting.provider.rawValue)
+        refreshToken = try reader.value(AccountSetting.refreshToken.rawValue)
         issuer = try reader.value(AccountSetting.issuer.rawValue)
         clientID = try reader.value(AccountSetting.clientID.rawValue)
         clientSecret = try reader.value(AccountSetting.clientSecret.rawValue)
@@ -420,7 +443,6 @@ public struct AccountSettingsMessage: Sendable, Equatable {
         oidcIssuer = try reader.value(AccountSetting.oidcIssuer.rawValue)
         mytoken = try reader.value(AccountSetting.mytoken.rawValue)
         transferCode = try reader.value(AccountSetting.transferCode.rawValue)
-        refreshToken = try reader.value(AccountSetting.refreshToken.rawValue)
         oidcAgentConfig = try reader.value(AccountSetting.oidcAgentConfig.rawValue)
         replace = try reader.value(AccountSetting.replace.rawValue)
     }

@@ -10,6 +10,10 @@ public struct CreateMytokenRequest: Sendable, Equatable {
     public var mytoken: String?
     public var mytokenServer: String?
     public var restrictions: String?
+    public var restrictionsFile: String?
+    public var profile: String?
+    public var rotationTemplate: String?
+    public var rotationFile: String?
     public var notBefore: String?
     public var expiresAt: String?
     public var scopes: [String]?
@@ -39,6 +43,10 @@ public struct CreateMytokenRequest: Sendable, Equatable {
         put(.mytoken, mytoken)
         put(.mytokenServer, mytokenServer)
         put(.restrictions, restrictions)
+        put(.restrictionsFile, restrictionsFile)
+        put(.profile, profile)
+        put(.rotationTemplate, rotationTemplate)
+        put(.rotationFile, rotationFile)
         put(.notBefore, notBefore)
         put(.expiresAt, expiresAt)
         put(.scopes, scopes)
@@ -65,6 +73,10 @@ public struct CreateMytokenRequest: Sendable, Equatable {
         mytoken = try r.value(CreateMytokenKey.mytoken.rawValue)
         mytokenServer = try r.value(CreateMytokenKey.mytokenServer.rawValue)
         restrictions = try r.value(CreateMytokenKey.restrictions.rawValue)
+        restrictionsFile = try r.value(CreateMytokenKey.restrictionsFile.rawValue)
+        profile = try r.value(CreateMytokenKey.profile.rawValue)
+        rotationTemplate = try r.value(CreateMytokenKey.rotationTemplate.rawValue)
+        rotationFile = try r.value(CreateMytokenKey.rotationFile.rawValue)
         notBefore = try r.value(CreateMytokenKey.notBefore.rawValue)
         expiresAt = try r.value(CreateMytokenKey.expiresAt.rawValue)
         scopes = try r.value(CreateMytokenKey.scopes.rawValue)
@@ -195,4 +207,107 @@ public struct MytokenReply: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "MytokenReply(<redacted>, \(tokenType))" }
+}
+
+/// `ListMytokenTemplates`'s options.
+public struct MytokenTemplatesRequest: Sendable, Equatable {
+    public var mytokenServer: String?
+    public var kind: String
+    public var group: String?
+
+    public init(mytokenServer: String?, kind: String, group: String?) {
+        self.mytokenServer = mytokenServer
+        self.kind = kind
+        self.group = group
+    }
+
+    public var dbusOptions: [String: Variant] {
+        var o: [String: Variant] = [MytokenTemplatesOption.kind.rawValue: Variant(kind)]
+        if let mytokenServer { o[MytokenTemplatesOption.mytokenServer.rawValue] = Variant(mytokenServer) }
+        if let group { o[MytokenTemplatesOption.group.rawValue] = Variant(group) }
+        return o
+    }
+
+    public init(dbusOptions: [String: Variant]) throws(ArgumentError) {
+        let r = try OptionReader(dbusOptions, allowed: MytokenTemplatesOption.allCases.map(\.rawValue))
+        mytokenServer = try r.value(MytokenTemplatesOption.mytokenServer.rawValue)
+        kind = try r.value(MytokenTemplatesOption.kind.rawValue) ?? MytokenTemplatesKindName.profiles.rawValue
+        group = try r.value(MytokenTemplatesOption.group.rawValue)
+    }
+}
+
+/// `ListMytokenTemplates`'s reply: the server's JSON as received, and name → payload JSON.
+public struct MytokenTemplatesReply: Sendable, Equatable {
+    public var json: String
+    public var entries: [String: String]
+
+    public init(json: String, entries: [String: String]) {
+        self.json = json
+        self.entries = entries
+    }
+
+    public var body: [DBusValue] { [.string(json), entries.dbusValue] }
+
+    public init(body: [DBusValue]) throws(DBusError) {
+        (json, entries) = try body.decode(String.self, [String: String].self)
+    }
+}
+
+/// `MytokenInfo`'s options.
+public struct MytokenInfoRequest: Sendable, Equatable, CustomStringConvertible {
+    public var mytoken: String?
+    public var mytokenServer: String?
+
+    public init(mytoken: String? = nil, mytokenServer: String? = nil) {
+        self.mytoken = mytoken
+        self.mytokenServer = mytokenServer
+    }
+
+    public var dbusOptions: [String: Variant] {
+        var o: [String: Variant] = [:]
+        if let mytoken { o[MytokenInfoOption.mytoken.rawValue] = Variant(mytoken) }
+        if let mytokenServer { o[MytokenInfoOption.mytokenServer.rawValue] = Variant(mytokenServer) }
+        return o
+    }
+
+    public init(dbusOptions: [String: Variant]) throws(ArgumentError) {
+        let r = try OptionReader(dbusOptions, allowed: MytokenInfoOption.allCases.map(\.rawValue))
+        mytoken = try r.value(MytokenInfoOption.mytoken.rawValue)
+        mytokenServer = try r.value(MytokenInfoOption.mytokenServer.rawValue)
+    }
+
+    public var description: String { "MytokenInfoRequest(<redacted>)" }
+}
+
+/// `MytokenInfo`'s reply: the server's JSON (without `token_update`), rows for a table (string
+/// values, keys per action: history `event`, `time`, `ip`, `user-agent`, `comment`; subtokens
+/// and list `depth`, `name`, `created`, `expires-at`, `ip`, `mom-id`; introspect `field`,
+/// `value`), and `info` (`mytoken-server`, `rotated-mytoken` for a passed token that rotated).
+public struct MytokenInfoReply: Sendable, Equatable, CustomStringConvertible {
+    public var json: String
+    public var rows: [[String: String]]
+    public var mytokenServer: String
+    public var rotatedMytoken: String?
+
+    public init(json: String, rows: [[String: String]], mytokenServer: String, rotatedMytoken: String?) {
+        self.json = json
+        self.rows = rows
+        self.mytokenServer = mytokenServer
+        self.rotatedMytoken = rotatedMytoken
+    }
+
+    public var body: [DBusValue] {
+        var info: [String: Variant] = [MytokenInfoKey.mytokenServer.rawValue: Variant(mytokenServer)]
+        if let rotatedMytoken { info[MytokenInfoKey.rotatedMytoken.rawValue] = Variant(rotatedMytoken) }
+        return [.string(json), rows.dbusValue, info.dbusValue]
+    }
+
+    public init(body: [DBusValue]) throws(DBusError) {
+        let info: [String: Variant]
+        (json, rows, info) = try body.decode(String.self, [[String: String]].self, [String: Variant].self)
+        mytokenServer = try info.value(MytokenInfoKey.mytokenServer.rawValue) ?? ""
+        rotatedMytoken = try info.value(MytokenInfoKey.rotatedMytoken.rawValue)
+    }
+
+    public var description: String { "MytokenInfoReply(\(rows.count) rows)" }
 }

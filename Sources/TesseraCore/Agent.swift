@@ -46,9 +46,11 @@ public struct AccountSettings: Sendable {
     /// A mytoken to store with a mytoken account (import), or a transfer code to exchange for one.
     public var mytoken: SecretString?
     public var transferCode: SecretString?
-    /// A refresh token to store with an OIDC account (import instead of a login).
-    public var refreshToken: SecretString?
     public var replace = false
+    /// A known provider's short name: its issuer, public client and audience parameter are the defaults.
+    public var provider: String?
+    /// A refresh token to import (tested by refreshing it once the account is added).
+    public var refreshToken: SecretString?
 
     public init(issuer: URL?) { self.issuer = issuer }
 }
@@ -71,6 +73,9 @@ public final class Agent: Sendable {
     struct State {
         var accounts: [Account] = []
         var fileHasProblems = false
+        /// The file existed but could not be read at the last load: its accounts are unknown, so
+        /// no change writes over it until a new read succeeds.
+        var fileUnreadable = false
         /// Device-flow and mytoken logins in progress, by account.
         var pendingFlows: [String: DeviceFlow] = [:]
         /// Browser (code + PKCE) logins in progress, by account.
@@ -83,18 +88,31 @@ public final class Agent: Sendable {
         var unsavedRotations: [String: SecretString] = [:]
         /// Discovered mytoken servers, by URL (discovery is asked once per server).
         var mytokenClients: [String: MytokenClient] = [:]
+        /// The ID token of each account's latest login or refresh that carried one (memory only).
+        var idTokens: [String: SecretString] = [:]
+        /// The scopes an account's login asked for, where they may differ from the account's
+        /// scopes (a login with other scopes, or SetAccount since): a refresh then names its scopes.
+        var loginScopes: [String: [String]] = [:]
     }
 
     public let tokens = TokenCache()
     let state = Mutex(State())
+    /// Serializes account changes (add, replace, remove): each is one transaction over the file,
+    /// the keyring and memory.
+    let accountChanges = AsyncLock()
     private let accountFile: AccountFile
     let vault: SecretVault
     let transport: any HTTPTransport
     let logger: Logger
     private let observer = Mutex<(any AgentObserver)?>(nil)
+    /// Known providers: the built-in list and the user's `providers.json` beside the account file.
+    let providerCatalog: ProviderCatalog
 
-    public init(accountFile: AccountFile, secrets: any SecretStore, transport: any HTTPTransport, logger: Logger) {
+    public init(accountFile: AccountFile, secrets: any SecretStore, transport: any HTTPTransport, logger: Logger,
+                providers: ProviderCatalog? = nil) {
         self.accountFile = accountFile
+        self.providerCatalog = providers
+            ?? ProviderCatalog(userFile: (accountFile.path as NSString).deletingLastPathComponent + "/providers.json")
         self.vault = SecretVault(store: secrets)
         self.transport = transport
         self.logger = logger
@@ -112,6 +130,7 @@ public final class Agent: Sendable {
         state.withLock {
             $0.accounts = contents.accounts
             $0.fileHasProblems = !contents.problems.isEmpty
+            $0.fileUnreadable = !contents.readable
         }
         return contents.problems
     }
@@ -142,7 +161,19 @@ public final class Agent: Sendable {
         return account
     }
 
-    private static func issuerKey(_ url: URL) -> String {
+    /// An account by its name only: for destructive calls (Revoke, RemoveAccount), which must
+    /// never act on "the first account" of an issuer.
+    public func resolveName(_ name: String, field: String = "account") throws(AgentError) -> Account {
+        if let known = state.withLock({ $0.accounts.first { $0.name == name } }) { return known }
+        if name.contains("://") {
+            throw .invalidArgument(field: field, reason: "takes an account name, not an issuer URL")
+        }
+        let name = try Validate.accountName(name, field: field)
+        guard let account = state.withLock({ $0.accounts.first { $0.name == name } }) else { throw .noSuchAccount(name) }
+        return account
+    }
+
+    static func issuerKey(_ url: URL) -> String {
         var text = url.absoluteString.lowercased()
         while text.hasSuffix("/") { text.removeLast() }
         return text
@@ -150,6 +181,13 @@ public final class Agent: Sendable {
 
     public func addAccount(name: String, settings: AccountSettings) async throws(AgentError) {
         let name = try Validate.accountName(name, field: "name")
+        try await accountChanges.run { [self] () async throws(AgentError) in
+            try await addAccountLocked(name: name, settings: settings)
+        }
+    }
+
+    private func addAccountLocked(name: String, settings: AccountSettings) async throws(AgentError) {
+        try rereadIfUnreadable()
         let existing = state.withLock { $0.accounts.first { $0.name == name } }
         if existing != nil && !settings.replace {
             throw .invalidArgument(field: "name", reason: "an account named \"\(name)\" exists; pass replace=true to change it")
@@ -157,19 +195,29 @@ public final class Agent: Sendable {
         if settings.kind == .mytoken {
             return try await addMytokenAccount(name: name, settings: settings, existing: existing)
         }
-        guard let issuer = settings.issuer else {
-            throw .invalidArgument(field: AccountSetting.issuer.rawValue, reason: "is required")
+        let provider = try settings.provider.map { name throws(AgentError) in try knownProvider(name) }
+        if let provider, let issuer = settings.issuer, Self.issuerKey(issuer) != Self.issuerKey(provider.issuer) {
+            throw .invalidArgument(field: AccountSetting.issuer.rawValue,
+                                   reason: "differs from provider \(provider.shortName)'s issuer \(provider.issuer.absoluteString) (give one of them)")
         }
-        var account = Account(name: name, kind: settings.kind, issuer: issuer, clientID: settings.clientID,
-                              scopes: settings.scopes ?? existing?.scopes ?? ["openid", "offline_access"],
+        guard let issuer = settings.issuer ?? provider?.issuer else {
+            throw .invalidArgument(field: AccountSetting.issuer.rawValue, reason: "is required (or give provider)")
+        }
+        // A published public client is used as is; a client id of the caller's wins over it.
+        let clientID = settings.clientID ?? (settings.clientSecret == nil ? provider?.publicClientID : nil)
+        var scopes = settings.scopes ?? existing?.scopes ?? ["openid", "offline_access"]
+        if scopes == [AccountSetting.maxScopes] {
+            scopes = try await maxScopes(issuer: issuer, provider: provider,
+                                         usingPublicClient: clientID != nil && clientID == provider?.publicClientID)
+        } else if scopes.contains(AccountSetting.maxScopes) {
+            throw .invalidArgument(field: AccountSetting.scopes.rawValue, reason: "'\(AccountSetting.maxScopes)' stands alone (every scope the provider supports)")
+        }
+        var account = Account(name: name, kind: settings.kind, issuer: issuer, clientID: clientID,
+                              scopes: scopes,
                               audience: settings.audience ?? existing?.audience ?? [],
-                              audienceStyle: settings.audienceStyle ?? existing?.audienceStyle ?? .resource,
+                              audienceStyle: settings.audienceStyle ?? provider?.audienceStyle ?? existing?.audienceStyle ?? .auto,
                               mytokenServer: settings.mytokenServer)
         var clientSecret = settings.clientSecret
-        if settings.refreshToken != nil && account.clientID == nil {
-            throw .invalidArgument(field: AccountSetting.refreshToken.rawValue,
-                                   reason: "needs client-id: a refresh token belongs to the client it was issued to")
-        }
         if account.clientID == nil {
             let registration: ClientRegistration
             do {
@@ -189,59 +237,117 @@ public final class Agent: Sendable {
             logger.info("registered client \(registration.credentials.clientID) for \(name) at \(account.issuer.absoluteString)")
         }
 
-        if let existing {
-            if existing.issuer != account.issuer || existing.kind != account.kind {
-                try await vault.deleteAll(of: existing)
-            } else if existing.clientID != account.clientID {
-                // A refresh token is bound to the client that obtained it.
-                try await vault.delete(.refreshToken, of: existing)
-                if clientSecret == nil { try await vault.delete(.clientSecret, of: existing) }
+        try await commit(account, existing: existing) { (keyring: inout KeyringTransaction) async throws(AgentError) in
+            // What can be undone first: the new secret is stored before anything old is deleted.
+            if let clientSecret { try await keyring.save(clientSecret, as: .clientSecret, of: account) }
+            if let existing {
+                if existing.issuer != account.issuer || existing.kind != account.kind {
+                    for kind in SecretKind.allCases { try await keyring.delete(kind, of: existing) }
+                } else if existing.clientID != account.clientID {
+                    // A refresh token is bound to the client that obtained it.
+                    try await keyring.delete(.refreshToken, of: existing)
+                    if clientSecret == nil { try await keyring.delete(.clientSecret, of: existing) }
+                }
             }
         }
-        if let clientSecret { try await vault.save(clientSecret, as: .clientSecret, of: account) }
-        if let refreshToken = settings.refreshToken { try await storeLogin(refreshToken, account: account) }
-        try await commit(account, existed: existing != nil)
-        if settings.refreshToken != nil { await currentObserver?.loginCompleted(account: name) }
+        if let refreshToken = settings.refreshToken { try await importRefreshToken(refreshToken, into: account) }
     }
 
-    /// Puts the account in the list and the file, and tells everyone.
-    func commit(_ account: Account, existed: Bool) async throws(AgentError) {
+    /// Puts the account in the file, then runs its keyring steps, then puts it in memory and
+    /// tells everyone (DESIGN.md, Secrets). A failed keyring step undoes the earlier ones and
+    /// writes the file back; a failed file write changes nothing at all. Call under `accountChanges`.
+    func commit(_ account: Account, existing: Account?,
+                keyring steps: (inout KeyringTransaction) async throws(AgentError) -> Void) async throws(AgentError) {
         let name = account.name
-        let (list, keepInvalid) = state.withLock { state -> ([Account], Bool) in
-            if let index = state.accounts.firstIndex(where: { $0.name == name }) {
-                state.accounts[index] = account
+        let (previous, next) = try writeAccounts { accounts in
+            var accounts = accounts
+            if let index = accounts.firstIndex(where: { $0.name == name }) {
+                accounts[index] = account
             } else {
-                state.accounts.append(account)
+                accounts.append(account)
             }
-            defer { state.fileHasProblems = false }
-            return (state.accounts, state.fileHasProblems)
+            return accounts
         }
-        try save(list, keepInvalid: keepInvalid)
+        var keyring = KeyringTransaction(vault: vault)
+        do { try await steps(&keyring) } catch {
+            await keyring.rollBack(logger: logger)
+            restoreFile(previous)
+            throw error
+        }
+        state.withLock { $0.accounts = next }
         await tokens.drop(account: name)
-        logger.info("account \(name) \(existed ? "changed" : "added") (issuer \(account.issuer.absoluteString))")
+        logger.info("account \(name) \(existing != nil ? "changed" : "added") (issuer \(account.issuer.absoluteString))")
         await currentObserver?.accountsChanged()
     }
 
     public func removeAccount(name: String, revoke: Bool) async throws(AgentError) {
-        let name = try Validate.accountName(name, field: "name")
-        guard let account = state.withLock({ $0.accounts.first { $0.name == name } }) else { throw .noSuchAccount(name) }
+        try await accountChanges.run { [self] () async throws(AgentError) in
+            try rereadIfUnreadable()
+            try await removeAccountLocked(try resolveName(name, field: "name"), revoke: revoke)
+        }
+    }
+
+    private func removeAccountLocked(_ account: Account, revoke: Bool) async throws(AgentError) {
+        let name = account.name
+        // The file first: while it still lists the account, its secrets stay.
+        let (previous, next) = try writeAccounts { $0.filter { $0.name != name } }
         for login in state.withLock({ [$0.pendingFlows[name], $0.pendingBrowserLogins[name]] }) { login?.cancel() }
         if revoke {
             do { _ = try await self.revoke(account: name, keepOnFailure: false) } catch {
                 logger.warning("revoking the login of \(name) before removing it failed: \(error.message)")
             }
         }
-        try await vault.deleteAll(of: account)
-        let (list, keepInvalid) = state.withLock { state -> ([Account], Bool) in
-            state.accounts.removeAll { $0.name == name }
-            state.unsavedRotations[name] = nil
-            defer { state.fileHasProblems = false }
-            return (state.accounts, state.fileHasProblems)
+        do { try await vault.deleteAll(of: account) } catch {
+            restoreFile(previous)
+            throw error
         }
-        try save(list, keepInvalid: keepInvalid)
+        state.withLock { state in
+            state.accounts = next
+            state.unsavedRotations[name] = nil
+            state.idTokens[name] = nil
+            state.loginScopes[name] = nil
+        }
         await tokens.drop(account: name)
         logger.info("account \(name) removed")
         await currentObserver?.accountsChanged()
+    }
+
+    /// The first step of every account change: writes the list `change` makes of the current one.
+    /// Memory is not touched; the caller adopts `next` once its keyring steps are done.
+    func writeAccounts(_ change: ([Account]) -> [Account]) throws(AgentError) -> (previous: [Account], next: [Account]) {
+        let (previous, keepInvalid) = state.withLock { ($0.accounts, $0.fileHasProblems) }
+        let next = change(previous)
+        let kept = try save(next, keepInvalid: keepInvalid)
+        state.withLock { $0.fileHasProblems = false }
+        if let kept { logger.warning("kept the account file that had problems as \(kept)") }
+        return (previous, next)
+    }
+
+    /// Writes back the list a failed change started from (best effort: the change already failed).
+    func restoreFile(_ accounts: [Account]) {
+        do { try accountFile.save(accounts) } catch {
+            logger.error("cannot write \(accountFile.path) back after a failed change: \(error.description)")
+        }
+    }
+
+    /// A file that could not be read at start may be readable now (a transient I/O or permission
+    /// problem): read it again before a change, and refuse the change while it still cannot be
+    /// read, because writing would replace accounts we never saw.
+    func rereadIfUnreadable() throws(AgentError) {
+        guard state.withLock({ $0.fileUnreadable }) else { return }
+        let contents = accountFile.load()
+        guard contents.readable else {
+            let reason = contents.problems.first?.description ?? "\(accountFile.path) cannot be read"
+            logger.error("account file problem: \(reason); refusing to change accounts")
+            throw .notPermitted("\(reason); no account is changed until it can be read")
+        }
+        for problem in contents.problems { logger.error("account file problem: \(problem.description)") }
+        state.withLock {
+            $0.accounts = contents.accounts
+            $0.fileHasProblems = !contents.problems.isEmpty
+            $0.fileUnreadable = false
+        }
+        logger.notice("\(accountFile.path) is readable again: \(contents.accounts.count) account(s)")
     }
 
     public func listAccounts() async -> [AccountStatus] {
@@ -261,8 +367,8 @@ public final class Agent: Sendable {
         return statuses
     }
 
-    private func save(_ accounts: [Account], keepInvalid: Bool) throws(AgentError) {
-        do { try accountFile.save(accounts, keepInvalid: keepInvalid) } catch {
+    private func save(_ accounts: [Account], keepInvalid: Bool) throws(AgentError) -> String? {
+        do { return try accountFile.save(accounts, keepInvalid: keepInvalid) } catch {
             logger.error("\(error.description)")
             throw .notPermitted(error.description)
         }
@@ -338,8 +444,9 @@ public final class Agent: Sendable {
         let response: TokenResponse
         do throws(OIDCError) {
             // Scopes go out only when they differ from the login's: "as originally granted" otherwise.
+            let granted = state.withLock { $0.loginScopes[account.name] } ?? account.scopes
             response = try await client.refresh(refreshToken: refreshToken,
-                                                scopes: Set(scopes) == Set(account.scopes) ? nil : scopes,
+                                                scopes: Set(scopes) == Set(granted) ? nil : scopes,
                                                 audience: audience)
         } catch .invalidGrant(let description) {
             logger.notice("the provider rejected the refresh token of \(account.name) (invalid_grant); deleting it")
@@ -357,6 +464,7 @@ public final class Agent: Sendable {
         if let rotated = response.refreshToken, rotated != refreshToken {
             try await persistRotation(rotated, of: account)
         }
+        if let idToken = response.idToken { state.withLock { $0.idTokens[account.name] = idToken } }
         logger.debug("refreshed \(account.name): lifetime \(response.lifetime)")
         return AccessToken(value: response.accessToken.reveal(), tokenType: response.tokenType,
                            expiresAt: response.expiresAt, scopes: response.scopes ?? scopes, audience: audience)
@@ -503,6 +611,10 @@ public final class Agent: Sendable {
         guard let refreshToken = response.refreshToken else {
             throw .provider(error: "no_refresh_token", description: "the provider issued no refresh token; add the offline_access scope")
         }
+        state.withLock {
+            $0.idTokens[account.name] = response.idToken
+            $0.loginScopes[account.name] = scopes
+        }
         try await storeLogin(refreshToken, account: account,
                              accessToken: AccessToken(value: response.accessToken.reveal(), tokenType: response.tokenType,
                                                       expiresAt: response.expiresAt, scopes: response.scopes ?? scopes,
@@ -520,8 +632,8 @@ public final class Agent: Sendable {
     /// Revokes the refresh token at the provider and deletes it locally. Returns whether the
     /// provider confirmed; when it could not be reached the local secret goes anyway unless
     /// `keepOnFailure`, in which case the provider's error is thrown and nothing is deleted.
-    public func revoke(account nameOrIssuer: String, keepOnFailure: Bool, recursive: Bool = false) async throws(AgentError) -> Bool {
-        let account = try resolve(nameOrIssuer)
+    public func revoke(account name: String, keepOnFailure: Bool, recursive: Bool = false) async throws(AgentError) -> Bool {
+        let account = try resolveName(name)
         if recursive && account.kind != .mytoken {
             throw .invalidArgument(field: RevokeOption.recursive.rawValue, reason: "applies only to mytoken accounts")
         }
@@ -550,7 +662,10 @@ public final class Agent: Sendable {
                     }
                 }
                 try await vault.delete(account.loginSecretKind, of: account)
-                state.withLock { $0.unsavedRotations[account.name] = nil }
+                state.withLock {
+                    $0.unsavedRotations[account.name] = nil
+                    $0.idTokens[account.name] = nil
+                }
                 await tokens.drop(account: account.name)
                 logger.info("revoked the login of \(account.name) (at the provider: \(revoked))")
                 await currentObserver?.loginRequired(account: account.name)

@@ -42,11 +42,25 @@ public enum AgentMethod: String, CaseIterable, Sendable {
     case exchangeTransferCode = "ExchangeTransferCode"
     /// `RevokeMytoken(s mytoken, a{sv} options)`: revokes a mytoken the caller holds.
     case revokeMytoken = "RevokeMytoken"
+    /// `ListMytokenTemplates(a{sv} options) → (s json, a(ss) entries)`: a mytoken server's template
+    /// groups, profiles or templates (`entries`: name and payload JSON; for groups the payload is "").
+    case listMytokenTemplates = "ListMytokenTemplates"
+    /// `MytokenInfo(s account, s action, a{sv} options) → (s json, aa{sv} rows, a{sv} info)`: the
+    /// tokeninfo endpoint for the account's mytoken or `options["mytoken"]` when `account` is "".
+    case mytokenInfo = "MytokenInfo"
     /// `LoginWithPassword(s account, a{sv} options)`: the deprecated resource owner password grant
     /// (RFC 6749 §4.3; RFC 9700 says not to use it) for providers that offer nothing else. The
     /// password travels only over the session bus, never on a command line; the service stores the
     /// resulting refresh token, emits `LoginCompleted` and forgets the password.
     case loginWithPassword = "LoginWithPassword"
+    /// `ListProviders() → a(sa{sv})`: the known providers by short name (`ProviderKey`).
+    case listProviders = "ListProviders"
+    /// `SetAccount(s name, a{sv} settings)`: changes an account (keys of `AccountSetting.editable`).
+    case setAccount = "SetAccount"
+    /// `RenameAccount(s old, s new)`: keyring items and cached tokens follow the account.
+    case renameAccount = "RenameAccount"
+    /// `GetIdToken(s account, a{sv} options) → (s id_token, x expires_at)`.
+    case getIdToken = "GetIdToken"
     /// `GetSettings() → a{sv}`: service-wide settings (`ServiceSetting`, SettingsNames.swift).
     case getSettings = "GetSettings"
     /// `SetSettings(a{sv})`: changes and persists the writable ones; unknown keys are refused.
@@ -67,6 +81,9 @@ public enum PasswordLoginOption: String, CaseIterable, Sendable {
 public enum AgentProperty: String, CaseIterable, Sendable {
     /// `s`: the service's version, e.g. `0.1.0`.
     case version = "Version"
+    /// `as`: what is wrong in the user's providers file, one "file: field: reason" line each
+    /// (read by `ListProviders`; empty when the file is fine or absent).
+    case providerProblems = "ProviderProblems"
 }
 
 /// Signals of `io.tessera.Agent1`.
@@ -208,15 +225,17 @@ public enum AccountSetting: String, CaseIterable, Sendable {
     case mytoken
     /// `s` (write-only): a transfer code the service exchanges for the mytoken to store.
     case transferCode = "transfer-code"
-    /// `s` (write-only): a refresh token to store for an `oidc` account (import instead of a
-    /// login); needs `client-id` (the token is bound to its client).
-    case refreshToken = "refresh-token"
     /// `s` (write-only): an account configuration as `oidc-gen -p NAME` prints it (oidc-agent's
     /// decrypted JSON): issuer, client id and secret, refresh token, scopes and audience are taken
     /// from it; keys given beside it win.
     case oidcAgentConfig = "oidc-agent-config"
     /// `b`: replace an existing account of that name instead of failing.
     case replace
+    /// `s` (AddAccount only): a known provider's short name (`ListProviders`) instead of `issuer`:
+    /// its issuer, public client and audience parameter become the account's defaults.
+    case provider
+    /// `s` (write-only): a refresh token to import instead of a login; tested by refreshing it.
+    case refreshToken = "refresh-token"
     /// `b` (ListAccounts only): a refresh token or mytoken is in the keyring.
     case loggedIn = "logged-in"
     /// `b` (ListAccounts only): a client secret is in the keyring.
@@ -228,8 +247,17 @@ public enum AccountSetting: String, CaseIterable, Sendable {
     /// The keys a caller may pass to `AddAccount`.
     public static let settable: [AccountSetting] = [
         .issuer, .clientID, .clientSecret, .scopes, .audience, .audienceStyle, .kind, .mytokenServer, .oidcIssuer,
-        .mytoken, .transferCode, .refreshToken, .oidcAgentConfig, .replace,
+        .mytoken, .transferCode, .replace, .provider, .refreshToken, .oidcAgentConfig,
     ]
+
+    /// The keys a caller may pass to `SetAccount`.
+    public static let editable: [AccountSetting] = [
+        .issuer, .clientID, .clientSecret, .scopes, .audience, .audienceStyle,
+    ]
+
+    /// `scopes = ['max']`: every scope the provider supports (its public client's published
+    /// scopes, else discovery's `scopes_supported`).
+    public static let maxScopes = "max"
 }
 
 /// Values of the `kind` account setting.
@@ -244,6 +272,8 @@ public enum AudienceStyleName: String, CaseIterable, Sendable {
     case resource
     /// The legacy `audience` parameter some providers (e.g. INDIGO IAM) expect.
     case audience
+    /// By value (the default): an absolute URI as `resource`, anything else as `audience`.
+    case auto
 }
 
 /// The error names the agent replies with: `io.tessera.Agent1.Error.<rawValue>`.

@@ -62,3 +62,77 @@ func openDescriptorCount() -> Int {
         await service.close()
     }
 }
+
+/// The object server's caller check and the owner check of signal senders.
+@Suite(.serialized) struct CallerAndSenderTests {
+    /// `nobody`, when this process may switch to it.
+    static func otherUser() throws -> (uid: UInt32, gid: UInt32) {
+        guard getuid() == 0 else { throw TestSupportError.missing("switching to another user needs root") }
+        guard let entry = getpwnam("nobody") else { throw TestSupportError.missing("no user \"nobody\"") }
+        return (entry.pointee.pw_uid, entry.pointee.pw_gid)
+    }
+
+    /// Every method call of another uid is refused with AccessDenied, on the exported interfaces
+    /// and the standard ones alike; the own uid is served before and after.
+    @Test func callsOfAnotherUserAreRefusedOnEveryInterface() async throws {
+        let other = try Self.otherUser()
+        let gdbus = try Requirement.executable("gdbus")
+        let bus = try MultiUserBus()
+        let service = try await Connection(address: bus.address)
+        try await service.admitCallers(ofUserID: getuid())
+        try await service.export(makeTestInterface(), at: testPath)
+        let name = uniqueBusName("Callers")
+        try await service.requestName(name)
+        let client = try await Connection(address: bus.address)
+        #expect(try await client.call(destination: name, path: testPath, interface: testInterfaceName, member: "Echo",
+                                      arguments: [.string("own")]) == [.string("own")])
+        let calls: [(String, String, [String])] = [
+            (testPath.rawValue, "io.tessera.Test1.Echo", ["'x'"]),
+            (testPath.rawValue, "org.freedesktop.DBus.Properties.GetAll", ["io.tessera.Test1"]),
+            (testPath.rawValue, "org.freedesktop.DBus.Properties.Set", ["io.tessera.Test1", "Mode", "<'evil'>"]),
+            ("/", "org.freedesktop.DBus.Introspectable.Introspect", []),
+            // (org.freedesktop.DBus.Peer never reaches us: libdbus answers Ping itself.)
+        ]
+        for (path, method, arguments) in calls {
+            let result = try await Command.run(
+                "setpriv", ["--reuid=\(other.uid)", "--regid=\(other.gid)", "--clear-groups", gdbus, "call",
+                            "--address", bus.address, "--dest", name.rawValue, "--object-path", path,
+                            "--method", method] + arguments,
+                environment: ["HOME": "/nonexistent"], timeout: .seconds(20))
+            #expect(!result.succeeded && result.stderr.contains("org.freedesktop.DBus.Error.AccessDenied"),
+                    "\(method): \(result.stdout) \(result.stderr)")
+            #expect(result.stderr.contains("uid \(other.uid)"), "\(method): \(result.stderr)")
+        }
+        #expect(try await client.call(destination: name, path: testPath, interface: .properties, member: "Get",
+                                      arguments: [.string(testInterfaceName.rawValue), .string("Mode")])
+                == [.variant(.string("normal"))])
+        await client.close()
+        await service.close()
+    }
+
+    /// A subscription naming a well-known sender gets that name's current owner's signals only: not
+    /// a forger's signal addressed to it, not the old owner's after the name moved.
+    @Test func signalsFromAWellKnownNameComeOnlyFromItsCurrentOwner() async throws {
+        try Requirement.session()
+        let name = uniqueBusName("Sender")
+        let owner = try await Connection.session()
+        try await owner.requestName(name, options: .allowReplacement)
+        let listener = try await Connection.session()
+        let forger = try await Connection.session()
+        var signals = try await listener.signals(matching: MatchRule(sender: name, interface: testInterfaceName,
+                                                                    member: "Changed")).makeAsyncIterator()
+        func send(_ from: Connection, _ what: String, addressed: Bool) async throws {
+            try await from.emit(path: testPath, interface: testInterfaceName, member: "Changed",
+                                arguments: [.string(what)], destination: addressed ? listener.uniqueName : nil)
+        }
+        try await send(forger, "forged", addressed: true)
+        try await send(owner, "first", addressed: false)
+        #expect(await signals.next()?.arguments == [.string("first")])
+        // The name moves to the forger: the old owner is now the one not to trust.
+        try await forger.requestName(name, options: .replaceExisting)
+        try await send(owner, "stale", addressed: true)
+        try await send(forger, "second", addressed: false)
+        #expect(await signals.next()?.arguments == [.string("second")])
+        for connection in [owner, listener, forger] { await connection.close() }
+    }
+}

@@ -67,6 +67,13 @@ def invalid_token(description=""):
     return APIError(401, "invalid_token", description)
 
 
+def random_ascii(length):
+    """Letters and digits, as the real server's short tokens, transfer and polling codes
+    (utils.RandReadableAlphaString): a code never starts with '-' and never needs quoting."""
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
 def mom_id(entry):
     """The "manage other mytokens" id: a hash of the token's id, never the id itself."""
     return hashlib.sha256(("mom:" + entry["jti"]).encode()).hexdigest()[:40]
@@ -279,7 +286,7 @@ class State:
                          "expires_in": self.args.transfer_code_lifetime})
             return body
         if response_type == "short_token":
-            short = secrets.token_urlsafe(48)[:64]
+            short = random_ascii(64)
             self.short_tokens[short] = {"jti": entry["jti"], "seq_no": entry["seq_no"]}
             body.update({"mytoken": short, "mytoken_type": "short_token"})
             return body
@@ -287,7 +294,7 @@ class State:
         return body
 
     def new_transfer_code(self, token, token_type):
-        code = secrets.token_urlsafe(12)[:16]
+        code = random_ascii(16)
         self.transfer_codes[code] = {"token": token, "token_type": token_type,
                                      "expires": time.time() + self.args.transfer_code_lifetime}
         return code
@@ -658,7 +665,7 @@ class Handler(BaseHTTPRequestHandler):
             "response_type": self.response_type_of(body),
             "meta": self.meta(),
         }
-        polling_code = secrets.token_urlsafe(24)[:32]
+        polling_code = random_ascii(32)
         consent = secrets.token_urlsafe(12)
         st.polling[polling_code] = {"consent": consent, "status": "pending", "request": request, "polls": [],
                                     "expires": time.time() + st.args.polling_code_lifetime, "subject": None}

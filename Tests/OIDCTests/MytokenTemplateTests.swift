@@ -47,6 +47,8 @@ import TestSupport
         #expect(message(#"{"include":[1]}"#).contains("template names"))
         #expect(message("1d \"x\"").contains("is not a restriction template name"))
         #expect(message("   ").contains("empty"))
+        #expect(message("@/etc/passwd").contains("looks like a file path"))
+        #expect(message("~/r.json").contains("looks like a file path"))
         #expect(message(#"[{"exp":"+1x"}]"#, source: "./r.json").hasPrefix("invalid restriction: in ./r.json: "))
     }
 

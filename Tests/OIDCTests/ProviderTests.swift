@@ -228,6 +228,42 @@ struct ProviderTests {
         #expect(transport.requests.last?.formValues("audience") == ["api-a"])
     }
 
+    /// Issue 13.2: by default the audience goes by its value — IAM refuses a non-URI `resource`
+    /// ("Not a valid URI"), RFC 8707 providers need `resource` for a URI; an account's explicit
+    /// style still decides.
+    @Test func audienceGoesByValueUnlessTheStyleSaysOtherwise() async throws {
+        let provider = try await SharedProvider.get()
+        let transport = RecordingTransport()
+        let client = OIDCClient(issuer: provider.issuer, credentials: .publicClient(TestProvider.devicePublic.id),
+                                transport: transport, cache: ProviderMetadataCache())
+        #expect(client.audienceStyle == .auto)
+        let api = "https://api.example.org"
+        let tokens = try await deviceLogin(client, provider: provider, audience: ["example.audience", api, "other"])
+        let start = try #require(transport.requests.first { $0.url.absoluteString.hasSuffix("device-authorization/") })
+        #expect(start.formValues("resource") == [api])
+        #expect(start.formValues("audience") == ["example.audience other"])
+        #expect(try await provider.tokenInfo(accessToken: tokens.accessToken.reveal()).resource == [api])
+        _ = try await client.refresh(refreshToken: try #require(tokens.refreshToken), audience: ["example.audience"])
+        #expect(transport.requests.last?.formValues("audience") == ["example.audience"])
+        #expect(transport.requests.last?.formValues("resource") == [])
+
+        let audience = ["example.audience", api]
+        #expect(AudienceStyle.resource.parameters(for: audience).map(\.name) == ["resource", "resource"])
+        #expect(AudienceStyle.audience.parameters(for: audience).map(\.value) == ["example.audience https://api.example.org"])
+        #expect(AudienceStyle.auto.parameters(for: []).isEmpty)
+    }
+
+    @Test(arguments: [
+        ("https://api.example.org", true), ("https://api.example.org/path", true), ("urn:example:resource", true),
+        ("http://127.0.0.1:8000/", true), ("example.audience", false), ("api-a", false), ("https://x/?q=1", false),
+        ("https://x/#f", false), (":nothing", false), ("https:", false), ("1http://x", false), ("a b:c", false),
+        ("https://ex ample.org", false), ("", false), ("https://bücher.example", false),
+    ])
+    func resourceURIsAreAbsoluteWithoutQueryOrFragment(_ value: String, _ isURI: Bool) {
+        #expect(AudienceStyle.isResourceURI(value) == isURI, "\(value)")
+        #expect(AudienceStyle.auto.parameters(for: [value]).first?.name == (isURI ? "resource" : "audience"))
+    }
+
     @Test(arguments: [false, true])
     func revocationEndsTheRefreshToken(confidential: Bool) async throws {
         let provider = try await SharedProvider.get()

@@ -35,6 +35,10 @@ e.g. 9223372036000000000, -5, 3600.9, 1e400, or a quoted string; percent-decoded
 
   expires-in=RAW         200, the `ok` token response with "expires_in": RAW
   refresh-token=RAW      200, the `ok` token response with "refresh_token": RAW (`absent`: none)
+  access-token=RAW       200, the `ok` token response with "access_token": RAW
+  token-type=RAW         200, the `ok` token response with "token_type": RAW
+  invalid-grant-status=N HTTP N with {"error": "invalid_grant"} (a 5xx must not end the login)
+  error-status=N:CODE    HTTP N with {"error": CODE, "error_description": "… was not found"}
   jwt-exp=RAW            200, a JWT access token whose payload is {"exp": RAW}, no expires_in
   device-expires-in=RAW  the device authorization endpoint answers "expires_in": RAW (interval 1);
                          its token endpoint answers like `ok`
@@ -172,6 +176,16 @@ class Handler(BaseHTTPRequestHandler):
         is_token_request = "grant_type=" in body
         if name == "expires-in":
             return self.send(200, with_raw(TOKEN, "expires_in"))
+        if name == "access-token":
+            return self.send(200, with_raw(TOKEN, "access_token"))
+        if name == "token-type":
+            return self.send(200, with_raw(TOKEN, "token_type"))
+        if name == "invalid-grant-status":
+            return self.send(int(raw), {"error": "invalid_grant", "error_description": "The refresh token is invalid."})
+        if name == "error-status":
+            status, _, code = raw.partition(":")
+            return self.send(int(status), {"error": code,
+                                           "error_description": "Refresh token for value fault-refresh-token was not found"})
         if name == "refresh-token":
             if raw == "absent":
                 return self.send(200, {k: v for k, v in TOKEN.items() if k != "refresh_token"})

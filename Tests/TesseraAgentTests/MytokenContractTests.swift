@@ -28,6 +28,10 @@ import Testing
         request.tokenType = "transfer"
         request.maxTokenLength = 100
         request.failOnWiderRestrictions = true
+        request.restrictionsFile = "./r.json"
+        request.profile = "agent"
+        request.rotationTemplate = "at"
+        request.rotationFile = "./rotation.json"
         #expect(Set(request.dbusOptions.keys) == Set(CreateMytokenKey.allCases.map(\.rawValue)))
         #expect(try CreateMytokenRequest(dbusOptions: request.dbusOptions) == request)
         #expect(throws: ArgumentError(field: "usages-at", reason: "must be of type 't', not 's'")) {

@@ -125,6 +125,11 @@ import Testing
         let python = try await Command.run(Self.python, ["\(Self.clientDirectory)/client.py", socket.path,
                                                          #"{"request":"access_token","account":"\#(world.account)","min_valid_period":60}"#])
         #expect(python.stdout.contains(#""access_token":"\#(token)""#), "\(python.stdout) \(python.stderr)")
+        // id_token: the same ID token GetIdToken hands out.
+        let id = try await Command.run(Self.python, ["\(Self.clientDirectory)/client.py", socket.path,
+                                                     #"{"request":"id_token","account":"\#(world.account)"}"#])
+        let idToken = try #require(AgentWorld.capture(#""id_token":"([^"]+)""#, in: id.stdout), "\(id.stdout) \(id.stderr)")
+        #expect(try await world.check("GetIdToken", world.account, "{}").contains(idToken))
         let info = try await Command.run(Self.python, ["\(Self.clientDirectory)/client.py", socket.path, #"{"request":"account_info"}"#])
         #expect(info.stdout.contains(#""\#(world.account)":true"#), "\(info.stdout) \(info.stderr)")
     }

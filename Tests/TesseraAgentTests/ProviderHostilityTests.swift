@@ -82,4 +82,87 @@ import Testing
         }
         #expect(world.agent.process.isRunning)
     }
+
+    /// Issue 12.8: `invalid_grant` in a 5xx deleted the refresh token; a 5xx is the provider failing.
+    @Test func invalidGrantInA5xxKeepsTheLogin() async throws {
+        let world = try await AgentWorld()
+        let faults = try await FaultServer.start()
+        defer { faults.stop() }
+        for status in [500, 503] {
+            let name = try await Self.faultAccount(world, faults, fault: "invalid-grant-status=\(status)", suffix: "s\(status)")
+            let result = try await world.call("GetToken", name, "{}")
+            #expect(AgentWorld.errorName(result) == "Provider", "\(status): \(result.stderr)")
+            #expect(try await world.storedRefreshToken(name) == "fault-refresh-token", "\(status)")
+        }
+        // The control: in a 400 it still means the login is gone.
+        let name = try await Self.faultAccount(world, faults, fault: "invalid-grant-status=400", suffix: "s400")
+        #expect(AgentWorld.errorName(try await world.call("GetToken", name, "{}")) == "LoginRequired")
+        #expect(try await world.storedRefreshToken(name) == nil)
+    }
+
+    /// Issue 12.8: an access token with CR/LF (it would end up in HTTP headers) was handed out.
+    @Test func accessTokenOutsideB64TokenIsAProviderError() async throws {
+        let world = try await AgentWorld()
+        let faults = try await FaultServer.start()
+        defer { faults.stop() }
+        let name = try await Self.faultAccount(world, faults, fault: #"access-token="abc\r\nX-Injected: 1""#, suffix: "crlf")
+        let result = try await world.call("GetToken", name, "{}")
+        #expect(AgentWorld.errorName(result) == "Provider", "\(result.stderr)")
+        #expect(result.stderr.contains("access_token") && !result.stderr.contains("X-Injected"))
+        #expect(!result.stdout.contains("abc"))
+        #expect(world.agent.process.isRunning)
+    }
+
+    /// Issue 12.8: a 2 MiB answer was reported as "cannot reach the provider".
+    @Test func oversizedAnswerSaysSo() async throws {
+        let world = try await AgentWorld()
+        let faults = try await FaultServer.start()
+        defer { faults.stop() }
+        let name = try await Self.faultAccount(world, faults, fault: "huge", suffix: "huge")
+        let result = try await world.call("GetToken", name, "{}")
+        #expect(AgentWorld.errorName(result) == "Provider", "\(result.stderr)")
+        #expect(result.stderr.contains("larger than 1048576 bytes") && !result.stderr.contains("cannot reach"), "\(result.stderr)")
+        #expect(try await world.storedRefreshToken(name) == "fault-refresh-token")
+    }
+
+    /// Issue 12.8: `http://127.evil.example/` passed the account's loopback check (`hasPrefix("127.")`).
+    @Test func plainHTTPToALookalikeHostIsRefused() async throws {
+        let world = try await AgentWorld()
+        for issuer in ["http://127.evil.example/", "http://127.0.0.1.evil.example/", "http://localhost.evil.example/"] {
+            let result = try await world.call("AddAccount", "\(world.account)-evil", "{'issuer': <'\(issuer)'>, 'client-id': <'x'>}")
+            #expect(AgentWorld.errorName(result) == "InvalidArgument", "\(issuer): \(result.stderr)")
+        }
+        #expect(!(try await world.check("ListAccounts")).contains("\(world.account)-evil"))
+        // Loopback literals in the resolver's other spellings are loopback.
+        let port = world.provider.issuer.port ?? 80
+        try await world.check("AddAccount", "\(world.account)-short", "{'issuer': <'http://127.1:\(port)/'>, 'client-id': <'x'>}")
+    }
+
+    /// Issue 13.3: IAM's 401 `invalid_token` "Refresh token for value … was not found" on a refresh
+    /// was a Provider error that kept the dead token; it means the login is gone: LoginRequired is
+    /// answered and signalled, and the refresh token is deleted from the keyring.
+    @Test func invalidTokenOnARefreshEndsTheLogin() async throws {
+        let world = try await AgentWorld()
+        let faults = try await FaultServer.start()
+        defer { faults.stop() }
+        let monitorLog = "\(world.directory)/signals.log"
+        let monitor = try BackgroundProcess("dbus-monitor", ["--session", "interface='io.tessera.Agent1'"], logPath: monitorLog)
+        defer { monitor.stop() }
+        try await Task.sleep(for: .milliseconds(300))
+        let name = try await Self.faultAccount(world, faults, fault: "error-status=401:invalid_token", suffix: "expired")
+        let result = try await world.call("GetToken", name, "{}")
+        #expect(AgentWorld.errorName(result) == "LoginRequired", "\(result.stderr)")
+        #expect(result.stderr.contains("was not found") && !result.stderr.contains("fault-refresh-token"))
+        #expect(try await world.storedRefreshToken(name) == nil)
+        try await eventually("LoginRequired is signalled") {
+            ((try? String(contentsOfFile: monitorLog, encoding: .utf8)) ?? "").contains("member=LoginRequired")
+        }
+        // Later calls answer LoginRequired without a refresh token to try.
+        #expect(AgentWorld.errorName(try await world.call("GetToken", name, "{}")) == "LoginRequired")
+
+        // The same code in a 5xx is the provider failing: the login stays.
+        let kept = try await Self.faultAccount(world, faults, fault: "error-status=500:invalid_token", suffix: "kept")
+        #expect(AgentWorld.errorName(try await world.call("GetToken", kept, "{}")) == "Provider")
+        #expect(try await world.storedRefreshToken(kept) == "fault-refresh-token")
+    }
 }

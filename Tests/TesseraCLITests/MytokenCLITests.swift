@@ -92,7 +92,8 @@ import TestSupport
             (["--usages-other", "2"], #"[{"usages_other":2}]"#),
             (["--restriction", #"[{"scope":"openid","exp":4102444800},{"usages_AT":1}]"#],
              #"[{"exp":4102444800,"scope":"openid"},{"usages_AT":1}]"#),
-            (["--restriction", "@\(file)"], #"[{"scope":"openid"},{"usages_other":4}]"#),
+            // A path (here absolute) is read as the file's JSON, as the mytoken client does.
+            (["--restriction", file], #"[{"scope":"openid"},{"usages_other":4}]"#),
         ]
         for (options, expected) in cases {
             let run = try await CLI.run(["mytoken", "create", name] + options)

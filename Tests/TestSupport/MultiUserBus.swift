@@ -10,6 +10,7 @@ public final class MultiUserBus {
     /// HOME, XDG dirs and DBUS_SESSION_BUS_ADDRESS for processes that should use this bus.
     public let environment: [String: String]
     private let process: BackgroundProcess
+    private var keyringPID: Int32?
 
     public init() throws {
         root = try makeTemporaryDirectory("multi-user-bus")
@@ -39,5 +40,16 @@ public final class MultiUserBus {
         environment = PrivateBusConfig.environment(bus: address, home: home, runtime: runtime)
     }
 
-    deinit { process.stop() }
+    /// The bus with an unlocked gnome-keyring on it (for services that need one to start a login).
+    public convenience init(keyring: Bool) async throws {
+        try self.init()
+        if keyring {
+            keyringPID = try await KeyringSession.startKeyring(environment: environment, logPath: "\(root)/keyring.log")
+        }
+    }
+
+    deinit {
+        if let keyringPID { kill(keyringPID, SIGTERM) }
+        process.stop()
+    }
 }

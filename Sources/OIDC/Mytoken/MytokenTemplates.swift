@@ -270,6 +270,12 @@ public enum MytokenTemplateInput {
 
     private static func checkName(_ name: String, what: String) throws(MytokenError) {
         let shown = name.count > 40 ? String(name.prefix(40)) + "…" : name
+        let bare = name.hasPrefix("@") ? name.dropFirst() : Substring(name)
+        if bare.hasPrefix("/") || bare.hasPrefix("./") || bare.hasPrefix("../") || bare.hasPrefix("~/") {
+            // A path here means the caller did not read the file; the service never opens one.
+            throw .invalidArgument("'\(shown)' looks like a file path, not a \(what) name; files are read by the "
+                + "command line (give a path starting with ./, ../, / or ~/), never by the service")
+        }
         guard name.count <= 256, name.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }),
               !name.contains(where: { "\"'{}[],\\".contains($0) })
         else {

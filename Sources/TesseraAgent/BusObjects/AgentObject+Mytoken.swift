@@ -80,11 +80,105 @@ extension AgentObject {
             try MytokenServerOptions(dbusOptions: options, allowRecursive: false)
         }
         let code = SecretString(try Validate.secret(text, field: "transfer_code"))
-        guard let serverText = options.mytokenServer else {
-            throw .invalidArgument(field: MytokenServerOption.mytokenServer.rawValue, reason: "is required (a transfer code does not name its server)")
+        let server = try options.mytokenServer.map { text throws(AgentError) in
+            try Validate.serverURL(text, field: MytokenServerOption.mytokenServer.rawValue)
         }
-        let server = try Validate.serverURL(serverText, field: MytokenServerOption.mytokenServer.rawValue)
-        return Self.reply(try await agent.exchange(transferCode: code, server: server), server: server).body
+        let (issued, usedServer) = try await agent.exchange(transferCode: code, server: server)
+        return Self.reply(issued, server: usedServer).body
+    }
+
+    func listMytokenTemplates(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
+        let options: [String: Variant]
+        do { options = try call.arguments.decode([String: Variant].self) } catch {
+            throw .invalidArgument(field: "options", reason: "must be a{sv}")
+        }
+        let request: MytokenTemplatesRequest
+        do { request = try MytokenTemplatesRequest(dbusOptions: options) } catch { throw error.agentError }
+        let server = try request.mytokenServer.map { text throws(AgentError) in
+            try Validate.serverURL(text, field: MytokenTemplatesOption.mytokenServer.rawValue)
+        }
+        guard let kindName = MytokenTemplatesKindName(rawValue: request.kind) else {
+            throw .invalidArgument(field: MytokenTemplatesOption.kind.rawValue, reason: "must be one of "
+                + MytokenTemplatesKindName.allCases.map(\.rawValue).joined(separator: ", ") + ", not \"\(request.kind.prefix(32))\"")
+        }
+        let group = try request.group.map { text throws(AgentError) in
+            try Validate.text(text, field: MytokenTemplatesOption.group.rawValue)
+        }
+        let (json, entries) = try await agent.mytokenTemplates(
+            server: server, kind: kindName == .groups ? nil : MytokenTemplateKind(rawValue: kindName.rawValue), group: group)
+        return MytokenTemplatesReply(json: json, entries: entries).body
+    }
+
+    func mytokenInfo(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
+        let account: String, actionText: String, options: [String: Variant]
+        do { (account, actionText, options) = try call.arguments.decode(String.self, String.self, [String: Variant].self) } catch {
+            throw .invalidArgument(field: "arguments", reason: "must be (s account, s action, a{sv} options)")
+        }
+        let request: MytokenInfoRequest
+        do { request = try MytokenInfoRequest(dbusOptions: options) } catch { throw error.agentError }
+        guard let actionName = MytokenInfoActionName(rawValue: actionText) else {
+            throw .invalidArgument(field: "action", reason: "must be one of "
+                + MytokenInfoActionName.allCases.map(\.rawValue).joined(separator: ", ") + ", not \"\(actionText.prefix(32))\"")
+        }
+        let passed = try request.mytoken.map { text throws(AgentError) in
+            SecretString(try Validate.secret(text, field: MytokenInfoOption.mytoken.rawValue))
+        }
+        if passed != nil && !account.isEmpty {
+            throw .invalidArgument(field: MytokenInfoOption.mytoken.rawValue, reason: "give an account or a mytoken, not both")
+        }
+        if passed == nil && request.mytokenServer != nil {
+            throw .invalidArgument(field: MytokenInfoOption.mytokenServer.rawValue, reason: "applies only with mytoken")
+        }
+        let server = try request.mytokenServer.map { text throws(AgentError) in
+            try Validate.serverURL(text, field: MytokenInfoOption.mytokenServer.rawValue)
+        }
+        let action: MytokenTokeninfoAction = switch actionName {
+        case .introspect: .introspect
+        case .history: .eventHistory
+        case .subtokens: .subtokens
+        case .list: .listMytokens
+        }
+        let (info, usedServer) = try await agent.mytokenInfo(action, account: account.isEmpty ? nil : account, passed: passed,
+                                                             server: server)
+        return MytokenInfoReply(json: info.json.text, rows: Self.rows(info), mytokenServer: usedServer.absoluteString,
+                                rotatedMytoken: info.rotatedMytoken?.reveal()).body
+    }
+
+    /// Table rows of a tokeninfo answer (string values; the CLI has no JSON parser).
+    static func rows(_ info: MytokenTokeninfo) -> [[String: String]] {
+        switch info.action {
+        case .eventHistory:
+            return info.events.map {
+                ["event": $0.event, "time": String($0.time), "ip": $0.ip, "user-agent": $0.userAgent, "comment": $0.comment]
+            }
+        case .subtokens, .listMytokens:
+            return info.entries.map {
+                ["depth": String($0.depth), "name": $0.name, "created": String($0.created),
+                 "expires-at": $0.expiresAt.map { String($0) } ?? "", "ip": $0.ip, "mom-id": $0.momID]
+            }
+        case .introspect:
+            var rows: [[String: String]] = []
+            func add(_ field: String, _ value: MytokenJSON?) {
+                guard let value, value != .null else { return }
+                rows.append(["field": field, "value": value.stringValue ?? value.text])
+            }
+            let token = info.json["token"]
+            add("valid", info.json["valid"])
+            add("token_type", info.json["token_type"])
+            add("name", token?["name"])
+            add("oidc_iss", token?["oidc_iss"])
+            add("oidc_sub", token?["oidc_sub"])
+            add("iat", token?["iat"])
+            add("exp", token?["exp"])
+            add("capabilities", token?["capabilities"].map { .string(($0.arrayValue ?? []).compactMap(\.stringValue).joined(separator: " ")) })
+            add("subtoken_capabilities", token?["subtoken_capabilities"])
+            add("rotation", token?["rotation"])
+            for (index, clause) in (token?["restrictions"]?.arrayValue ?? []).enumerated() {
+                add("restriction \(index + 1)", clause)
+            }
+            add("mom_id", info.json["mom_id"])
+            return rows
+        }
     }
 
     func revokeMytoken(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
@@ -127,18 +221,42 @@ extension AgentObject {
             }
             return count
         }
-        if let text = message.restrictions, text.hasPrefix("@") {
-            // Files are read by the caller: the service never opens a path a D-Bus peer names.
-            throw .invalidArgument(field: CreateMytokenKey.restrictions.rawValue, reason: "must be JSON text, not @FILE")
+        for (key, text) in [(CreateMytokenKey.restrictions, message.restrictions), (.profile, message.profile),
+                            (.rotationTemplate, message.rotationTemplate)] {
+            if let text, text.utf8.count > 64 * 1024 {
+                throw .invalidArgument(field: key.rawValue, reason: "is longer than 64 KB")
+            }
         }
-        if let text = message.restrictions, text.utf8.count > 64 * 1024 {
-            throw .invalidArgument(field: CreateMytokenKey.restrictions.rawValue, reason: "is longer than 64 KB")
+        if message.restrictionsFile != nil && message.restrictions == nil {
+            throw .invalidArgument(field: CreateMytokenKey.restrictionsFile.rawValue, reason: "applies only with restrictions")
         }
-        do {
-            request.restrictions = try MytokenRestrictionInput.resolve(
-                restriction: message.restrictions, options: options, times: MytokenTimeParser())
+        if message.rotationFile != nil && message.rotationTemplate == nil {
+            throw .invalidArgument(field: CreateMytokenKey.rotationFile.rawValue, reason: "applies only with rotation-template")
+        }
+        // Files are read by the caller (the service never opens a path a D-Bus peer names); the
+        // file names only label errors.
+        let times = MytokenTimeParser()
+        let restrictionsFile = try message.restrictionsFile.map { path throws(AgentError) in
+            try Validate.text(path, field: CreateMytokenKey.restrictionsFile.rawValue)
+        }
+        do throws(MytokenError) {
+            if let text = message.restrictions {
+                guard options.isEmpty else {
+                    throw MytokenError.invalidRestriction(
+                        "use either --restriction or the options --nbf, --exp, --scope, --aud, --host, --geo-ip-allow, "
+                        + "--geo-ip-disallow, --usages-at, --usages-other, not both")
+                }
+                request.restrictionsJSON = try MytokenTemplateInput.restrictions(text, times: times, source: restrictionsFile)
+            } else {
+                request.restrictions = try MytokenRestrictionInput.resolve(restriction: nil, options: options, times: times)
+            }
         } catch {
             throw .invalidArgument(field: restrictionField(message), reason: error.description)
+        }
+        if let profile = message.profile {
+            do { request.profile = try MytokenTemplateInput.profile(profile, times: times) } catch {
+                throw .invalidArgument(field: CreateMytokenKey.profile.rawValue, reason: error.description)
+            }
         }
         request.capabilities = try message.capabilities.map { list throws(AgentError) in
             try capabilityList(list, field: CreateMytokenKey.capabilities.rawValue)
@@ -146,7 +264,29 @@ extension AgentObject {
         request.subtokenCapabilities = try message.subtokenCapabilities.map { list throws(AgentError) in
             try capabilityList(list, field: CreateMytokenKey.subtokenCapabilities.rawValue)
         }
-        if message.rotation != nil || message.rotationLifetime != nil || message.rotationAutoRevoke != nil {
+        if let template = message.rotationTemplate {
+            // The client's precedence: the flags are added to the template's (on_AT/on_other/
+            // auto_revoke OR'ed, a lifetime given replaces the template's).
+            let rotationFile = try message.rotationFile.map { path throws(AgentError) in
+                try Validate.text(path, field: CreateMytokenKey.rotationFile.rawValue)
+            }
+            var rotation: MytokenRotation
+            do { rotation = try MytokenTemplateInput.rotation(template, source: rotationFile) } catch {
+                throw .invalidArgument(field: CreateMytokenKey.rotationTemplate.rawValue, reason: error.description)
+            }
+            for trigger in message.rotation ?? [] {
+                switch trigger {
+                case "AT": rotation.onAccessToken = true
+                case "other": rotation.onOther = true
+                default:
+                    throw .invalidArgument(field: CreateMytokenKey.rotation.rawValue,
+                                           reason: "\"\(trigger.prefix(32))\" is not a rotation trigger (AT, other)")
+                }
+            }
+            if let lifetime = message.rotationLifetime { rotation.lifetime = UInt64(lifetime) }
+            if message.rotationAutoRevoke == true { rotation.autoRevoke = true }
+            request.rotation = rotation
+        } else if message.rotation != nil || message.rotationLifetime != nil || message.rotationAutoRevoke != nil {
             var rotation = MytokenRotation()
             for trigger in message.rotation ?? [] {
                 switch trigger {
@@ -167,9 +307,9 @@ extension AgentObject {
         }
         request.name = try message.name.map { text throws(AgentError) in try Validate.text(text, field: CreateMytokenKey.name.rawValue) }
         if let type = message.tokenType {
-            guard let name = MytokenTokenTypeName(rawValue: type) else {
+            guard let name = MytokenTokenTypeName(spelling: type) else {
                 throw .invalidArgument(field: CreateMytokenKey.tokenType.rawValue,
-                                       reason: "must be jwt, short or transfer, not \"\(type.prefix(32))\"")
+                                       reason: "must be \(MytokenTokenTypeName.spellings), not \"\(type.prefix(32))\"")
             }
             request.responseType = switch name {
             case .jwt: .token
@@ -195,7 +335,10 @@ extension AgentObject {
         guard list.count <= maxCapabilities else {
             throw .invalidArgument(field: field, reason: "has more than \(maxCapabilities) entries")
         }
-        return try Validate.words(list, field: field)
+        // Each entry as the client takes --capability: names (`@name` a template) or a JSON array.
+        do { return try MytokenTemplateInput.capabilities(list) } catch {
+            throw .invalidArgument(field: field, reason: error.description)
+        }
     }
 
     static func reply(_ issued: IssuedMytoken, server: URL) -> MytokenReply {

@@ -22,7 +22,6 @@ public final class AgentObject: AgentObserver {
     /// How long a finished flow object stays exported so late clients can still read its State.
     static let finishedFlowLifetime: Duration = .seconds(60)
     static let maxTimeout: UInt32 = 3600
-    static let maxMinValid: UInt32 = 86_400
 
     let connection: Connection
     let agent: Agent
@@ -58,11 +57,18 @@ public final class AgentObject: AgentObserver {
             AgentContract.member(.getTokenWithMytoken): verified { [self] call, _ in try await getTokenWithMytoken(call) },
             AgentContract.member(.exchangeTransferCode): verified { [self] call, _ in try await exchangeTransferCode(call) },
             AgentContract.member(.revokeMytoken): verified { [self] call, _ in try await revokeMytoken(call) },
+            AgentContract.member(.listProviders): verified { [self] _, _ in listProviders() },
+            AgentContract.member(.setAccount): verified { [self] call, _ in try await setAccount(call) },
+            AgentContract.member(.renameAccount): verified { [self] call, _ in try await renameAccount(call) },
+            AgentContract.member(.getIdToken): verified { [self] call, _ in try await getIdToken(call) },
+            AgentContract.member(.listMytokenTemplates): verified { [self] call, _ in try await listMytokenTemplates(call) },
+            AgentContract.member(.mytokenInfo): verified { [self] call, _ in try await mytokenInfo(call) },
             AgentContract.member(.getSettings): verified { [self] _, _ in await getSettings() },
             AgentContract.member(.setSettings): verified { [self] call, _ in try await setSettings(call) },
         ]
         let interface = try ExportedInterface(AgentContract.agentInterface, methods: handlers,
-                                              getters: [AgentContract.member(.version): { .string(Daemon.version) }])
+                                              getters: [AgentContract.member(.version): { .string(Daemon.version) },
+                                                        AgentContract.member(.providerProblems): { [self] in providerProblems() }])
         try await connection.export(interface, at: AgentContract.objectPath)
     }
 
@@ -106,12 +112,9 @@ public final class AgentObject: AgentObserver {
         var request = TokenRequest(account: account)
         if let scopes = options.scopes { request.scopes = try Validate.words(scopes, field: GetTokenOption.scopes.rawValue) }
         if let audience = options.audience { request.audience = try Validate.words(audience, field: GetTokenOption.audience.rawValue) }
-        if let minValid = options.minValid {
-            guard minValid <= Self.maxMinValid else {
-                throw .invalidArgument(field: GetTokenOption.minValid.rawValue, reason: "must be at most \(Self.maxMinValid) seconds")
-            }
-            request.minValid = minValid
-        }
+        // Any value: above the provider's lifetime a freshly refreshed token comes back, and its
+        // expires_at says how long it really lives (as oidc-token does).
+        if let minValid = options.minValid { request.minValid = minValid }
         if let timeout = options.timeout {
             guard (1...Self.maxTimeout).contains(timeout) else {
                 throw .invalidArgument(field: GetTokenOption.timeout.rawValue, reason: "must be between 1 and \(Self.maxTimeout) seconds")
@@ -169,30 +172,39 @@ public final class AgentObject: AgentObserver {
                                    (message.mytoken, .mytoken), (message.transferCode, .transferCode)] where given != nil {
                 throw .invalidArgument(field: field.rawValue, reason: "applies only to kind=mytoken")
             }
-            guard issuer != nil else { throw .invalidArgument(field: AccountSetting.issuer.rawValue, reason: "is required") }
-        } else {
-            for (given, field) in [(message.refreshToken, AccountSetting.refreshToken), (given.oidcAgentConfig, .oidcAgentConfig)]
-            where given != nil {
-                throw .invalidArgument(field: field.rawValue, reason: "applies only to kind=oidc (a mytoken account takes mytoken)")
+            guard issuer != nil || message.provider != nil else {
+                throw .invalidArgument(field: AccountSetting.issuer.rawValue, reason: "is required (or give provider)")
             }
+        } else if given.oidcAgentConfig != nil {
+            throw .invalidArgument(field: AccountSetting.oidcAgentConfig.rawValue, reason: "applies only to kind=oidc (a mytoken account takes mytoken)")
         }
         if let issuer, let oidcIssuer, issuer != oidcIssuer {
             throw .invalidArgument(field: AccountSetting.oidcIssuer.rawValue, reason: "differs from issuer (give one of them)")
         }
+        if let provider = message.provider {
+            guard kind == .oidc else {
+                throw .invalidArgument(field: AccountSetting.provider.rawValue, reason: "applies only to kind=oidc")
+            }
+            _ = try Validate.text(provider, field: AccountSetting.provider.rawValue)
+        }
         var settings = AccountSettings(issuer: issuer ?? oidcIssuer)
         settings.kind = kind
+        settings.provider = message.provider
+        if let refreshToken = message.refreshToken {
+            guard kind == .oidc else {
+                throw .invalidArgument(field: AccountSetting.refreshToken.rawValue, reason: "applies only to kind=oidc (a mytoken account takes mytoken)")
+            }
+            settings.refreshToken = SecretString(try Validate.secret(refreshToken, field: AccountSetting.refreshToken.rawValue))
+        }
         if let mytoken = message.mytoken {
             settings.mytoken = SecretString(try Validate.secret(mytoken, field: AccountSetting.mytoken.rawValue))
         }
         if let code = message.transferCode {
             settings.transferCode = SecretString(try Validate.secret(code, field: AccountSetting.transferCode.rawValue))
         }
-        if let refreshToken = message.refreshToken {
-            settings.refreshToken = SecretString(try Validate.secret(refreshToken, field: AccountSetting.refreshToken.rawValue))
-        }
         if let style = message.audienceStyle {
             guard let value = AudienceStyle(rawValue: style) else {
-                throw .invalidArgument(field: AccountSetting.audienceStyle.rawValue, reason: "must be resource or audience, not \"\(style.prefix(64))\"")
+                throw .invalidArgument(field: AccountSetting.audienceStyle.rawValue, reason: "must be resource, audience or auto, not \"\(style.prefix(64))\"")
             }
             settings.audienceStyle = value
         }

@@ -132,9 +132,16 @@ enum OIDCAgentAnswers {
                 }
             }
             return .accountInfo(issuers)
-        case .idToken:
-            return .failure(error: "Tessera does not hand out ID tokens over the oidc-agent socket",
-                            info: "ID tokens are meant for the application that logged in, not for resources")
+        case .idToken(let idRequest):
+            // The same held ID token (or refresh with openid) as GetIdToken.
+            logger.debug("oidc-agent socket: id_token for \(idRequest.selector) from \(caller)")
+            do throws(AgentError) {
+                let account = try agent.resolve(idRequest.selector.nameOrIssuer)
+                let token = try await agent.idToken(account: account.name, minValid: GetTokenOption.defaultMinValid, force: false)
+                return .idToken(SecretString(token.value), issuer: account.issuer.absoluteString)
+            } catch {
+                return failure(error)
+            }
         case .unknown(let name):
             logger.notice("oidc-agent socket: unknown request \"\(name ?? "")\" from \(caller)")
             return .unknownRequest

@@ -116,11 +116,24 @@ public enum Daemon {
         for problem in agent.loadAccounts() {
             logger.error("account file problem: \(problem.description)")
         }
+        // Every object this connection exports (agent, flows, tray, Properties, Introspectable)
+        // answers only our own uid; the agent's interfaces refuse with the contract's NotPermitted.
+        do {
+            try await connection.admitCallers(ofUserID: UInt32(getuid())) { refused in
+                logger.warning("refused a call from \(refused.sender) of uid \(refused.userID.map(String.init) ?? "unknown") to \(refused.path.map(\.rawValue) ?? "?") \(refused.interface.map(\.rawValue) ?? "?").\(refused.member.map(\.rawValue) ?? "?")")
+                let isAgent = refused.interface?.rawValue.hasPrefix("io.tessera.") ?? false
+                return isAgent ? AgentError.notPermitted(refused.explanation) : RefusedCall.accessDenied(refused)
+            }
+        } catch {
+            logger.critical("cannot watch the callers on the bus: \(error)")
+            return .failure
+        }
         let compatibility = CompatibilitySocket(agent: agent, logger: logger)
         let object = AgentObject(connection: connection, agent: agent, logger: logger, compatibility: compatibility)
         agent.setObserver(object)
         do {
             try await object.export()
+            try await NameHandover.export(on: connection, logger: logger)
         } catch {
             logger.critical("cannot export \(AgentBus.objectPath): \(error)")
             return .failure
@@ -135,8 +148,7 @@ public enum Daemon {
             return .failure
         }
         do {
-            try await connection.requestName(AgentContract.busName,
-                                             options: options.replace ? [.allowReplacement, .replaceExisting] : [.allowReplacement])
+            try await NameHandover.claim(on: connection, replace: options.replace)
         } catch .nameTaken {
             let owner = (try? await connection.nameOwner(of: AgentContract.busName)).flatMap { $0 }
             var who = ""
@@ -155,7 +167,7 @@ public enum Daemon {
         let tray = Tray(connection: connection, agent: agent, logger: logger) { stop.fire() }
         await tray.start()
 
-        Task {
+        let takeover = Task {
             for await name in lost where name == AgentContract.busName {
                 logger.notice("another tesserad took over \(AgentBus.name); stopping")
                 stop.fire()
@@ -167,6 +179,8 @@ public enum Daemon {
         logger.info("stopping")
         await tray.stop()
         await compatibility.stop()
+        // Our own release below is not a takeover: stop listening before it.
+        takeover.cancel()
         _ = try? await connection.releaseName(AgentContract.busName)
         await connection.close()
         return .success

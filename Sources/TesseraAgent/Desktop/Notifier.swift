@@ -98,10 +98,12 @@ public final class Notifier: Sendable {
             guard !listening else { return }
             listening = true
             do {
+                // sender: only from the server's current owner (the connection checks it); a forged
+                // ActionInvoked would otherwise open a page.
                 let invoked = try await connection.signals(matching: MatchRule(
-                    path: Notifier.path, interface: Notifier.interface, member: "ActionInvoked"))
+                    sender: Notifier.service, path: Notifier.path, interface: Notifier.interface, member: "ActionInvoked"))
                 let closed = try await connection.signals(matching: MatchRule(
-                    path: Notifier.path, interface: Notifier.interface, member: "NotificationClosed"))
+                    sender: Notifier.service, path: Notifier.path, interface: Notifier.interface, member: "NotificationClosed"))
                 let events = self.events
                 Task {
                     for await signal in invoked {

@@ -1,4 +1,5 @@
 import DBus
+import Glibc
 import TesseraAPI
 
 /// The CLI's side of the `io.tessera.Agent1` contract: each method is one D-Bus call, and every
@@ -119,7 +120,8 @@ struct AgentClient: Sendable {
             PasswordLoginOption.username.rawValue: Variant(username),
             PasswordLoginOption.password.rawValue: Variant(password.revealed()),
         ]
-        _ = try await call(AgentMethod.loginWithPassword.rawValue, [.string(account), options.dbusValue], account: account)
+        _ = try await callWithSecret(AgentMethod.loginWithPassword.rawValue, [.string(account), options.dbusValue],
+                                     account: account)
     }
 
     // MARK: Accounts
@@ -134,13 +136,8 @@ struct AgentClient: Sendable {
         return revoked
     }
 
-    func addAccount(_ account: NewAccount) async throws(CLIError) {
-        let settings = AccountSettingsMessage(
-            issuer: account.issuer, clientID: account.clientID, clientSecret: account.clientSecret?.revealed(),
-            scopes: account.scopes.isEmpty ? nil : account.scopes,
-            audience: account.audience.isEmpty ? nil : account.audience, audienceStyle: account.audienceStyle)
-        _ = try await call(AgentMethod.addAccount.rawValue, [.string(account.name), settings.dbusOptions.dbusValue],
-                           account: account.name)
+    func addAccount(name: String, settings: AccountSettingsMessage) async throws(CLIError) {
+        _ = try await callWithSecret(AgentMethod.addAccount.rawValue, [.string(name), settings.dbusOptions.dbusValue], account: name)
     }
 
     func removeAccount(name: String, keepAtProvider: Bool) async throws(CLIError) {
@@ -187,14 +184,50 @@ struct AgentClient: Sendable {
 
     // MARK: Plumbing
 
-    func call(_ member: String, _ arguments: [DBusValue], account: String?) async throws(CLIError) -> [DBusValue] {
+    func call(_ member: String, _ arguments: [DBusValue], account: String?,
+              destination: BusName = Self.service) async throws(CLIError) -> [DBusValue] {
         do {
-            return try await connection.call(destination: Self.service, path: Self.object, interface: Self.interface,
+            return try await connection.call(destination: destination, path: Self.object, interface: Self.interface,
                                              member: MemberName(member), arguments: arguments,
                                              timeout: Self.callTimeout)
         } catch {
             throw translate(error, member: member, account: account)
         }
+    }
+
+    /// `call` for arguments that carry a secret: sent to the unique name that owns io.tessera.Agent1
+    /// now, once the bus vouches that it runs as this user — not to whoever owns the name later, nor
+    /// to another user's process that a permissive bus let own it.
+    func callWithSecret(_ member: String, _ arguments: [DBusValue], account: String?) async throws(CLIError) -> [DBusValue] {
+        try await call(member, arguments, account: account, destination: trustedOwner())
+    }
+
+    private func trustedOwner() async throws(CLIError) -> BusName {
+        var owner = try? await connection.nameOwner(of: Self.service)
+        if owner == nil {
+            // Not running yet: a Peer ping makes the bus start it.
+            do {
+                _ = try await connection.call(destination: Self.service, path: Self.object,
+                                              interface: InterfaceName(stringLiteral: "org.freedesktop.DBus.Peer"),
+                                              member: MemberName(stringLiteral: "Ping"))
+            } catch {
+                throw translate(error, member: "Ping", account: nil)
+            }
+            owner = try? await connection.nameOwner(of: Self.service)
+        }
+        guard let owner else { throw .serviceUnreachable(Self.startHint) }
+        let ownUserID = UInt32(getuid())
+        let userID: UInt32
+        do { userID = try await connection.callerUserID(of: owner) } catch {
+            throw translate(error, member: "GetConnectionUnixUser", account: nil)
+        }
+        guard userID == ownUserID else {
+            throw .runtime("""
+                the owner of \(AgentBus.name) (\(owner)) runs as uid \(userID), not as you (uid \(ownUserID)); \
+                nothing secret was sent to it. Stop that process and start tesserad
+                """)
+        }
+        return owner
     }
 
     private func property(_ name: String, interface: InterfaceName, path: ObjectPath) async throws(CLIError) -> DBusValue? {

@@ -25,17 +25,6 @@ enum FlowOutcome: Sendable {
     case failed(CLIError)
 }
 
-/// What `account add` sends.
-struct NewAccount: Sendable {
-    var name: String
-    var issuer: String
-    var clientID: String?
-    var clientSecret: SecretText?
-    var scopes: [String]
-    var audience: [String]
-    var audienceStyle: String?
-}
-
 /// One account as `ListAccounts` describes it; the settings are kept in the service's order and
 /// shown generically, so a setting the service adds later shows up without a CLI change.
 struct AccountView: Sendable {

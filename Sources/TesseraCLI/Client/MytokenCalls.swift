@@ -20,7 +20,7 @@ extension AgentClient {
         let options = MytokenTokenOptions(mytokenServer: server, scopes: scopes.isEmpty ? nil : scopes,
                                           audience: audience.isEmpty ? nil : audience, comment: "tessera")
         let member = AgentMethod.getTokenWithMytoken.rawValue
-        let body = try await call(member, [.string(mytoken.revealed()), options.dbusOptions.dbusValue], account: nil)
+        let body = try await callWithSecret(member, [.string(mytoken.revealed()), options.dbusOptions.dbusValue], account: nil)
         guard let reply = try? TokenReply(body: body), body.count == 3 else { throw Self.unexpectedReply(member, body) }
         let rotated = body[2].entries.first { $0.0 == MytokenInfoKey.rotatedMytoken.rawValue }?.1.stringValue
         return MytokenAccess(
@@ -35,17 +35,18 @@ extension AgentClient {
         return try created(member, body)
     }
 
-    func exchange(transferCode: SecretText, server: String) async throws(CLIError) -> CreatedMytoken {
+    func exchange(transferCode: SecretText, server: String?) async throws(CLIError) -> CreatedMytoken {
         let member = AgentMethod.exchangeTransferCode.rawValue
         let options = MytokenServerOptions(mytokenServer: server)
-        let body = try await call(member, [.string(transferCode.revealed()), options.dbusOptions.dbusValue], account: nil)
+        let body = try await callWithSecret(member, [.string(transferCode.revealed()), options.dbusOptions.dbusValue],
+                                            account: nil)
         return try created(member, body)
     }
 
     func revoke(mytoken: SecretText, server: String?, recursive: Bool) async throws(CLIError) {
         let options = MytokenServerOptions(mytokenServer: server, recursive: recursive ? true : nil)
-        _ = try await call(AgentMethod.revokeMytoken.rawValue, [.string(mytoken.revealed()), options.dbusOptions.dbusValue],
-                           account: nil)
+        _ = try await callWithSecret(AgentMethod.revokeMytoken.rawValue,
+                                     [.string(mytoken.revealed()), options.dbusOptions.dbusValue], account: nil)
     }
 
     func revoke(account: String, recursive: Bool) async throws(CLIError) -> Bool {
@@ -56,7 +57,23 @@ extension AgentClient {
     }
 
     func addMytokenAccount(name: String, settings: AccountSettingsMessage) async throws(CLIError) {
-        _ = try await call(AgentMethod.addAccount.rawValue, [.string(name), settings.dbusOptions.dbusValue], account: name)
+        _ = try await callWithSecret(AgentMethod.addAccount.rawValue, [.string(name), settings.dbusOptions.dbusValue],
+                                     account: name)
+    }
+
+    func templates(_ request: MytokenTemplatesRequest) async throws(CLIError) -> MytokenTemplatesReply {
+        let member = AgentMethod.listMytokenTemplates.rawValue
+        let body = try await call(member, [request.dbusOptions.dbusValue], account: nil)
+        guard let reply = try? MytokenTemplatesReply(body: body) else { throw Self.unexpectedReply(member, body) }
+        return reply
+    }
+
+    func info(account: String?, action: MytokenInfoActionName, request: MytokenInfoRequest) async throws(CLIError) -> MytokenInfoReply {
+        let member = AgentMethod.mytokenInfo.rawValue
+        let body = try await call(member, [.string(account ?? ""), .string(action.rawValue), request.dbusOptions.dbusValue],
+                                  account: account)
+        guard let reply = try? MytokenInfoReply(body: body) else { throw Self.unexpectedReply(member, body) }
+        return reply
     }
 
     private func created(_ member: String, _ body: [DBusValue]) throws(CLIError) -> CreatedMytoken {

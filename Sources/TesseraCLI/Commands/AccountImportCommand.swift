@@ -38,7 +38,7 @@ extension AccountCommand {
                 throw CLIError.usage("pipe the configuration in: oidc-gen -p \(shellWord(name)) | tessera account import --oidc-agent \(shellWord(name))")
             }
             let text = try Self.readStandardInput()
-            let settings = AccountSettingsMessage(oidcAgentConfig: text.revealed(), replace: replace ? true : nil)
+            let settings = AccountSettingsMessage(replace: replace ? true : nil, oidcAgentConfig: text.revealed())
             let agent = try await AgentClient.connect()
             _ = try await agent.call(AgentMethod.addAccount.rawValue, [.string(name), settings.dbusOptions.dbusValue], account: name)
             StandardStream.output.line("Imported \(name) from oidc-agent. Try: tessera token \(shellWord(name))")

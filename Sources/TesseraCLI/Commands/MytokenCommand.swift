@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import TesseraAPI
 
 /// `tessera mytoken …`: the mytoken client's commands, spoken to tesserad over D-Bus. Restriction
@@ -14,7 +15,8 @@ struct MytokenCommand: AsyncParsableCommand {
             --mytoken-prompt or --mytoken; with neither, the WLCG bearer token discovery order \
             ($BEARER_TOKEN, $BEARER_TOKEN_FILE, $XDG_RUNTIME_DIR/bt_u$UID, /tmp/bt_u$UID) finds it.
             """,
-        subcommands: [Add.self, Import.self, AccessToken.self, Create.self, Exchange.self, Revoke.self])
+        subcommands: [Add.self, Import.self, AccessToken.self, Create.self, Exchange.self, Revoke.self, Profiles.self,
+                      Info.self])
 
     // MARK: add
 
@@ -153,14 +155,19 @@ struct MytokenCommand: AsyncParsableCommand {
             commandName: "create",
             abstract: "Create a sub-mytoken (or a short token, or a transfer code) from an account's or a passed mytoken.",
             discussion: """
-                The restriction options build one clause; --restriction takes a JSON clause list (or \
-                @FILE) instead. Time values: unix seconds, "2006-01-02 15:04" (local time), or relative \
-                "+2w", "+3d12h30m", "+60" (units y w d h m s; a bare number is seconds).
+                The restriction options build one clause; --restriction takes, as the mytoken client \
+                does, JSON (a clause or a list), a file path starting with ./, ../, / or ~/, or the \
+                server's restriction template names ("1d ip-this"; see `tessera mytoken profiles \
+                restrictions`). Time values: unix seconds, "2006-01-02 15:04" (local time), or relative \
+                "+2w", "+3d12h30m", "+60" (units y w d h m s; a bare number is seconds); relative times \
+                inside JSON are sent as typed, for the server to compute.
 
                 Examples:
                   tessera mytoken create kit --exp +7d -s storage.read:/ --aud https://se.example.org -o sub.mytoken
                   tessera mytoken create kit --usages-at 10 --capability AT --token-type transfer
-                  tessera mytoken create kit --restriction @restrictions.json --rotation-on-at --rotation-auto-revoke
+                  tessera mytoken create kit --restriction ./restrictions.json --rotation-on-at --rotation-auto-revoke
+                  tessera mytoken create kit --restriction "1d ip-this" --capability @default --rotation at-other-daily-auto-revoke
+                  tessera mytoken create kit --profile agent
                 """)
 
         @Argument(help: ArgumentHelp("The mytoken account to create it from (else a passed mytoken).", valueName: "account"))
@@ -168,43 +175,8 @@ struct MytokenCommand: AsyncParsableCommand {
 
         @OptionGroup var input: MytokenInput
 
-        @Option(help: ArgumentHelp("Not usable before this time.", valueName: "time")) var nbf: String?
-        @Option(help: ArgumentHelp("Not usable after this time.", valueName: "time")) var exp: String?
-        @Option(name: [.customShort("s"), .customLong("scope")], help: ArgumentHelp("Allowed scope (repeatable).", valueName: "scope"))
-        var scopes: [String] = []
-        @Option(name: .customLong("aud"), help: ArgumentHelp("Allowed audience (repeatable).", valueName: "audience"))
-        var audiences: [String] = []
-        @Option(name: .customLong("host"), help: ArgumentHelp("Allowed host, IP or CIDR range (repeatable).", valueName: "host"))
-        var hosts: [String] = []
-        @Option(name: .customLong("geo-ip-allow"), help: ArgumentHelp("Allowed country code (repeatable).", valueName: "code"))
-        var geoIPAllow: [String] = []
-        @Option(name: .customLong("geo-ip-disallow"), help: ArgumentHelp("Forbidden country code (repeatable).", valueName: "code"))
-        var geoIPDisallow: [String] = []
-        @Option(name: .customLong("usages-at"), help: ArgumentHelp("How many access tokens it may give.", valueName: "n"))
-        var usagesAT: UInt64?
-        @Option(name: .customLong("usages-other"), help: ArgumentHelp("How many other uses it allows.", valueName: "n"))
-        var usagesOther: UInt64?
-        @Option(help: ArgumentHelp("Restrictions as a JSON clause list, or @FILE.", valueName: "json|@file"))
-        var restriction: String?
+        @OptionGroup var options: NewMytokenOptions
 
-        @Option(name: .customLong("capability"), help: ArgumentHelp("A capability (repeatable; default: the parent's).", valueName: "cap"))
-        var capabilities: [String] = []
-        @Option(name: .customLong("subtoken-capability"), help: ArgumentHelp("A capability it may pass on (repeatable).", valueName: "cap"))
-        var subtokenCapabilities: [String] = []
-        @Flag(name: [.customLong("rotation-on-at"), .customLong("rotation-on-AT")], help: "Rotate on every access token.")
-        var rotationOnAT = false
-        @Flag(name: .customLong("rotation-on-other"), help: "Rotate on every other use.")
-        var rotationOnOther = false
-        @Option(name: .customLong("rotation-lifetime"), help: ArgumentHelp("Seconds a rotated token stays valid.", valueName: "seconds"))
-        var rotationLifetime: UInt32?
-        @Flag(name: .customLong("rotation-auto-revoke"), help: "Revoke the token family when a rotated-away token is replayed.")
-        var rotationAutoRevoke = false
-        @Option(help: ArgumentHelp("A name for the token in the server's lists.", valueName: "name"))
-        var name: String?
-        @Option(name: .customLong("token-type"), help: ArgumentHelp("jwt (default), short or transfer.", valueName: "type"))
-        var tokenType: String?
-        @Option(name: .customLong("max-token-len"), help: ArgumentHelp("Longest JWT acceptable (else a short token).", valueName: "n"))
-        var maxTokenLength: UInt32?
         @Flag(name: .customLong("error-on-restrictions"), help: "Fail instead of dropping clauses wider than the parent's.")
         var failOnWiderRestrictions = false
 
@@ -212,49 +184,13 @@ struct MytokenCommand: AsyncParsableCommand {
                 help: ArgumentHelp("Write the token to FILE (mode 0600) instead of standard output.", valueName: "file"))
         var output: String?
 
-        var hasClauseOptions: Bool {
-            nbf != nil || exp != nil || !scopes.isEmpty || !audiences.isEmpty || !hosts.isEmpty || !geoIPAllow.isEmpty
-                || !geoIPDisallow.isEmpty || usagesAT != nil || usagesOther != nil
-        }
-
         func validate() throws {
             try validateAccountOrInput(account, input)
-            if restriction != nil && hasClauseOptions {
-                throw ValidationError("use either --restriction or the options --nbf, --exp, --scope, --aud, --host, "
-                    + "--geo-ip-allow, --geo-ip-disallow, --usages-at, --usages-other, not both")
-            }
-            if let tokenType, MytokenTokenTypeName(rawValue: tokenType) == nil {
-                throw ValidationError("--token-type must be jwt, short or transfer, not '\(tokenType)'")
-            }
-            if (rotationLifetime != nil || rotationAutoRevoke) && !rotationOnAT && !rotationOnOther {
-                throw ValidationError("--rotation-lifetime and --rotation-auto-revoke need --rotation-on-at or --rotation-on-other")
-            }
             if output?.isEmpty == true { throw ValidationError("-o needs a file name") }
         }
 
         func run() async throws {
-            var request = CreateMytokenRequest()
-            if let restriction {
-                request.restrictions = restriction.hasPrefix("@") ? try MytokenFiles.read(String(restriction.dropFirst())) : restriction
-            }
-            request.notBefore = nbf
-            request.expiresAt = exp
-            if !scopes.isEmpty { request.scopes = splitWords(scopes) }
-            if !audiences.isEmpty { request.audience = audiences }
-            if !hosts.isEmpty { request.hosts = hosts }
-            if !geoIPAllow.isEmpty { request.geoIPAllow = geoIPAllow }
-            if !geoIPDisallow.isEmpty { request.geoIPDisallow = geoIPDisallow }
-            request.usagesAT = usagesAT
-            request.usagesOther = usagesOther
-            if !capabilities.isEmpty { request.capabilities = capabilities }
-            if !subtokenCapabilities.isEmpty { request.subtokenCapabilities = subtokenCapabilities }
-            let triggers = (rotationOnAT ? ["AT"] : []) + (rotationOnOther ? ["other"] : [])
-            if !triggers.isEmpty { request.rotation = triggers }
-            request.rotationLifetime = rotationLifetime
-            if rotationAutoRevoke { request.rotationAutoRevoke = true }
-            request.name = name
-            request.tokenType = tokenType
-            request.maxTokenLength = maxTokenLength
+            var request = try options.request()
             if failOnWiderRestrictions { request.failOnWiderRestrictions = true }
 
             var origin: MytokenOrigin?
@@ -278,16 +214,27 @@ struct MytokenCommand: AsyncParsableCommand {
             commandName: "exchange",
             abstract: "Exchange a transfer code for its mytoken: store it as an account, or print it.",
             discussion: """
+                The code is read from a no-echo prompt (or standard input) unless given; \
+                --transfer-code puts it on the command line, where other users can read it. The server \
+                is --mytoken-server, else $MYTOKEN_SERVER or $MYTOKEN_URL, else the server of your \
+                mytoken accounts.
+
                 Examples:
-                  tessera mytoken exchange --transfer-code TC --mytoken-server https://mytoken.data.kit.edu --store laptop
-                  tessera mytoken exchange --transfer-code TC --mytoken-server https://mytoken.data.kit.edu -o my.mytoken
+                  tessera mytoken exchange --store laptop
+                  echo "$TC" | tessera mytoken exchange --transfer-code-stdin -o my.mytoken
+                  tessera mytoken exchange --transfer-code TC --mytoken-server https://mytoken.data.kit.edu
                 """)
 
-        @Option(name: .customLong("transfer-code"), help: ArgumentHelp("The transfer code (single use, short-lived).", valueName: "code"))
-        var transferCode: String
+        @Option(name: [.customLong("transfer-code"), .customLong("TC")],
+                help: ArgumentHelp("The transfer code (unsafe: other users can read the command line).", valueName: "code"))
+        var transferCode: String?
+
+        @Flag(name: .customLong("transfer-code-stdin"), help: "Read the transfer code from standard input.")
+        var transferCodeStdin = false
 
         @Option(name: .customLong("mytoken-server"),
-                help: ArgumentHelp("The mytoken server (default $MYTOKEN_SERVER).", valueName: "url"))
+                help: ArgumentHelp("The mytoken server (default $MYTOKEN_SERVER or $MYTOKEN_URL, else your mytoken accounts').",
+                                   valueName: "url"))
         var serverArgument: String?
 
         @Option(name: .customLong("store"), help: ArgumentHelp("Store the mytoken as this new account.", valueName: "account"))
@@ -299,28 +246,188 @@ struct MytokenCommand: AsyncParsableCommand {
         @Option(name: [.customShort("o"), .customLong("out")], help: ArgumentHelp("Write the mytoken to FILE (mode 0600).", valueName: "file"))
         var output: String?
 
-        var server: String? { serverArgument ?? Environment.value("MYTOKEN_SERVER") }
+        var server: String? { serverArgument ?? defaultMytokenServer() }
 
         func validate() throws {
-            if transferCode.isEmpty { throw ValidationError("--transfer-code is empty") }
-            if server == nil { throw ValidationError("name the server with --mytoken-server (or $MYTOKEN_SERVER)") }
+            if transferCode?.isEmpty == true { throw ValidationError("--transfer-code is empty") }
+            if transferCode != nil && transferCodeStdin { throw ValidationError("choose one of --transfer-code and --transfer-code-stdin") }
             if let store { try validateAccountName(store) }
             if store != nil && output != nil { throw ValidationError("choose one of --store and -o") }
             if oidcIssuer != nil && store == nil { throw ValidationError("--oidc-issuer only applies with --store") }
         }
 
+        /// The code from argv (warned), standard input, or a no-echo prompt.
+        func code() throws(CLIError) -> SecretText {
+            let text: String
+            if let transferCode {
+                StandardStream.error.line("""
+                    tessera: warning: --transfer-code puts the code on the command line, where other users can \
+                    read it; prefer the prompt or --transfer-code-stdin
+                    """)
+                text = transferCode
+            } else {
+                let prompt = SecretPrompt()
+                defer { prompt.close() }
+                if transferCodeStdin && prompt.isInteractive {
+                    throw .usage("--transfer-code-stdin reads standard input, which is a terminal; pipe the code in")
+                }
+                text = try prompt.readSecret(prompt: "Transfer code: ").revealed()
+            }
+            let code = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" })
+            guard code.count == 1 else { throw .usage(code.isEmpty ? "no transfer code was given" : "the transfer code is one word") }
+            return SecretText(String(code[0]))
+        }
+
         func run() async throws {
+            let code = try code()
             let agent = try await AgentClient.connect()
-            guard let server else { return }
             if let store {
                 try await agent.addMytokenAccount(name: store, settings: AccountSettingsMessage(
                     kind: AccountKindName.mytoken.rawValue, mytokenServer: server, oidcIssuer: oidcIssuer,
-                    transferCode: transferCode))
+                    transferCode: code.revealed()))
                 StandardStream.output.line("Stored the mytoken as \(store); get tokens with `tessera token \(shellWord(store))`.")
                 return
             }
-            let created = try await agent.exchange(transferCode: SecretText(transferCode), server: server)
+            let created = try await agent.exchange(transferCode: code, server: server)
             try MytokenFiles.deliver(created.token, to: output)
+        }
+    }
+
+    // MARK: profiles
+
+    struct Profiles: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "profiles",
+            abstract: "List the mytoken server's profiles and its capability, restriction and rotation templates.",
+            discussion: """
+                Names listed here can be given to --profile, --restriction, --capability (as @NAME) and \
+                --rotation; a group's templates as GROUP/NAME.
+
+                Examples:
+                  tessera mytoken profiles
+                  tessera mytoken profiles restrictions --json
+                  tessera mytoken profiles groups
+                  tessera mytoken profiles rotation --group kit
+                """)
+
+        @Argument(help: ArgumentHelp("groups, list (profiles), capabilities, restrictions or rotation.", valueName: "what"))
+        var what: String = "list"
+
+        @Option(help: ArgumentHelp("The template group (default: the server's default group).", valueName: "group"))
+        var group: String?
+
+        @Option(name: .customLong("mytoken-server"),
+                help: ArgumentHelp("The mytoken server (default $MYTOKEN_SERVER or $MYTOKEN_URL, else your mytoken accounts').",
+                                   valueName: "url"))
+        var serverArgument: String?
+
+        @Flag(help: "Print the server's answer as JSON.")
+        var json = false
+
+        var kind: MytokenTemplatesKindName? {
+            what == "list" ? .profiles : MytokenTemplatesKindName(rawValue: what)
+        }
+
+        func validate() throws {
+            guard let kind else {
+                throw ValidationError("'\(what)' is not one of groups, list, capabilities, restrictions, rotation")
+            }
+            if kind == .groups && group != nil { throw ValidationError("--group does not apply to groups") }
+            if group?.isEmpty == true { throw ValidationError("--group is empty") }
+        }
+
+        func run() async throws {
+            guard let kind else { return }
+            let agent = try await AgentClient.connect()
+            let reply = try await agent.templates(MytokenTemplatesRequest(
+                mytokenServer: serverArgument ?? defaultMytokenServer(), kind: kind.rawValue, group: group))
+            if json {
+                StandardStream.output.line(reply.json)
+                return
+            }
+            let names = reply.entries.keys.sorted()
+            if names.isEmpty {
+                StandardStream.error.line("tessera: the server lists no \(kind == .groups ? "template groups" : kind.rawValue)"
+                    + (group.map { " in the group \($0)" } ?? ""))
+                return
+            }
+            if kind == .groups {
+                for name in names { StandardStream.output.line(name) }
+                return
+            }
+            StandardStream.output.put(table(["NAME", "CONTENT"], names.map { [$0, reply.entries[$0] ?? ""] }))
+        }
+    }
+
+    // MARK: info
+
+    struct Info: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "info",
+            abstract: "Ask the mytoken server about a mytoken: introspect, history, subtokens, list.",
+            discussion: """
+                introspect: the token's properties and usage counts (capability tokeninfo:introspect); \
+                history: its events (tokeninfo:history); subtokens: the tree of mytokens created from it \
+                (tokeninfo:subtokens); list: all your mytokens (manage_mytokens:list). A token that \
+                rotates is stored again (an account) or written back (a file).
+
+                Examples:
+                  tessera mytoken info introspect kit
+                  tessera mytoken info history --mytoken-file job.mytoken --json
+                  tessera mytoken info subtokens kit
+                """)
+
+        @Argument(help: ArgumentHelp("introspect, history, subtokens or list.", valueName: "action"))
+        var action: String
+
+        @Argument(help: ArgumentHelp("The mytoken account (else a passed mytoken).", valueName: "account"))
+        var account: String?
+
+        @OptionGroup var input: MytokenInput
+
+        @Flag(help: "Print the server's answer as JSON.")
+        var json = false
+
+        func validate() throws {
+            guard MytokenInfoActionName(rawValue: action) != nil else {
+                throw ValidationError("'\(action)' is not one of introspect, history, subtokens, list")
+            }
+            try validateAccountOrInput(account, input)
+        }
+
+        func run() async throws {
+            guard let actionName = MytokenInfoActionName(rawValue: action) else { return }
+            var request = MytokenInfoRequest()
+            var origin: MytokenOrigin?
+            if account == nil {
+                let (mytoken, from) = try input.read()
+                request.mytoken = mytoken.revealed()
+                request.mytokenServer = input.server
+                origin = from
+            }
+            let agent = try await AgentClient.connect()
+            let reply = try await agent.info(account: account, action: actionName, request: request)
+            if let rotated = reply.rotatedMytoken, let origin { MytokenInput.keep(SecretText(rotated), origin: origin) }
+            if json {
+                StandardStream.output.line(reply.json)
+                return
+            }
+            switch actionName {
+            case .introspect:
+                StandardStream.output.put(table(["FIELD", "VALUE"], reply.rows.map { [$0["field"] ?? "", $0["value"] ?? ""] }))
+            case .history:
+                StandardStream.output.put(table(["TIME", "EVENT", "IP", "COMMENT"], reply.rows.map {
+                    [localTime($0["time"]), $0["event"] ?? "", $0["ip"] ?? "", $0["comment"] ?? ""]
+                }))
+            case .subtokens, .list:
+                StandardStream.output.put(table(["NAME", "CREATED", "EXPIRES", "IP", "MOM-ID"], reply.rows.map {
+                    let depth = Int($0["depth"] ?? "0") ?? 0
+                    let name = ($0["name"] ?? "").isEmpty ? "(unnamed)" : $0["name"]!
+                    return [String(repeating: "  ", count: depth) + name, localTime($0["created"]),
+                            ($0["expires-at"] ?? "").isEmpty ? "never" : localTime($0["expires-at"]), $0["ip"] ?? "",
+                            $0["mom-id"] ?? ""]
+                }))
+            }
         }
     }
 
@@ -368,7 +475,30 @@ private func validateAccountOrInput(_ account: String?, _ input: MytokenInput) t
     }
 }
 
-/// `-s "openid profile"` means two scopes, as in oidc-token and the mytoken client.
-private func splitWords(_ values: [String]) -> [String] {
-    values.flatMap { $0.split(separator: " ").map(String.init) }
+
+
+/// Columns padded to their widest cell; the last column is not padded.
+func table(_ header: [String], _ rows: [[String]]) -> String {
+    let all = [header] + rows
+    var widths = [Int](repeating: 0, count: header.count)
+    for row in all { for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) } }
+    var out = ""
+    for row in all {
+        var line = ""
+        for (index, cell) in row.enumerated() {
+            line += index == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count + 2)
+        }
+        out += line + "\n"
+    }
+    return out
+}
+
+/// Unix seconds as local "YYYY-MM-DD HH:MM:SS" (the CLI has no Foundation).
+func localTime(_ seconds: String?) -> String {
+    guard let seconds, var value = time_t(seconds) else { return seconds ?? "" }
+    var parts = tm()
+    guard localtime_r(&value, &parts) != nil else { return seconds }
+    var buffer = [CChar](repeating: 0, count: 32)
+    let count = strftime(&buffer, buffer.count, "%Y-%m-%d %H:%M:%S", &parts)
+    return count > 0 ? String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self) : seconds
 }

@@ -38,11 +38,13 @@ struct MytokenInput: ParsableArguments {
     var argument: String?
 
     @Option(name: .customLong("mytoken-server"),
-            help: ArgumentHelp("The mytoken server (default $MYTOKEN_SERVER, else the token's own iss claim).",
-                               valueName: "url"))
+            help: ArgumentHelp("""
+                The mytoken server (default $MYTOKEN_SERVER or $MYTOKEN_URL, else the token's own iss claim, \
+                else the server of your mytoken accounts).
+                """, valueName: "url"))
     var serverArgument: String?
 
-    var server: String? { serverArgument ?? Environment.value("MYTOKEN_SERVER") }
+    var server: String? { serverArgument ?? defaultMytokenServer() }
 
     var given: Bool { file != nil || environmentVariable != nil || prompt || argument != nil }
 
@@ -131,9 +133,9 @@ struct MytokenInput: ParsableArguments {
 
 /// Small file operations for mytokens without Foundation (the CLI must start fast).
 enum MytokenFiles {
-    static func read(_ path: String) throws(CLIError) -> String {
+    static func read(_ path: String, what: String? = nil) throws(CLIError) -> String {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw .usage("cannot read \(path): \(errnoText())") }
+        guard descriptor >= 0 else { throw .usage("cannot read \(what.map { "the \($0) " } ?? "")\(path): \(errnoText())") }
         defer { close(descriptor) }
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -141,7 +143,7 @@ enum MytokenFiles {
         while true {
             let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
-            if count < 0 { throw .usage("cannot read \(path): \(errnoText())") }
+            if count < 0 { throw .usage("cannot read \(what.map { "the \($0) " } ?? "")\(path): \(errnoText())") }
             if count == 0 { break }
             bytes += buffer[0..<count]
             if bytes.count > 1 << 20 { throw .usage("\(path) is larger than 1 MB; it is not a mytoken or restriction file") }

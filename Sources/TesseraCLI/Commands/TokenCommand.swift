@@ -88,6 +88,10 @@ struct TokenCommand: AsyncParsableCommand {
         bearerFilePath ?? (bearerFileAtDefaultPath ? BearerTokenFile.defaultPath() : nil)
     }
 
+    @Flag(name: .customLong("id-token"),
+          help: "Print the ID token of the latest login or refresh instead (a refresh with openid when none is held).")
+    var idToken = false
+
     @Flag(help: "When a login is needed, run it here (device flow) and then print the token.")
     var interactive = false
 
@@ -136,11 +140,25 @@ struct TokenCommand: AsyncParsableCommand {
             throw ValidationError("--min-valid \(minValid) is more than a year; give seconds, e.g. -t 300")
         }
         if timeout == 0 { throw ValidationError("--timeout must be at least 1 second") }
+        if idToken && (env || bearerFile != nil || !scopeArguments.isEmpty || !audiences.isEmpty || interactive || all
+            || authorizationHeader || !fields.isEmpty) {
+            throw ValidationError("--id-token goes with --json, --force and -t only")
+        }
         if noQR && !interactive { throw ValidationError("--no-qr only applies with --interactive") }
     }
 
     func run() async throws {
         let agent = try await AgentClient.connect()
+        if idToken {
+            let (token, expiresAt) = try await agent.idToken(account: account, minValid: minValid, force: force)
+            if json {
+                StandardStream.output.line(JSONValue.object([("id_token", .string(token.revealed())),
+                                                             ("expires_at", .integer(expiresAt))]).rendered())
+            } else {
+                StandardStream.output.line(token.revealed())
+            }
+            return
+        }
         let request = TokenRequest(account: account, scopes: scopes, audience: audiences,
                                    minValid: minValid, force: force, application: applicationName)
         let issued: IssuedToken

@@ -24,7 +24,7 @@ public struct Account: Sendable, Equatable {
 
     public init(name: String, kind: AccountKind = .oidc, issuer: URL, clientID: String? = nil,
                 scopes: [String] = ["openid", "offline_access"], audience: [String] = [],
-                audienceStyle: AudienceStyle = .resource, mytokenServer: URL? = nil) {
+                audienceStyle: AudienceStyle = .auto, mytokenServer: URL? = nil) {
         self.name = name
         self.kind = kind
         self.issuer = issuer
@@ -41,7 +41,8 @@ public struct Account: Sendable, Equatable {
 public enum Validate {
     public static let maxNameBytes = 128
     public static let maxStringBytes = 2048
-    public static let maxListCount = 64
+    /// Room for `max`: IAM instances publish dozens of scopes.
+    public static let maxListCount = 256
 
     /// An account name: 1–128 bytes of printable text, no surrounding spaces, and not a URL
     /// (GetToken takes an issuer URL in the same place).
@@ -87,10 +88,8 @@ public enum Validate {
         return url
     }
 
-    public static func isLoopback(_ host: String) -> Bool {
-        let host = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        return host == "localhost" || host == "::1" || host.hasPrefix("127.")
-    }
+    /// The OIDC client's rule, so an account can only name what the client will talk to.
+    public static func isLoopback(_ host: String) -> Bool { URLPolicy.isLoopback(host) }
 
     /// A short free-text value such as a client id.
     public static func text(_ value: String, field: String) throws(AgentError) -> String {

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import OIDC
 import TesseraNames
 
@@ -16,6 +19,9 @@ public struct AccountFileProblem: Sendable, Equatable, CustomStringConvertible {
 public struct AccountFileContents: Sendable, Equatable {
     public var accounts: [Account]
     public var problems: [AccountFileProblem]
+    /// False when the file exists but could not be read at all (permissions, I/O, not a regular
+    /// file): what it holds is unknown, so it must not be written over.
+    public var readable = true
 }
 
 public enum AccountFileError: Error, Sendable, CustomStringConvertible {
@@ -36,8 +42,8 @@ public enum AccountFileError: Error, Sendable, CustomStringConvertible {
 /// ```
 /// Keys are the `AccountSetting` names of the D-Bus contract. Written atomically (temp file in the
 /// same directory, fsync, rename) with mode 0600. A file that could not be read completely is
-/// kept as `accounts.json.invalid` the next time the service writes, so nothing the user wrote by
-/// hand is lost silently.
+/// kept as `accounts.json.invalid` (then `.invalid.1`, `.invalid.2`, …: never over an earlier
+/// one) once the next write has succeeded, so nothing the user wrote by hand is lost.
 public struct AccountFile: Sendable {
     public static let schemaVersion = 1
     public let path: String
@@ -55,13 +61,63 @@ public struct AccountFile: Sendable {
         return AccountFile(path: config + "/tessera/accounts.json")
     }
 
+    /// The largest file read: far above any real account list, and a bound on what a stray file
+    /// in its place can cost.
+    static let maximumSize = 1 << 20
+
     public func load() -> AccountFileContents {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            if FileManager.default.fileExists(atPath: path) {
-                return AccountFileContents(accounts: [], problems: [problem("(file)", "cannot be read (check its permissions)")])
-            }
+        let data: Data
+        switch read() {
+        case .missing:
             return AccountFileContents(accounts: [], problems: [])
+        case .unreadable(let reason):
+            return AccountFileContents(accounts: [], problems: [problem("(file)", reason)], readable: false)
+        case .contents(let contents):
+            data = contents
         }
+        return parse(data)
+    }
+
+    enum ReadResult {
+        case missing
+        case unreadable(String)
+        case contents(Data)
+    }
+
+    /// Reads the whole file without ever blocking (a FIFO in its place would hang the service at
+    /// start) and only if it is a regular file of a sane size.
+    func read() -> ReadResult {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else {
+            let error = errno
+            if error == ENOENT { return .missing }
+            return .unreadable("cannot be read: \(String(cString: strerror(error)))")
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return .unreadable("cannot be read: \(String(cString: strerror(errno)))") }
+        guard info.st_mode & S_IFMT == S_IFREG else { return .unreadable("cannot be read: it is not a regular file") }
+        guard Int(info.st_size) <= Self.maximumSize else {
+            return .unreadable("cannot be read: it is larger than \(Self.maximumSize / 1024) KiB")
+        }
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                return .unreadable("cannot be read: \(String(cString: strerror(errno)))")
+            }
+            if count == 0 { return .contents(data) }
+            data.append(contentsOf: buffer[..<count])
+            if data.count > Self.maximumSize {
+                return .unreadable("cannot be read: it is larger than \(Self.maximumSize / 1024) KiB")
+            }
+        }
+    }
+
+    /// The accounts in a file's bytes, and every problem found, each naming its field.
+    func parse(_ data: Data) -> AccountFileContents {
         let json: Any
         do {
             json = try JSONSerialization.jsonObject(with: data)
@@ -151,10 +207,10 @@ public struct AccountFile: Sendable {
             }
             kind = value
         }
-        var style = AudienceStyle.resource
+        var style = AudienceStyle.auto
         if let text = try string(AccountSetting.audienceStyle.rawValue, required: false) {
             guard let value = AudienceStyle(rawValue: text) else {
-                throw problem("\(at).audience-style", "\"\(text)\" is not one of resource, audience")
+                throw problem("\(at).audience-style", "\"\(text)\" is not one of \(AudienceStyle.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             style = value
         }
@@ -185,9 +241,20 @@ public struct AccountFile: Sendable {
                        audience: audience, audienceStyle: style, mytokenServer: mytokenServer)
     }
 
-    /// Writes all accounts atomically. `keepInvalid` moves the current file aside first (used when
-    /// loading it reported problems, so the user's hand edits survive).
-    public func save(_ accounts: [Account], keepInvalid: Bool = false) throws(AccountFileError) {
+    /// Writes all accounts atomically. `keepInvalid` keeps the current file under a new
+    /// `.invalid` name (used when loading it reported problems, so the user's hand edits survive),
+    /// and only once the new file is written in full: a failed write leaves everything as it was.
+    /// Returns the name the old file was kept under, if any.
+    @discardableResult
+    public func save(_ accounts: [Account], keepInvalid: Bool = false) throws(AccountFileError) -> String? {
+        let directory = (path as NSString).deletingLastPathComponent
+        let fm = FileManager.default
+        do {
+            try fm.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                   attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw .writeFailed(file: path, reason: "cannot create \(directory)")
+        }
         let list: [[String: Any]] = accounts.map { account in
             var object: [String: Any] = [
                 "name": account.name,
@@ -208,7 +275,66 @@ public struct AccountFile: Sendable {
         } catch {
             throw .writeFailed(file: path, reason: "cannot encode the accounts")
         }
-        try ConfigFile.write(data, to: path, keepInvalid: keepInvalid)
+        let temporary = "\(path).tmp-\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw .writeFailed(file: path, reason: String(cString: strerror(errno))) }
+        var ok = data.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 { if errno == EINTR { continue }; return false }
+                offset += written
+            }
+            return true
+        }
+        ok = ok && fchmod(fd, 0o600) == 0 && fsync(fd) == 0
+        let failure = errno
+        close(fd)
+        guard ok else {
+            unlink(temporary)
+            throw .writeFailed(file: path, reason: String(cString: strerror(failure)))
+        }
+        var kept: String?
+        if keepInvalid {
+            do { kept = try keepAside() } catch {
+                unlink(temporary)
+                throw error
+            }
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            if let kept { unlink(kept) }  // the original is still in place
+            throw .writeFailed(file: path, reason: reason)
+        }
+        // The rename is durable only once the directory is.
+        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directoryFD >= 0 { fsync(directoryFD); close(directoryFD) }
+        return kept
+    }
+
+    /// A second name for the current file, `.invalid` or the first free `.invalid.N` (a hard
+    /// link, so the file itself stays in place until the new one replaces it). Nil when there is
+    /// no file to keep.
+    private func keepAside() throws(AccountFileError) -> String? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        for number in 0..<1000 {
+            let name = number == 0 ? "\(path).invalid" : "\(path).invalid.\(number)"
+            if link(path, name) == 0 { return name }
+            if errno == EEXIST { continue }
+            // A file system without hard links: copy it instead, never over an existing name.
+            guard let data = FileManager.default.contents(atPath: path) else { break }
+            let fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            if fd < 0 { if errno == EEXIST { continue }; break }
+            let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            let synced = fsync(fd) == 0
+            close(fd)
+            if written == data.count && synced { return name }
+            unlink(name)
+            break
+        }
+        throw .writeFailed(file: path, reason: "cannot keep the unreadable file as \(path).invalid: \(String(cString: strerror(errno)))")
     }
 }
 

@@ -12,6 +12,11 @@ extension AgentError {
         case .invalidGrant(let description):
             self = .loginRequired(account: account, reason: "the provider no longer accepts the login of \"\(account)\""
                 + (description.map { " (\($0))" } ?? ""))
+        case .transport(.bodyTooLarge(_, let limit)):
+            // The provider was reached and answered, just too much: not "cannot reach" (issue 12.8).
+            self = .provider(error: "response_too_large", description: "the answer is larger than \(limit) bytes; refusing it")
+        case .transport(.redirectRefused(_, let status, let location)):
+            self = .provider(error: "redirect", description: "the provider answered with a redirect (HTTP \(status)) to \(location.map { String($0.prefix(200)) } ?? "nowhere"), which is not followed; check the issuer URL")
         case .transport(let problem):
             self = .network(problem.description)
         case .cancelled:

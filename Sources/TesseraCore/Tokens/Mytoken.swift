@@ -50,18 +50,37 @@ extension Agent {
         return claims[name] as? String
     }
 
-    /// The server for a mytoken the caller passed: the one named in the call, else the token's own.
+    /// The server for a mytoken the caller passed: the one named in the call, else the token's own,
+    /// else the default server (short tokens and transfer codes name none).
     func server(for token: SecretString, given: URL?, field: String) throws(AgentError) -> URL {
         if let given { return given }
         if let named = Self.server(of: token) { return named }
-        throw .invalidArgument(field: field, reason: "is required: the mytoken is not a JWT that names its server")
+        return try defaultMytokenServer(field: field, why: "the mytoken is not a JWT that names its server")
+    }
+
+    /// The server of the user's mytoken accounts when they all use one. Callers pass `$MYTOKEN_URL`
+    /// (or Tessera's `$MYTOKEN_SERVER`) as the server before it comes to this.
+    public func defaultMytokenServer(field: String, why: String) throws(AgentError) -> URL {
+        let accounts = self.accounts.filter { $0.kind == .mytoken && $0.mytokenServer != nil }
+        var servers: [URL] = []
+        for account in accounts where !servers.contains(account.mytokenServer!) { servers.append(account.mytokenServer!) }
+        if servers.count == 1 { return servers[0] }
+        if servers.isEmpty {
+            throw .invalidArgument(field: field, reason: "is required: \(why), and there is no mytoken account to take "
+                + "the server from; name it with --mytoken-server or MYTOKEN_URL")
+        }
+        let named = accounts.map { "\($0.name) (\($0.mytokenServer!.absoluteString))" }.joined(separator: ", ")
+        throw .invalidArgument(field: field, reason: "is required: \(why), and the mytoken accounts \(named) use "
+            + "different servers; choose one with --mytoken-server URL or MYTOKEN_URL")
     }
 
     // MARK: Accounts
 
     func addMytokenAccount(name: String, settings: AccountSettings, existing: Account?) async throws(AgentError) {
         // An imported JWT names its server; a login or a transfer code needs it named.
-        guard let server = settings.mytokenServer ?? settings.mytoken.flatMap(Self.server(of:)) else {
+        let defaultServer = settings.transferCode != nil || settings.mytoken != nil
+            ? try? defaultMytokenServer(field: AccountSetting.mytokenServer.rawValue, why: "") : nil
+        guard let server = settings.mytokenServer ?? settings.mytoken.flatMap(Self.server(of:)) ?? defaultServer else {
             throw .invalidArgument(field: AccountSetting.mytokenServer.rawValue, reason: "is required for kind=mytoken")
         }
         if settings.clientID != nil || settings.clientSecret != nil {
@@ -78,22 +97,28 @@ extension Agent {
                               audience: settings.audience ?? (existing?.kind == .mytoken ? existing?.audience : nil) ?? [],
                               mytokenServer: server)
 
-        var mytoken = settings.mytoken
+        var given = settings.mytoken
         if let code = settings.transferCode {
             let issued: IssuedMytoken
             do { issued = try await client.exchange(transferCode: code) } catch { throw AgentError(error, account: nil) }
-            mytoken = issued.token
+            given = issued.token
         }
-        if let existing, existing.issuer != account.issuer || existing.kind != account.kind
-            || existing.mytokenServer != account.mytokenServer || mytoken != nil {
-            // A login belongs to its server and provider; a new mytoken replaces the old one.
-            try await refreshLock(name).run { [self] () async throws(AgentError) in
-                try await vault.deleteAll(of: existing)
-                state.withLock { $0.unsavedRotations[name] = nil }
+        let mytoken = given
+        // A login belongs to its server and provider; a new mytoken replaces the old one.
+        let replacesLogin = existing.map {
+            $0.issuer != account.issuer || $0.kind != account.kind || $0.mytokenServer != account.mytokenServer || mytoken != nil
+        } ?? false
+        try await refreshLock(name).run { [self] () async throws(AgentError) in
+            try await commit(account, existing: existing) { (keyring: inout KeyringTransaction) async throws(AgentError) in
+                let newKey = SecretVault.key(account, account.loginSecretKind)
+                if let mytoken { try await keyring.save(mytoken, as: account.loginSecretKind, of: account) }
+                guard let existing, replacesLogin else { return }
+                for kind in SecretKind.allCases where !(mytoken != nil && SecretVault.key(existing, kind) == newKey) {
+                    try await keyring.delete(kind, of: existing)
+                }
             }
+            if replacesLogin { state.withLock { $0.unsavedRotations[name] = nil } }
         }
-        if let mytoken { try await storeLogin(mytoken, account: account) }
-        try await commit(account, existed: existing != nil)
         if mytoken != nil { await currentObserver?.loginCompleted(account: name) }
     }
 
@@ -292,9 +317,75 @@ extension Agent {
         }
     }
 
-    public func exchange(transferCode: SecretString, server: URL) async throws(AgentError) -> IssuedMytoken {
+    public func exchange(transferCode: SecretString, server given: URL?) async throws(AgentError) -> (IssuedMytoken, URL) {
+        var server: URL
+        if let given { server = given } else {
+            server = try defaultMytokenServer(field: MytokenServerOption.mytokenServer.rawValue,
+                                              why: "a transfer code does not name its server")
+        }
         let client = try await mytokenClient(server)
-        do { return try await client.exchange(transferCode: transferCode) } catch { throw AgentError(error, account: nil) }
+        do { return (try await client.exchange(transferCode: transferCode), server) } catch { throw AgentError(error, account: nil) }
+    }
+
+    // MARK: Templates, profiles and tokeninfo
+
+    /// The server's template groups (`kind` nil) or its templates of one kind.
+    public func mytokenTemplates(server given: URL?, kind: MytokenTemplateKind?, group: String?)
+        async throws(AgentError) -> (json: String, entries: [String: String])
+    {
+        var server: URL
+        if let given { server = given } else {
+            server = try defaultMytokenServer(field: MytokenTemplatesOption.mytokenServer.rawValue, why: "no server was named")
+        }
+        let client = try await mytokenClient(server)
+        do {
+            guard let kind else {
+                let groups = try await client.templateGroups()
+                return (MytokenJSON.array(groups.map(MytokenJSON.string)).text,
+                        Dictionary(groups.map { ($0, "") }, uniquingKeysWith: { a, _ in a }))
+            }
+            let templates = try await client.templates(kind, group: group)
+            let json = MytokenJSON.array(templates.map { .object(["id": .string($0.id), "name": .string($0.name), "payload": $0.payload]) })
+            return (json.text, Dictionary(templates.map { ($0.name, $0.payload.text) }, uniquingKeysWith: { a, _ in a }))
+        } catch {
+            throw AgentError(error, account: nil)
+        }
+    }
+
+    /// A tokeninfo action for `account`'s mytoken (a rotation stored before the answer) or for a
+    /// passed one (the replacement returned in the answer).
+    public func mytokenInfo(_ action: MytokenTokeninfoAction, account nameOrIssuer: String?, passed: SecretString?,
+                            server given: URL?) async throws(AgentError) -> (MytokenTokeninfo, URL) {
+        if let passed {
+            let server = try server(for: passed, given: given, field: MytokenInfoOption.mytokenServer.rawValue)
+            let client = try await mytokenClient(server)
+            do { return (try await client.tokeninfo(action, mytoken: passed), server) } catch {
+                throw AgentError(error, account: nil)
+            }
+        }
+        guard let nameOrIssuer else { throw .invalidArgument(field: "account", reason: "name an account or pass a mytoken") }
+        let account = try resolve(nameOrIssuer)
+        guard account.kind == .mytoken else {
+            throw .invalidArgument(field: "account", reason: "\"\(account.name)\" is not a mytoken account")
+        }
+        let server = try serverOf(account)
+        let client = try await mytokenClient(server)
+        return try await refreshLock(account.name).run { [self] () async throws(AgentError) -> (MytokenTokeninfo, URL) in
+            let mytoken = try await currentMytoken(account)
+            var info: MytokenTokeninfo
+            do throws(MytokenError) {
+                info = try await client.tokeninfo(action, mytoken: mytoken)
+            } catch .invalidToken(let description) {
+                throw await mytokenRejected(account, description)
+            } catch {
+                throw AgentError(error, account: account.name)
+            }
+            if let rotated = info.rotatedMytoken {
+                try await persistRotation(rotated, of: account)
+                info.rotatedMytoken = nil
+            }
+            return (info, server)
+        }
     }
 
     public func revoke(mytoken: SecretString, server given: URL?, recursive: Bool) async throws(AgentError) {

@@ -98,6 +98,16 @@ public actor TokenCache {
         for key in flights.keys where key.account == account { flights[key]?.cacheResult = false }
     }
 
+    /// Moves every token of the account to its new name (RenameAccount); refreshes in flight
+    /// finish uncached, since they were started under the old name.
+    public func rename(account: String, to newName: String) {
+        for (key, token) in entries where key.account == account {
+            entries[key] = nil
+            entries[TokenKey(account: newName, scopes: key.scopes, audience: key.audience)] = token
+        }
+        for key in flights.keys where key.account == account { flights[key]?.cacheResult = false }
+    }
+
     /// When each token held for the account expires (for ListAccounts; the tokens stay here).
     public func expiries(account: String) -> [Date] {
         entries.filter { $0.key.account == account }.map(\.value.expiresAt).sorted()

@@ -1,0 +1,92 @@
+import DBus
+
+/// One `ListProviders` entry: `(s short_name, a{sv} facts)`.
+public struct ProviderInfo: Sendable, Equatable {
+    public var shortName: String
+    public var issuer: String
+    public var displayName: String
+    public var registrationURI: String?
+    public var publicClientID: String?
+    public var scopes: [String]
+    public var audienceParameter: String
+    public var notes: String
+    public var source: String
+
+    public init(shortName: String, issuer: String, displayName: String, registrationURI: String?, publicClientID: String?,
+                scopes: [String], audienceParameter: String, notes: String, source: String) {
+        self.shortName = shortName
+        self.issuer = issuer
+        self.displayName = displayName
+        self.registrationURI = registrationURI
+        self.publicClientID = publicClientID
+        self.scopes = scopes
+        self.audienceParameter = audienceParameter
+        self.notes = notes
+        self.source = source
+    }
+
+    public var dbusValue: DBusValue {
+        var facts: [String: Variant] = [
+            ProviderKey.issuer.rawValue: Variant(issuer),
+            ProviderKey.displayName.rawValue: Variant(displayName),
+            ProviderKey.scopes.rawValue: Variant(scopes),
+            ProviderKey.audienceParameter.rawValue: Variant(audienceParameter),
+            ProviderKey.notes.rawValue: Variant(notes),
+            ProviderKey.source.rawValue: Variant(source),
+        ]
+        if let registrationURI { facts[ProviderKey.registrationURI.rawValue] = Variant(registrationURI) }
+        if let publicClientID { facts[ProviderKey.publicClientID.rawValue] = Variant(publicClientID) }
+        return .structure([.string(shortName), facts.dbusValue])
+    }
+
+    public init(dbusValue: DBusValue) throws(DBusError) {
+        guard case .structure(let fields) = dbusValue, fields.count == 2 else {
+            throw .typeMismatch(expected: "(sa{sv})", actual: dbusValue.signature.rawValue, context: "provider entry")
+        }
+        let (shortName, facts) = try fields.decode(String.self, [String: Variant].self)
+        self.shortName = shortName
+        issuer = try facts.value(ProviderKey.issuer.rawValue) ?? ""
+        displayName = try facts.value(ProviderKey.displayName.rawValue) ?? shortName
+        registrationURI = try facts.value(ProviderKey.registrationURI.rawValue)
+        publicClientID = try facts.value(ProviderKey.publicClientID.rawValue)
+        scopes = try facts.value(ProviderKey.scopes.rawValue) ?? []
+        audienceParameter = try facts.value(ProviderKey.audienceParameter.rawValue) ?? "auto"
+        notes = try facts.value(ProviderKey.notes.rawValue) ?? ""
+        source = try facts.value(ProviderKey.source.rawValue) ?? ""
+    }
+
+    /// `ListProviders`' reply body.
+    public static func listBody(_ providers: [ProviderInfo]) -> [DBusValue] {
+        [.array(of: "(sa{sv})", providers.map(\.dbusValue))]
+    }
+
+    public static func list(body: [DBusValue]) throws(DBusError) -> [ProviderInfo] {
+        guard let first = body.first, case .array(_, let entries) = first, body.count == 1 else {
+            throw .typeMismatch(expected: "a(sa{sv})", actual: body.map(\.signature.rawValue).joined(), context: "ListProviders reply")
+        }
+        var result: [ProviderInfo] = []
+        for entry in entries { result.append(try ProviderInfo(dbusValue: entry)) }
+        return result
+    }
+}
+
+/// `GetIdToken`'s options, for both sides.
+public struct IdTokenOptions: Sendable, Equatable {
+    public var minValid: UInt32?
+    public var force: Bool?
+
+    public init(minValid: UInt32? = nil, force: Bool? = nil) { self.minValid = minValid; self.force = force }
+
+    public var dbusOptions: [String: Variant] {
+        var options: [String: Variant] = [:]
+        if let minValid { options[IdTokenOption.minValid.rawValue] = Variant(minValid) }
+        if let force { options[IdTokenOption.force.rawValue] = Variant(force) }
+        return options
+    }
+
+    public init(dbusOptions: [String: Variant]) throws(ArgumentError) {
+        let reader = try OptionReader(dbusOptions, allowed: IdTokenOption.allCases.map(\.rawValue))
+        minValid = try reader.value(IdTokenOption.minValid.rawValue)
+        force = try reader.value(IdTokenOption.force.rawValue)
+    }
+}
