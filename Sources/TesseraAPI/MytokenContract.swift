@@ -32,6 +32,8 @@ public struct CreateMytokenRequest: Sendable, Equatable {
     public var tokenType: String?
     public var maxTokenLength: UInt32?
     public var failOnWiderRestrictions: Bool?
+    public var oidcIssuer: String?
+    public var notify: Bool?
 
     public init() {}
 
@@ -65,6 +67,8 @@ public struct CreateMytokenRequest: Sendable, Equatable {
         put(.tokenType, tokenType)
         put(.maxTokenLength, maxTokenLength)
         put(.failOnWiderRestrictions, failOnWiderRestrictions)
+        put(.oidcIssuer, oidcIssuer)
+        put(.notify, notify)
         return o
     }
 
@@ -95,6 +99,8 @@ public struct CreateMytokenRequest: Sendable, Equatable {
         tokenType = try r.value(CreateMytokenKey.tokenType.rawValue)
         maxTokenLength = try r.value(CreateMytokenKey.maxTokenLength.rawValue)
         failOnWiderRestrictions = try r.value(CreateMytokenKey.failOnWiderRestrictions.rawValue)
+        oidcIssuer = try r.value(CreateMytokenKey.oidcIssuer.rawValue)
+        notify = try r.value(CreateMytokenKey.notify.rawValue)
     }
 }
 

@@ -14,6 +14,13 @@ public protocol AgentObserver: Sendable {
     func loginRequired(account: String) async
     func loginCompleted(account: String) async
     func accountsChanged() async
+    /// The provider ended a login the user did not end (an expired or revoked refresh token):
+    /// after `loginRequired`, so the desktop can offer to log in again.
+    func loginExpired(account: String) async
+}
+
+extension AgentObserver {
+    public func loginExpired(account: String) async {}
 }
 
 /// A GetToken call with its options already checked.
@@ -93,6 +100,8 @@ public final class Agent: Sendable {
         /// The scopes an account's login asked for, where they may differ from the account's
         /// scopes (a login with other scopes, or SetAccount since): a refresh then names its scopes.
         var loginScopes: [String: [String]] = [:]
+        /// Accounts whose imported refresh token is being tried (AddAccount with refresh-token).
+        var importing: Set<String> = []
     }
 
     public let tokens = TokenCache()
@@ -100,6 +109,8 @@ public final class Agent: Sendable {
     /// Serializes account changes (add, replace, remove): each is one transaction over the file,
     /// the keyring and memory.
     let accountChanges = AsyncLock()
+    /// Token uses that may rotate, from request to stored answer; a clean stop waits for them.
+    let rotations = RotationGate()
     private let accountFile: AccountFile
     let vault: SecretVault
     let transport: any HTTPTransport
@@ -432,7 +443,17 @@ public final class Agent: Sendable {
         }
     }
 
+    /// Ends every refresh-token use: waits up to `timeout` for those in flight (whose rotated
+    /// token must reach the keyring) and refuses new ones. Returns how many did not finish.
+    public func finishRotations(within timeout: Duration) async -> Int {
+        let inFlight = rotations.inFlight
+        if inFlight > 0 { logger.notice("waiting for \(inFlight) refresh(es) in flight to store their rotated tokens") }
+        return await rotations.closeAndDrain(timeout: timeout)
+    }
+
     private func refreshLocked(_ account: Account, scopes: [String], audience: [String]) async throws(AgentError) -> AccessToken {
+        guard rotations.enter() else { throw .cancelled("tesserad is stopping") }
+        defer { rotations.leave() }
         if account.kind == .mytoken { return try await mytokenAccessToken(account, scopes: scopes, audience: audience) }
         let unsaved = state.withLock { $0.unsavedRotations[account.name] }
         let stored = unsaved == nil ? try await vault.load(.refreshToken, of: account) : nil
@@ -455,6 +476,11 @@ public final class Agent: Sendable {
             }
             await tokens.drop(account: account.name)
             await currentObserver?.loginRequired(account: account.name)
+            // An import being tested is answered to its caller; anything else lost its login
+            // behind the user's back (IAM: refresh tokens live 30 days), so offer a new one.
+            if !state.withLock({ $0.importing.contains(account.name) }) {
+                await currentObserver?.loginExpired(account: account.name)
+            }
             throw .loginRequired(account: account.name, reason: "the provider no longer accepts the login of \"\(account.name)\""
                 + (description.map { " (\($0))" } ?? ""))
         } catch {
@@ -463,6 +489,10 @@ public final class Agent: Sendable {
         }
         if let rotated = response.refreshToken, rotated != refreshToken {
             try await persistRotation(rotated, of: account)
+            // The window in which a SIGKILL loses the login: the provider has rotated, the
+            // keyring does not have the new token yet (issue 12, item 6).
+            let window = Date().timeIntervalSince(response.receivedAt)
+            logger.debug("stored the rotated refresh token of \(account.name) \(Int((window * 1000).rounded())) ms after the provider's answer")
         }
         if let idToken = response.idToken { state.withLock { $0.idTokens[account.name] = idToken } }
         logger.debug("refreshed \(account.name): lifetime \(response.lifetime)")

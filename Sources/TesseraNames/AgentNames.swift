@@ -48,6 +48,13 @@ public enum AgentMethod: String, CaseIterable, Sendable {
     /// `MytokenInfo(s account, s action, a{sv} options) → (s json, aa{sv} rows, a{sv} info)`: the
     /// tokeninfo endpoint for the account's mytoken or `options["mytoken"]` when `account` is "".
     case mytokenInfo = "MytokenInfo"
+    /// `StartMytokenLogin(a{sv} request) → (o flow, a{sv} info)`: the mytoken server's login for a
+    /// new mytoken that is stored nowhere (`tessera mytoken new`); `request` as for CreateMytoken
+    /// plus `mytoken-server`, `oidc-issuer`, `notify`; `info` as StartDeviceFlow's.
+    case startMytokenLogin = "StartMytokenLogin"
+    /// `FinishMytokenLogin(o flow) → (s token, a{sv} info)`: waits for that login and hands its
+    /// mytoken to the caller that started it, once.
+    case finishMytokenLogin = "FinishMytokenLogin"
     /// `LoginWithPassword(s account, a{sv} options)`: the deprecated resource owner password grant
     /// (RFC 6749 §4.3; RFC 9700 says not to use it) for providers that offer nothing else. The
     /// password travels only over the session bus, never on a command line; the service stores the

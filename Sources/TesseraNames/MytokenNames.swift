@@ -60,6 +60,10 @@ public enum CreateMytokenKey: String, CaseIterable, Sendable {
     case maxTokenLength = "max-token-length"
     /// `b`: fail instead of dropping clauses wider than the parent's.
     case failOnWiderRestrictions = "error-on-restrictions"
+    /// `s` (StartMytokenLogin only): the OpenID provider to log in at (default: the server's only one).
+    case oidcIssuer = "oidc-issuer"
+    /// `b` (StartMytokenLogin only): show the consent page in a notification (default true).
+    case notify
 }
 
 /// Keys of `GetTokenWithMytoken`'s options.

@@ -287,4 +287,41 @@ final class MytokenWorld {
         }
         #expect(world.agent.process.isRunning)
     }
+
+    @Test func badInputToTheTemplateInfoAndNewMytokenMethods() async throws {
+        let world = try await MytokenWorld()
+        let server = world.server.url.absoluteString
+        let cases: [(String, [String], String)] = [
+            ("ListMytokenTemplates", ["{'kind': <'templates'>, 'mytoken-server': <'\(server)'>}"], "kind"),
+            ("ListMytokenTemplates", ["{'kind': <'rotation'>, 'group': <'a/b'>, 'mytoken-server': <'\(server)'>}"], "template group"),
+            ("MytokenInfo", ["", "tree", "{'mytoken': <'abc'>}"], "action"),
+            ("MytokenInfo", [world.account, "history", "{'mytoken': <'abc'>}"], "not both"),
+            ("StartMytokenLogin", ["{'mytoken-server': <'\(server)'>, 'mytoken': <'x.y.z'>}"], "mytoken"),
+            ("StartMytokenLogin", ["{'mytoken-server': <'\(server)'>, 'oidc-issuer': <'nobody'>}"], "oidc-issuer"),
+            ("StartMytokenLogin", ["{'mytoken-server': <'\(server)'>, 'restrictions': <'@/etc/passwd'>}"], "file path"),
+            ("FinishMytokenLogin", ["/io/tessera/Agent1/flows/999"], "not a login for a new mytoken"),
+            ("CreateMytoken", ["", "{'mytoken': <'x.y.z'>, 'oidc-issuer': <'https://op.example.org'>}"], "StartMytokenLogin"),
+            ("CreateMytoken", ["", "{'mytoken': <'x.y.z'>, 'rotation-template': <'{\"on_at\": true}'>}"], "on_at"),
+        ]
+        for (method, arguments, fragment) in cases {
+            let result = try await Command.run(
+                "gdbus", ["call", "--session", "--dest", "io.tessera.Agent1", "--object-path", "/io/tessera/Agent1",
+                          "--method", "io.tessera.Agent1.\(method)"] + arguments, environment: world.environment)
+            #expect(AgentWorld.errorName(result) == "InvalidArgument", "\(method) \(arguments): \(result.stderr)")
+            #expect(result.stderr.contains(fragment), "\(method) \(arguments): \(result.stderr)")
+        }
+
+        // A login for a new mytoken belongs to the connection that started it.
+        let started = try await Command.run(
+            "gdbus", ["call", "--session", "--dest", "io.tessera.Agent1", "--object-path", "/io/tessera/Agent1",
+                      "--method", "io.tessera.Agent1.StartMytokenLogin", "{'mytoken-server': <'\(server)'>, 'notify': <false>}"],
+            environment: world.environment)
+        #expect(started.succeeded, "\(started.stderr)")
+        let path = try #require(started.stdout.range(of: #"/io/tessera/Agent1/flows/\d+"#, options: .regularExpression))
+        let other = try await Command.run(
+            "gdbus", ["call", "--session", "--dest", "io.tessera.Agent1", "--object-path", "/io/tessera/Agent1",
+                      "--method", "io.tessera.Agent1.FinishMytokenLogin", String(started.stdout[path])], environment: world.environment)
+        #expect(AgentWorld.errorName(other) == "InvalidArgument", "\(other.stderr)")
+        #expect(world.agent.process.isRunning)
+    }
 }

@@ -32,6 +32,8 @@ import Testing
         request.profile = "agent"
         request.rotationTemplate = "at"
         request.rotationFile = "./rotation.json"
+        request.oidcIssuer = "egi"
+        request.notify = false
         #expect(Set(request.dbusOptions.keys) == Set(CreateMytokenKey.allCases.map(\.rawValue)))
         #expect(try CreateMytokenRequest(dbusOptions: request.dbusOptions) == request)
         #expect(throws: ArgumentError(field: "usages-at", reason: "must be of type 't', not 's'")) {

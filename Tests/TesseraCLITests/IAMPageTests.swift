@@ -170,6 +170,52 @@ import TestSupport
         _ = agent
     }
 
+    /// An expired login: the refresh is refused, the refresh token deleted, LoginRequired
+    /// emitted, and a notification "Log in to NAME again" whose "Log in" action (chosen with
+    /// `dunstctl action`) starts the device flow that `tessera login` then picks up.
+    @Test func anExpiredLoginNotifiesAndItsActionLogsInAgain() async throws {
+        // Refresh tokens die 2 s after their access token (2 s): a login is gone after 4 s.
+        let provider = try await TestProvider.start(.init(accessTokenLifetime: 2, refreshTokenLifetime: 2))
+        let config = try Self.configDirectory(provider: provider)
+        let agent = try await RunningAgent(environment: ["XDG_CONFIG_HOME": config])
+        #expect(try await CLI.run(["account", "add", "lapsed", "--provider", "testidp"]).status == 0)
+        try await Self.login("lapsed", at: provider)
+        #expect(try await CLI.run(["token", "lapsed"]).status == 0)
+
+        let directory = try makeTemporaryDirectory("expired-monitor")
+        let monitor = try BackgroundProcess(
+            "dbus-monitor", ["--session", "interface='org.freedesktop.Notifications'", "interface='io.tessera.Agent1'"],
+            logPath: "\(directory)/monitor.log")
+        defer { monitor.stop() }
+        try await Task.sleep(for: .seconds(5))
+        _ = try await Command.run("dunstctl", ["close-all"])
+
+        let refused = try await CLI.run(["token", "lapsed", "--force"])
+        #expect(refused.status == 3, "\(refused)")
+        #expect(refused.stderr.contains("tessera login lapsed"), "\(refused)")
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline && !monitor.log().contains("Log in to lapsed again") {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let log = monitor.log()
+        #expect(log.contains("member=LoginRequired"), "\(log.suffix(2000))")
+        #expect(log.contains("Log in to lapsed again") && log.contains("string \"Log in\""), "\(log.suffix(2000))")
+        let lookup = try await Command.run("secret-tool", ["lookup", "account", "lapsed", "kind", "refresh_token"])
+        #expect(lookup.stdout.isEmpty, "the dead refresh token was deleted")
+
+        // The notification's "Log in" action starts the device flow; its code is shown.
+        #expect(try await Command.run("dunstctl", ["action", "0"]).succeeded)
+        let started = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < started && !monitor.log().contains("Enter the code") {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(monitor.log().contains("Enter the code"), "the login notification follows the action")
+        // `tessera login` joins the flow the action started and finishes it.
+        try await Self.login("lapsed", at: provider)
+        #expect(try await CLI.run(["token", "lapsed"]).status == 0)
+        #expect(agent.log.contains("\"Log in\" chosen on the notification for lapsed"), "\(agent.log.suffix(2000))")
+    }
+
     static func claims(_ jwt: String) -> [String: Any]? {
         let parts = jwt.split(separator: ".")
         guard parts.count == 3 else { return nil }

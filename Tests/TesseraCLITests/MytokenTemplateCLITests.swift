@@ -208,6 +208,67 @@ import TestSupport
         #expect(!agent.log.contains(Self.token(child)))
     }
 
+    /// The consent URI `tessera mytoken new` prints on stderr (stdout is the mytoken's).
+    static func consentURI(_ live: LiveCLI) async throws -> URL {
+        let deadline = ContinuousClock.now + .seconds(15)
+        while ContinuousClock.now < deadline {
+            if let range = live.stderr.range(of: #"open (http://\S+)"#, options: .regularExpression) {
+                return try #require(URL(string: String(live.stderr[range].dropFirst(5))))
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestSupportError.timedOut("the consent URI; got: \(live.stdout) / \(live.stderr)")
+    }
+
+    static func keyringMytokens() async throws -> String {
+        let result = try await Command.run("secret-tool", ["search", "--all", "kind", "mytoken"])
+        return result.stdout + result.stderr
+    }
+
+    @Test func newPrintsTheMytokenOrWritesItAndStoresNothing() async throws {
+        let server = try await MytokenServer.start()
+        let agent = try await MytokenCLITests.agent()
+        let url = server.url.absoluteString
+        let keyringBefore = try await Self.keyringMytokens()
+
+        let printing = try LiveCLI(["mytoken", "new", "--mytoken-server", url, "--restriction", "1d", "--capability", "AT",
+                                    "--name", "job"])
+        try await server.consent(try await Self.consentURI(printing))
+        #expect(try await printing.wait() == 0, "\(printing.stdout) \(printing.stderr)")
+        let token = printing.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(token.split(separator: ".").count == 3, "\(printing.stdout)")
+        let stored = try #require(try await server.lookup(token))
+        #expect(stored.capabilities == ["AT"] && stored.name == "job" && stored.parent == nil)
+        #expect(stored.restrictionsJSON.contains(#""exp":"#))
+        let login = try #require(try await server.receivedBodies(path: Self.mytokenPath).first { $0.contains("oidc_flow") })
+        #expect(login.contains(#""restrictions":[{"include":"1d"}]"#) && login.contains(#""oidc_issuer":"https://op.example.org""#), "\(login)")
+
+        // -o FILE (0600), a provider by the server's name for it, the client's token-type spelling.
+        let file = try makeTemporaryDirectory("mytoken-new") + "/new.mytoken"
+        let writing = try LiveCLI(["mytoken", "new", "--mytoken-server", url, "-i", "test", "--token-type", "short_token", "-o", file])
+        try await server.consent(try await Self.consentURI(writing))
+        #expect(try await writing.wait() == 0, "\(writing.stdout) \(writing.stderr)")
+        #expect(writing.stdout.isEmpty)
+        let written = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .newlines)
+        #expect((try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int) == 0o600)
+        #expect(!written.contains(".") && !written.isEmpty, "a short token")
+        #expect(try await server.lookup(written)?.capabilities == ["AT", "create_mytoken", "tokeninfo"], "the default capabilities")
+
+        // Nothing was stored, and the tokens are not in the service's log.
+        #expect(try await Self.keyringMytokens() == keyringBefore)
+        #expect(!(try await Self.keyringMytokens()).contains(token))
+        #expect(!agent.log.contains(token) && !agent.log.contains(written))
+
+        // Declined consent: no mytoken, an error; a bad provider name lists the server's.
+        let declined = try LiveCLI(["mytoken", "new", "--mytoken-server", url])
+        try await server.consent(try await Self.consentURI(declined), approve: false)
+        #expect(try await declined.wait() != 0 && declined.stdout.isEmpty, "\(declined.stderr)")
+        let unknown = try await CLI.run(["mytoken", "new", "--mytoken-server", url, "-i", "egi"])
+        #expect(unknown.status == 2 && unknown.stderr.contains("Test provider"), "\(unknown)")
+        let noServer = try await CLI.run(["mytoken", "new"])
+        #expect(noServer.status == 2 && noServer.stderr.contains("MYTOKEN_URL"), "\(noServer)")
+    }
+
     /// Restrictions JSON with `exp` written relative to `now` (as `+SECONDS`, rounded to 100 s) so
     /// a comparison does not depend on the second the token was made.
     static func relative(_ json: String, now: Int) -> String {

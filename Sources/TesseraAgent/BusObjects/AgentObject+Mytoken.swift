@@ -38,6 +38,9 @@ extension AgentObject {
         let server = try message.mytokenServer.map { text throws(AgentError) in
             try Validate.serverURL(text, field: CreateMytokenKey.mytokenServer.rawValue)
         }
+        for (given, key) in [(message.oidcIssuer != nil, CreateMytokenKey.oidcIssuer), (message.notify != nil, .notify)] where given {
+            throw .invalidArgument(field: key.rawValue, reason: "applies only to StartMytokenLogin")
+        }
         let request = try Self.mytokenRequest(message)
         let (issued, usedServer) = try await agent.createMytoken(account: account.isEmpty ? nil : account, passed: passed,
                                                                  server: server, request: request)
@@ -191,6 +194,74 @@ extension AgentObject {
         }
         try await agent.revoke(mytoken: mytoken, server: server, recursive: options.recursive ?? false)
         return []
+    }
+
+    // MARK: A new mytoken, stored nowhere
+
+    func startMytokenLogin(_ call: MethodCall, _ caller: VerifiedCaller) async throws(AgentError) -> [DBusValue] {
+        let options: [String: Variant]
+        do { options = try call.arguments.decode([String: Variant].self) } catch {
+            throw .invalidArgument(field: "request", reason: "must be a{sv}")
+        }
+        let message: CreateMytokenRequest
+        do { message = try CreateMytokenRequest(dbusOptions: options) } catch { throw error.agentError }
+        for (given, key) in [(message.mytoken != nil, CreateMytokenKey.mytoken),
+                             (message.failOnWiderRestrictions != nil, .failOnWiderRestrictions)] where given {
+            throw .invalidArgument(field: key.rawValue, reason: "does not apply to a login (there is no parent mytoken)")
+        }
+        var server: URL
+        if let text = message.mytokenServer {
+            server = try Validate.serverURL(text, field: CreateMytokenKey.mytokenServer.rawValue)
+        } else {
+            server = try agent.defaultMytokenServer(field: CreateMytokenKey.mytokenServer.rawValue, why: "no server was named")
+        }
+        let provider = try message.oidcIssuer.map { text throws(AgentError) in
+            try Validate.text(text, field: CreateMytokenKey.oidcIssuer.rawValue)
+        }
+        var request = try Self.mytokenRequest(message)
+        if request.capabilities == nil && request.profile.isEmpty {
+            // The client's default for a new mytoken; the server's own default lacks create_mytoken.
+            request.capabilities = Agent.loginCapabilities
+        }
+        let flow = try await agent.startNewMytoken(server: server, provider: provider, request: request,
+                                                   notify: message.notify ?? true,
+                                                   requestedBy: Self.requester(caller, application: nil))
+        newMytokenLogins.withLock { $0[flow.number] = (flow, caller.uniqueName, server) }
+        Task { [self] in
+            // Forget the login a while after it ends, taken or not.
+            _ = await flow.finished(within: .seconds(max(1, Int(flow.expiresAt.timeIntervalSinceNow) + 5)))
+            try? await Task.sleep(for: .seconds(120))
+            _ = newMytokenLogins.withLock { $0.removeValue(forKey: flow.number) }
+        }
+        return DeviceFlowReply(flow: AgentContract.flowPath(flow.number), userCode: "",
+                               verificationURI: flow.verificationURI.absoluteString,
+                               verificationURIComplete: flow.verificationURIComplete?.absoluteString,
+                               expiresAt: Int64(flow.expiresAt.timeIntervalSince1970.rounded(.down)),
+                               interval: UInt32(clamping: flow.interval.components.seconds)).body
+    }
+
+    func finishMytokenLogin(_ call: MethodCall, _ caller: VerifiedCaller) async throws(AgentError) -> [DBusValue] {
+        let path: ObjectPath
+        do { path = try call.arguments.decode(ObjectPath.self) } catch {
+            throw .invalidArgument(field: "flow", reason: "must be an object path")
+        }
+        let prefix = AgentBus.flowPathPrefix + "/"
+        guard path.rawValue.hasPrefix(prefix), let number = Int(path.rawValue.dropFirst(prefix.count)),
+              let entry = newMytokenLogins.withLock({ $0[number] }), entry.owner == caller.uniqueName
+        else {
+            // The same answer for another caller's login as for none: nothing to learn by probing.
+            throw .invalidArgument(field: "flow", reason: "\(path.rawValue) is not a login for a new mytoken that this connection started")
+        }
+        let wait = Duration.seconds(max(1, Int(entry.flow.expiresAt.timeIntervalSinceNow) + 10))
+        guard let outcome = await entry.flow.finished(within: wait) else {
+            throw .timeout("the login for a new mytoken did not end in time")
+        }
+        if case .failure(let error) = outcome { throw error }
+        guard let issued = entry.flow.takeDelivered() else {
+            throw .invalidArgument(field: "flow", reason: "the new mytoken of \(path.rawValue) was already taken")
+        }
+        _ = newMytokenLogins.withLock { $0.removeValue(forKey: number) }
+        return Self.reply(issued, server: entry.server).body
     }
 
     // MARK: Translation

@@ -31,6 +31,9 @@ public final class AgentObject: AgentObserver {
     /// The oidc-agent socket's switch (GetSettings/SetSettings); nil in a service without one.
     let compatibility: CompatibilitySocket?
     private let notifyFlows = Mutex<Set<Int>>([])
+    /// Logins for a new mytoken (`StartMytokenLogin`), by flow number, with the unique bus name of
+    /// the caller that may take the mytoken.
+    let newMytokenLogins = Mutex<[Int: (flow: DeviceFlow, owner: String, server: URL)]>([:])
 
     public init(connection: Connection, agent: Agent, logger: Logger, compatibility: CompatibilitySocket? = nil) {
         self.connection = connection
@@ -39,6 +42,15 @@ public final class AgentObject: AgentObserver {
         self.compatibility = compatibility
         self.notifier = Notifier(connection: connection, logger: logger)
         self.callers = CallerPolicy(connection: connection, logger: logger)
+        // "Log in" on a "Log in to NAME again" notification: the device flow, as the tray starts it.
+        notifier.setReloginHandler { [agent, logger] account in
+            do throws(AgentError) {
+                _ = try await agent.startDeviceFlow(account: account, scopes: nil, notify: true,
+                                                    requestedBy: "the \"Log in\" action of a notification")
+            } catch {
+                logger.warning("cannot start the login of \(account) from its notification: \(error.message)")
+            }
+        }
     }
 
     /// Exports the agent object (before the caller claims the bus name).
@@ -63,6 +75,8 @@ public final class AgentObject: AgentObserver {
             AgentContract.member(.getIdToken): verified { [self] call, _ in try await getIdToken(call) },
             AgentContract.member(.listMytokenTemplates): verified { [self] call, _ in try await listMytokenTemplates(call) },
             AgentContract.member(.mytokenInfo): verified { [self] call, _ in try await mytokenInfo(call) },
+            AgentContract.member(.startMytokenLogin): verified { [self] call, caller in try await startMytokenLogin(call, caller) },
+            AgentContract.member(.finishMytokenLogin): verified { [self] call, caller in try await finishMytokenLogin(call, caller) },
             AgentContract.member(.getSettings): verified { [self] _, _ in await getSettings() },
             AgentContract.member(.setSettings): verified { [self] call, _ in try await setSettings(call) },
         ]
@@ -307,6 +321,10 @@ public final class AgentObject: AgentObserver {
 
     public func loginRequired(account: String) async {
         await emit(.loginRequired, [.string(account)])
+    }
+
+    public func loginExpired(account: String) async {
+        notifier.loginExpired(account: account)
     }
 
     public func loginCompleted(account: String) async {

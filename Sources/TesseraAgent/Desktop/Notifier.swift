@@ -2,6 +2,7 @@ import DBus
 import Foundation
 import Logging
 import QRCode
+import Synchronization
 import TesseraCore
 
 /// Desktop notifications for logins (org.freedesktop.Notifications) and opening the verification
@@ -15,6 +16,7 @@ public final class Notifier: Sendable {
     enum Event: Sendable {
         case loginStarted(flow: Int, account: String, userCode: String, uri: String, completeURI: String?, requestedBy: String?)
         case loginFinished(flow: Int, account: String, outcome: Outcome)
+        case loginExpired(account: String)
         case actionInvoked(id: UInt32, action: String)
         case closed(id: UInt32)
     }
@@ -33,12 +35,26 @@ public final class Notifier: Sendable {
     static let resultLifetime: Duration = .seconds(8)
 
     private let events: AsyncStream<Event>.Continuation
+    /// What the "Log in" action of a "Log in to NAME again" notification does (set by the agent
+    /// object: it starts the device flow, whose own notification then shows the code).
+    private let relogin = ReloginAction()
 
     public init(connection: Connection, logger: Logger) {
         let (stream, continuation) = AsyncStream.makeStream(of: Event.self)
         events = continuation
-        let worker = Worker(connection: connection, logger: logger, events: continuation)
+        let relogin = self.relogin
+        let worker = Worker(connection: connection, logger: logger, events: continuation,
+                            relogin: { account in await relogin.handler.withLock { $0 }?(account) })
         Task { await worker.run(stream) }
+    }
+
+    func setReloginHandler(_ handler: @escaping @Sendable (String) async -> Void) {
+        relogin.handler.withLock { $0 = handler }
+    }
+
+    /// "Log in to NAME again", with a "Log in" action: the provider ended the login.
+    func loginExpired(account: String) {
+        events.yield(.loginExpired(account: account))
     }
 
     func loginStarted(_ flow: DeviceFlow) {
@@ -71,11 +87,17 @@ public final class Notifier: Sendable {
         var notifications: [Int: UInt32] = [:]
         /// notification id → URI its default action opens
         var targets: [UInt32: String] = [:]
+        /// "Log in again" notifications: account → id, and id → account its action logs in.
+        var expired: [String: UInt32] = [:]
+        var reloginTargets: [UInt32: String] = [:]
+        let relogin: @Sendable (String) async -> Void
 
-        init(connection: Connection, logger: Logger, events: AsyncStream<Event>.Continuation) {
+        init(connection: Connection, logger: Logger, events: AsyncStream<Event>.Continuation,
+             relogin: @escaping @Sendable (String) async -> Void) {
             self.connection = connection
             self.logger = logger
             self.events = events
+            self.relogin = relogin
         }
 
         func run(_ stream: AsyncStream<Event>) async {
@@ -86,10 +108,21 @@ public final class Notifier: Sendable {
                                     requestedBy: requestedBy)
                 case .loginFinished(let flow, let account, let outcome):
                     await finishLogin(flow: flow, account: account, outcome: outcome)
+                case .loginExpired(let account):
+                    await showExpired(account: account)
                 case .actionInvoked(let id, let action):
                     if action == "default", let target = targets[id] { await URIOpener.open(target, connection: connection, logger: logger) }
+                    if action == "default", let account = reloginTargets.removeValue(forKey: id) {
+                        expired[account] = nil
+                        await close(id)
+                        logger.info("\"Log in\" chosen on the notification for \(account)")
+                        // Its own task: the login's notifications come through this same queue.
+                        let relogin = self.relogin
+                        Task { await relogin(account) }
+                    }
                 case .closed(let id):
                     targets[id] = nil
+                    if let account = reloginTargets.removeValue(forKey: id) { expired[account] = nil }
                 }
             }
         }
@@ -176,6 +209,24 @@ public final class Notifier: Sendable {
             }
         }
 
+        /// oidc-agent's re-authenticate prompt, without a password: one notification per account,
+        /// replaced (not stacked) if the login is lost again, closed when its action is chosen.
+        private func showExpired(account: String) async {
+            guard let capabilities = await serverCapabilities() else { return }
+            let markup = capabilities.contains("body-markup")
+            let name = markup ? XMLText.escape(account) : account
+            let actions = capabilities.contains("actions") ? ["default", "Log in"] : []
+            let body = "The provider no longer accepts the login of \(name)."
+                + (actions.isEmpty ? " Run: tessera login \(name)" : "")
+            if let id = await notify(replacing: expired[account] ?? 0, summary: "Log in to \(account) again", body: body,
+                                     actions: actions,
+                                     hints: ["urgency": .byte(1), "desktop-entry": .string("tessera"), "category": .string("network")],
+                                     timeout: 0) {
+                expired[account] = id
+                reloginTargets[id] = account
+            }
+        }
+
         private func finishLogin(flow: Int, account: String, outcome: Outcome) async {
             guard let id = notifications.removeValue(forKey: flow) else { return }
             targets[id] = nil
@@ -226,6 +277,11 @@ public final class Notifier: Sendable {
                                            member: "CloseNotification", arguments: [.uint32(id)], timeout: Notifier.callTimeout)
         }
     }
+}
+
+/// The handler of the "Log in" action, set after the notifier exists.
+private final class ReloginAction: Sendable {
+    let handler = Mutex<(@Sendable (String) async -> Void)?>(nil)
 }
 
 /// Opens a web page for the user: the desktop portal when there is one (sandbox-friendly, asks

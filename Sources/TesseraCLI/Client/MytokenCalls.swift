@@ -76,6 +76,22 @@ extension AgentClient {
         return reply
     }
 
+    func startMytokenLogin(_ request: CreateMytokenRequest) async throws(CLIError) -> DeviceFlowStart {
+        let member = AgentMethod.startMytokenLogin.rawValue
+        let body = try await call(member, [request.dbusOptions.dbusValue], account: nil)
+        guard let reply = try? DeviceFlowReply(body: body), !reply.verificationURI.isEmpty else {
+            throw Self.unexpectedReply(member, body)
+        }
+        return DeviceFlowStart(path: reply.flow.rawValue, userCode: reply.userCode, verificationURI: reply.verificationURI,
+                               verificationURIComplete: reply.verificationURIComplete, expiresAt: reply.expiresAt)
+    }
+
+    func finishMytokenLogin(_ path: String) async throws(CLIError) -> CreatedMytoken {
+        let member = AgentMethod.finishMytokenLogin.rawValue
+        guard let flow = try? ObjectPath(path) else { throw .runtime("the service named an invalid flow path") }
+        return try created(member, try await call(member, [.objectPath(flow)], account: nil))
+    }
+
     private func created(_ member: String, _ body: [DBusValue]) throws(CLIError) -> CreatedMytoken {
         guard let reply = try? MytokenReply(body: body), !reply.token.isEmpty else { throw Self.unexpectedReply(member, body) }
         return CreatedMytoken(token: SecretText(reply.token), type: reply.tokenType,

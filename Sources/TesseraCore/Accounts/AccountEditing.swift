@@ -171,6 +171,8 @@ extension Agent {
         try await storeLogin(refreshToken, account: account)
         var request = TokenRequest(account: account.name)
         request.force = true
+        state.withLock { _ = $0.importing.insert(account.name) }
+        defer { state.withLock { _ = $0.importing.remove(account.name) } }
         do {
             _ = try await token(request)
             logger.info("imported a refresh token into \(account.name); a refresh with it worked")

@@ -45,6 +45,14 @@ public final class DeviceFlow: Sendable {
         }
     }
     private let status = Mutex(Status())
+    /// A new mytoken this login produced for its caller (`tessera mytoken new`): held only until
+    /// the caller takes it, never stored.
+    private let delivered = Mutex<IssuedMytoken?>(nil)
+
+    func deliver(_ issued: IssuedMytoken) { delivered.withLock { $0 = issued } }
+
+    /// The new mytoken, once: it is gone from here after this call.
+    public func takeDelivered() -> IssuedMytoken? { delivered.withLock { value in defer { value = nil }; return value } }
 
     init(number: Int, account: String, mytokenLogin login: MytokenLogin, scopes: [String], requestedBy: String? = nil) {
         self.number = number
