@@ -243,6 +243,11 @@ public enum AccountSetting: String, CaseIterable, Sendable {
     case provider
     /// `s` (write-only): a refresh token to import instead of a login; tested by refreshing it.
     case refreshToken = "refresh-token"
+    /// `a{sv}` (AddAccount, kind=mytoken): what the account's logins ask the mytoken server for —
+    /// `CreateMytoken`'s restriction, capability, rotation, profile and name keys. Stored in the
+    /// account file as the request's JSON fields (relative times kept, so each login counts from
+    /// its own time).
+    case mytokenRequest = "mytoken-request"
     /// `b` (ListAccounts only): a refresh token or mytoken is in the keyring.
     case loggedIn = "logged-in"
     /// `b` (ListAccounts only): a client secret is in the keyring.
@@ -254,7 +259,7 @@ public enum AccountSetting: String, CaseIterable, Sendable {
     /// The keys a caller may pass to `AddAccount`.
     public static let settable: [AccountSetting] = [
         .issuer, .clientID, .clientSecret, .scopes, .audience, .audienceStyle, .kind, .mytokenServer, .oidcIssuer,
-        .mytoken, .transferCode, .replace, .provider, .refreshToken, .oidcAgentConfig,
+        .mytoken, .transferCode, .replace, .provider, .refreshToken, .mytokenRequest, .oidcAgentConfig,
     ]
 
     /// The keys a caller may pass to `SetAccount`.

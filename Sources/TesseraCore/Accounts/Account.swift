@@ -21,10 +21,14 @@ public struct Account: Sendable, Equatable {
     public var audience: [String]
     public var audienceStyle: AudienceStyle
     public var mytokenServer: URL?
+    /// A mytoken account's login request: the JSON fields sent with each login (restrictions,
+    /// capabilities, rotation, profile, name), as `MytokenTemplateInput` made them; nil: the defaults.
+    public var mytokenRequest: [String: MytokenJSON]?
 
     public init(name: String, kind: AccountKind = .oidc, issuer: URL, clientID: String? = nil,
                 scopes: [String] = ["openid", "offline_access"], audience: [String] = [],
-                audienceStyle: AudienceStyle = .auto, mytokenServer: URL? = nil) {
+                audienceStyle: AudienceStyle = .auto, mytokenServer: URL? = nil, mytokenRequest: [String: MytokenJSON]? = nil) {
+        self.mytokenRequest = mytokenRequest
         self.name = name
         self.kind = kind
         self.issuer = issuer
