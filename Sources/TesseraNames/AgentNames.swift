@@ -235,6 +235,9 @@ public enum AccountSetting: String, CaseIterable, Sendable {
     case provider
     /// `s` (write-only): a refresh token to import instead of a login; tested by refreshing it.
     case refreshToken = "refresh-token"
+    /// `s` (ListAccounts only): the RFC 7592 configuration URI of the client Tessera registered for
+    /// the account (deleted with it); absent for a client the user brought.
+    case registrationClientURI = "registration-client-uri"
     /// `b` (ListAccounts only): a refresh token or mytoken is in the keyring.
     case loggedIn = "logged-in"
     /// `b` (ListAccounts only): a client secret is in the keyring.
