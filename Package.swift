@@ -27,7 +27,9 @@ let package = Package(
         // X25519 + XSalsa20-Poly1305 for oidc-agent's socket protocol (Swift has no XSalsa20).
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
 
-        .target(name: "DBus", dependencies: ["CDBus"], swiftSettings: strict),
+        // eventfd and thread names for the DBus loop thread: Linux calls Glibc's Swift module lacks.
+        .target(name: "CLinuxShims"),
+        .target(name: "DBus", dependencies: ["CDBus", "CLinuxShims"], swiftSettings: strict),
         .target(name: "Keyring", dependencies: ["CLibSecret"], swiftSettings: strict),
         .target(name: "OIDC", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // The contract's names and keys as plain Swift: no D-Bus, no Foundation.

@@ -12,6 +12,8 @@ public enum DBusError: Error, Sendable, Hashable, CustomStringConvertible {
     case remote(name: ErrorName, message: String)
     /// Connecting to the bus failed (no daemon at the address, authentication refused, …).
     case connectionFailed(String)
+    /// libdbus itself reported an error: its D-Bus error name (e.g. `…Error.FileNotFound`) and message.
+    case library(name: ErrorName, message: String)
     /// The connection is closed or the bus went away; the call did not (or may not) complete.
     case disconnected
     /// The awaiting task was cancelled; the pending D-Bus call was cancelled with it.
@@ -34,6 +36,7 @@ public enum DBusError: Error, Sendable, Hashable, CustomStringConvertible {
         case .invalidValue(let why): "invalid D-Bus value: \(why)"
         case .remote(let name, let message): "\(name): \(message)"
         case .connectionFailed(let why): "cannot connect to the D-Bus bus: \(why)"
+        case .library(let name, let message): "libdbus: \(message) (\(name))"
         case .disconnected: "the D-Bus connection is closed (the bus went away or close() was called)"
         case .cancelled: "the D-Bus call was cancelled"
         case .nameTaken(let name): "the bus name \(name) is already owned by another connection"
@@ -60,7 +63,7 @@ public protocol DBusErrorRepresentable: Error {
 extension DBusError: DBusErrorRepresentable {
     public var dbusErrorName: ErrorName {
         switch self {
-        case .remote(let name, _): name
+        case .remote(let name, _), .library(let name, _): name
         case .invalidName, .typeMismatch, .invalidValue: .invalidArgs
         case .outOfMemory: .noMemory
         default: .failed
@@ -91,16 +94,16 @@ extension ErrorName {
     public static let notSupported: ErrorName = "org.freedesktop.DBus.Error.NotSupported"
 }
 
-/// Runs a libdbus call that reports through a `DBusError*` out-parameter, freeing the C error at once.
+/// Runs a libdbus call that reports through a `DBusError*` out-parameter, freeing the C error at
+/// once. Its failure is `.library` with libdbus's error name and message; a caller that knows
+/// better what failed (e.g. connecting) says so, keeping both.
 func withCError<T>(_ body: (UnsafeMutablePointer<CDBus.DBusError>) -> T?) throws(DBusError) -> T {
     var error = CDBus.DBusError()
     dbus_error_init(&error)
     defer { dbus_error_free(&error) }
     let result = body(&error)
-    if dbus_error_is_set(&error) != 0 || result == nil {
-        let message = error.message.map { String(cString: $0) } ?? "unknown error"
-        let name = error.name.map { String(cString: $0) } ?? ""
-        throw .connectionFailed(name.isEmpty ? message : "\(message) (\(name))")
-    }
-    return result!
+    if let result, dbus_error_is_set(&error) == 0 { return result }
+    let message = error.message.map { String(cString: $0) } ?? "libdbus reported a failure without a message"
+    let name = error.name.flatMap { try? ErrorName(String(cString: $0)) } ?? .failed
+    throw .library(name: name, message: message)
 }

@@ -1,3 +1,4 @@
+import CDBus
 import Foundation
 import Testing
 import TestSupport
@@ -134,5 +135,32 @@ func openDescriptorCount() -> Int {
         try await send(forger, "second", addressed: false)
         #expect(await signals.next()?.arguments == [.string("second")])
         for connection in [owner, listener, forger] { await connection.close() }
+    }
+}
+
+/// libdbus's own errors keep their name and message.
+@Suite struct LibdbusErrorTests {
+    @Test func aLibdbusErrorKeepsItsNameAndMessage() {
+        #expect(throws: DBusError.library(name: "org.example.Error.Broken", message: "it broke")) {
+            try withCError { error -> Int? in
+                dbus_set_error_const(error, "org.example.Error.Broken", "it broke")
+                return nil
+            }
+        }
+        #expect(DBusError.library(name: "org.example.Error.Broken", message: "it broke").dbusErrorName == "org.example.Error.Broken")
+    }
+
+    /// Connecting still reports a connection failure, now with libdbus's words and error name.
+    @Test func aFailedConnectionNamesTheLibdbusError() async {
+        do {
+            _ = try await Connection(address: "unix:path=/nonexistent/tessera-no-bus")
+            Issue.record("connected to a bus that does not exist")
+        } catch {
+            guard case .connectionFailed(let why) = error else {
+                Issue.record("\(error)")
+                return
+            }
+            #expect(why.contains("/nonexistent/tessera-no-bus") && why.contains("(org.freedesktop.DBus.Error."), "\(why)")
+        }
     }
 }

@@ -1,4 +1,5 @@
 import CDBus
+import CLinuxShims
 import Synchronization
 #if canImport(Glibc)
 import Glibc

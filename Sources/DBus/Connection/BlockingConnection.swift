@@ -63,7 +63,10 @@ func sessionBusAddress() throws(DBusError) -> String {
 /// owns the returned reference (close and unref it). Shared by `Connection` and `BlockingConnection`.
 func openRegisteredConnection(_ address: String) throws(DBusError) -> (raw: OpaquePointer, uniqueName: String) {
     guard !address.utf8.contains(0) else { throw .connectionFailed("the bus address contains NUL") }
-    let raw = try withCError { dbus_connection_open_private(address, $0) }
+    let raw: OpaquePointer
+    do { raw = try withCError { dbus_connection_open_private(address, $0) } } catch {
+        throw .connectionFailed(error.libdbusDetail)
+    }
     // A dying bus daemon must fail calls, not _exit(1) the process.
     dbus_connection_set_exit_on_disconnect(raw, 0)
     do {
@@ -71,7 +74,16 @@ func openRegisteredConnection(_ address: String) throws(DBusError) -> (raw: Opaq
     } catch {
         dbus_connection_close(raw)
         dbus_connection_unref(raw)
-        throw error
+        throw .connectionFailed("registering with the bus (Hello): \(error.libdbusDetail)")
     }
     return (raw, String(cString: dbus_bus_get_unique_name(raw)))
+}
+
+extension DBusError {
+    /// libdbus's message with its error name, e.g. "Failed to connect to socket /x: No such file or
+    /// directory (org.freedesktop.DBus.Error.FileNotFound)".
+    var libdbusDetail: String {
+        if case .library(let name, let message) = self { return "\(message) (\(name))" }
+        return description
+    }
 }
