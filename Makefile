@@ -24,7 +24,7 @@ test: deps
 	$(SWIFT) build --build-tests $(SWIFTFLAGS)
 	scripts/session.sh -- $(SWIFT) test --skip-build $(SWIFTFLAGS) $(TESTFLAGS)
 
-# libFuzzer over every parser of untrusted input, FUZZ_SECONDS (default 100) per harness; not part
+# libFuzzer over every parser of untrusted input, FUZZ_SECONDS (default 90) per harness; not part
 # of `make test`. How the harnesses are built: scripts/fuzz.sh's header.
 fuzz: deps
 	SWIFT="$(SWIFT)" scripts/fuzz.sh

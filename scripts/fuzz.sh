@@ -10,7 +10,7 @@
 # is copied from Sources: a harness always tests the code as it is.
 #
 # Usage: scripts/fuzz.sh [HARNESS...]         default: every harness in fuzz/harnesses
-#   FUZZ_SECONDS=N   time per harness (default 100; 6 harnesses ≥ 10 minutes in total)
+#   FUZZ_SECONDS=N   time per harness (default 90; 7 harnesses ≥ 10 minutes in total)
 #   FUZZ_JOBS=N      fuzzing processes per harness (default 1)
 # Corpora grow in .build/fuzz/corpus/<harness> (seeded from fuzz/seeds/<harness>); a crash
 # leaves its input in fuzz/crashes/<harness>-crash-*, to be turned into a regression test.
@@ -19,27 +19,29 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 SWIFT=${SWIFT:-$(command -v swift || echo /opt/swift/usr/bin/swift)}
 SWIFTC=${SWIFTC:-$(dirname "$SWIFT")/swiftc}
-seconds=${FUZZ_SECONDS:-100}
+seconds=${FUZZ_SECONDS:-90}
 jobs=${FUZZ_JOBS:-1}
 scratch=.build/fuzz
 
 echo "fuzz: building the libraries with -sanitize=fuzzer,address ($scratch)"
-"$SWIFT" build --scratch-path "$scratch" --target TesseraAgent --sanitize fuzzer --sanitize address -q
+for target in TesseraAgent OIDCAgentProtocol; do
+    "$SWIFT" build --scratch-path "$scratch" --target "$target" --sanitize fuzzer --sanitize address -q
+done
 bin=$("$SWIFT" build --scratch-path "$scratch" --show-bin-path)
 
 # The C modules the Swift ones import: the system libraries' module maps and pkg-config include
 # paths (as SwiftPM passes them), and CHardening's generated map.
 cflags=()
-for map in Sources/CDBus Sources/CLibSecret Sources/CQREncode; do
+for map in Sources/CDBus Sources/CLibSecret Sources/CQREncode Sources/CSodium; do
     cflags+=(-Xcc "-fmodule-map-file=$here/$map/module.modulemap")
 done
 cflags+=(-Xcc "-fmodule-map-file=$bin/CHardening.build/module.modulemap" -Xcc "-I$here/Sources/CHardening/include")
-for flag in $(pkg-config --cflags-only-I dbus-1 libsecret-1 libqrencode); do cflags+=(-Xcc "$flag"); done
+for flag in $(pkg-config --cflags-only-I dbus-1 libsecret-1 libqrencode libsodium); do cflags+=(-Xcc "$flag"); done
 
 # The objects of the sources each target has now (its output-file-map), not every .o in its build
 # directory: files moved or deleted since an earlier build leave stale objects behind.
 objects=("$bin/CHardening.build/hardening.c.o")
-for target in Logging DBus Keyring OIDC TesseraNames TesseraAPI TesseraCore QRCode TesseraAgent; do
+for target in Logging DBus Keyring OIDC OIDCAgentProtocol TesseraNames TesseraAPI TesseraCore QRCode TesseraAgent; do
     while IFS= read -r object; do objects+=("$object"); done < <(python3 -c '
 import json, sys
 for source, outputs in json.load(open(sys.argv[1])).items():
@@ -60,7 +62,7 @@ for name in "${harnesses[@]}"; do
     echo "fuzz: linking $name"
     "$SWIFTC" -parse-as-library -swift-version 6 -sanitize=fuzzer,address -use-ld=lld -g -module-name "Fuzz_${name//-/_}" \
         -I "$bin/Modules" "${cflags[@]}" fuzz/Support.swift "fuzz/harnesses/$name.swift" "${objects[@]}" \
-        $(pkg-config --libs dbus-1 libsecret-1 libqrencode) -o "$exe"
+        $(pkg-config --libs dbus-1 libsecret-1 libqrencode libsodium) -o "$exe"
     corpus="$scratch/corpus/$name"
     mkdir -p "$corpus"
     seeds=()

@@ -109,6 +109,8 @@ public final class Agent: Sendable {
     /// Serializes account changes (add, replace, remove): each is one transaction over the file,
     /// the keyring and memory.
     let accountChanges = AsyncLock()
+    /// Token uses that may rotate, from request to stored answer; a clean stop waits for them.
+    let rotations = RotationGate()
     private let accountFile: AccountFile
     let vault: SecretVault
     let transport: any HTTPTransport
@@ -462,7 +464,17 @@ public final class Agent: Sendable {
         }
     }
 
+    /// Ends every refresh-token use: waits up to `timeout` for those in flight (whose rotated
+    /// token must reach the keyring) and refuses new ones. Returns how many did not finish.
+    public func finishRotations(within timeout: Duration) async -> Int {
+        let inFlight = rotations.inFlight
+        if inFlight > 0 { logger.notice("waiting for \(inFlight) refresh(es) in flight to store their rotated tokens") }
+        return await rotations.closeAndDrain(timeout: timeout)
+    }
+
     private func refreshLocked(_ account: Account, scopes: [String], audience: [String]) async throws(AgentError) -> AccessToken {
+        guard rotations.enter() else { throw .cancelled("tesserad is stopping") }
+        defer { rotations.leave() }
         if account.kind == .mytoken { return try await mytokenAccessToken(account, scopes: scopes, audience: audience) }
         let unsaved = state.withLock { $0.unsavedRotations[account.name] }
         let stored = unsaved == nil ? try await vault.load(.refreshToken, of: account) : nil
@@ -498,6 +510,10 @@ public final class Agent: Sendable {
         }
         if let rotated = response.refreshToken, rotated != refreshToken {
             try await persistRotation(rotated, of: account)
+            // The window in which a SIGKILL loses the login: the provider has rotated, the
+            // keyring does not have the new token yet (issue 12, item 6).
+            let window = Date().timeIntervalSince(response.receivedAt)
+            logger.debug("stored the rotated refresh token of \(account.name) \(Int((window * 1000).rounded())) ms after the provider's answer")
         }
         if let idToken = response.idToken { state.withLock { $0.idTokens[account.name] = idToken } }
         logger.debug("refreshed \(account.name): lifetime \(response.lifetime)")

@@ -13,6 +13,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -64,9 +65,16 @@ def main():
     # test fixture, so one request at a time is the simple, exact fix.
     one_at_a_time = threading.Lock()
 
+    from tessera_provider import views
+
     def app(environ, start_response):
         with one_at_a_time:
-            return list(django_app(environ, start_response))
+            body = list(django_app(environ, start_response))
+        # A slow answer (views.refresh_answer_delay) waits here, so other requests go on.
+        delay = views.take_answer_delay()
+        if delay:
+            time.sleep(delay)
+        return body
 
     server.set_app(app)
     from tessera_provider.clients import CLIENTS, USERS

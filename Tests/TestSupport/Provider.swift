@@ -116,6 +116,10 @@ public final class TestProvider: Sendable {
         /// Seconds between consecutive device token polls, per user code, as the provider saw them.
         public let devicePollIntervals: [String: [Double]]
 
+        /// Successful refresh answers (each a rotation at a rotating provider), counted when the
+        /// provider is done, before any `setRefreshAnswerDelay` hold-back.
+        public let refreshesAnswered: Int
+
         public func requests(_ grantType: String) -> Int { tokenRequests[grantType] ?? 0 }
         public var refreshes: Int { requests("refresh_token") }
     }
@@ -145,6 +149,13 @@ public final class TestProvider: Sendable {
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         return try decoder.decode(TokenInfo.self, from: data)
+    }
+
+    /// Holds back every successful refresh answer this long after the provider has rotated (a slow
+    /// network), so a test can act while a client's old token is dead and its new one in transit.
+    public func setRefreshAnswerDelay(milliseconds: Int) async throws {
+        _ = try await PythonServer.fetch(issuer.appendingPathComponent("test/refresh-answer-delay"),
+                                         postForm: "ms=\(milliseconds)")
     }
 
     /// The provider's stdout/stderr so far (for failure messages).

@@ -158,6 +158,10 @@ public enum Daemon {
         }
         await stop.wait()
         logger.info("stopping")
+        // A refresh the provider has answered must reach the keyring before we exit: its old
+        // token is already dead at a rotating provider.
+        let unfinished = await agent.finishRotations(within: .seconds(15))
+        if unfinished > 0 { logger.error("stopping with \(unfinished) refresh(es) unfinished; their logins may be lost") }
         await tray.stop()
         // Our own release below is not a takeover: stop listening before it.
         takeover.cancel()

@@ -19,4 +19,5 @@ urlpatterns = [
     path("test/device/<str:user_code>/<str:decision>", views.device_decision),
     path("test/stats", views.stats),
     path("test/token-info", views.token_info),
+    path("test/refresh-answer-delay", views.refresh_answer_delay),
 ]

@@ -90,10 +90,19 @@ class DeviceAuthorizationView(dot.DeviceAuthorizationView):
 @method_decorator(csrf_exempt, name="dispatch")
 class TokenView(dot.TokenView):
     def post(self, request, *args, **kwargs):
+        global _refreshes_answered
         grant_type = request.POST.get("grant_type", "")
         with _lock:
             _token_requests[grant_type] += 1
-        return super().post(request, *args, **kwargs)
+        response = super().post(request, *args, **kwargs)
+        if grant_type == "refresh_token" and response.status_code == 200:
+            # The refresh is done (rotated, at a rotating provider); a slow network may still
+            # hold the answer back (serve.py waits `_answer.delay` outside its request lock).
+            with _lock:
+                _refreshes_answered += 1
+                _answer.delay = _refresh_answer_delay
+        return response
+
 
     def device_flow_token_response(self, request, device_code, *args, **kwargs):
         model = get_device_grant_model()
@@ -119,6 +128,20 @@ class TokenView(dot.TokenView):
                 device.delete()  # RFC 8628: a device code is redeemed once
                 _last_poll.pop(device_code, None)
             return response
+
+
+# A test may slow down refresh answers *after* the provider has rotated, to hold a refresh in the
+# window where the client's token is dead and the new one not stored yet.
+_answer = threading.local()
+_refresh_answer_delay = 0.0
+_refreshes_answered = 0
+
+
+def take_answer_delay():
+    """Seconds to hold back the answer of the request this thread just handled (once)."""
+    delay = getattr(_answer, "delay", 0.0)
+    _answer.delay = 0.0
+    return delay
 
 
 def _loopback_only(view):
@@ -162,6 +185,7 @@ def stats(request):
         }
         return http.JsonResponse(
             {
+                "refreshes_answered": _refreshes_answered,
                 "token_requests": dict(_token_requests),
                 "device_polls": {code: len(times) for code, times in _device_polls.items()},
                 "device_poll_intervals": intervals,
@@ -186,3 +210,17 @@ def token_info(request):
             "client_id": found.application.client_id if found.application else None,
         }
     )
+
+
+@csrf_exempt
+@_loopback_only
+def refresh_answer_delay(request):
+    """POST ms=N: hold back every successful refresh answer N ms after the rotation (0: off)."""
+    global _refresh_answer_delay
+    try:
+        milliseconds = int(request.POST.get("ms", ""))
+    except ValueError:
+        return _error("invalid_request", "ms must be a whole number")
+    with _lock:
+        _refresh_answer_delay = max(0, milliseconds) / 1000
+    return http.JsonResponse({"ms": milliseconds})
