@@ -384,6 +384,8 @@ public struct AccountSettingsMessage: Sendable, Equatable {
     public var provider: String?
     /// Write-only: a refresh token to import.
     public var refreshToken: String?
+    /// kind=mytoken: `CreateMytokenRequest` keys for the account's logins.
+    public var mytokenRequest: [String: Variant]?
 
     public init(issuer: String? = nil, clientID: String? = nil, clientSecret: String? = nil, scopes: [String]? = nil,
                 audience: [String]? = nil, audienceStyle: String? = nil, kind: String? = nil,
@@ -421,6 +423,7 @@ public struct AccountSettingsMessage: Sendable, Equatable {
         if let replace { options[AccountSetting.replace.rawValue] = Variant(replace) }
         if let provider { options[AccountSetting.provider.rawValue] = Variant(provider) }
         if let refreshToken { options[AccountSetting.refreshToken.rawValue] = Variant(refreshToken) }
+        if let mytokenRequest { options[AccountSetting.mytokenRequest.rawValue] = Variant(mytokenRequest) }
         return options
     }
 
@@ -429,6 +432,7 @@ public struct AccountSettingsMessage: Sendable, Equatable {
         let reader = try OptionReader(dbusOptions, allowed: allowed.map(\.rawValue))
         provider = try reader.value(AccountSetting.provider.rawValue)
         refreshToken = try reader.value(AccountSetting.refreshToken.rawValue)
+        mytokenRequest = try reader.value(AccountSetting.mytokenRequest.rawValue)
         issuer = try reader.value(AccountSetting.issuer.rawValue)
         clientID = try reader.value(AccountSetting.clientID.rawValue)
         clientSecret = try reader.value(AccountSetting.clientSecret.rawValue)

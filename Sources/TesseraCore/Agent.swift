@@ -58,6 +58,8 @@ public struct AccountSettings: Sendable {
     public var provider: String?
     /// A refresh token to import (tested by refreshing it once the account is added).
     public var refreshToken: SecretString?
+    /// A mytoken account's login request fields (`MytokenClient.fields(of:)`).
+    public var mytokenRequest: [String: MytokenJSON]?
 
     public init(issuer: URL?) { self.issuer = issuer }
 }

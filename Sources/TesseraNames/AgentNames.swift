@@ -238,6 +238,11 @@ public enum AccountSetting: String, CaseIterable, Sendable {
     /// `s` (ListAccounts only): the RFC 7592 configuration URI of the client Tessera registered for
     /// the account (deleted with it); absent for a client the user brought.
     case registrationClientURI = "registration-client-uri"
+    /// `a{sv}` (AddAccount, kind=mytoken): what the account's logins ask the mytoken server for —
+    /// `CreateMytoken`'s restriction, capability, rotation, profile and name keys. Stored in the
+    /// account file as the request's JSON fields (relative times kept, so each login counts from
+    /// its own time).
+    case mytokenRequest = "mytoken-request"
     /// `b` (ListAccounts only): a refresh token or mytoken is in the keyring.
     case loggedIn = "logged-in"
     /// `b` (ListAccounts only): a client secret is in the keyring.
@@ -249,7 +254,7 @@ public enum AccountSetting: String, CaseIterable, Sendable {
     /// The keys a caller may pass to `AddAccount`.
     public static let settable: [AccountSetting] = [
         .issuer, .clientID, .clientSecret, .scopes, .audience, .audienceStyle, .kind, .mytokenServer, .oidcIssuer,
-        .mytoken, .transferCode, .replace, .provider, .refreshToken,
+        .mytoken, .transferCode, .replace, .provider, .refreshToken, .mytokenRequest,
     ]
 
     /// The keys a caller may pass to `SetAccount`.

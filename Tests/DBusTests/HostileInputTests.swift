@@ -141,9 +141,13 @@ func openDescriptorCount() -> Int {
 /// libdbus's own errors keep their name and message.
 @Suite struct LibdbusErrorTests {
     @Test func aLibdbusErrorKeepsItsNameAndMessage() {
+        // dbus_set_error_const keeps the pointers: they must outlive the call, unlike Swift's
+        // temporary C strings.
+        let name = strdup("org.example.Error.Broken"), text = strdup("it broke")
+        defer { free(name); free(text) }
         #expect(throws: DBusError.library(name: "org.example.Error.Broken", message: "it broke")) {
             try withCError { error -> Int? in
-                dbus_set_error_const(error, "org.example.Error.Broken", "it broke")
+                dbus_set_error_const(error, name, text)
                 return nil
             }
         }

@@ -263,10 +263,43 @@ import TestSupport
         let declined = try LiveCLI(["mytoken", "new", "--mytoken-server", url])
         try await server.consent(try await Self.consentURI(declined), approve: false)
         #expect(try await declined.wait() != 0 && declined.stdout.isEmpty, "\(declined.stderr)")
-        let unknown = try await CLI.run(["mytoken", "new", "--mytoken-server", url, "-i", "egi"])
+        let unknown = try await CLI.run(["mytoken", "new", "--mytoken-server", url, "-i", "nowhere"])
         #expect(unknown.status == 2 && unknown.stderr.contains("Test provider"), "\(unknown)")
+        // A known provider's short name that this server does not offer.
+        let known = try await CLI.run(["mytoken", "new", "--mytoken-server", url, "-i", "egi"])
+        #expect(known.status == 2 && known.stderr.contains("aai.egi.eu") && known.stderr.contains("is not offered"), "\(known)")
         let noServer = try await CLI.run(["mytoken", "new"])
         #expect(noServer.status == 2 && noServer.stderr.contains("MYTOKEN_URL"), "\(noServer)")
+    }
+
+    @Test func addKeepsTheLoginRequestForEachLogin() async throws {
+        let server = try await MytokenServer.start()
+        let agent = try await MytokenCLITests.agent()
+        defer { withExtendedLifetime(agent) {} }
+        let url = server.url.absoluteString
+        let name = MytokenCLITests.unique("mta")
+        let added = try await CLI.run(["mytoken", "add", name, "--mytoken-server", url, "-s", "openid", "--exp", "+7d",
+                                       "--capability", "AT tokeninfo", "--rotation", "at", "--name", "laptop"])
+        #expect(added.status == 0, "\(added)")
+        let login = try LiveCLI(["login", name])
+        try await server.consent(try #require(URL(string: try await login.waitFor("open (http://\\S+)"))))
+        #expect(try await login.wait() == 0, "\(login.stdout) \(login.stderr)")
+        let body = try #require(try await server.receivedBodies(path: Self.mytokenPath).first { $0.contains("oidc_flow") })
+        // The relative time goes as typed, so each login counts from its own time.
+        #expect(body.contains(#""restrictions":[{"exp":"+7d"}]"#) && body.contains(#""capabilities":["AT","tokeninfo"]"#)
+                && body.contains(#""rotation":{"include":"at"}"#) && body.contains(#""name":"laptop""#), "\(body)")
+        let mytoken = try #require(try await MytokenCLITests.storedMytoken(name))
+        let stored = try #require(try await server.lookup(mytoken))
+        #expect(stored.capabilities == ["AT", "tokeninfo"] && stored.rotationJSON == #"{"on_AT":true}"#)
+        #expect(Self.relative(stored.restrictionsJSON, now: Int(Date().timeIntervalSince1970)) == #"[{"exp":+604800}]"#)
+        // -s is the account's default scope, not part of the login's restriction.
+        #expect(try await CLI.run(["account", "list", "--json"]).stdout.contains("openid"))
+
+        let wrong = try await CLI.run(["mytoken", "add", MytokenCLITests.unique("mtw"), "--mytoken-server", url, "--token-type", "short"])
+        #expect(wrong.status == 2 && wrong.stderr.contains("does not apply to an account's login"), "\(wrong)")
+        let badTemplate = try await CLI.run(["mytoken", "add", MytokenCLITests.unique("mtw"), "--mytoken-server", url,
+                                             "--restriction", #"{"exp":"soon"}"#])
+        #expect(badTemplate.status == 2 && badTemplate.stderr.contains("soon"), "\(badTemplate)")
     }
 
     /// Restrictions JSON with `exp` written relative to `now` (as `+SECONDS`, rounded to 100 s) so

@@ -1,4 +1,5 @@
 import Foundation
+import OIDC
 import TesseraNames
 import Testing
 @testable import TesseraCore
@@ -31,6 +32,17 @@ import Testing
         // Nothing but the file itself is left in the directory (the temp file was renamed).
         let dir = (file.path as NSString).deletingLastPathComponent
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["accounts.json"])
+    }
+
+    @Test func aMytokenAccountsLoginRequestRoundTrips() throws {
+        let file = AccountFile(path: try temporaryFile())
+        let account = Account(name: "mt", kind: .mytoken, issuer: URL(string: "https://iam.example")!,
+                              mytokenServer: URL(string: "https://mytoken.example")!,
+                              mytokenRequest: ["restrictions": .array([.object(["exp": .string("+7d")])]),
+                                               "capabilities": .array([.string("AT")])])
+        try file.save([account])
+        let loaded = file.load()
+        #expect(loaded.problems.isEmpty && loaded.accounts == [account])
     }
 
     @Test func missingFileIsNoAccountsAndNoProblem() throws {

@@ -186,6 +186,14 @@ public struct MytokenClient: Sendable {
 
     // MARK: Wire
 
+    /// The request's JSON fields (what a login or sub-mytoken request sends besides its grant),
+    /// e.g. to keep as an account's login request and send later as a profile's fields.
+    public static func fields(of request: MytokenRequest) throws(MytokenError) -> [String: MytokenJSON] {
+        let body = try body(for: request)
+        guard case .object(let fields) = MytokenJSON.from(foundation: body) else { return [:] }
+        return fields
+    }
+
     /// The request body. A JSON profile's fields come first and explicit fields replace them (the
     /// mytoken client's precedence); profile names go to `include` for the server to merge.
     private static func body(for request: MytokenRequest) throws(MytokenError) -> [String: any Sendable] {

@@ -44,7 +44,7 @@ public enum MytokenJSON: Codable, Sendable, Equatable {
     }
 
     /// The value as Foundation objects, for `JSONSerialization` request bodies.
-    var foundation: any Sendable {
+    public var foundation: any Sendable {
         switch self {
         case .null: NSNull()
         case .bool(let value): value
@@ -57,7 +57,7 @@ public enum MytokenJSON: Codable, Sendable, Equatable {
     }
 
     /// The value read from a `JSONSerialization` result.
-    static func from(foundation value: Any?) -> MytokenJSON {
+    public static func from(foundation value: Any?) -> MytokenJSON {
         guard let value, !(value is NSNull) else { return .null }
         if let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed]),
            let json = parse(data) { return json }

@@ -264,13 +264,42 @@ extension AgentObject {
         return Self.reply(issued, server: entry.server).body
     }
 
+    /// A mytoken account's login request (AddAccount `mytoken-request`) as the JSON fields to keep.
+    static func loginRequest(_ raw: [String: Variant], kind: AccountKind) throws(AgentError) -> [String: MytokenJSON]? {
+        let field = AccountSetting.mytokenRequest.rawValue
+        guard kind == .mytoken else { throw .invalidArgument(field: field, reason: "applies only to kind=mytoken") }
+        let message: CreateMytokenRequest
+        do { message = try CreateMytokenRequest(dbusOptions: raw) } catch {
+            throw .invalidArgument(field: "\(field).\(error.field)", reason: error.reason)
+        }
+        let notForLogins: [(Bool, CreateMytokenKey)] = [
+            (message.mytoken != nil, .mytoken), (message.mytokenServer != nil, .mytokenServer),
+            (message.tokenType != nil, .tokenType), (message.maxTokenLength != nil, .maxTokenLength),
+            (message.failOnWiderRestrictions != nil, .failOnWiderRestrictions), (message.oidcIssuer != nil, .oidcIssuer),
+            (message.notify != nil, .notify),
+        ]
+        for (given, key) in notForLogins where given {
+            throw .invalidArgument(field: "\(field).\(key.rawValue)", reason: "does not apply to an account's login")
+        }
+        var request = try mytokenRequest(message, keepRelativeTimes: true)
+        request.applicationName = nil
+        var fields: [String: MytokenJSON]
+        do { fields = try MytokenClient.fields(of: request) } catch {
+            throw .invalidArgument(field: field, reason: error.description)
+        }
+        fields["response_type"] = nil
+        return fields.isEmpty ? nil : fields
+    }
+
     // MARK: Translation
 
     static let maxCapabilities = 32
 
     /// The wire request as the OIDC module's request; restriction strings parsed here, in the
     /// service's local time zone (the user's session).
-    static func mytokenRequest(_ message: CreateMytokenRequest) throws(AgentError) -> MytokenRequest {
+    /// `keepRelativeTimes`: the single-clause options' relative times (`--exp +7d`) go to the
+    /// server as typed, for a request kept and sent later (an account's login request).
+    static func mytokenRequest(_ message: CreateMytokenRequest, keepRelativeTimes: Bool = false) throws(AgentError) -> MytokenRequest {
         var request = MytokenRequest()
         var options = MytokenRestrictionOptions()
         options.notBefore = message.notBefore
@@ -320,6 +349,13 @@ extension AgentObject {
                 request.restrictionsJSON = try MytokenTemplateInput.restrictions(text, times: times, source: restrictionsFile)
             } else {
                 request.restrictions = try MytokenRestrictionInput.resolve(restriction: nil, options: options, times: times)
+                if keepRelativeTimes, let clause = request.restrictions.first,
+                   case .object(var wire) = MytokenJSON.parse(Data(clause.jsonString().utf8)) ?? .null {
+                    for (key, text) in [("nbf", options.notBefore), ("exp", options.expiresAt)] {
+                        if let text, text.hasPrefix("+") { wire[key] = .string(text) }
+                    }
+                    request.restrictionsJSON = .array([.object(wire)])
+                }
             }
         } catch {
             throw .invalidArgument(field: restrictionField(message), reason: error.description)

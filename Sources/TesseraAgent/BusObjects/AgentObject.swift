@@ -208,6 +208,9 @@ public final class AgentObject: AgentObserver {
         if let code = message.transferCode {
             settings.transferCode = SecretString(try Validate.secret(code, field: AccountSetting.transferCode.rawValue))
         }
+        if let raw = message.mytokenRequest {
+            settings.mytokenRequest = try Self.loginRequest(raw, kind: kind)
+        }
         if let style = message.audienceStyle {
             guard let value = AudienceStyle(rawValue: style) else {
                 throw .invalidArgument(field: AccountSetting.audienceStyle.rawValue, reason: "must be resource, audience or auto, not \"\(style.prefix(64))\"")

@@ -47,13 +47,18 @@ struct MytokenCommand: AsyncParsableCommand {
         @Option(name: .customLong("aud"), help: ArgumentHelp("A default audience (repeatable).", valueName: "audience"))
         var audiences: [String] = []
 
+        @OptionGroup(title: "What the account's logins ask the mytoken server for (as for `tessera mytoken create`; -s and --aud above are the account's defaults)")
+        var login: NewMytokenOptions
+
         func validate() throws { try validateAccountName(name) }
 
         func run() async throws {
-            let agent = try await AgentClient.connect()
-            try await agent.addMytokenAccount(name: name, settings: AccountSettingsMessage(
+            var settings = AccountSettingsMessage(
                 scopes: scopes.isEmpty ? nil : splitWords(scopes), audience: audiences.isEmpty ? nil : audiences,
-                kind: AccountKindName.mytoken.rawValue, mytokenServer: server, oidcIssuer: oidcIssuer))
+                kind: AccountKindName.mytoken.rawValue, mytokenServer: server, oidcIssuer: oidcIssuer)
+            if !login.isEmpty { settings.mytokenRequest = try login.request().dbusOptions }
+            let agent = try await AgentClient.connect()
+            try await agent.addMytokenAccount(name: name, settings: settings)
             StandardStream.output.line("Added \(name); log in with `tessera login \(shellWord(name))`.")
         }
     }
@@ -88,6 +93,8 @@ struct MytokenCommand: AsyncParsableCommand {
                                    valueName: "url"))
         var serverArgument: String?
 
+        @OptionGroup var clause: MytokenScopeOptions
+
         @OptionGroup var options: NewMytokenOptions
 
         @Flag(name: .customLong("no-notify"), help: "Show the consent page only here, not in a notification.")
@@ -103,7 +110,7 @@ struct MytokenCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            var request = try options.request()
+            var request = try options.request(clause)
             request.mytokenServer = serverArgument ?? defaultMytokenServer()
             request.oidcIssuer = provider ?? Environment.value("MYTOKEN_PROVIDER")
             if noNotify { request.notify = false }
@@ -246,6 +253,8 @@ struct MytokenCommand: AsyncParsableCommand {
 
         @OptionGroup var input: MytokenInput
 
+        @OptionGroup var clause: MytokenScopeOptions
+
         @OptionGroup var options: NewMytokenOptions
 
         @Flag(name: .customLong("error-on-restrictions"), help: "Fail instead of dropping clauses wider than the parent's.")
@@ -261,7 +270,7 @@ struct MytokenCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            var request = try options.request()
+            var request = try options.request(clause)
             if failOnWiderRestrictions { request.failOnWiderRestrictions = true }
 
             var origin: MytokenOrigin?

@@ -8,10 +8,6 @@ import TesseraAPI
 struct NewMytokenOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Not usable before this time.", valueName: "time")) var nbf: String?
     @Option(help: ArgumentHelp("Not usable after this time.", valueName: "time")) var exp: String?
-    @Option(name: [.customShort("s"), .customLong("scope")], help: ArgumentHelp("Allowed scope (repeatable).", valueName: "scope"))
-    var scopes: [String] = []
-    @Option(name: .customLong("aud"), help: ArgumentHelp("Allowed audience (repeatable).", valueName: "audience"))
-    var audiences: [String] = []
     @Option(name: .customLong("host"), help: ArgumentHelp("Allowed host, IP or CIDR range (repeatable).", valueName: "host"))
     var hosts: [String] = []
     @Option(name: .customLong("geo-ip-allow"), help: ArgumentHelp("Allowed country code (repeatable).", valueName: "code"))
@@ -58,9 +54,17 @@ struct NewMytokenOptions: ParsableArguments {
     @Option(name: .customLong("max-token-len"), help: ArgumentHelp("Longest JWT acceptable (else a short token).", valueName: "n"))
     var maxTokenLength: UInt32?
 
+    /// The single-clause options besides `-s` and `--aud` (which `mytoken add` uses for the
+    /// account's defaults, so they live in `MytokenScopeOptions`).
     var hasClauseOptions: Bool {
-        nbf != nil || exp != nil || !scopes.isEmpty || !audiences.isEmpty || !hosts.isEmpty || !geoIPAllow.isEmpty
+        nbf != nil || exp != nil || !hosts.isEmpty || !geoIPAllow.isEmpty
             || !geoIPDisallow.isEmpty || usagesAT != nil || usagesOther != nil
+    }
+
+    var isEmpty: Bool {
+        !hasClauseOptions && restriction == nil && capabilities.isEmpty && subtokenCapabilities.isEmpty && rotation == nil
+            && !rotationOnAT && !rotationOnOther && rotationLifetime == nil && !rotationAutoRevoke && profile == nil
+            && name == nil && tokenType == nil && maxTokenLength == nil
     }
 
     func validate() throws {
@@ -82,7 +86,11 @@ struct NewMytokenOptions: ParsableArguments {
     }
 
     /// The request as it travels; files named by `--restriction` / `--rotation` are read here.
-    func request() throws(CLIError) -> CreateMytokenRequest {
+    func request(_ clause: MytokenScopeOptions? = nil) throws(CLIError) -> CreateMytokenRequest {
+        if restriction != nil, let clause, !clause.scopes.isEmpty || !clause.audiences.isEmpty {
+            throw .usage("use either --restriction or the options --nbf, --exp, --scope, --aud, --host, "
+                + "--geo-ip-allow, --geo-ip-disallow, --usages-at, --usages-other, not both")
+        }
         var request = CreateMytokenRequest()
         if let restriction {
             if let path = Self.path(restriction) {
@@ -103,8 +111,8 @@ struct NewMytokenOptions: ParsableArguments {
         request.profile = profile
         request.notBefore = nbf
         request.expiresAt = exp
-        if !scopes.isEmpty { request.scopes = splitWords(scopes) }
-        if !audiences.isEmpty { request.audience = audiences }
+        if let clause, !clause.scopes.isEmpty { request.scopes = splitWords(clause.scopes) }
+        if let clause, !clause.audiences.isEmpty { request.audience = clause.audiences }
         if !hosts.isEmpty { request.hosts = hosts }
         if !geoIPAllow.isEmpty { request.geoIPAllow = geoIPAllow }
         if !geoIPDisallow.isEmpty { request.geoIPDisallow = geoIPDisallow }
@@ -131,6 +139,14 @@ struct NewMytokenOptions: ParsableArguments {
         }
         return nil
     }
+}
+
+/// `-s` and `--aud` of a new mytoken's restriction clause.
+struct MytokenScopeOptions: ParsableArguments {
+    @Option(name: [.customShort("s"), .customLong("scope")], help: ArgumentHelp("Allowed scope (repeatable).", valueName: "scope"))
+    var scopes: [String] = []
+    @Option(name: .customLong("aud"), help: ArgumentHelp("Allowed audience (repeatable).", valueName: "audience"))
+    var audiences: [String] = []
 }
 
 /// `-s "openid profile"` means two scopes, as in oidc-token and the mytoken client.

@@ -167,7 +167,8 @@ public struct AccountFile: Sendable {
     private func decode(_ element: Any, at: String) throws(AccountFileProblem) -> Account {
         guard let object = element as? [String: Any] else { throw problem(at, "must be a JSON object") }
         let stored: Set<String> = [
-            AccountSetting.issuer, .clientID, .scopes, .audience, .audienceStyle, .kind, .mytokenServer, .registrationClientURI,
+            AccountSetting.issuer, .clientID, .scopes, .audience, .audienceStyle, .kind, .mytokenServer, .mytokenRequest,
+            .registrationClientURI,
         ].reduce(into: ["name"]) { $0.insert($1.rawValue) }
         if let unknown = object.keys.sorted().first(where: { !stored.contains($0) }) {
             throw problem("\(at).\(unknown)", "is not a known account key")
@@ -243,8 +244,15 @@ public struct AccountFile: Sendable {
         if kind == .mytoken && mytokenServer == nil {
             throw problem("\(at).mytoken-server", "is required for a mytoken account")
         }
+        var mytokenRequest: [String: MytokenJSON]?
+        if let value = object[AccountSetting.mytokenRequest.rawValue], !(value is NSNull) {
+            guard kind == .mytoken, case .object(let fields) = MytokenJSON.from(foundation: value) else {
+                throw problem("\(at).\(AccountSetting.mytokenRequest.rawValue)", "must be a JSON object, for a mytoken account")
+            }
+            mytokenRequest = fields
+        }
         return Account(name: name, kind: kind, issuer: issuer, clientID: clientID, scopes: scopes,
-                       audience: audience, audienceStyle: style, mytokenServer: mytokenServer,
+                       audience: audience, audienceStyle: style, mytokenServer: mytokenServer, mytokenRequest: mytokenRequest,
                        registrationClientURI: registrationClientURI)
     }
 
@@ -273,6 +281,7 @@ public struct AccountFile: Sendable {
             ]
             if let clientID = account.clientID { object[AccountSetting.clientID.rawValue] = clientID }
             if let server = account.mytokenServer { object[AccountSetting.mytokenServer.rawValue] = server.absoluteString }
+            if let fields = account.mytokenRequest { object[AccountSetting.mytokenRequest.rawValue] = MytokenJSON.object(fields).foundation }
             if let uri = account.registrationClientURI {
                 object[AccountSetting.registrationClientURI.rawValue] = uri.absoluteString
             }

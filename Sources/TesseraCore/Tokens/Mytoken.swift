@@ -95,7 +95,8 @@ extension Agent {
         let account = Account(name: name, kind: .mytoken, issuer: issuer,
                               scopes: settings.scopes ?? (existing?.kind == .mytoken ? existing?.scopes : nil) ?? [],
                               audience: settings.audience ?? (existing?.kind == .mytoken ? existing?.audience : nil) ?? [],
-                              mytokenServer: server)
+                              mytokenServer: server,
+                              mytokenRequest: settings.mytokenRequest ?? (existing?.kind == .mytoken ? existing?.mytokenRequest : nil))
 
         var given = settings.mytoken
         if let code = settings.transferCode {
@@ -212,7 +213,13 @@ extension Agent {
                            requestedBy: String?) async throws(AgentError) -> DeviceFlow {
         let client = try await mytokenClient(try serverOf(account))
         var request = MytokenRequest(capabilities: Self.loginCapabilities, applicationName: "Tessera")
-        if let scopes, !scopes.isEmpty {
+        if let fields = account.mytokenRequest {
+            // What `tessera mytoken add` asked for, as the base; the default capabilities only
+            // when it names neither capabilities nor a profile.
+            request.profile = MytokenProfile(fields: fields)
+            if fields["capabilities"] != nil || fields["include"] != nil { request.capabilities = nil }
+        }
+        if let scopes, !scopes.isEmpty, account.mytokenRequest?["restrictions"] == nil {
             request.restrictions = [MytokenRestriction(scope: scopes.joined(separator: " "))]
         }
         let login: MytokenLogin
@@ -250,8 +257,11 @@ extension Agent {
                                 requestedBy: String?) async throws(AgentError) -> DeviceFlow {
         let client = try await mytokenClient(server)
         var wanted: URL?
-        if let provider, !provider.contains("://") {
-            // A short name: one of the server's providers by its published name (`-i egi`).
+        if let provider, !provider.contains("://"), let known = listProviders().first(where: { $0.shortName == provider }) {
+            // A short name from the known-providers list (`-i egi`).
+            wanted = known.issuer
+        } else if let provider, !provider.contains("://") {
+            // Else one of the server's providers by its published name.
             let offered = client.configuration.providersSupported
             let key = provider.lowercased()
             let matches = offered.filter {
