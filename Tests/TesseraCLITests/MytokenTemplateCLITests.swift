@@ -128,7 +128,7 @@ import TestSupport
         #expect(listed.first { $0["name"] as? String == "default+MT" }?["payload"] as? [String] == ["AT", "tokeninfo", "create_mytoken"])
         let groups = try await CLI.run(["mytoken", "profiles", "groups", "--mytoken-server", url])
         #expect(groups.stdout == "_\nkit\n", "\(groups)")
-        let kit = try await CLI.run(["mytoken", "profiles", "rotation", "--group", "kit", "--mytoken-server", url])
+        let kit = try await CLI.run(["mytoken", "profiles", "rotation", "--groups", "kit", "--mytoken-server", url])
         #expect(kit.stdout.contains("hourly") && kit.stdout.contains(#"{"lifetime":3600,"on_AT":true}"#), "\(kit)")
         let bad = try await CLI.run(["mytoken", "profiles", "templates", "--mytoken-server", url])
         #expect(bad.status == 2, "\(bad)")
@@ -203,7 +203,11 @@ import TestSupport
         #expect(own.status == 0 && own.stdout.contains(#""event":"created""#), "\(own)")
         let refused = try await CLI.run(["mytoken", "info", "list", "--mytoken-file", file])
         #expect(refused.status == 1 && refused.stderr.contains("manage_mytokens:list"), "\(refused)")
-        let bad = try await CLI.run(["mytoken", "info", "tree", name])
+        // The client's names: list-mytokens, tree.
+        let aliases = try await CLI.run(["mytoken", "info", "list-mytokens", name])
+        #expect(aliases.status == 0 && aliases.stdout.contains("job-42"), "\(aliases)")
+        #expect(try await CLI.run(["mytoken", "info", "tree", name]).stdout.contains("job-42"))
+        let bad = try await CLI.run(["mytoken", "info", "subtoken_tree", name])
         #expect(bad.status == 2, "\(bad)")
         #expect(!agent.log.contains(Self.token(child)))
     }

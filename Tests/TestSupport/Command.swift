@@ -42,17 +42,10 @@ public enum Command {
             }
             try await Task.sleep(for: .milliseconds(5))
         }
-        let result = CommandResult(
+        return CommandResult(
             status: process.terminationStatus,
             stdout: String(decoding: await outData, as: UTF8.self),
             stderr: String(decoding: await errData, as: UTF8.self))
-        // Foundation's Pipe never closes its descriptors here: without this every run left pipes
-        // open (about 800 over one suite), until Process.run itself crashed on the long fd list.
-        for handle in [out.fileHandleForReading, out.fileHandleForWriting, err.fileHandleForReading,
-                       err.fileHandleForWriting, input.fileHandleForReading] {
-            try? handle.close()
-        }
-        return result
     }
 
     /// Reads to end of file and closes the handle at once: a detached `Thread` keeps its closure

@@ -393,7 +393,8 @@ struct MytokenCommand: AsyncParsableCommand {
         @Argument(help: ArgumentHelp("groups, list (profiles), capabilities, restrictions or rotation.", valueName: "what"))
         var what: String = "list"
 
-        @Option(help: ArgumentHelp("The template group (default: the server's default group).", valueName: "group"))
+        @Option(name: [.customLong("group"), .customLong("groups")],
+                help: ArgumentHelp("The template group (default: the server's default group).", valueName: "group"))
         var group: String?
 
         @Option(name: .customLong("mytoken-server"),
@@ -457,8 +458,18 @@ struct MytokenCommand: AsyncParsableCommand {
                   tessera mytoken info subtokens kit
                 """)
 
-        @Argument(help: ArgumentHelp("introspect, history, subtokens or list.", valueName: "action"))
+        @Argument(help: ArgumentHelp("introspect, history, subtokens (or tree, token-tree) or list (or list-mytokens).",
+                                     valueName: "action"))
         var action: String
+
+        /// The action, also by the mytoken client's names and aliases.
+        var actionName: MytokenInfoActionName? {
+            switch action {
+            case "tree", "token-tree": .subtokens
+            case "list-mytokens": .list
+            default: MytokenInfoActionName(rawValue: action)
+            }
+        }
 
         @Argument(help: ArgumentHelp("The mytoken account (else a passed mytoken).", valueName: "account"))
         var account: String?
@@ -469,14 +480,14 @@ struct MytokenCommand: AsyncParsableCommand {
         var json = false
 
         func validate() throws {
-            guard MytokenInfoActionName(rawValue: action) != nil else {
+            guard actionName != nil else {
                 throw ValidationError("'\(action)' is not one of introspect, history, subtokens, list")
             }
             try validateAccountOrInput(account, input)
         }
 
         func run() async throws {
-            guard let actionName = MytokenInfoActionName(rawValue: action) else { return }
+            guard let actionName else { return }
             var request = MytokenInfoRequest()
             var origin: MytokenOrigin?
             if account == nil {
