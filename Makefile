@@ -6,7 +6,7 @@ SWIFTFLAGS ?=
 # Suites share one session (bus name io.tessera.Agent1, the notification server): run them one at a time.
 TESTFLAGS ?= --no-parallel
 
-.PHONY: all deps build release test fuzz demo bench install uninstall clean dbus-xml
+.PHONY: all deps build release test fuzz stress demo bench install uninstall clean dbus-xml
 
 all: build
 
@@ -28,6 +28,11 @@ test: deps
 # of `make test`. How the harnesses are built: scripts/fuzz.sh's header.
 fuzz: deps
 	SWIFT="$(SWIFT)" scripts/fuzz.sh
+
+# Fuzzed calls, fd-carrying calls, provider faults and SIGKILLs against tesserad, with counts
+# (scripts/stress.sh; not part of `make test`).
+stress: deps
+	SWIFT="$(SWIFT)" scripts/stress.sh
 
 demo: deps release
 	scripts/demo.sh

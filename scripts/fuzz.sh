@@ -35,12 +35,19 @@ cflags=()
 for map in Sources/CDBus Sources/CLibSecret Sources/CQREncode Sources/CSodium; do
     cflags+=(-Xcc "-fmodule-map-file=$here/$map/module.modulemap")
 done
-cflags+=(-Xcc "-fmodule-map-file=$bin/CHardening.build/module.modulemap" -Xcc "-I$here/Sources/CHardening/include")
+# C targets (CHardening, CLinuxShims, …): SwiftPM generates their module maps next to their objects.
+c_objects=()
+for map in "$bin"/*.build/module.modulemap; do
+    target=$(basename "$(dirname "$map")" .build)
+    [[ -d Sources/$target/include ]] || continue
+    cflags+=(-Xcc "-fmodule-map-file=$map" -Xcc "-I$here/Sources/$target/include")
+    c_objects+=("$(dirname "$map")"/*.c.o)
+done
 for flag in $(pkg-config --cflags-only-I dbus-1 libsecret-1 libqrencode libsodium); do cflags+=(-Xcc "$flag"); done
 
 # The objects of the sources each target has now (its output-file-map), not every .o in its build
 # directory: files moved or deleted since an earlier build leave stale objects behind.
-objects=("$bin/CHardening.build/hardening.c.o")
+objects=("${c_objects[@]}")
 for target in Logging DBus Keyring OIDC OIDCAgentProtocol TesseraNames TesseraAPI TesseraCore QRCode TesseraAgent; do
     while IFS= read -r object; do objects+=("$object"); done < <(python3 -c '
 import json, sys

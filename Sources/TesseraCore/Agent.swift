@@ -486,6 +486,7 @@ public final class Agent: Sendable {
         if let unsaved { try await persistRotation(unsaved, of: account) }
         let client = try await client(for: account)
         let response: TokenResponse
+        let sentAt = ContinuousClock.now
         do throws(OIDCError) {
             // Scopes go out only when they differ from the login's: "as originally granted" otherwise.
             let granted = state.withLock { $0.loginScopes[account.name] } ?? account.scopes
@@ -512,10 +513,13 @@ public final class Agent: Sendable {
         }
         if let rotated = response.refreshToken, rotated != refreshToken {
             try await persistRotation(rotated, of: account)
-            // The window in which a SIGKILL loses the login: the provider has rotated, the
-            // keyring does not have the new token yet (issue 12, item 6).
-            let window = Date().timeIntervalSince(response.receivedAt)
-            logger.debug("stored the rotated refresh token of \(account.name) \(Int((window * 1000).rounded())) ms after the provider's answer")
+            // The windows in which a SIGKILL loses the login (issue 12, item 6): from the answer
+            // (the provider has rotated) to the keyring write, and — because a provider finishes a
+            // request whose client died — from the request itself.
+            let afterAnswer = Int((Date().timeIntervalSince(response.receivedAt) * 1000).rounded())
+            let afterRequest = (ContinuousClock.now - sentAt).components
+            let requestMilliseconds = afterRequest.seconds * 1000 + afterRequest.attoseconds / 1_000_000_000_000_000
+            logger.debug("stored the rotated refresh token of \(account.name) \(afterAnswer) ms after the provider's answer, \(requestMilliseconds) ms after the request")
         }
         if let idToken = response.idToken { state.withLock { $0.idTokens[account.name] = idToken } }
         logger.debug("refreshed \(account.name): lifetime \(response.lifetime)")
