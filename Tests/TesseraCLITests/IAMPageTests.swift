@@ -232,6 +232,44 @@ import TestSupport
         #expect(agent.log.contains("\"Log in\" chosen on the notification for lapsed"), "\(agent.log.suffix(2000))")
     }
 
+    /// The IAM page's commands in order against the provider in IAM mode: a provider entry with
+    /// IAM's audience parameter and no public client (so Tessera registers one at IAM's
+    /// registration endpoint), `max`, the device flow, `token`, `token -s`, and
+    /// `token --aud example.audience -s …`, whose JWT carries the audience in `aud`.
+    @Test func theIAMPageInOrderAgainstIAMMode() async throws {
+        try await Self.iamPage(audienceParameter: "audience")
+    }
+
+    static func iamPage(audienceParameter: String) async throws {
+        let provider = try await TestProvider.start(.iam())
+        let config = try makeTemporaryDirectory("iam-mode-config")
+        try FileManager.default.createDirectory(atPath: "\(config)/tessera", withIntermediateDirectories: true)
+        try """
+            {"schema": 1, "providers": [{"short-name": "iamtest", "display-name": "IAM-mode test provider",
+              "issuer": "\(provider.issuer.absoluteString)", "audience-parameter": "\(audienceParameter)"}]}
+            """.write(toFile: "\(config)/tessera/providers.json", atomically: true, encoding: .utf8)
+        let agent = try await RunningAgent(environment: ["XDG_CONFIG_HOME": config])
+        let added = try await CLI.run(["account", "add", "wlcg", "--provider", "iamtest", "-s", "max"])
+        #expect(added.status == 0, "\(added)")
+        let account = try #require(try await Self.account("wlcg"))
+        #expect((account["scopes"] as? [String])?.contains("offline_access") == true, "\(account)")
+        try await Self.login("wlcg", at: provider)
+        let plain = try await CLI.run(["token", "wlcg"])
+        #expect(plain.status == 0, "\(plain)")
+        let narrow = try await CLI.run(["token", "wlcg", "-s", "openid", "-s", "offline_access"])
+        #expect(narrow.status == 0, "\(narrow)")
+        let audience = try await CLI.run(["token", "wlcg", "--aud", "example.audience", "-s", "openid", "-s", "offline_access"])
+        #expect(audience.status == 0, "\(audience)")
+        let claims = try #require(Self.claims(audience.stdout.trimmingCharacters(in: .newlines)), "a JWT: \(audience)")
+        let aud = (claims["aud"] as? [String]) ?? (claims["aud"] as? String).map { [$0] } ?? []
+        #expect(aud.contains("example.audience"), "\(claims)")
+        let week = try await CLI.run(["token", "wlcg", "-t", "604800"])
+        #expect(week.status == 0, "\(week)")
+        let removed = try await CLI.run(["account", "remove", "wlcg"])
+        #expect(removed.status == 0, "\(removed)")
+        _ = agent
+    }
+
     /// The provider's answer to a device authorization request by `clientID` (200 while it exists).
     static func deviceAuthorizationStatus(_ provider: TestProvider, clientID: String) async throws -> Int {
         var request = URLRequest(url: provider.issuer.appendingPathComponent("o/device-authorization/"))
