@@ -244,7 +244,7 @@ actor SharedProviders {
     func provider(_ settings: TestProvider.Settings) async throws -> TestProvider {
         let key = [settings.accessTokenLifetime, settings.refreshTokenLifetime, settings.rotateRefreshTokens ? 1 : 0,
                    settings.refreshTokenReuseProtection ? 1 : 0, settings.deviceInterval, settings.deviceCodeLifetime,
-                   settings.dynamicRegistration ? 1 : 0].map(String.init).joined(separator: ",")
+                   settings.dynamicRegistration ? 1 : 0, settings.iamMode ? 1 : 0].map(String.init).joined(separator: ",")
         if let provider = providers[key] { return provider }
         let provider = try await TestProvider.start(settings)
         providers[key] = provider

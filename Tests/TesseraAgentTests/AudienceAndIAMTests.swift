@@ -32,4 +32,47 @@ import Testing
                                          "{'issuer': <'\(world.provider.issuer.absoluteString)'>, 'client-id': <'x'>, 'audience-style': <'header'>}")
         #expect(AgentWorld.errorName(bogus) == "InvalidArgument" && bogus.stderr.contains("auto"))
     }
+
+    /// The IAM page as a user follows it, against the provider in IAM mode: an account added
+    /// without a client (registered at /iam/api/client-registration), a device login, then
+    /// `token --aud example.audience`: the access token's `aud` claim holds it.
+    @Test func iamPageAudienceLandsInTheAudClaim() async throws {
+        let world = try await AgentWorld(.iam())
+        try await world.check("AddAccount", world.account, "{'issuer': <'\(world.provider.issuer.absoluteString)'>, "
+                                  + "'scopes': <['openid', 'offline_access', 'profile']>}")
+        let listed = try await world.check("ListAccounts")
+        #expect(listed.contains("'audience-style': <'auto'>"))
+        try await world.login()
+        let token = try await world.token("{'audience': <['example.audience']>}")
+        #expect(TestProvider.audienceClaim(token.value) == ["example.audience"], "\(TestProvider.jwtClaims(token.value) ?? [:])")
+        let plain = try await world.token()
+        #expect(TestProvider.audienceClaim(plain.value) == nil)
+        let api = "https://dcache.example.org"
+        let forAPI = try await world.call("GetToken", world.account, "{'audience': <['\(api)']>}")
+        // Not granted at login: IAM refuses a new resource on a refresh, and says so.
+        #expect(AgentWorld.errorName(forAPI) == "Provider" && forAPI.stderr.contains("not originally granted"), "\(forAPI.stderr)")
+    }
+
+    /// Issue 13.3 against IAM's behaviour: an expired refresh token is 401 invalid_token; tesserad
+    /// answers LoginRequired, signals it, and deletes the dead token (secret-tool sees none).
+    @Test func iamExpiredRefreshTokenEndsTheLogin() async throws {
+        let world = try await AgentWorld(.iam(accessTokenLifetime: 1, refreshTokenLifetime: 1), ownProvider: true)
+        try await world.addAccount()
+        try await world.login()
+        #expect(try await world.storedRefreshToken() != nil)
+        let monitorLog = "\(world.directory)/signals.log"
+        let monitor = try BackgroundProcess("dbus-monitor", ["--session", "interface='io.tessera.Agent1'"], logPath: monitorLog)
+        defer { monitor.stop() }
+        try await Task.sleep(for: .seconds(3))
+        let result = try await world.call("GetToken", world.account, "{'force': <true>}")
+        #expect(AgentWorld.errorName(result) == "LoginRequired", "\(result.stderr)")
+        #expect(result.stderr.contains("was not found"))
+        #expect(try await world.storedRefreshToken() == nil)
+        try await eventually("LoginRequired is signalled") {
+            ((try? String(contentsOfFile: monitorLog, encoding: .utf8)) ?? "").contains("member=LoginRequired")
+        }
+        // Logging in again works.
+        try await world.login()
+        #expect(!(try await world.token("{'force': <true>}")).value.isEmpty)
+    }
 }

@@ -31,10 +31,15 @@ public final class TestProvider: Sendable {
         public var deviceCodeLifetime: Int
         /// Offer RFC 7591 registration (`registration_endpoint`, open to anyone).
         public var dynamicRegistration: Bool
+        /// Behave like INDIGO IAM (Tests/Provider/tessera_provider/iam.py): audience from
+        /// `resource`/`aud`/`audience` into the JWT access token's `aud`, IAM's invalid_target and
+        /// 401 invalid_token answers, registration at /iam/api/client-registration.
+        public var iamMode: Bool
 
         public init(accessTokenLifetime: Int = 3600, refreshTokenLifetime: Int = 86400,
                     rotateRefreshTokens: Bool = true, refreshTokenReuseProtection: Bool = true,
-                    deviceInterval: Int = 1, deviceCodeLifetime: Int = 60, dynamicRegistration: Bool = true) {
+                    deviceInterval: Int = 1, deviceCodeLifetime: Int = 60, dynamicRegistration: Bool = true,
+                    iamMode: Bool = false) {
             self.accessTokenLifetime = accessTokenLifetime
             self.refreshTokenLifetime = refreshTokenLifetime
             self.rotateRefreshTokens = rotateRefreshTokens
@@ -42,6 +47,13 @@ public final class TestProvider: Sendable {
             self.deviceInterval = deviceInterval
             self.deviceCodeLifetime = deviceCodeLifetime
             self.dynamicRegistration = dynamicRegistration
+            self.iamMode = iamMode
+        }
+
+        /// INDIGO IAM's behaviour (refresh tokens live 30 days there; `refreshTokenLifetime` is
+        /// counted from the access token's expiry, as django-oauth-toolkit does).
+        public static func iam(accessTokenLifetime: Int = 3600, refreshTokenLifetime: Int = 86400) -> Settings {
+            Settings(accessTokenLifetime: accessTokenLifetime, refreshTokenLifetime: refreshTokenLifetime, iamMode: true)
         }
 
         var environment: [String: String] {
@@ -53,6 +65,7 @@ public final class TestProvider: Sendable {
                 "DEVICE_FLOW_INTERVAL": String(deviceInterval),
                 "DEVICE_CODE_EXPIRE_SECONDS": String(deviceCodeLifetime),
                 "DCR_ENABLED": dynamicRegistration ? "1" : "0",
+                "TESSERA_PROVIDER_IAM": iamMode ? "1" : "0",
             ]
         }
     }
@@ -149,6 +162,25 @@ public final class TestProvider: Sendable {
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         return try decoder.decode(TokenInfo.self, from: data)
+    }
+
+    /// The claims of a JWT (IAM mode's access tokens), unverified: for checking what was issued.
+    public static func jwtClaims(_ token: String) -> [String: Any]? {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3 else { return nil }
+        var base64 = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        guard let data = Data(base64Encoded: base64) else { return nil }
+        return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+    }
+
+    /// The `aud` claim as a list (a JWT may hold one string or an array).
+    public static func audienceClaim(_ token: String) -> [String]? {
+        switch jwtClaims(token)?["aud"] {
+        case let one as String: [one]
+        case let many as [String]: many
+        default: nil
+        }
     }
 
     /// Holds back every successful refresh answer this long after the provider has rotated (a slow

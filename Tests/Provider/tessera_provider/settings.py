@@ -11,6 +11,7 @@ Everything a test may want to vary comes from the environment, read once at star
   DEVICE_FLOW_INTERVAL           polling interval in seconds      (default 5)
   DEVICE_CODE_EXPIRE_SECONDS     device/user code lifetime        (default 1800)
   DCR_ENABLED                    "1" offers RFC 7591 registration (default 1)
+  TESSERA_PROVIDER_IAM           "1" behaves like INDIGO IAM (see iam.py)   (default 0)
 """
 import os
 from pathlib import Path
@@ -90,6 +91,7 @@ LOGGING = {
 }
 
 DEVICE_CODE_EXPIRE_SECONDS = _int("DEVICE_CODE_EXPIRE_SECONDS", 1800)
+IAM_MODE = _flag("TESSERA_PROVIDER_IAM", False)
 
 OAUTH2_PROVIDER = {
     "OIDC_ENABLED": True,
@@ -116,3 +118,8 @@ OAUTH2_PROVIDER = {
     "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
     "PKCE_REQUIRED": False,
 }
+if IAM_MODE:
+    # IAM's access tokens are JWTs whose aud claim holds the requested audience (iam.py);
+    # refresh tokens stay opaque.
+    OAUTH2_PROVIDER["ACCESS_TOKEN_GENERATOR"] = "tessera_provider.iam.access_token"
+    OAUTH2_PROVIDER["REFRESH_TOKEN_GENERATOR"] = "oauthlib.oauth2.rfc6749.tokens.random_token_generator"

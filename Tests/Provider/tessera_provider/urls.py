@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
@@ -5,10 +6,18 @@ from oauth2_provider import urls as dot_urls
 
 from . import views
 
+if settings.IAM_MODE:
+    from . import iam
+
+    iam.install()
+    token_view, device_view = iam.TokenView, iam.DeviceAuthorizationView
+else:
+    token_view, device_view = views.TokenView, views.DeviceAuthorizationView
+
 # Our patched views shadow the stock ones because Django takes the first matching pattern.
 oauth_patterns = [
-    path("token/", views.TokenView.as_view(), name="token"),
-    path("device-authorization/", views.DeviceAuthorizationView.as_view(), name="device-authorization"),
+    path("token/", token_view.as_view(), name="token"),
+    path("device-authorization/", device_view.as_view(), name="device-authorization"),
 ] + dot_urls.base_urlpatterns + dot_urls.oidc_urlpatterns + dot_urls.dcr_urlpatterns
 
 urlpatterns = [
@@ -21,3 +30,8 @@ urlpatterns = [
     path("test/token-info", views.token_info),
     path("test/refresh-answer-delay", views.refresh_answer_delay),
 ]
+if settings.IAM_MODE:
+    urlpatterns += [
+        path("iam/api/client-registration", iam.RegistrationView.as_view()),
+        path("iam/api/client-registration/<str:client_id>", iam.RegistrationManagementView.as_view()),
+    ]

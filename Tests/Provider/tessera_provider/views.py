@@ -47,6 +47,8 @@ def _with_rfc8628_endpoints(data, request):
     data["introspection_endpoint"] = _endpoint(request, "introspect")
     if oauth2_settings.DCR_ENABLED:
         data["registration_endpoint"] = _endpoint(request, "register")
+        if settings.IAM_MODE:
+            data["registration_endpoint"] = f"{settings.ISSUER}/iam/api/client-registration"
     data["grant_types_supported"] = [
         "authorization_code", "password", "client_credentials", "refresh_token", DEVICE_GRANT,
     ]
