@@ -23,7 +23,7 @@ let package = Package(
         // C libraries, found through pkg-config; the shims only hold what Swift cannot import.
         .systemLibrary(name: "CDBus", pkgConfig: "dbus-1", providers: [.apt(["libdbus-1-dev"])]),
         .systemLibrary(name: "CLibSecret", pkgConfig: "libsecret-1", providers: [.apt(["libsecret-1-dev"])]),
-        .systemLibrary(name: "CQREncode", pkgConfig: "libqrencode", providers: [.apt(["libqrencode-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // X25519 + XSalsa20-Poly1305 for oidc-agent's socket protocol (Swift has no XSalsa20).
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
 
@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "CLinuxShims"),
         .target(name: "DBus", dependencies: ["CDBus", "CLinuxShims"], swiftSettings: strict),
         .target(name: "Keyring", dependencies: ["CLibSecret"], swiftSettings: strict),
-        .target(name: "OIDC", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .target(name: "OIDC", dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // The contract's names and keys as plain Swift: no D-Bus, no Foundation.
         .target(name: "TesseraNames", swiftSettings: strict),
         .target(name: "TesseraAPI", dependencies: ["DBus", "TesseraNames"], swiftSettings: strict),
@@ -39,10 +39,10 @@ let package = Package(
         .target(name: "OIDCAgentProtocol",
                 dependencies: ["CSodium", "OIDC", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
-        // prctl(PR_SET_DUMPABLE) for tesserad: prctl is variadic, so it needs a fixed-arity C wrapper.
+        // For tesserad, in C: prctl(PR_SET_DUMPABLE) (variadic) and the SIGTERM/SIGINT handler (async-signal-safe).
         .target(name: "CHardening"),
         // QR codes for the device flow: a notification image (service) and terminal blocks (CLI).
-        .target(name: "QRCode", dependencies: ["CQREncode"], swiftSettings: strict),
+        .target(name: "QRCode", swiftSettings: strict),
         // The service's core: accounts, tokens, logins. It cannot import DBus (not a dependency, and
         // `swift build --explicit-target-dependency-import-check error` checks that it does not).
         .target(
@@ -62,12 +62,15 @@ let package = Package(
             dependencies: ["DBus", "TesseraAPI", "QRCode",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
-        .executableTarget(name: "tesserad", dependencies: ["TesseraAgent"], swiftSettings: strict),
-        // The Swift runtime linked in statically: no runtime library lookups at start, ~40% faster
-        // `tessera --version` (see README, Performance). Link-time only, so nothing is compiled twice.
+        .executableTarget(name: "tesserad", dependencies: ["DBus", "TesseraAgent"], swiftSettings: strict),
+        // Release `tessera` is a fully static executable (glibc, libdbus-1.a, the Swift runtime): no
+        // dynamic loader work at start, which was 72 % of `tessera token` (README, Performance).
+        // `-static` makes CDBus's `-ldbus-1` pick Debian's libdbus-1.a; CSystemdStubs stands in for
+        // the two server-only libsystemd functions it refers to. Link-time only: nothing is compiled twice.
+        .target(name: "CSystemdStubs", cSettings: [.define("TESSERA_STATIC_DBUS", .when(configuration: .release))]),
         .executableTarget(
-            name: "tessera", dependencies: ["TesseraCLI"], swiftSettings: strict,
-            linkerSettings: [.unsafeFlags(["-static-stdlib", "-l_FoundationCollections", "-l_FoundationCShims",
+            name: "tessera", dependencies: ["TesseraCLI", "CSystemdStubs"], swiftSettings: strict,
+            linkerSettings: [.unsafeFlags(["-static-executable", "-l_FoundationCollections", "-l_FoundationCShims",
                                             "-lswiftSynchronization", "-use-ld=lld"],
                                            .when(configuration: .release))]),
 

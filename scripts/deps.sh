@@ -4,8 +4,11 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
+# The release `tessera` is linked statically: libdbus-1.a (libdbus-1-dev), libc.a (libc6-dev),
+# libstdc++.a and libgcc_eh.a (libstdc++-12-dev, libgcc-12-dev; the Swift runtime needs them).
 apt_packages=(
-    pkg-config libdbus-1-dev libsecret-1-dev libqrencode-dev libsodium-dev
+    pkg-config libc6-dev libstdc++-12-dev libgcc-12-dev libdbus-1-dev libsecret-1-dev libsodium-dev
+    libcurl4-openssl-dev
     dbus dbus-x11 gnome-keyring libsecret-tools
     dunst xvfb xauth libnotify-bin x11-utils imagemagick zbar-tools
     xfce4-panel xdotool

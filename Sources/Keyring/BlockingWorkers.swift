@@ -81,18 +81,77 @@ final class BlockingWorkers: Sendable {
                     do throws(KeyringError) { result = .success(try work()) } catch { result = .failure(error) }
                     outcome.resolve(result)
                 }
-                // A timer source, not asyncAfter: cancelling it when the call ends first takes it
-                // out of libdispatch's timer heap instead of leaving a pending wake-up behind.
-                let timer = DispatchSource.makeTimerSource(queue: .global())
-                timer.setEventHandler { outcome.resolve(.failure(.timeout(timeout))) }
-                timer.schedule(deadline: .now() + timeout.timeInterval)
-                outcome.onDelivered { timer.cancel() }
-                timer.activate()
+                // Cancelled when the call ends first, so no pending wake-up is left behind.
+                let timer = Deadlines.shared.schedule(after: timeout) {
+                    outcome.resolve(.failure(.timeout(timeout)))
+                }
+                outcome.onDelivered { Deadlines.shared.cancel(timer) }
             }
         } onCancel: {
             outcome.resolve(.failure(.cancelled))
         }
         return try result.get()
+    }
+}
+
+/// One-shot deadlines for the keyring calls, kept by one thread of their own that sleeps until the
+/// soonest (indefinitely when there is none) — not libdispatch timers, whose global queues start
+/// dispatch's worker pool and its 1 Hz monitor, nor `Task.sleep`, whose timer outlives a cancelled
+/// sleep and would wake an idle service.
+final class Deadlines: Sendable {
+    static let shared = Deadlines(name: "keyring-deadlines")
+
+    struct Token: Sendable, Hashable { fileprivate let id: UInt64 }
+
+    private struct Entry {
+        let deadline: ContinuousClock.Instant
+        let action: @Sendable () -> Void
+    }
+
+    private let entries = Mutex<(next: UInt64, pending: [UInt64: Entry])>((0, [:]))
+    /// Signalled whenever the soonest deadline may have changed.
+    private let changed = DispatchSemaphore(value: 0)
+
+    private init(name: String) {
+        let thread = Thread { [self] in
+            while true { waitAndFire() }
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    func schedule(after delay: Duration, _ action: @escaping @Sendable () -> Void) -> Token {
+        let entry = Entry(deadline: .now + delay, action: action)
+        let id = entries.withLock { entries in
+            entries.next += 1
+            entries.pending[entries.next] = entry
+            return entries.next
+        }
+        changed.signal()
+        return Token(id: id)
+    }
+
+    /// Forgets the deadline; the thread recomputes its sleep now rather than waking for it later.
+    func cancel(_ token: Token) {
+        if entries.withLock({ $0.pending.removeValue(forKey: token.id) }) != nil { changed.signal() }
+    }
+
+    private func waitAndFire() {
+        let soonest = entries.withLock { $0.pending.values.map(\.deadline).min() }
+        if let soonest {
+            let remaining = ContinuousClock.now.duration(to: soonest)
+            if remaining > .zero {
+                _ = changed.wait(timeout: .now() + remaining.timeInterval)
+            }
+        } else {
+            changed.wait()
+        }
+        let now = ContinuousClock.now
+        let due = entries.withLock { entries -> [Entry] in
+            let keys = entries.pending.filter { $0.value.deadline <= now }.map(\.key)
+            return keys.compactMap { entries.pending.removeValue(forKey: $0) }
+        }
+        for entry in due { entry.action() }
     }
 }
 

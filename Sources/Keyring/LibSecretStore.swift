@@ -20,6 +20,11 @@ public final class LibSecretStore: SecretStore {
     public init(timeout: Duration = .seconds(10), threads: Int = 4) {
         self.timeout = timeout
         workers = BlockingWorkers(threads: max(1, threads), name: "tessera-keyring")
+        // libsecret's GTasks run on GLib's thread pool, whose spare workers wait 15 s for work and
+        // then retire: one wake-up of an idle service after every keyring call. With no time
+        // limit the spares (at most two, GLib's default) stay parked instead. Process-wide; GLib
+        // is only here for libsecret.
+        g_thread_pool_set_max_idle_time(0)
     }
 
     public func store(_ secret: Secret, for key: SecretKey) async throws(KeyringError) {

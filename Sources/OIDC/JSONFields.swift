@@ -116,7 +116,7 @@ enum UntrustedSeconds {
     /// (rounded down).
     static func duration(_ seconds: Double, atMost limit: Duration) -> Duration {
         guard !seconds.isNaN, seconds > 0 else { return .zero }
-        guard seconds < URLSessionTransport.seconds(limit) else { return limit }
+        guard seconds < CurlTransport.seconds(limit) else { return limit }
         return .milliseconds(Int64((seconds * 1000).rounded(.down)))
     }
 

@@ -115,7 +115,7 @@ public struct TokenResponse: Sendable, CustomStringConvertible {
     public var lifetimeSource: LifetimeSource
     public var receivedAt: Date
 
-    public var expiresAt: Date { receivedAt.addingTimeInterval(URLSessionTransport.seconds(lifetime)) }
+    public var expiresAt: Date { receivedAt.addingTimeInterval(CurlTransport.seconds(lifetime)) }
 
     public init(accessToken: SecretString, tokenType: String = "Bearer", refreshToken: SecretString? = nil,
                 idToken: SecretString? = nil, scopes: [String]? = nil, lifetime: Duration,

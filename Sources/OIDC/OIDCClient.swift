@@ -24,7 +24,7 @@ public struct OIDCClient: Sendable {
     private let provider: ProviderConnection
 
     public init(issuer: URL, credentials: ClientCredentials, audienceStyle: AudienceStyle = .auto,
-                transport: any HTTPTransport = URLSessionTransport(), cache: ProviderMetadataCache = .shared,
+                transport: any HTTPTransport = CurlTransport(), cache: ProviderMetadataCache = .shared,
                 logger: Logger = Logger(label: "io.tessera.oidc")) {
         self.issuer = issuer
         self.credentials = credentials
@@ -42,7 +42,7 @@ public struct OIDCClient: Sendable {
     }
 
     /// Discovery without a client (e.g. before registering one).
-    public static func discover(issuer: URL, transport: any HTTPTransport = URLSessionTransport(),
+    public static func discover(issuer: URL, transport: any HTTPTransport = CurlTransport(),
                                 cache: ProviderMetadataCache = .shared) async throws(OIDCError) -> ProviderMetadata {
         try await ProviderConnection(issuer: issuer, transport: transport, cache: cache,
                                      logger: Logger(label: "io.tessera.oidc")).discover()
@@ -91,7 +91,7 @@ public struct OIDCClient: Sendable {
             userCode: try fields.requiredString("user_code"),
             verificationURI: verificationURI,
             verificationURIComplete: try fields.url("verification_uri_complete"),
-            expiresAt: requestedAt.addingTimeInterval(URLSessionTransport.seconds(lifetime)),
+            expiresAt: requestedAt.addingTimeInterval(CurlTransport.seconds(lifetime)),
             interval: interval,
             scopes: scopes, audience: audience)
     }
@@ -213,7 +213,7 @@ public struct OIDCClient: Sendable {
     /// `management` (RFC 7592) to delete the client later.
     public static func register(issuer: URL, clientName: String, scopes: [String] = [], confidential: Bool = false,
                                 browserLogin: Bool = true, initialAccessToken: SecretString? = nil,
-                                transport: any HTTPTransport = URLSessionTransport(),
+                                transport: any HTTPTransport = CurlTransport(),
                                 cache: ProviderMetadataCache = .shared,
                                 logger: Logger = Logger(label: "io.tessera.oidc")) async throws(OIDCError)
         -> ClientRegistration
@@ -268,7 +268,7 @@ public struct OIDCClient: Sendable {
 
     /// Reads a registered client's configuration (RFC 7592 §2.1).
     public static func readRegistration(_ management: ClientManagement,
-                                        transport: any HTTPTransport = URLSessionTransport(),
+                                        transport: any HTTPTransport = CurlTransport(),
                                         logger: Logger = Logger(label: "io.tessera.oidc")) async throws(OIDCError)
         -> ClientRegistration
     {
@@ -285,7 +285,7 @@ public struct OIDCClient: Sendable {
     /// Deletes a registered client at the provider (RFC 7592 §2.3): its tokens die with it.
     /// Any 2xx is done; 401 `invalid_token` means the token (or the client) is gone already.
     public static func deleteRegistration(_ management: ClientManagement,
-                                          transport: any HTTPTransport = URLSessionTransport(),
+                                          transport: any HTTPTransport = CurlTransport(),
                                           logger: Logger = Logger(label: "io.tessera.oidc")) async throws(OIDCError)
     {
         let (provider, headers) = managementRequest(management, transport: transport, logger: logger)

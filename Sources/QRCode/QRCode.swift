@@ -1,18 +1,9 @@
-import CQREncode
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
-
 /// What can go wrong turning text into a QR code.
 public enum QRCodeError: Error, Equatable, CustomStringConvertible {
     /// There is nothing to encode.
     case emptyText
     /// The text does not fit in the largest symbol (version 40) at the chosen correction level.
     case textTooLong(bytes: Int)
-    /// libqrencode failed for another reason (it reports only errno).
-    case encodingFailed(errno: Int32)
 
     public var description: String {
         switch self {
@@ -20,69 +11,40 @@ public enum QRCodeError: Error, Equatable, CustomStringConvertible {
             "cannot make a QR code of empty text"
         case .textTooLong(let bytes):
             "the text (\(bytes) bytes) is too long for a QR code; use a shorter URI or a lower correction level"
-        case .encodingFailed(let code):
-            "libqrencode could not encode the text (errno \(code))"
         }
     }
 }
 
 /// A QR code symbol: a square of dark and light modules, without the quiet zone.
 ///
-/// The modules are copied out of libqrencode's `QRcode` and the C object is freed at once, so this
-/// is a plain value that owns nothing C-side and can be shared across threads.
+/// A plain value (built by `QREncoder`, no C library), so it can be shared across threads.
 public struct QRCode: Sendable, Equatable {
     /// Error correction level: how much of the symbol may be damaged and still read.
     public enum Correction: Sendable {
         case low, medium, quartile, high
-
-        var level: QRecLevel {
-            switch self {
-            case .low: QR_ECLEVEL_L
-            case .medium: QR_ECLEVEL_M
-            case .quartile: QR_ECLEVEL_Q
-            case .high: QR_ECLEVEL_H
-            }
-        }
     }
 
     /// Modules per side (21 for version 1, +4 per version).
     public let size: Int
-    /// The symbol version (1...40) libqrencode chose for the text.
+    /// The symbol version (1...40) chosen for the text.
     public let version: Int
     /// Row-major, `true` for a dark module.
     private let modules: [Bool]
 
     /// Encodes the UTF-8 bytes of `text` in byte mode, choosing the smallest version that fits.
+    /// Text beyond ASCII gets an ECI header declaring UTF-8, because readers otherwise guess the
+    /// charset (zbar guesses Shift-JIS).
     public init(_ text: String, correction: Correction = .medium) throws(QRCodeError) {
         let bytes = Array(text.utf8)
         guard !bytes.isEmpty else { throw .emptyText }
-        let symbol = Self.encode(bytes, level: correction.level)
-        guard let symbol else {
-            let code = errno
-            if code == ERANGE { throw .textTooLong(bytes: bytes.count) }
-            throw .encodingFailed(errno: code)
+        let utf8ECI: UInt8 = 26
+        let eci = bytes.contains(where: { $0 >= 0x80 }) ? utf8ECI : nil
+        guard let symbol = QREncoder.encode(bytes, eci: eci, correction: correction) else {
+            throw .textTooLong(bytes: bytes.count)
         }
-        defer { QRcode_free(symbol) }
-        let width = Int(symbol.pointee.width)
-        let data = UnsafeBufferPointer(start: symbol.pointee.data, count: width * width)
-        self.size = width
-        self.version = Int(symbol.pointee.version)
-        // Bit 0 is the colour; the other bits describe the module's role and are not needed here.
-        self.modules = data.map { $0 & 1 == 1 }
-    }
-
-    /// Byte mode; text beyond ASCII gets an ECI header declaring UTF-8, because readers otherwise
-    /// guess the charset (zbar guesses Shift-JIS).
-    private static func encode(_ bytes: [UInt8], level: QRecLevel) -> UnsafeMutablePointer<CQREncode.QRcode>? {
-        guard let input = QRinput_new2(0, level) else { return nil }
-        defer { QRinput_free(input) }
-        let utf8ECI: UInt32 = 26
-        if bytes.contains(where: { $0 >= 0x80 }), QRinput_appendECIheader(input, utf8ECI) != 0 { return nil }
-        let appended = bytes.withUnsafeBufferPointer { buffer in
-            QRinput_append(input, QR_MODE_8, Int32(buffer.count), buffer.baseAddress)
-        }
-        guard appended == 0 else { return nil }
-        return QRcode_encodeInput(input)
+        self.size = symbol.size
+        self.version = symbol.version
+        self.modules = symbol.modules
     }
 
     /// Whether the module at (`row`, `column`) is dark; outside the symbol (the quiet zone) is light.

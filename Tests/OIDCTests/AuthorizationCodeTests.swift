@@ -13,7 +13,7 @@ import FoundationNetworking
 @Suite("Authorization code with PKCE")
 struct AuthorizationCodeTests {
     func client(_ provider: TestProvider, style: AudienceStyle = .resource,
-                transport: any HTTPTransport = URLSessionTransport()) -> OIDCClient {
+                transport: any HTTPTransport = CurlTransport()) -> OIDCClient {
         OIDCClient(issuer: provider.issuer, credentials: .publicClient(TestProvider.browserPublic.id),
                    audienceStyle: style, transport: transport, cache: ProviderMetadataCache())
     }

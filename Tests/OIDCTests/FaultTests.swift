@@ -36,7 +36,7 @@ struct FaultTests {
 
     func client(_ faults: FaultServer, _ fault: String, credentials: ClientCredentials = .publicClient("tessera")) -> OIDCClient {
         OIDCClient(issuer: faults.issuer(for: fault), credentials: credentials,
-                   transport: URLSessionTransport(configuration: .init(timeout: Self.timeout)),
+                   transport: CurlTransport(configuration: .init(timeout: Self.timeout)),
                    cache: ProviderMetadataCache())
     }
 
@@ -105,7 +105,7 @@ struct FaultTests {
         let base = faults.base
         faults.stop()
         let client = OIDCClient(issuer: base.appendingPathComponent("ok"), credentials: .publicClient("x"),
-                                transport: URLSessionTransport(configuration: .init(timeout: Self.timeout)),
+                                transport: CurlTransport(configuration: .init(timeout: Self.timeout)),
                                 cache: ProviderMetadataCache())
         let error = await expectOIDCError { () async throws(OIDCError) in try await client.discover() }
         guard case .transport(.cannotConnect) = error else { Issue.record("refused: \(String(describing: error))"); return }
@@ -203,7 +203,7 @@ struct BuildingBlockTests {
 struct HostileNumberTests {
     func client(_ faults: FaultServer, _ fault: String) -> OIDCClient {
         OIDCClient(issuer: faults.issuer(for: fault), credentials: .publicClient("tessera"),
-                   transport: URLSessionTransport(configuration: .init(timeout: .seconds(5))),
+                   transport: CurlTransport(configuration: .init(timeout: .seconds(5))),
                    cache: ProviderMetadataCache())
     }
 

@@ -8,7 +8,7 @@ import TestSupport
 struct HostileAnswerTests {
     func client(_ faults: FaultServer, _ fault: String) -> OIDCClient {
         OIDCClient(issuer: faults.issuer(for: fault), credentials: .publicClient("tessera"),
-                   transport: URLSessionTransport(configuration: .init(timeout: .seconds(5))),
+                   transport: CurlTransport(configuration: .init(timeout: .seconds(5))),
                    cache: ProviderMetadataCache())
     }
 

@@ -25,7 +25,7 @@ struct IAMModeTests {
     }
 
     func client(_ provider: TestProvider, style: AudienceStyle = .auto, credentials: ClientCredentials? = nil,
-                transport: any HTTPTransport = URLSessionTransport()) -> OIDCClient {
+                transport: any HTTPTransport = CurlTransport()) -> OIDCClient {
         OIDCClient(issuer: provider.issuer, credentials: credentials ?? .publicClient(TestProvider.devicePublic.id),
                    audienceStyle: style, transport: transport, cache: ProviderMetadataCache())
     }
@@ -160,7 +160,7 @@ struct IAMModeTests {
 
 /// Renames one form parameter on the way out (to send what the client never sends itself).
 final class RenamingTransport: HTTPTransport {
-    let inner = URLSessionTransport()
+    let inner = CurlTransport()
     let from: String
     let to: String
 

@@ -6,7 +6,7 @@ import TestSupport
 /// The mytoken client against the mytoken test server (Tests/MytokenServer/server.py).
 @Suite struct MytokenClientTests {
     static func client(_ server: MytokenServer) async throws -> MytokenClient {
-        try await MytokenClient.discover(server: server.url, transport: URLSessionTransport())
+        try await MytokenClient.discover(server: server.url, transport: CurlTransport())
     }
 
     /// Runs `body` and returns the `MytokenError` it threw, checking the message holds no secret.
@@ -45,20 +45,20 @@ import TestSupport
         server.stop()
         let unreachable = await Self.error {
             _ = try await MytokenClient.discover(server: URL(string: "http://127.0.0.1:\(port)")!,
-                                                 transport: URLSessionTransport())
+                                                 transport: CurlTransport())
         }
         guard case .network = unreachable else { Issue.record("\(String(describing: unreachable))"); return }
 
         let other = try await MytokenServer.start()
         let wrongPath = await Self.error {
             _ = try await MytokenClient.discover(server: other.url.appendingPathComponent("nothing"),
-                                                 transport: URLSessionTransport())
+                                                 transport: CurlTransport())
         }
         guard case .invalidResponse = wrongPath else { Issue.record("\(String(describing: wrongPath))"); return }
 
         let plain = await Self.error {
             _ = try await MytokenClient.discover(server: URL(string: "http://mytoken.example.org")!,
-                                                 transport: URLSessionTransport())
+                                                 transport: CurlTransport())
         }
         #expect(plain == .invalidArgument(
             "'http://mytoken.example.org' is not an https URL (plain http is allowed only to localhost)"))

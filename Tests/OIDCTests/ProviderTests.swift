@@ -11,7 +11,7 @@ struct ProviderTests {
     static let deviceGrant = "urn:ietf:params:oauth:grant-type:device_code"
 
     func client(_ provider: TestProvider, _ client: TestProvider.Client = TestProvider.devicePublic, post: Bool = false,
-                style: AudienceStyle = .resource, transport: any HTTPTransport = URLSessionTransport()) -> OIDCClient {
+                style: AudienceStyle = .resource, transport: any HTTPTransport = CurlTransport()) -> OIDCClient {
         OIDCClient(issuer: provider.issuer, credentials: credentials(client, post: post), audienceStyle: style,
                    transport: transport, cache: ProviderMetadataCache())
     }

@@ -6,10 +6,10 @@ import TestSupport
 
 /// Wraps the real transport and keeps what went out, for tests that check the wire format.
 final class RecordingTransport: HTTPTransport {
-    let inner: URLSessionTransport
+    let inner: CurlTransport
     private let sent = Mutex<[HTTPRequest]>([])
 
-    init(_ inner: URLSessionTransport = URLSessionTransport()) { self.inner = inner }
+    init(_ inner: CurlTransport = CurlTransport()) { self.inner = inner }
 
     var requests: [HTTPRequest] { sent.withLock { $0 } }
 

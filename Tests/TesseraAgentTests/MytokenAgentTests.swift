@@ -129,6 +129,38 @@ final class MytokenWorld {
         #expect(!notifications.contains(mytoken) && !notifications.contains(token))
     }
 
+    @Test func aNewMytokensLoginIsNotifiedWithItsQRCodeAndStoresNothing() async throws {
+        let world = try await MytokenWorld()
+        let monitorLog = "\(world.directory)/monitor-new.log"
+        let monitor = try BackgroundProcess("dbus-monitor", ["--session", "interface='org.freedesktop.Notifications'"],
+                                            logPath: monitorLog)
+        defer { monitor.stop() }
+        try await Task.sleep(for: .milliseconds(300))
+        _ = try await Command.run("dunstctl", ["close-all"])
+        let accountsBefore = try await world.check("ListAccounts")
+
+        let started = try await world.check("StartMytokenLogin", "{'mytoken-server': <'\(world.server.url.absoluteString)'>}")
+        let path = try #require(AgentWorld.capture(#"objectpath '([^']+)'"#, in: started))
+        let consent = try #require(AgentWorld.capture(#"'verification-uri': <'([^']+)'>"#, in: started))
+        try await eventually("the notification shows the consent URI with a QR code") {
+            let log = (try? String(contentsOfFile: monitorLog, encoding: .utf8)) ?? ""
+            return log.contains("a new mytoken") && log.contains(consent) && log.contains("image-data")
+        }
+        #expect(try await Command.run("dunstctl", ["action", "0"]).succeeded)
+        try await eventually("the default action opens the consent page") {
+            ((try? String(contentsOfFile: "\(world.directory)/opened", encoding: .utf8)) ?? "").contains(consent)
+        }
+        try await world.server.consent(try #require(URL(string: consent)))
+        try await eventually("the login completes") { try await world.flowState(path) == "completed" }
+        // Nothing stored: no account, no keyring item; the mytoken waits only for its caller.
+        #expect(try await world.check("ListAccounts") == accountsBefore)
+        let keyring = try await Command.run("secret-tool", ["search", "--all", "kind", "mytoken"], environment: world.environment)
+        let issued = try #require(try await world.server.tokens().last)
+        #expect(issued.capabilities == ["AT", "create_mytoken", "tokeninfo"])
+        #expect(!keyring.stdout.contains("a new mytoken"))
+        #expect(try await world.storedMytoken() == nil)
+    }
+
     @Test func deniedConsentEndsTheFlowAsDenied() async throws {
         let world = try await MytokenWorld()
         try await world.addAccount()

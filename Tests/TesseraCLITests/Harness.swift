@@ -4,7 +4,13 @@ import TestSupport
 
 /// The built binaries sit next to the test bundle in the scratch directory.
 enum Binaries {
+    /// Where `tessera` and `tesserad` are: `TESSERA_TEST_BINARIES` when set (so the suite can run
+    /// against the static release build: `TESSERA_TEST_BINARIES=$(swift build -c release
+    /// --show-bin-path)`), else next to the test binary.
     static var directory: String {
+        if let chosen = ProcessInfo.processInfo.environment["TESSERA_TEST_BINARIES"], !chosen.isEmpty {
+            return chosen
+        }
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
         var path = (executable as NSString).deletingLastPathComponent
         // swift-testing runs the `.xctest` binary itself; it lives in the bin directory.

@@ -73,7 +73,7 @@ public actor Connection {
 
     /// Connects to the bus at `address` and registers with it (Hello).
     public init(address: String) async throws(DBusError) {
-        let loop = EventLoop(name: "dbus-connection")
+        let loop = EventLoop.forConnection(name: "dbus-connection")
         let opened: Result<(CHandle, String), DBusError> = await withCheckedContinuation { continuation in
             let accepted = loop.submit {
                 continuation.resume(returning: Result { () throws(DBusError) in try Self.open(address, loop: loop) })

@@ -1,6 +1,5 @@
 import CHardening
 import DBus
-@preconcurrency import Dispatch
 import Foundation
 import Keyring
 import Logging
@@ -95,7 +94,7 @@ public enum Daemon {
             logger.critical("cannot connect to the session bus: \(error)")
             return .failure
         }
-        let agent = Agent(accountFile: AccountFile.standard(), secrets: LibSecretStore(), transport: URLSessionTransport(),
+        let agent = Agent(accountFile: AccountFile.standard(), secrets: LibSecretStore(), transport: CurlTransport(),
                           logger: logger)
         for problem in agent.loadAccounts() {
             logger.error("account file problem: \(problem.description)")
@@ -123,8 +122,9 @@ public enum Daemon {
         }
 
         let stop = StopSignal()
-        let signalSources = stop.installSignalHandlers()
-        defer { signalSources.forEach { $0.cancel() } }
+        if !stop.installSignalHandlers() {
+            logger.warning("cannot handle SIGTERM/SIGINT: \(String(cString: strerror(errno)))")
+        }
         let lost: AsyncStream<BusName>
         do { lost = try await connection.namesLost() } catch {
             logger.critical("cannot watch the bus name: \(error)")
@@ -180,16 +180,28 @@ final class StopSignal: Sendable {
         (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// Routes SIGTERM and SIGINT here; keep the returned sources alive while serving.
-    func installSignalHandlers() -> [any DispatchSourceSignal] {
-        [SIGTERM, SIGINT].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            let continuation = self.continuation
-            source.setEventHandler { continuation.yield() }
-            source.resume()
-            return source
+    /// Routes SIGTERM and SIGINT here, through a pipe read by a thread of its own (no libdispatch
+    /// signal source: its handler would start dispatch's worker pool and its 1 Hz monitor).
+    func installSignalHandlers() -> Bool {
+        let fd = tessera_stop_signals_pipe()
+        guard fd >= 0 else { return false }
+        let continuation = self.continuation
+        let reader = Thread {
+            var byte: UInt8 = 0
+            while true {
+                let count = read(fd, &byte, 1)
+                if count == 1 {
+                    continuation.yield()
+                } else if count < 0 && errno == EINTR {
+                    continue
+                } else {
+                    return
+                }
+            }
         }
+        reader.name = "signals"
+        reader.start()
+        return true
     }
 
     func fire() { continuation.yield() }
