@@ -8,7 +8,7 @@ import Testing
 @Suite struct MytokenNumberTests {
     @Test func hugeNegativeAndFractionalSecondsNeverTrap() async throws {
         let server = try await MytokenServer.start()
-        let configuration = try await MytokenClient.discover(server: server.url, transport: URLSessionTransport()).configuration
+        let configuration = try await MytokenClientTests.client(server).configuration
         let cases: [(String, Int?)] = [
             ("1e+30", MytokenClient.maximumSeconds),           // fuzz/crashes/mytoken-crash-2a4151c0…
             ("9223372036000000000", MytokenClient.maximumSeconds),
