@@ -57,7 +57,7 @@ let package = Package(
         // The service's D-Bus objects, desktop (notifications, tray) and daemon, over the core.
         .target(
             name: "TesseraAgent",
-            dependencies: ["TesseraCore", "DBus", "Keyring", "OIDC", "TesseraAPI", "QRCode", "CHardening", "Posix",
+            dependencies: ["TesseraCore", "DBus", "Keyring", "OIDC", "TesseraAPI", "QRCode", "CHardening", "Posix", "OIDCAgentProtocol",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .target(

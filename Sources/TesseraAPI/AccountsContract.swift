@@ -26,11 +26,15 @@ public struct AccountSettingsMessage: OptionsMessage {
     public var refreshToken: String?
     /// kind=mytoken: `CreateMytokenRequest` keys for the account's logins.
     public var mytokenRequest: [String: Variant]?
+    /// Write-only: `oidc-gen -p` output to import.
+    public var oidcAgentConfig: String?
 
     public init(issuer: String? = nil, clientID: String? = nil, clientSecret: String? = nil, scopes: [String]? = nil,
                 audience: [String]? = nil, audienceStyle: String? = nil, kind: String? = nil,
                 mytokenServer: String? = nil, oidcIssuer: String? = nil, mytoken: String? = nil,
-                transferCode: String? = nil, replace: Bool? = nil, provider: String? = nil, refreshToken: String? = nil) {
+                transferCode: String? = nil, replace: Bool? = nil, provider: String? = nil, refreshToken: String? = nil,
+                oidcAgentConfig: String? = nil) {
+        self.oidcAgentConfig = oidcAgentConfig
         self.provider = provider
         self.refreshToken = refreshToken
         self.issuer = issuer
@@ -66,6 +70,7 @@ public struct AccountSettingsMessage: OptionsMessage {
             OptionField(AccountSetting.provider, \.provider),
             OptionField(AccountSetting.refreshToken, \.refreshToken),
             OptionField(AccountSetting.mytokenRequest, \.mytokenRequest),
+            OptionField(AccountSetting.oidcAgentConfig, \.oidcAgentConfig),
         ]
     }
 
@@ -93,10 +98,13 @@ public struct AccountInfo: Sendable, Equatable {
     public var hasClientSecret: Bool?
     /// Expiry (Unix seconds) of each access token held in memory; nil from a service that does not say.
     public var tokenExpiresAt: [Int64]?
+    /// The RFC 7592 URI of the client Tessera registered for the account, if it did.
+    public var registrationClientURI: String?
 
     public init(name: String, issuer: String, kind: String, clientID: String?, scopes: [String], audience: [String],
                 audienceStyle: String, mytokenServer: String?, loggedIn: Bool?, hasClientSecret: Bool?,
-                tokenExpiresAt: [Int64]? = nil) {
+                tokenExpiresAt: [Int64]? = nil, registrationClientURI: String? = nil) {
+        self.registrationClientURI = registrationClientURI
         self.name = name
         self.issuer = issuer
         self.kind = kind
@@ -123,6 +131,7 @@ public struct AccountInfo: Sendable, Equatable {
         if let loggedIn { settings[AccountSetting.loggedIn.rawValue] = Variant(loggedIn) }
         if let hasClientSecret { settings[AccountSetting.hasClientSecret.rawValue] = Variant(hasClientSecret) }
         if let tokenExpiresAt { settings[AccountSetting.tokenExpiresAt.rawValue] = Variant(tokenExpiresAt) }
+        if let registrationClientURI { settings[AccountSetting.registrationClientURI.rawValue] = Variant(registrationClientURI) }
         return .structure([.string(name), settings.dbusValue])
     }
 
@@ -142,6 +151,7 @@ public struct AccountInfo: Sendable, Equatable {
         loggedIn = try settings.value(AccountSetting.loggedIn.rawValue)
         hasClientSecret = try settings.value(AccountSetting.hasClientSecret.rawValue)
         tokenExpiresAt = try settings.value(AccountSetting.tokenExpiresAt.rawValue)
+        registrationClientURI = try settings.value(AccountSetting.registrationClientURI.rawValue)
     }
 
     /// `ListAccounts`' reply body.

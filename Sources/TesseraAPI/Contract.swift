@@ -75,6 +75,10 @@ public enum AgentContract {
             MethodDeclaration(member(.getIdToken),
                               inputs: [Argument("account", "s"), Argument("options", "a{sv}")],
                               outputs: [Argument("id_token", "s"), Argument("expires_at", "x")]),
+            MethodDeclaration(member(.getSettings),
+                              outputs: [Argument("settings", "a{sv}")]),
+            MethodDeclaration(member(.setSettings),
+                              inputs: [Argument("settings", "a{sv}")]),
         ],
         properties: [
             PropertyDeclaration(member(.version), "s", changeSignal: .const),

@@ -68,6 +68,10 @@ public enum AgentMethod: String, CaseIterable, Sendable {
     case renameAccount = "RenameAccount"
     /// `GetIdToken(s account, a{sv} options) → (s id_token, x expires_at)`.
     case getIdToken = "GetIdToken"
+    /// `GetSettings() → a{sv}`: service-wide settings (`ServiceSetting`, SettingsNames.swift).
+    case getSettings = "GetSettings"
+    /// `SetSettings(a{sv})`: changes and persists the writable ones; unknown keys are refused.
+    case setSettings = "SetSettings"
 }
 
 /// Keys of `LoginWithPassword`'s options.
@@ -240,6 +244,10 @@ public enum AccountSetting: String, CaseIterable, Sendable {
     case mytoken
     /// `s` (write-only): a transfer code the service exchanges for the mytoken to store.
     case transferCode = "transfer-code"
+    /// `s` (write-only): an account configuration as `oidc-gen -p NAME` prints it (oidc-agent's
+    /// decrypted JSON): issuer, client id and secret, refresh token, scopes and audience are taken
+    /// from it; keys given beside it win.
+    case oidcAgentConfig = "oidc-agent-config"
     /// `b`: replace an existing account of that name instead of failing.
     case replace
     /// `s` (AddAccount only): a known provider's short name (`ListProviders`) instead of `issuer`:
@@ -247,6 +255,9 @@ public enum AccountSetting: String, CaseIterable, Sendable {
     case provider
     /// `s` (write-only): a refresh token to import instead of a login; tested by refreshing it.
     case refreshToken = "refresh-token"
+    /// `s` (ListAccounts only): the RFC 7592 configuration URI of the client Tessera registered for
+    /// the account (deleted with it); absent for a client the user brought.
+    case registrationClientURI = "registration-client-uri"
     /// `a{sv}` (AddAccount, kind=mytoken): what the account's logins ask the mytoken server for —
     /// `CreateMytoken`'s restriction, capability, rotation, profile and name keys. Stored in the
     /// account file as the request's JSON fields (relative times kept, so each login counts from
@@ -263,7 +274,7 @@ public enum AccountSetting: String, CaseIterable, Sendable {
     /// The keys a caller may pass to `AddAccount`.
     public static let settable: [AccountSetting] = [
         .issuer, .clientID, .clientSecret, .scopes, .audience, .audienceStyle, .kind, .mytokenServer, .oidcIssuer,
-        .mytoken, .transferCode, .replace, .provider, .refreshToken, .mytokenRequest,
+        .mytoken, .transferCode, .replace, .provider, .refreshToken, .mytokenRequest, .oidcAgentConfig,
     ]
 
     /// The keys a caller may pass to `SetAccount`.

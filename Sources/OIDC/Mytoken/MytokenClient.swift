@@ -270,10 +270,23 @@ public struct MytokenClient: Sendable {
         return try? JSONDecoder().decode(type, from: data)
     }
 
-    private static func integer(_ value: Any?) -> Int? {
-        if let number = value as? Int { return number }
-        if let number = value as? Double, number.isFinite { return Int(number) }
-        return nil
+    /// The most seconds a server's `expires_in` or `interval` is believed: a century, so adding it
+    /// to the current time as Int64 seconds or a Date can never overflow.
+    static let maximumSeconds = 100 * 366 * 86_400
+
+    /// A server's count of seconds: untrusted, so a negative or non-numeric one counts as absent
+    /// and a huge one (1e30, 2^63) is clamped instead of trapping (found by `make fuzz`).
+    static func integer(_ value: Any?) -> Int? {
+        let seconds: Double
+        if let number = value as? Int {
+            seconds = Double(number)
+        } else if let number = value as? Double {
+            seconds = number
+        } else {
+            return nil
+        }
+        guard seconds.isFinite, seconds >= 0 else { return nil }
+        return seconds >= Double(maximumSeconds) ? maximumSeconds : Int(seconds)
     }
 
     /// POSTs `body` and returns the JSON object of a successful answer (empty for 204).

@@ -8,7 +8,8 @@ import TesseraCore
 /// `ListProviders` — every setting checked here, with the field named; the work is `Agent`'s.
 extension AgentObject {
     func addAccount(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
-        let (name, message) = try decodeOptions(call) { options throws(ArgumentError) in try AccountSettingsMessage(dbusOptions: options) }
+        let (name, given) = try decodeOptions(call) { options throws(ArgumentError) in try AccountSettingsMessage(dbusOptions: options) }
+        let message = try Self.mergingOIDCAgentConfig(given)
         var kind = AccountKind.oidc
         if let text = message.kind {
             guard let value = AccountKind(rawValue: text) else {
@@ -30,6 +31,8 @@ extension AgentObject {
             guard issuer != nil || message.provider != nil else {
                 throw .invalidArgument(field: AccountSetting.issuer.rawValue, reason: "is required (or give provider)")
             }
+        } else if given.oidcAgentConfig != nil {
+            throw .invalidArgument(field: AccountSetting.oidcAgentConfig.rawValue, reason: "applies only to kind=oidc (a mytoken account takes mytoken)")
         }
         if let issuer, let oidcIssuer, issuer != oidcIssuer {
             throw .invalidArgument(field: AccountSetting.oidcIssuer.rawValue, reason: "differs from issuer (give one of them)")
@@ -93,7 +96,8 @@ extension AgentObject {
                                audienceStyle: account.audienceStyle.rawValue,
                                mytokenServer: account.mytokenServer?.absoluteString,
                                loggedIn: status.loggedIn, hasClientSecret: status.hasClientSecret,
-                               tokenExpiresAt: status.tokenExpiries.map { Int64($0.timeIntervalSince1970.rounded(.down)) })
+                               tokenExpiresAt: status.tokenExpiries.map { Int64($0.timeIntervalSince1970.rounded(.down)) },
+                               registrationClientURI: account.registrationClientURI?.absoluteString)
         })
     }
 

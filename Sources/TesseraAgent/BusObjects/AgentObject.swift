@@ -28,15 +28,18 @@ public final class AgentObject: AgentObserver {
     let notifier: Notifier
     let logger: Logger
     let callers: CallerPolicy
+    /// The oidc-agent socket's switch (GetSettings/SetSettings); nil in a service without one.
+    let compatibility: CompatibilitySocket?
     private let notifyFlows = Mutex<Set<Int>>([])
     /// Logins for a new mytoken (`StartMytokenLogin`), by flow number, with the unique bus name of
     /// the caller that may take the mytoken.
     let newMytokenLogins = Mutex<[Int: (flow: Login, owner: String, server: URL)]>([:])
 
-    public init(connection: Connection, agent: Agent, logger: Logger) {
+    public init(connection: Connection, agent: Agent, logger: Logger, compatibility: CompatibilitySocket? = nil) {
         self.connection = connection
         self.agent = agent
         self.logger = logger
+        self.compatibility = compatibility
         self.notifier = Notifier(connection: connection, logger: logger)
         self.callers = CallerPolicy(connection: connection, logger: logger)
         // "Log in" on a "Log in to NAME again" notification: the device flow, as the tray starts it.
@@ -74,6 +77,8 @@ public final class AgentObject: AgentObserver {
             AgentContract.member(.mytokenInfo): verified { [self] call, _ in try await mytokenInfo(call) },
             AgentContract.member(.startMytokenLogin): verified { [self] call, caller in try await startMytokenLogin(call, caller) },
             AgentContract.member(.finishMytokenLogin): verified { [self] call, caller in try await finishMytokenLogin(call, caller) },
+            AgentContract.member(.getSettings): verified { [self] _, _ in await getSettings() },
+            AgentContract.member(.setSettings): verified { [self] call, _ in try await setSettings(call) },
         ]
         let interface = try ExportedInterface(AgentContract.agentInterface, methods: handlers,
                                               getters: [AgentContract.member(.version): { .string(Daemon.version) },

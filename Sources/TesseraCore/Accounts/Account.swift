@@ -21,14 +21,19 @@ public struct Account: Sendable, Equatable {
     public var audience: [String]
     public var audienceStyle: AudienceStyle
     public var mytokenServer: URL?
+    /// RFC 7592 client configuration URI of a client Tessera registered for this account; its
+    /// registration access token is in the keyring. Removing the account deletes the client.
+    public var registrationClientURI: URL?
     /// A mytoken account's login request: the JSON fields sent with each login (restrictions,
     /// capabilities, rotation, profile, name), as `MytokenTemplateInput` made them; nil: the defaults.
     public var mytokenRequest: [String: MytokenJSON]?
 
     public init(name: String, kind: AccountKind = .oidc, issuer: URL, clientID: String? = nil,
                 scopes: [String] = ["openid", "offline_access"], audience: [String] = [],
-                audienceStyle: AudienceStyle = .auto, mytokenServer: URL? = nil, mytokenRequest: [String: MytokenJSON]? = nil) {
+                audienceStyle: AudienceStyle = .auto, mytokenServer: URL? = nil, mytokenRequest: [String: MytokenJSON]? = nil,
+                registrationClientURI: URL? = nil) {
         self.mytokenRequest = mytokenRequest
+        self.registrationClientURI = registrationClientURI
         self.name = name
         self.kind = kind
         self.issuer = issuer

@@ -1,5 +1,6 @@
 import Foundation
 import Keyring
+import OIDC
 import TesseraNames
 
 /// Adding, changing, listing and removing accounts. An account change touches the file first, the
@@ -58,13 +59,17 @@ extension Agent {
         let prepared = try await source(settings.kind).prepareAccount(name: name, settings: settings, existing: existing)
         let account = prepared.account
         // Under the account's secret lock: no refresh uses the old login while it is replaced.
-        try await secrets.locks.run(name) { [self] () async throws(AgentError) in
+        do { try await secrets.locks.run(name) { [self] () async throws(AgentError) in
             try await commit(account, existing: existing) { (keyring: inout KeyringTransaction) async throws(AgentError) in
                 // What can be undone first: new secrets are stored before anything old is deleted.
                 var saved: [SecretKey] = []
                 if let clientSecret = prepared.clientSecret {
                     try await keyring.save(clientSecret, as: .clientSecret, of: account)
                     saved.append(SecretVault.key(account, .clientSecret))
+                }
+                if let management = prepared.management {
+                    try await keyring.save(management.accessToken, as: .registrationToken, of: account)
+                    saved.append(SecretVault.key(account, .registrationToken))
                 }
                 if let loginSecret = prepared.loginSecret {
                     try await keyring.save(loginSecret, as: account.loginSecretKind, of: account)
@@ -81,6 +86,10 @@ extension Agent {
                 }
             }
             if prepared.forget != .nothing || prepared.loginSecret != nil { secrets.forgetUnsaved(name) }
+        } } catch {
+            // Not half-created: a client registered for an account that could not be added goes too.
+            if let management = prepared.management { await deleteRegisteredClient(management, of: name) }
+            throw error
         }
         if prepared.loginSecret != nil { await currentObserver?.loginCompleted(account: name) }
         if let refreshToken = settings.refreshToken { try await importRefreshToken(refreshToken, into: account) }
@@ -128,6 +137,16 @@ extension Agent {
         if revoke {
             do { _ = try await self.revoke(account: name, keepOnFailure: false) } catch {
                 logger.warning("revoking the login of \(name) before removing it failed: \(error.message)")
+            }
+        }
+        // The client Tessera registered for it goes too (RFC 7592), where the provider allows it.
+        if let clientURI = account.registrationClientURI {
+            do {
+                if let token = try await vault.load(.registrationToken, of: account) {
+                    await deleteRegisteredClient(ClientManagement(accessToken: token, clientURI: clientURI), of: name)
+                }
+            } catch {
+                logger.warning("cannot read the registration token of \(name); its client stays registered: \(error.message)")
             }
         }
         do {

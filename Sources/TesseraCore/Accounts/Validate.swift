@@ -55,6 +55,19 @@ public enum Validate {
 
     /// The OIDC client's rule, so the service never accepts an http URL its client would refuse:
     /// `localhost`, `::1`, or a dotted quad in 127.0.0.0/8 (not `127.1`, not `127.evil.example`).
+    /// An endpoint the provider named (e.g. RFC 7592's client URI): absolute http(s), https unless
+    /// loopback, no credentials; a query is allowed.
+    public static func endpointURL(_ text: String, field: String) throws(AgentError) -> URL {
+        guard text.utf8.count <= maxStringBytes, let components = URLComponents(string: text),
+              let scheme = components.scheme?.lowercased(), let host = components.host, !host.isEmpty,
+              let url = components.url, components.user == nil, components.password == nil
+        else { throw .invalidArgument(field: field, reason: "is not an absolute URL") }
+        guard scheme == "https" || (scheme == "http" && isLoopback(host)) else {
+            throw .invalidArgument(field: field, reason: "must use https (http is allowed only on loopback)")
+        }
+        return url
+    }
+
     public static func isLoopback(_ host: String) -> Bool {
         URLPolicy.isLoopback(host)
     }

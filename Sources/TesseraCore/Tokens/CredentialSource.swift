@@ -64,6 +64,9 @@ struct PreparedAccount: Sendable {
     var clientSecret: SecretString?
     /// A login secret that comes with the account (an imported mytoken, or a transfer code's).
     var loginSecret: SecretString?
+    /// The client registered for the account (RFC 7591/7592): its registration token is stored,
+    /// and the client deleted again if the account cannot be added.
+    var management: ClientManagement?
 }
 
 /// A login started at the server: how to make its `Login` (once it has a number) and the wait

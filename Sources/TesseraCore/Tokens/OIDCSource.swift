@@ -35,6 +35,7 @@ struct OIDCSource: CredentialSource {
                               audienceStyle: settings.audienceStyle ?? existing?.audienceStyle ?? .auto,
                               mytokenServer: settings.mytokenServer)
         var clientSecret = settings.clientSecret
+        var management: ClientManagement?
         if account.clientID == nil {
             let registration: ClientRegistration
             do {
@@ -47,19 +48,22 @@ struct OIDCSource: CredentialSource {
                 throw AgentError(error, account: name)
             }
             account.clientID = registration.credentials.clientID
+            management = registration.management
+            account.registrationClientURI = management?.clientURI
             switch registration.credentials.authentication {
             case .none: break
             case .clientSecretBasic(let secret), .clientSecretPost(let secret): clientSecret = secret
             }
             logger.info("registered client \(registration.credentials.clientID) for \(name) at \(account.issuer.absoluteString)")
         }
-        var prepared = PreparedAccount(account: account, clientSecret: clientSecret)
+        var prepared = PreparedAccount(account: account, clientSecret: clientSecret, management: management)
         if let existing {
             if existing.issuer != account.issuer || existing.kind != account.kind {
                 prepared.forget = .everything
             } else if existing.clientID != account.clientID {
                 // A refresh token is bound to the client that obtained it.
-                prepared.forget = .kinds(clientSecret == nil ? [.refreshToken, .clientSecret] : [.refreshToken])
+                prepared.forget = .kinds([.refreshToken] + (clientSecret == nil ? [.clientSecret] : [])
+                                             + (management == nil ? [.registrationToken] : []))
             }
         }
         return prepared
