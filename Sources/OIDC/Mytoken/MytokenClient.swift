@@ -133,7 +133,7 @@ public struct MytokenClient: Sendable {
         return MytokenLogin(
             consentURI: uri, pollingCode: SecretString(code),
             expiresIn: Self.integer(object["expires_in"]) ?? 300,
-            interval: interval > 0 ? interval : 5)
+            interval: interval > 0 ? min(interval, 300) : 5)
     }
 
     /// One poll (`grant_type=polling_code`). Pending is decided by the `error` field, never the
@@ -270,9 +270,13 @@ public struct MytokenClient: Sendable {
         return try? JSONDecoder().decode(type, from: data)
     }
 
+    /// A count of seconds from the server (`expires_in`, `interval`), clamped to
+    /// `0...TokenResponse.maximumLifetime`: `Int(1e300)` traps, and a value near `Int64.max`
+    /// would overflow the date arithmetic every caller does with it.
     private static func integer(_ value: Any?) -> Int? {
-        if let number = value as? Int { return number }
-        if let number = value as? Double, number.isFinite { return Int(number) }
+        let limit = Int(TokenResponse.maximumLifetime.components.seconds)
+        if let number = value as? Int { return min(max(number, 0), limit) }
+        if let number = value as? Double, !number.isNaN { return Int(min(max(number, 0), Double(limit))) }
         return nil
     }
 
