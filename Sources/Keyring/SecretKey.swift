@@ -3,6 +3,8 @@ public enum SecretKind: String, Sendable, CaseIterable, Codable {
     case refreshToken = "refresh_token"
     case mytoken
     case clientSecret = "client_secret"
+    /// RFC 7592 registration access token of a client Tessera registered (to delete it later).
+    case registrationToken = "registration_token"
 }
 
 /// Names one secret in the keyring: the attributes `account`, `issuer` and `kind` of schema

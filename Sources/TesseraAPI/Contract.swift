@@ -463,10 +463,13 @@ public struct AccountInfo: Sendable, Equatable {
     public var hasClientSecret: Bool?
     /// Expiry (Unix seconds) of each access token held in memory; nil from a service that does not say.
     public var tokenExpiresAt: [Int64]?
+    /// The RFC 7592 URI of the client Tessera registered for the account, if it did.
+    public var registrationClientURI: String?
 
     public init(name: String, issuer: String, kind: String, clientID: String?, scopes: [String], audience: [String],
                 audienceStyle: String, mytokenServer: String?, loggedIn: Bool?, hasClientSecret: Bool?,
-                tokenExpiresAt: [Int64]? = nil) {
+                tokenExpiresAt: [Int64]? = nil, registrationClientURI: String? = nil) {
+        self.registrationClientURI = registrationClientURI
         self.name = name
         self.issuer = issuer
         self.kind = kind
@@ -493,6 +496,7 @@ public struct AccountInfo: Sendable, Equatable {
         if let loggedIn { settings[AccountSetting.loggedIn.rawValue] = Variant(loggedIn) }
         if let hasClientSecret { settings[AccountSetting.hasClientSecret.rawValue] = Variant(hasClientSecret) }
         if let tokenExpiresAt { settings[AccountSetting.tokenExpiresAt.rawValue] = Variant(tokenExpiresAt) }
+        if let registrationClientURI { settings[AccountSetting.registrationClientURI.rawValue] = Variant(registrationClientURI) }
         return .structure([.string(name), settings.dbusValue])
     }
 
@@ -512,6 +516,7 @@ public struct AccountInfo: Sendable, Equatable {
         loggedIn = try settings.value(AccountSetting.loggedIn.rawValue)
         hasClientSecret = try settings.value(AccountSetting.hasClientSecret.rawValue)
         tokenExpiresAt = try settings.value(AccountSetting.tokenExpiresAt.rawValue)
+        registrationClientURI = try settings.value(AccountSetting.registrationClientURI.rawValue)
     }
 
     /// `ListAccounts`' reply body.

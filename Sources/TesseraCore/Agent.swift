@@ -231,6 +231,7 @@ public final class Agent: Sendable {
                               audienceStyle: settings.audienceStyle ?? provider?.audienceStyle ?? existing?.audienceStyle ?? .auto,
                               mytokenServer: settings.mytokenServer)
         var clientSecret = settings.clientSecret
+        var management: ClientManagement?
         if account.clientID == nil {
             let registration: ClientRegistration
             do {
@@ -248,20 +249,30 @@ public final class Agent: Sendable {
             case .clientSecretBasic(let secret), .clientSecretPost(let secret): clientSecret = secret
             }
             logger.info("registered client \(registration.credentials.clientID) for \(name) at \(account.issuer.absoluteString)")
+            management = registration.management
+            account.registrationClientURI = management?.clientURI
         }
 
-        try await commit(account, existing: existing) { (keyring: inout KeyringTransaction) async throws(AgentError) in
-            // What can be undone first: the new secret is stored before anything old is deleted.
-            if let clientSecret { try await keyring.save(clientSecret, as: .clientSecret, of: account) }
-            if let existing {
-                if existing.issuer != account.issuer || existing.kind != account.kind {
-                    for kind in SecretKind.allCases { try await keyring.delete(kind, of: existing) }
-                } else if existing.clientID != account.clientID {
-                    // A refresh token is bound to the client that obtained it.
-                    try await keyring.delete(.refreshToken, of: existing)
-                    if clientSecret == nil { try await keyring.delete(.clientSecret, of: existing) }
+        do {
+            try await commit(account, existing: existing) { (keyring: inout KeyringTransaction) async throws(AgentError) in
+                // What can be undone first: the new secret is stored before anything old is deleted.
+                if let clientSecret { try await keyring.save(clientSecret, as: .clientSecret, of: account) }
+                if let management { try await keyring.save(management.accessToken, as: .registrationToken, of: account) }
+                if let existing {
+                    if existing.issuer != account.issuer || existing.kind != account.kind {
+                        for kind in SecretKind.allCases { try await keyring.delete(kind, of: existing) }
+                    } else if existing.clientID != account.clientID {
+                        // A refresh token is bound to the client that obtained it.
+                        try await keyring.delete(.refreshToken, of: existing)
+                        if clientSecret == nil { try await keyring.delete(.clientSecret, of: existing) }
+                        if management == nil { try await keyring.delete(.registrationToken, of: existing) }
+                    }
                 }
             }
+        } catch {
+            // Not half-created: a client registered for an account that could not be added goes too.
+            if let management { await deleteRegisteredClient(management, of: name) }
+            throw error
         }
         if let refreshToken = settings.refreshToken { try await importRefreshToken(refreshToken, into: account) }
     }
@@ -308,6 +319,16 @@ public final class Agent: Sendable {
         if revoke {
             do { _ = try await self.revoke(account: name, keepOnFailure: false) } catch {
                 logger.warning("revoking the login of \(name) before removing it failed: \(error.message)")
+            }
+        }
+        // The client Tessera registered for it goes too (RFC 7592), where the provider allows it.
+        if let clientURI = account.registrationClientURI {
+            do {
+                if let token = try await vault.load(.registrationToken, of: account) {
+                    await deleteRegisteredClient(ClientManagement(accessToken: token, clientURI: clientURI), of: name)
+                }
+            } catch {
+                logger.warning("cannot read the registration token of \(name); its client stays registered: \(error.message)")
             }
         }
         do { try await vault.deleteAll(of: account) } catch {

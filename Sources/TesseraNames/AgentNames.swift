@@ -235,6 +235,9 @@ public enum AccountSetting: String, CaseIterable, Sendable {
     case provider
     /// `s` (write-only): a refresh token to import instead of a login; tested by refreshing it.
     case refreshToken = "refresh-token"
+    /// `s` (ListAccounts only): the RFC 7592 configuration URI of the client Tessera registered for
+    /// the account (deleted with it); absent for a client the user brought.
+    case registrationClientURI = "registration-client-uri"
     /// `a{sv}` (AddAccount, kind=mytoken): what the account's logins ask the mytoken server for —
     /// `CreateMytoken`'s restriction, capability, rotation, profile and name keys. Stored in the
     /// account file as the request's JSON fields (relative times kept, so each login counts from

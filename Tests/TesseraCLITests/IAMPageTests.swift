@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Testing
 import TestSupport
 
@@ -76,6 +79,11 @@ import TestSupport
         let regClient = try #require(reg["client-id"] as? String)
         #expect(regClient != TestProvider.devicePublic.id)
         #expect(Set(reg["scopes"] as? [String] ?? []) == ["openid", "profile", "email", "offline_access", "read", "write"], "\(reg)")
+        // The registration access token is in the keyring (checked as a boolean: never printed).
+        #expect((reg["registration-client-uri"] as? String)?.contains(regClient) == true, "\(reg)")
+        let stored = try await Command.run("secret-tool", ["lookup", "account", "reg", "kind", "registration_token"])
+        #expect(!stored.stdout.isEmpty, "the registration access token is kept")
+        #expect(try await Self.deviceAuthorizationStatus(provider, clientID: regClient) == 200, "the registered client works")
 
         // `max` against an issuer that publishes no scopes: a clear error, nothing added.
         let faults = try await FaultServer.start()
@@ -93,6 +101,14 @@ import TestSupport
         let expiresAt = try #require(weekToken["expires_at"] as? Int)
         #expect(expiresAt > Int(Date().timeIntervalSince1970) + 3000 && expiresAt < Int(Date().timeIntervalSince1970) + 604_800,
                 "expires_at tells the truth")
+
+        // Removing the account deletes the client Tessera registered (RFC 7592) and its token.
+        let removed = try await CLI.run(["account", "remove", "reg"])
+        #expect(removed.status == 0, "\(removed)")
+        #expect(try await Self.deviceAuthorizationStatus(provider, clientID: regClient) != 200, "the client is gone at the provider")
+        let gone = try await Command.run("secret-tool", ["lookup", "account", "reg", "kind", "registration_token"])
+        #expect(gone.stdout.isEmpty)
+        #expect(agent.log.contains("deleted the client registered for reg"), "\(agent.log.suffix(1500))")
 
         // A broken user file: reported by file and field; the built-in list keeps working.
         try #"{"schema": 1, "providers": [{"short-name": "x", "issuer": 42}]}"#
@@ -214,6 +230,54 @@ import TestSupport
         try await Self.login("lapsed", at: provider)
         #expect(try await CLI.run(["token", "lapsed"]).status == 0)
         #expect(agent.log.contains("\"Log in\" chosen on the notification for lapsed"), "\(agent.log.suffix(2000))")
+    }
+
+    /// The IAM page's commands in order against the provider in IAM mode: a provider entry with
+    /// IAM's audience parameter and no public client (so Tessera registers one at IAM's
+    /// registration endpoint), `max`, the device flow, `token`, `token -s`, and
+    /// `token --aud example.audience -s …`, whose JWT carries the audience in `aud`.
+    @Test func theIAMPageInOrderAgainstIAMMode() async throws {
+        try await Self.iamPage(audienceParameter: "audience")
+    }
+
+    static func iamPage(audienceParameter: String) async throws {
+        let provider = try await TestProvider.start(.iam())
+        let config = try makeTemporaryDirectory("iam-mode-config")
+        try FileManager.default.createDirectory(atPath: "\(config)/tessera", withIntermediateDirectories: true)
+        try """
+            {"schema": 1, "providers": [{"short-name": "iamtest", "display-name": "IAM-mode test provider",
+              "issuer": "\(provider.issuer.absoluteString)", "audience-parameter": "\(audienceParameter)"}]}
+            """.write(toFile: "\(config)/tessera/providers.json", atomically: true, encoding: .utf8)
+        let agent = try await RunningAgent(environment: ["XDG_CONFIG_HOME": config])
+        let added = try await CLI.run(["account", "add", "wlcg", "--provider", "iamtest", "-s", "max"])
+        #expect(added.status == 0, "\(added)")
+        let account = try #require(try await Self.account("wlcg"))
+        #expect((account["scopes"] as? [String])?.contains("offline_access") == true, "\(account)")
+        try await Self.login("wlcg", at: provider)
+        let plain = try await CLI.run(["token", "wlcg"])
+        #expect(plain.status == 0, "\(plain)")
+        let narrow = try await CLI.run(["token", "wlcg", "-s", "openid", "-s", "offline_access"])
+        #expect(narrow.status == 0, "\(narrow)")
+        let audience = try await CLI.run(["token", "wlcg", "--aud", "example.audience", "-s", "openid", "-s", "offline_access"])
+        #expect(audience.status == 0, "\(audience)")
+        let claims = try #require(Self.claims(audience.stdout.trimmingCharacters(in: .newlines)), "a JWT: \(audience)")
+        let aud = (claims["aud"] as? [String]) ?? (claims["aud"] as? String).map { [$0] } ?? []
+        #expect(aud.contains("example.audience"), "\(claims)")
+        let week = try await CLI.run(["token", "wlcg", "-t", "604800"])
+        #expect(week.status == 0, "\(week)")
+        let removed = try await CLI.run(["account", "remove", "wlcg"])
+        #expect(removed.status == 0, "\(removed)")
+        _ = agent
+    }
+
+    /// The provider's answer to a device authorization request by `clientID` (200 while it exists).
+    static func deviceAuthorizationStatus(_ provider: TestProvider, clientID: String) async throws -> Int {
+        var request = URLRequest(url: provider.issuer.appendingPathComponent("o/device-authorization/"))
+        request.httpMethod = "POST"
+        request.setValue("application/x-www-form-urlencoded", forHTTPHeaderField: "Content-Type")
+        request.httpBody = Data("client_id=\(clientID)&scope=openid".utf8)
+        let (_, response) = try await URLSession.shared.data(for: request)
+        return (response as? HTTPURLResponse)?.statusCode ?? 0
     }
 
     static func claims(_ jwt: String) -> [String: Any]? {

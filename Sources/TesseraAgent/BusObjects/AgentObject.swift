@@ -264,7 +264,8 @@ public final class AgentObject: AgentObserver {
                                audienceStyle: account.audienceStyle.rawValue,
                                mytokenServer: account.mytokenServer?.absoluteString,
                                loggedIn: status.loggedIn, hasClientSecret: status.hasClientSecret,
-                               tokenExpiresAt: status.tokenExpiries.map { Int64($0.timeIntervalSince1970.rounded(.down)) })
+                               tokenExpiresAt: status.tokenExpiries.map { Int64($0.timeIntervalSince1970.rounded(.down)) },
+                               registrationClientURI: account.registrationClientURI?.absoluteString)
         })
     }
 

@@ -21,14 +21,19 @@ public struct Account: Sendable, Equatable {
     public var audience: [String]
     public var audienceStyle: AudienceStyle
     public var mytokenServer: URL?
+    /// RFC 7592 client configuration URI of a client Tessera registered for this account; its
+    /// registration access token is in the keyring. Removing the account deletes the client.
+    public var registrationClientURI: URL?
     /// A mytoken account's login request: the JSON fields sent with each login (restrictions,
     /// capabilities, rotation, profile, name), as `MytokenTemplateInput` made them; nil: the defaults.
     public var mytokenRequest: [String: MytokenJSON]?
 
     public init(name: String, kind: AccountKind = .oidc, issuer: URL, clientID: String? = nil,
                 scopes: [String] = ["openid", "offline_access"], audience: [String] = [],
-                audienceStyle: AudienceStyle = .auto, mytokenServer: URL? = nil, mytokenRequest: [String: MytokenJSON]? = nil) {
+                audienceStyle: AudienceStyle = .auto, mytokenServer: URL? = nil, mytokenRequest: [String: MytokenJSON]? = nil,
+                registrationClientURI: URL? = nil) {
         self.mytokenRequest = mytokenRequest
+        self.registrationClientURI = registrationClientURI
         self.name = name
         self.kind = kind
         self.issuer = issuer
@@ -93,6 +98,19 @@ public enum Validate {
     }
 
     /// The OIDC client's rule, so an account can only name what the client will talk to.
+    /// An endpoint the provider named (e.g. RFC 7592's client URI): absolute http(s), https unless
+    /// loopback, no credentials; a query is allowed.
+    public static func endpointURL(_ text: String, field: String) throws(AgentError) -> URL {
+        guard text.utf8.count <= maxStringBytes, let components = URLComponents(string: text),
+              let scheme = components.scheme?.lowercased(), let host = components.host, !host.isEmpty,
+              let url = components.url, components.user == nil, components.password == nil
+        else { throw .invalidArgument(field: field, reason: "is not an absolute URL") }
+        guard scheme == "https" || (scheme == "http" && isLoopback(host)) else {
+            throw .invalidArgument(field: field, reason: "must use https (http is allowed only on loopback)")
+        }
+        return url
+    }
+
     public static func isLoopback(_ host: String) -> Bool { URLPolicy.isLoopback(host) }
 
     /// A short free-text value such as a client id.

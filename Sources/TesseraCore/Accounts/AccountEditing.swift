@@ -48,8 +48,15 @@ extension Agent {
                 changed.scopes = scopes
             }
         }
+        let clientReplaced = Self.issuerKey(changed.issuer) != Self.issuerKey(old.issuer) || changed.clientID != old.clientID
+        // A client Tessera registered is deleted once the account no longer uses it.
+        if clientReplaced { changed.registrationClientURI = nil }
         let new = changed
-        let issuerChanged = Self.issuerKey(new.issuer) != Self.issuerKey(old.issuer)
+        var oldRegistration: ClientManagement?
+        if clientReplaced, let uri = old.registrationClientURI, let token = try await vault.load(.registrationToken, of: old) {
+            oldRegistration = ClientManagement(accessToken: token, clientURI: uri)
+        }
+        let issuerChanged = Self.issuerKey(changed.issuer) != Self.issuerKey(old.issuer)
         let clientChanged = new.clientID != old.clientID
         let loginGone = issuerChanged || clientChanged
 
@@ -76,6 +83,7 @@ extension Agent {
                             try await keyring.delete(.clientSecret, of: old)
                         }
                         try await keyring.delete(.refreshToken, of: old)
+                        try await keyring.delete(.registrationToken, of: old)
                     } else if let secret = edit.clientSecret {
                         try await keyring.save(secret, as: .clientSecret, of: new)
                     }
@@ -101,6 +109,7 @@ extension Agent {
         logger.info("account \(name) changed\(loginGone ? " (issuer or client changed: a new login is needed)" : "")")
         await currentObserver?.accountsChanged()
         if loginGone { await currentObserver?.loginRequired(account: name) }
+        if let oldRegistration { await deleteRegisteredClient(oldRegistration, of: name) }
     }
 
     /// Renames an account. Its keyring items are copied under the new name first; then the file
@@ -182,6 +191,19 @@ extension Agent {
                                  reason: "added \"\(account.name)\", but the provider refused the imported refresh token (\(reason))")
         } catch .network(let detail) {
             throw .network("\(detail) (\"\(account.name)\" was added with the imported refresh token, untested)")
+        }
+    }
+}
+
+extension Agent {
+    /// Deletes a client Tessera registered (RFC 7592). Best effort: a provider that refuses or
+    /// cannot be reached leaves the client registered, which is logged, never an error.
+    func deleteRegisteredClient(_ management: ClientManagement, of account: String) async {
+        do throws(OIDCError) {
+            try await OIDCClient.deleteRegistration(management, transport: transport, logger: logger)
+            logger.info("deleted the client registered for \(account) (\(management.clientURI.absoluteString))")
+        } catch {
+            logger.warning("the provider did not delete the client registered for \(account): \(error)")
         }
     }
 }

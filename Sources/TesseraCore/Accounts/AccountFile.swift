@@ -168,6 +168,7 @@ public struct AccountFile: Sendable {
         guard let object = element as? [String: Any] else { throw problem(at, "must be a JSON object") }
         let stored: Set<String> = [
             AccountSetting.issuer, .clientID, .scopes, .audience, .audienceStyle, .kind, .mytokenServer, .mytokenRequest,
+            .registrationClientURI,
         ].reduce(into: ["name"]) { $0.insert($1.rawValue) }
         if let unknown = object.keys.sorted().first(where: { !stored.contains($0) }) {
             throw problem("\(at).\(unknown)", "is not a known account key")
@@ -234,6 +235,12 @@ public struct AccountFile: Sendable {
                 try Validate.serverURL(text, field: AccountSetting.mytokenServer.rawValue)
             }
         }
+        var registrationClientURI: URL?
+        if let text = try string(AccountSetting.registrationClientURI.rawValue, required: false) {
+            registrationClientURI = try checked(AccountSetting.registrationClientURI.rawValue) { () throws(AgentError) in
+                try Validate.endpointURL(text, field: AccountSetting.registrationClientURI.rawValue)
+            }
+        }
         if kind == .mytoken && mytokenServer == nil {
             throw problem("\(at).mytoken-server", "is required for a mytoken account")
         }
@@ -245,7 +252,8 @@ public struct AccountFile: Sendable {
             mytokenRequest = fields
         }
         return Account(name: name, kind: kind, issuer: issuer, clientID: clientID, scopes: scopes,
-                       audience: audience, audienceStyle: style, mytokenServer: mytokenServer, mytokenRequest: mytokenRequest)
+                       audience: audience, audienceStyle: style, mytokenServer: mytokenServer, mytokenRequest: mytokenRequest,
+                       registrationClientURI: registrationClientURI)
     }
 
     /// Writes all accounts atomically. `keepInvalid` keeps the current file under a new
@@ -274,6 +282,9 @@ public struct AccountFile: Sendable {
             if let clientID = account.clientID { object[AccountSetting.clientID.rawValue] = clientID }
             if let server = account.mytokenServer { object[AccountSetting.mytokenServer.rawValue] = server.absoluteString }
             if let fields = account.mytokenRequest { object[AccountSetting.mytokenRequest.rawValue] = MytokenJSON.object(fields).foundation }
+            if let uri = account.registrationClientURI {
+                object[AccountSetting.registrationClientURI.rawValue] = uri.absoluteString
+            }
             return object
         }
         let root: [String: Any] = ["schema": Self.schemaVersion, "accounts": list]
