@@ -133,7 +133,7 @@ public struct MytokenClient: Sendable {
         return MytokenLogin(
             consentURI: uri, pollingCode: SecretString(code),
             expiresIn: Self.integer(object["expires_in"]) ?? 300,
-            interval: interval > 0 ? min(interval, 300) : 5)
+            interval: interval > 0 ? interval : 5)
     }
 
     /// One poll (`grant_type=polling_code`). Pending is decided by the `error` field, never the
@@ -270,14 +270,23 @@ public struct MytokenClient: Sendable {
         return try? JSONDecoder().decode(type, from: data)
     }
 
-    /// A count of seconds from the server (`expires_in`, `interval`), clamped to
-    /// `0...TokenResponse.maximumLifetime`: `Int(1e300)` traps, and a value near `Int64.max`
-    /// would overflow the date arithmetic every caller does with it.
-    private static func integer(_ value: Any?) -> Int? {
-        let limit = Int(TokenResponse.maximumLifetime.components.seconds)
-        if let number = value as? Int { return min(max(number, 0), limit) }
-        if let number = value as? Double, !number.isNaN { return Int(min(max(number, 0), Double(limit))) }
-        return nil
+    /// The most seconds a server's `expires_in` or `interval` is believed: a century, so adding it
+    /// to the current time as Int64 seconds or a Date can never overflow.
+    static let maximumSeconds = 100 * 366 * 86_400
+
+    /// A server's count of seconds: untrusted, so a negative or non-numeric one counts as absent
+    /// and a huge one (1e30, 2^63) is clamped instead of trapping (found by `make fuzz`).
+    static func integer(_ value: Any?) -> Int? {
+        let seconds: Double
+        if let number = value as? Int {
+            seconds = Double(number)
+        } else if let number = value as? Double {
+            seconds = number
+        } else {
+            return nil
+        }
+        guard seconds.isFinite, seconds >= 0 else { return nil }
+        return seconds >= Double(maximumSeconds) ? maximumSeconds : Int(seconds)
     }
 
     /// POSTs `body` and returns the JSON object of a successful answer (empty for 204).
