@@ -32,9 +32,12 @@ bin=$("$SWIFT" build --scratch-path "$scratch" --show-bin-path)
 # The C modules the Swift ones import: the system libraries' module maps and pkg-config include
 # paths (as SwiftPM passes them), and CHardening's generated map.
 cflags=()
-for map in Sources/CDBus Sources/CLibSecret Sources/CQREncode Sources/CSodium; do
-    cflags+=(-Xcc "-fmodule-map-file=$here/$map/module.modulemap")
-done
+# System libraries as Package.swift declares them: `.systemLibrary(name: "X", pkgConfig: "y"`.
+packages=()
+while read -r name package; do
+    cflags+=(-Xcc "-fmodule-map-file=$here/Sources/$name/module.modulemap")
+    packages+=("$package")
+done < <(sed -n 's/.*\.systemLibrary(name: "\([^"]*\)", pkgConfig: "\([^"]*\)".*/\1 \2/p' Package.swift)
 # C targets (CHardening, CLinuxShims, …): SwiftPM generates their module maps next to their objects.
 c_objects=()
 for map in "$bin"/*.build/module.modulemap; do
@@ -43,12 +46,13 @@ for map in "$bin"/*.build/module.modulemap; do
     cflags+=(-Xcc "-fmodule-map-file=$map" -Xcc "-I$here/Sources/$target/include")
     c_objects+=("$(dirname "$map")"/*.c.o)
 done
-for flag in $(pkg-config --cflags-only-I dbus-1 libsecret-1 libqrencode libsodium); do cflags+=(-Xcc "$flag"); done
+for flag in $(pkg-config --cflags-only-I "${packages[@]}"); do cflags+=(-Xcc "$flag"); done
 
 # The objects of the sources each target has now (its output-file-map), not every .o in its build
 # directory: files moved or deleted since an earlier build leave stale objects behind.
 objects=("${c_objects[@]}")
 for target in Logging DBus Keyring OIDC OIDCAgentProtocol TesseraNames TesseraAPI TesseraCore QRCode TesseraAgent; do
+    [[ -f $bin/$target.build/output-file-map.json ]] || continue
     while IFS= read -r object; do objects+=("$object"); done < <(python3 -c '
 import json, sys
 for source, outputs in json.load(open(sys.argv[1])).items():
@@ -69,7 +73,7 @@ for name in "${harnesses[@]}"; do
     echo "fuzz: linking $name"
     "$SWIFTC" -parse-as-library -swift-version 6 -sanitize=fuzzer,address -use-ld=lld -g -module-name "Fuzz_${name//-/_}" \
         -I "$bin/Modules" "${cflags[@]}" fuzz/Support.swift "fuzz/harnesses/$name.swift" "${objects[@]}" \
-        $(pkg-config --libs dbus-1 libsecret-1 libqrencode libsodium) -o "$exe"
+        $(pkg-config --libs "${packages[@]}") -o "$exe"
     corpus="$scratch/corpus/$name"
     mkdir -p "$corpus"
     seeds=()
@@ -82,11 +86,11 @@ for name in "${harnesses[@]}"; do
     # SWIFT_BACKTRACE off: Swift's crash handler and ASan's fight over the dying process.
     SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 "$exe" "$corpus" "${seeds[@]}" \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -max_len=8192 -print_final_stats=1 \
-        -jobs="$jobs" -workers="$jobs" -artifact_prefix="fuzz/crashes/$name-" >"$log" 2>&1 || status=$?
+        $( ((jobs > 1)) && echo "-jobs=$jobs -workers=$jobs" ) -artifact_prefix="fuzz/crashes/$name-" >"$log" 2>&1 || status=$?
     elapsed=$(( $(date +%s) - start ))
     runs=$(cat "$log" fuzz-*.log 2>/dev/null | awk '/stat::number_of_executed_units/ {s+=$2} END {print s+0}')
+    crashes=$(cat "$log" fuzz-*.log 2>/dev/null | grep -c -E 'Test unit written to' || true)
     rm -f fuzz-*.log  # libFuzzer's per-job logs (with FUZZ_JOBS > 1) land in the working directory
-    crashes=$(grep -c -E 'Test unit written to' "$log" || true)
     ((status == 0)) || ((crashes > 0)) || crashes=1
     total_runs=$((total_runs + runs)); total_crashes=$((total_crashes + crashes)); total_seconds=$((total_seconds + elapsed))
     report+=("$(printf '%-12s %6ss %10s runs %4s crashes  corpus %s' "$name" "$elapsed" "$runs" "$crashes" "$(ls "$corpus" | wc -l)")")
