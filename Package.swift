@@ -54,7 +54,7 @@ let package = Package(
         // The service's D-Bus objects, desktop (notifications, tray) and daemon, over the core.
         .target(
             name: "TesseraAgent",
-            dependencies: ["TesseraCore", "DBus", "Keyring", "OIDC", "TesseraAPI", "QRCode", "CHardening",
+            dependencies: ["TesseraCore", "DBus", "Keyring", "OIDC", "TesseraAPI", "QRCode", "CHardening", "OIDCAgentProtocol",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .target(

@@ -75,6 +75,10 @@ public enum AgentContract {
             MethodDeclaration(member(.getIdToken),
                               inputs: [Argument("account", "s"), Argument("options", "a{sv}")],
                               outputs: [Argument("id_token", "s"), Argument("expires_at", "x")]),
+            MethodDeclaration(member(.getSettings),
+                              outputs: [Argument("settings", "a{sv}")]),
+            MethodDeclaration(member(.setSettings),
+                              inputs: [Argument("settings", "a{sv}")]),
         ],
         properties: [
             PropertyDeclaration(member(.version), "s", changeSignal: .const),
@@ -379,6 +383,8 @@ public struct AccountSettingsMessage: Sendable, Equatable {
     public var mytoken: String?
     /// Write-only: a transfer code to exchange for the mytoken to store.
     public var transferCode: String?
+    /// Write-only: `oidc-gen -p` output to import.
+    public var oidcAgentConfig: String?
     public var replace: Bool?
     /// A known provider's short name (AddAccount only).
     public var provider: String?
@@ -390,9 +396,11 @@ public struct AccountSettingsMessage: Sendable, Equatable {
     public init(issuer: String? = nil, clientID: String? = nil, clientSecret: String? = nil, scopes: [String]? = nil,
                 audience: [String]? = nil, audienceStyle: String? = nil, kind: String? = nil,
                 mytokenServer: String? = nil, oidcIssuer: String? = nil, mytoken: String? = nil,
-                transferCode: String? = nil, replace: Bool? = nil, provider: String? = nil, refreshToken: String? = nil) {
+                transferCode: String? = nil, replace: Bool? = nil, provider: String? = nil, refreshToken: String? = nil,
+                oidcAgentConfig: String? = nil) {
         self.provider = provider
         self.refreshToken = refreshToken
+        self.oidcAgentConfig = oidcAgentConfig
         self.issuer = issuer
         self.clientID = clientID
         self.clientSecret = clientSecret
@@ -420,6 +428,7 @@ public struct AccountSettingsMessage: Sendable, Equatable {
         if let oidcIssuer { options[AccountSetting.oidcIssuer.rawValue] = Variant(oidcIssuer) }
         if let mytoken { options[AccountSetting.mytoken.rawValue] = Variant(mytoken) }
         if let transferCode { options[AccountSetting.transferCode.rawValue] = Variant(transferCode) }
+        if let oidcAgentConfig { options[AccountSetting.oidcAgentConfig.rawValue] = Variant(oidcAgentConfig) }
         if let replace { options[AccountSetting.replace.rawValue] = Variant(replace) }
         if let provider { options[AccountSetting.provider.rawValue] = Variant(provider) }
         if let refreshToken { options[AccountSetting.refreshToken.rawValue] = Variant(refreshToken) }
@@ -444,6 +453,7 @@ public struct AccountSettingsMessage: Sendable, Equatable {
         oidcIssuer = try reader.value(AccountSetting.oidcIssuer.rawValue)
         mytoken = try reader.value(AccountSetting.mytoken.rawValue)
         transferCode = try reader.value(AccountSetting.transferCode.rawValue)
+        oidcAgentConfig = try reader.value(AccountSetting.oidcAgentConfig.rawValue)
         replace = try reader.value(AccountSetting.replace.rawValue)
     }
 }

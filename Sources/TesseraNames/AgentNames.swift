@@ -68,6 +68,10 @@ public enum AgentMethod: String, CaseIterable, Sendable {
     case renameAccount = "RenameAccount"
     /// `GetIdToken(s account, a{sv} options) → (s id_token, x expires_at)`.
     case getIdToken = "GetIdToken"
+    /// `GetSettings() → a{sv}`: service-wide settings (`ServiceSetting`, SettingsNames.swift).
+    case getSettings = "GetSettings"
+    /// `SetSettings(a{sv})`: changes and persists the writable ones; unknown keys are refused.
+    case setSettings = "SetSettings"
 }
 
 /// Keys of `LoginWithPassword`'s options.
@@ -228,6 +232,10 @@ public enum AccountSetting: String, CaseIterable, Sendable {
     case mytoken
     /// `s` (write-only): a transfer code the service exchanges for the mytoken to store.
     case transferCode = "transfer-code"
+    /// `s` (write-only): an account configuration as `oidc-gen -p NAME` prints it (oidc-agent's
+    /// decrypted JSON): issuer, client id and secret, refresh token, scopes and audience are taken
+    /// from it; keys given beside it win.
+    case oidcAgentConfig = "oidc-agent-config"
     /// `b`: replace an existing account of that name instead of failing.
     case replace
     /// `s` (AddAccount only): a known provider's short name (`ListProviders`) instead of `issuer`:
@@ -254,7 +262,7 @@ public enum AccountSetting: String, CaseIterable, Sendable {
     /// The keys a caller may pass to `AddAccount`.
     public static let settable: [AccountSetting] = [
         .issuer, .clientID, .clientSecret, .scopes, .audience, .audienceStyle, .kind, .mytokenServer, .oidcIssuer,
-        .mytoken, .transferCode, .replace, .provider, .refreshToken, .mytokenRequest,
+        .mytoken, .transferCode, .replace, .provider, .refreshToken, .mytokenRequest, .oidcAgentConfig,
     ]
 
     /// The keys a caller may pass to `SetAccount`.

@@ -131,10 +131,8 @@ import TestSupport
         let agent = try StubAgent()
         defer { Task { await agent.stop() } }
         let start = ContinuousClock.now
-        let results = try await withThrowingTaskGroup(of: CommandResult.self) { group in
-            for index in 0..<100 { group.addTask { try await Clients.oidcToken(agent.path, ["acct\(index)"]) } }
-            return try await group.reduce(into: []) { $0.append($1) }
-        }
+        let results = try await ParallelCommands.run((0..<100).map { ["/usr/bin/oidc-token", "acct\($0)"] },
+                                                     environment: ["OIDC_SOCK": agent.path])
         print("100 concurrent oidc-token calls: \(ContinuousClock.now - start)")
         #expect(results.count == 100)
         #expect(results.allSatisfy { $0.succeeded && $0.stdout.hasPrefix("at|acct") }, "\(results.filter { !$0.succeeded }.map(\.stderr))")

@@ -77,11 +77,14 @@ final class AgentWorld {
     let openedFile: String
 
     private let ownsProvider: Bool
+    /// tesserad's extra arguments (kept for restarts).
+    let agentArguments: [String]
 
     /// - Parameter ownProvider: a provider for this test alone (it may stop it); otherwise one
     ///   provider per settings is shared by the serialized suite, which saves a Django start per test.
     init(_ settings: TestProvider.Settings = .init(), ownProvider: Bool = false,
-         busEnvironment: [String: String] = [:]) async throws {
+         busEnvironment: [String: String] = [:], agentArguments: [String] = []) async throws {
+        self.agentArguments = agentArguments
         try Requirement.session()
         directory = try makeTemporaryDirectory("agent-test")
         ownsProvider = ownProvider
@@ -99,12 +102,13 @@ final class AgentWorld {
         environment["PATH"] = "\(bin):\(base["PATH"] ?? "/usr/bin:/bin")"
         environment["XDG_CONFIG_HOME"] = "\(home)/.config-\(account)"
         self.environment = environment
-        agent = try await AgentProcess(environment: environment, logPath: "\(directory)/tesserad.log")
+        agent = try await AgentProcess(environment: environment, logPath: "\(directory)/tesserad.log", arguments: agentArguments)
     }
 
     func restartAgent(signal: Int32 = SIGTERM) async throws {
         agent.stop(signal: signal)
-        agent = try await AgentProcess(environment: environment, logPath: "\(directory)/tesserad-\(UUID().uuidString.prefix(4)).log")
+        agent = try await AgentProcess(environment: environment, logPath: "\(directory)/tesserad-\(UUID().uuidString.prefix(4)).log",
+                                       arguments: agentArguments)
     }
 
     deinit {

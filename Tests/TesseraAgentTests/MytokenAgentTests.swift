@@ -293,6 +293,23 @@ final class MytokenWorld {
         #expect(try await world.server.lookup(replacement)?.revoked == true)
     }
 
+    /// A server that gives an access token `expires_in` near Int64.max (9223372036000000000)
+    /// gets a token with a clamped expiry, not a trapped tesserad; later calls still work.
+    @Test func aHugeExpiresInFromTheServerIsClampedNotATrap() async throws {
+        var options = MytokenServer.Options()
+        options.accessTokenLifetime = 9_223_372_036_000_000_000
+        let world = try await MytokenWorld(options)
+        try await world.importMinted()
+        let passed = try await world.server.mint(capabilities: ["AT"])
+        let answer = try await world.check("GetTokenWithMytoken", passed, "{'scopes': <['openid']>}")
+        let expiresAt = try #require(AgentWorld.capture(#"int64 (-?[0-9]+)"#, in: answer).flatMap { Int64($0) })
+        let now = Int64(Date().timeIntervalSince1970)
+        #expect(expiresAt > now && expiresAt <= now + 100 * 366 * 86_400 + 60, "\(answer)")
+        _ = try await world.token()
+        _ = try await world.token("{'force': <true>}")
+        #expect(world.agent.process.isRunning, "\(world.agent.log().suffix(2000))")
+    }
+
     @Test func invalidMytokenInputNamesTheField() async throws {
         let world = try await MytokenWorld()
         let server = world.server.url.absoluteString

@@ -28,15 +28,18 @@ public final class AgentObject: AgentObserver {
     let notifier: Notifier
     let logger: Logger
     let callers: CallerPolicy
+    /// The oidc-agent socket's switch (GetSettings/SetSettings); nil in a service without one.
+    let compatibility: CompatibilitySocket?
     private let notifyFlows = Mutex<Set<Int>>([])
     /// Logins for a new mytoken (`StartMytokenLogin`), by flow number, with the unique bus name of
     /// the caller that may take the mytoken.
     let newMytokenLogins = Mutex<[Int: (flow: DeviceFlow, owner: String, server: URL)]>([:])
 
-    public init(connection: Connection, agent: Agent, logger: Logger) {
+    public init(connection: Connection, agent: Agent, logger: Logger, compatibility: CompatibilitySocket? = nil) {
         self.connection = connection
         self.agent = agent
         self.logger = logger
+        self.compatibility = compatibility
         self.notifier = Notifier(connection: connection, logger: logger)
         self.callers = CallerPolicy(connection: connection, logger: logger)
         // "Log in" on a "Log in to NAME again" notification: the device flow, as the tray starts it.
@@ -74,6 +77,8 @@ public final class AgentObject: AgentObserver {
             AgentContract.member(.mytokenInfo): verified { [self] call, _ in try await mytokenInfo(call) },
             AgentContract.member(.startMytokenLogin): verified { [self] call, caller in try await startMytokenLogin(call, caller) },
             AgentContract.member(.finishMytokenLogin): verified { [self] call, caller in try await finishMytokenLogin(call, caller) },
+            AgentContract.member(.getSettings): verified { [self] _, _ in await getSettings() },
+            AgentContract.member(.setSettings): verified { [self] call, _ in try await setSettings(call) },
         ]
         let interface = try ExportedInterface(AgentContract.agentInterface, methods: handlers,
                                               getters: [AgentContract.member(.version): { .string(Daemon.version) },
@@ -161,7 +166,8 @@ public final class AgentObject: AgentObserver {
     }
 
     private func addAccount(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
-        let (name, message) = try decodeOptions(call) { options throws(ArgumentError) in try AccountSettingsMessage(dbusOptions: options) }
+        let (name, given) = try decodeOptions(call) { options throws(ArgumentError) in try AccountSettingsMessage(dbusOptions: options) }
+        let message = try Self.mergingOIDCAgentConfig(given)
         var kind = AccountKind.oidc
         if let text = message.kind {
             guard let value = AccountKind(rawValue: text) else {
@@ -183,6 +189,8 @@ public final class AgentObject: AgentObserver {
             guard issuer != nil || message.provider != nil else {
                 throw .invalidArgument(field: AccountSetting.issuer.rawValue, reason: "is required (or give provider)")
             }
+        } else if given.oidcAgentConfig != nil {
+            throw .invalidArgument(field: AccountSetting.oidcAgentConfig.rawValue, reason: "applies only to kind=oidc (a mytoken account takes mytoken)")
         }
         if let issuer, let oidcIssuer, issuer != oidcIssuer {
             throw .invalidArgument(field: AccountSetting.oidcIssuer.rawValue, reason: "differs from issuer (give one of them)")

@@ -24,14 +24,20 @@ public enum Daemon {
     struct Options {
         var replace = false
         var level: Logger.Level = .info
+        /// `--oidc-agent-socket [PATH]`: serve oidc-agent's protocol for this run (PATH or `default`).
+        var oidcAgentSocket: String?
     }
 
     static let usage = """
-        usage: tesserad [--replace] [--log-level trace|debug|info|notice|warning|error] [--version]
-               tesserad --print-introspection
+        usage: tesserad [--replace] [--oidc-agent-socket [PATH]] [--log-level trace|debug|info|notice|warning|error]
+               tesserad --version | --print-introspection
 
         The Tessera session service: owns io.tessera.Agent1 on the session bus.
           --replace         take the bus name over from a running tesserad
+          --oidc-agent-socket [PATH]
+                            serve oidc-agent's clients (oidc-token, liboidc-agent) at PATH, default
+                            ${TMPDIR:-/tmp}/oidc-agent-service-$UID/oidc-agent.sock, for this run
+                            (`tessera compat enable` turns it on for good)
           --log-level L     how much to log to stderr (default info; also TESSERA_LOG_LEVEL)
           --version         print the version and exit
         """
@@ -62,6 +68,16 @@ public enum Daemon {
                 return ExitCode.success.rawValue
             case "--replace":
                 options.replace = true
+            case "--oidc-agent-socket":
+                if let next = rest.first, !next.hasPrefix("-") {
+                    guard next.hasPrefix("/") else {
+                        printError("tesserad: --oidc-agent-socket needs an absolute path, not \"\(next)\"\n\n\(usage)")
+                        return ExitCode.usage.rawValue
+                    }
+                    options.oidcAgentSocket = rest.removeFirst()
+                } else {
+                    options.oidcAgentSocket = OIDCAgentSocketValue.defaultPath
+                }
             case "--log-level":
                 guard let value = rest.popFirst(), let level = Logger.Level(rawValue: value) else {
                     printError("tesserad: --log-level needs one of trace, debug, info, notice, warning, error\n\n\(usage)")
@@ -111,7 +127,8 @@ public enum Daemon {
             logger.critical("cannot watch the callers on the bus: \(error)")
             return .failure
         }
-        let object = AgentObject(connection: connection, agent: agent, logger: logger)
+        let compatibility = CompatibilitySocket(agent: agent, logger: logger)
+        let object = AgentObject(connection: connection, agent: agent, logger: logger, compatibility: compatibility)
         agent.setObserver(object)
         do {
             try await object.export()
@@ -145,6 +162,8 @@ public enum Daemon {
             return .failure
         }
         logger.info("tesserad \(version) serving \(AgentBus.name) with \(agent.accounts.count) account(s)")
+        // Only the name's owner serves the socket: a second tesserad that lost the name never touches it.
+        await compatibility.start(commandLine: options.oidcAgentSocket)
         let tray = Tray(connection: connection, agent: agent, logger: logger) { stop.fire() }
         await tray.start()
 
@@ -163,6 +182,7 @@ public enum Daemon {
         let unfinished = await agent.finishRotations(within: .seconds(15))
         if unfinished > 0 { logger.error("stopping with \(unfinished) refresh(es) unfinished; their logins may be lost") }
         await tray.stop()
+        await compatibility.stop()
         // Our own release below is not a takeover: stop listening before it.
         takeover.cancel()
         _ = try? await connection.releaseName(AgentContract.busName)

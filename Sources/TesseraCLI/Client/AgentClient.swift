@@ -62,7 +62,7 @@ struct AgentClient: Sendable {
         let options = GetTokenOptions(
             scopes: request.scopes.isEmpty ? nil : request.scopes,
             audience: request.audience.isEmpty ? nil : request.audience,
-            minValid: request.minValid, force: request.force ? true : nil, application: "tessera")
+            minValid: request.minValid, force: request.force ? true : nil, application: request.application ?? "tessera")
         return [.string(request.account), options.dbusOptions.dbusValue]
     }
 

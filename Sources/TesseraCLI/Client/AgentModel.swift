@@ -5,6 +5,8 @@ struct TokenRequest: Sendable, Equatable {
     var audience: [String]
     var minValid: UInt32?
     var force: Bool
+    /// `--name`: how the caller calls itself (shown in a login notification next to the verified program).
+    var application: String? = nil
 }
 
 /// A started device flow: its object at the service and what the user needs to approve it.

@@ -5,7 +5,7 @@ struct AccountCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "account",
         abstract: "Add, list, show, change, rename and remove accounts.",
-        subcommands: [Add.self, List.self, Show.self, SetSettings.self, Rename.self, Remove.self])
+        subcommands: [Add.self, List.self, Show.self, SetSettings.self, Rename.self, Remove.self, Import.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

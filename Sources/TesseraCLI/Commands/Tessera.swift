@@ -16,7 +16,8 @@ public struct Tessera: AsyncParsableCommand {
             """,
         version: TesseraCLIVersion.current,
         subcommands: [AccountCommand.self, LoginCommand.self, TokenCommand.self,
-                      RevokeCommand.self, StatusCommand.self, MytokenCommand.self, ProviderCommand.self])
+                      RevokeCommand.self, StatusCommand.self, MytokenCommand.self, ProviderCommand.self,
+                      CompatCommand.self, EnvCommand.self])
 
     public init() {}
 }

@@ -19,6 +19,10 @@ struct TokenCommand: AsyncParsableCommand {
               eval "$(tessera token wlcg --env)"
               tessera token https://wlcg.cloud.cnaf.infn.it/ -s storage.read:/ --aud https://dcache.example.org
               tessera token wlcg --bearer-file && gfal-ls davs://example.org/path
+
+            oidc-token's flags work too: -f (--force), -c (--env), -o/-i/-e (token, issuer, expiry: \
+            one prints its value, several print export lines), -a (all three, one per line), \
+            --name, --bearer/--auth-header.
             """)
 
     @Argument(help: ArgumentHelp("The account name, or an issuer URL (its first account).", valueName: "account"))
@@ -37,14 +41,39 @@ struct TokenCommand: AsyncParsableCommand {
             help: ArgumentHelp("The token must stay valid this many seconds (default 60).", valueName: "seconds"))
     var minValid: UInt32?
 
-    @Flag(help: "Get a new token even if a cached one is still valid.")
+    @Flag(name: [.customShort("f"), .long, .customLong("force-new")],
+          help: "Get a new token even if a cached one is still valid.")
     var force = false
 
     @Flag(help: "Print token, expires_at, token_type, scopes, audience and issuer as JSON.")
     var json = false
 
-    @Flag(help: "Print shell export lines (OIDC_AT, OIDC_ISS, OIDC_EXP) like `oidc-token -c`.")
+    @Flag(name: [.customShort("c"), .long],
+          help: "Print shell export lines (OIDC_AT, OIDC_ISS, OIDC_EXP) like `oidc-token -c`.")
     var env = false
+
+    @Flag(name: [.customShort("o"), .customLong("token")],
+          help: "Print the token (with -i/-e: as OIDC_AT export lines), like oidc-token.")
+    var printToken = false
+
+    @Flag(name: [.customShort("i"), .customLong("issuer")],
+          help: "Print the issuer (with -o/-e: as OIDC_ISS export lines), like oidc-token.")
+    var printIssuer = false
+
+    @Flag(name: [.customShort("e"), .customLong("expires-at")],
+          help: "Print the expiry in Unix seconds (with -o/-i: as OIDC_EXP export lines), like oidc-token.")
+    var printExpiresAt = false
+
+    @Flag(name: [.customShort("a"), .customLong("all")], help: "Print token, issuer and expiry, one per line.")
+    var all = false
+
+    @Flag(name: [.customLong("bearer"), .customLong("auth-header")],
+          help: "Print an HTTP header line: Authorization: Bearer <token>.")
+    var authorizationHeader = false
+
+    @Option(name: .customLong("name"),
+            help: ArgumentHelp("How this program calls itself, shown in a login notification.", valueName: "name"))
+    var applicationName: String?
 
     @Option(name: .customLong("bearer-file"),
             help: ArgumentHelp("Write the token to the WLCG bearer token file (default path, or PATH).",
@@ -76,7 +105,17 @@ struct TokenCommand: AsyncParsableCommand {
     /// `-s "openid profile"` is how oidc-token users write several scopes; both forms mean the same.
     var scopes: [String] { scopeArguments.flatMap { $0.split(separator: " ").map(String.init) } }
 
-    var format: TokenFormat { json ? .json : env ? .env : .plain }
+    var fields: Set<TokenField> {
+        Set([printToken ? TokenField.token : nil, printIssuer ? .issuer : nil, printExpiresAt ? .expiresAt : nil].compactMap { $0 })
+    }
+
+    var format: TokenFormat {
+        if json { return .json }
+        if env { return .env }
+        if all { return .all }
+        if authorizationHeader { return .authorizationHeader }
+        return fields.isEmpty ? .plain : .fields(fields)
+    }
 
     mutating func validate() throws {
         if account.isEmpty { throw ValidationError("the account name is empty; see `tessera account list`") }
@@ -84,8 +123,12 @@ struct TokenCommand: AsyncParsableCommand {
         if bearerFilePath != nil && bearerFileAtDefaultPath {
             throw ValidationError("give --bearer-file once")
         }
-        if [json, env, bearerFile != nil].filter({ $0 }).count > 1 {
-            throw ValidationError("choose one of --json, --env and --bearer-file")
+        if [json, env, bearerFile != nil, all, authorizationHeader, !fields.isEmpty].filter({ $0 }).count > 1 {
+            throw ValidationError("choose one output: --json, -c/--env, --bearer-file, -a/--all, --bearer, or -o/-i/-e")
+        }
+        if let applicationName, applicationName.isEmpty || applicationName.utf8.count > 80
+            || applicationName.contains(where: { $0.isNewline }) {
+            throw ValidationError("--name must be one line of 1 to 80 bytes")
         }
         if let bad = audiences.first(where: { $0.isEmpty || $0.contains(" ") }) {
             throw ValidationError("audience '\(bad)' is empty or has a space; repeat --aud for several")
@@ -97,7 +140,8 @@ struct TokenCommand: AsyncParsableCommand {
             throw ValidationError("--min-valid \(minValid) is more than a year; give seconds, e.g. -t 300")
         }
         if timeout == 0 { throw ValidationError("--timeout must be at least 1 second") }
-        if idToken && (env || bearerFile != nil || !scopeArguments.isEmpty || !audiences.isEmpty || interactive) {
+        if idToken && (env || bearerFile != nil || !scopeArguments.isEmpty || !audiences.isEmpty || interactive || all
+            || authorizationHeader || !fields.isEmpty) {
             throw ValidationError("--id-token goes with --json, --force and -t only")
         }
         if noQR && !interactive { throw ValidationError("--no-qr only applies with --interactive") }
@@ -116,7 +160,7 @@ struct TokenCommand: AsyncParsableCommand {
             return
         }
         let request = TokenRequest(account: account, scopes: scopes, audience: audiences,
-                                   minValid: minValid, force: force)
+                                   minValid: minValid, force: force, application: applicationName)
         let issued: IssuedToken
         do {
             issued = try await agent.token(request)

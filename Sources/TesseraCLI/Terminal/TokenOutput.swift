@@ -27,6 +27,12 @@ public enum TokenFormat: Sendable, Equatable {
     case json
     /// `OIDC_AT=…; export OIDC_AT;` lines in oidc-token's `-c` form, for `eval "$(tessera token x --env)"`.
     case env
+    /// oidc-token's `-o`/`-i`/`-e`: one of them prints its value alone, several print their export lines.
+    case fields(Set<TokenField>)
+    /// oidc-token's `-a`: token, issuer and expiry, one per line.
+    case all
+    /// `Authorization: Bearer …` (`--bearer`, `--auth-header`), e.g. for `curl -H "$(tessera token x --bearer)"`.
+    case authorizationHeader
 
     public func render(_ issued: IssuedToken) -> String {
         switch self {
@@ -42,11 +48,38 @@ public enum TokenFormat: Sendable, Equatable {
                 ("issuer", .string(issued.issuer)),
             ]).rendered() + "\n"
         case .env:
+            return Self.fields([.token, .issuer, .expiresAt]).render(issued)
+        case .fields(let fields):
+            let chosen = TokenField.allCases.filter(fields.contains)
+            if chosen.count == 1 { return chosen[0].value(of: issued) + "\n" }
             // The variable names and order are oidc-token's, so scripts written for it keep working.
-            return [("OIDC_AT", issued.token.revealed()), ("OIDC_ISS", issued.issuer),
-                    ("OIDC_EXP", String(issued.expiresAt))]
-                .map { name, value in "\(name)=\(shellWord(value)); export \(name);\n" }
+            return chosen.map { field in "\(field.variable)=\(shellWord(field.value(of: issued))); export \(field.variable);\n" }
                 .joined()
+        case .all:
+            return [TokenField.token, .issuer, .expiresAt].map { $0.value(of: issued) + "\n" }.joined()
+        case .authorizationHeader:
+            return "Authorization: Bearer \(issued.token.revealed())\n"
+        }
+    }
+}
+
+/// What oidc-token's `-o`, `-i` and `-e` pick, in the order it prints them.
+public enum TokenField: CaseIterable, Sendable, Hashable {
+    case token, issuer, expiresAt
+
+    var variable: String {
+        switch self {
+        case .token: "OIDC_AT"
+        case .issuer: "OIDC_ISS"
+        case .expiresAt: "OIDC_EXP"
+        }
+    }
+
+    func value(of issued: IssuedToken) -> String {
+        switch self {
+        case .token: issued.token.revealed()
+        case .issuer: issued.issuer
+        case .expiresAt: String(issued.expiresAt)
         }
     }
 }

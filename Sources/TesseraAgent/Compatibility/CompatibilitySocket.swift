@@ -1,0 +1,191 @@
+import Foundation
+import Logging
+import OIDC
+import OIDCAgentProtocol
+import TesseraAPI
+import TesseraCore
+
+/// tesserad's oidc-agent socket (DESIGN.md, "oidc-agent compatibility"): which path is served,
+/// switching it on `SetSettings`, and persisting the choice.
+///
+/// The socket's own loop thread never touches the bus; each request is answered by
+/// `OIDCAgentAnswers` through the same `Agent.token` path as `GetToken` (cache, single-flight,
+/// keyring). The actor only guards the on/off state, never a request.
+public actor CompatibilitySocket {
+    private let agent: Agent
+    private let logger: Logger
+    private let settingsFile: SettingsFile
+    private let environment: [String: String]
+    private var server: OIDCAgentSocketServer?
+    private var configured = OIDCAgentSocketValue.off
+    private var problem = ""
+    /// Set while tests or a developer pass `--oidc-agent-socket`: the setting on disk is left alone
+    /// until the user changes it with `SetSettings`.
+    private var commandLineOverride = false
+
+    public init(agent: Agent, settingsFile: SettingsFile = .standard(), logger: Logger,
+                environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.agent = agent
+        self.settingsFile = settingsFile
+        self.logger = logger
+        self.environment = environment
+    }
+
+    /// At start: the command line's choice if given, else the saved setting. A failure is logged
+    /// and reported by `GetSettings`; the service goes on serving D-Bus.
+    public func start(commandLine: String?) async {
+        var value = commandLine
+        if value == nil {
+            let (settings, fileProblem) = settingsFile.load()
+            if let fileProblem { logger.error("settings file problem: \(fileProblem.description)") }
+            value = settings.oidcAgentSocket
+        } else {
+            commandLineOverride = true
+        }
+        configured = value ?? OIDCAgentSocketValue.off
+        do throws(AgentError) { try await serve(configured) } catch {
+            logger.error("oidc-agent socket not served: \(error.message)")
+        }
+    }
+
+    /// `SetSettings`' `oidc-agent-socket`: applied at once, saved only when it works.
+    public func set(_ value: String) async throws(AgentError) {
+        let field = ServiceSetting.oidcAgentSocket.rawValue
+        guard value == OIDCAgentSocketValue.off || value == OIDCAgentSocketValue.defaultPath
+              || (value.hasPrefix("/") && !value.contains("\0") && value.utf8.count < 108) else {
+            throw .invalidArgument(field: field, reason: "must be an absolute path (shorter than 108 bytes), \"default\" or \"\" (off)")
+        }
+        let previous = configured
+        do throws(AgentError) {
+            try await serve(value)
+        } catch {
+            // Put back what was served before, so a typo does not switch the socket off.
+            do throws(AgentError) { try await serve(previous) } catch {}
+            throw error
+        }
+        configured = value
+        commandLineOverride = false
+        do { try settingsFile.save(ServiceSettings(oidcAgentSocket: value)) } catch {
+            throw .notPermitted("the oidc-agent socket is \(value.isEmpty ? "off" : "on") now, but the setting was not saved: \(error.description)")
+        }
+    }
+
+    public var settings: ServiceSettingsMessage {
+        ServiceSettingsMessage(oidcAgentSocket: configured, oidcAgentSocketActive: server?.path ?? "",
+                               oidcAgentSocketProblem: problem)
+    }
+
+    public func stop() async {
+        let running = server
+        server = nil
+        await running?.stop()
+    }
+
+    /// Stops what runs, starts `value`'s socket. Throws (and records the problem) when the new
+    /// socket cannot be set up.
+    private func serve(_ value: String) async throws(AgentError) {
+        await stop()
+        problem = ""
+        guard value != OIDCAgentSocketValue.off else { return }
+        let path = value == OIDCAgentSocketValue.defaultPath ? SocketLocation.defaultPath(environment: environment) : value
+        let agent = self.agent, logger = self.logger
+        do {
+            let socket = try ListeningSocket(path: path)
+            let server = try OIDCAgentSocketServer(socket: socket, logger: logger) { request, peer in
+                await OIDCAgentAnswers.answer(request, from: peer, agent: agent, logger: logger)
+            }
+            server.start()
+            self.server = server
+        } catch {
+            problem = error.description
+            throw .invalidArgument(field: ServiceSetting.oidcAgentSocket.rawValue, reason: error.description)
+        }
+    }
+}
+
+/// oidc-agent's requests answered by the agent: the same token path, caller description and login
+/// notification as `GetToken`.
+enum OIDCAgentAnswers {
+    /// Longest `application_hint` shown in a notification (as GetToken's `application`).
+    static let maxHint = 80
+
+    static func answer(_ request: AgentRequest, from peer: PeerCredentials, agent: Agent, logger: Logger) async -> AgentReply {
+        let caller = VerifiedCaller(uniqueName: "oidc-agent socket", userID: peer.userID,
+                                    processID: peer.processID > 0 ? UInt32(peer.processID) : nil, executable: peer.executable)
+        switch request {
+        case .accessToken(let tokenRequest):
+            logger.debug("oidc-agent socket: access_token for \(tokenRequest.selector) from \(caller)")
+            return await accessToken(tokenRequest, caller: caller, agent: agent, logger: logger)
+        case .check:
+            return .success
+        case .loadedAccounts:
+            // Every Tessera account is "loaded": there is no separate unlock step.
+            return .loadedAccounts(agent.accounts.map(\.name))
+        case .accountInfo:
+            var issuers: [(issuer: String, accounts: [String])] = []
+            for account in agent.accounts {
+                let issuer = account.issuer.absoluteString
+                if let index = issuers.firstIndex(where: { $0.issuer == issuer }) {
+                    issuers[index].accounts.append(account.name)
+                } else {
+                    issuers.append((issuer: issuer, accounts: [account.name]))
+                }
+            }
+            return .accountInfo(issuers)
+        case .idToken(let idRequest):
+            // The same held ID token (or refresh with openid) as GetIdToken.
+            logger.debug("oidc-agent socket: id_token for \(idRequest.selector) from \(caller)")
+            do throws(AgentError) {
+                let account = try agent.resolve(idRequest.selector.nameOrIssuer)
+                let token = try await agent.idToken(account: account.name, minValid: GetTokenOption.defaultMinValid, force: false)
+                return .idToken(SecretString(token.value), issuer: account.issuer.absoluteString)
+            } catch {
+                return failure(error)
+            }
+        case .unknown(let name):
+            logger.notice("oidc-agent socket: unknown request \"\(name ?? "")\" from \(caller)")
+            return .unknownRequest
+        }
+    }
+
+    static func accessToken(_ tokenRequest: AccessTokenRequest, caller: VerifiedCaller, agent: Agent,
+                            logger: Logger) async -> AgentReply {
+        var request = TokenRequest(account: tokenRequest.selector.nameOrIssuer)
+        let hint = tokenRequest.applicationHint.map { String($0.filter { !$0.isNewline }.prefix(maxHint)) }
+        do throws(AgentError) {
+            if let scopes = tokenRequest.scopes { request.scopes = try Validate.words(scopes, field: "scope") }
+            if let audience = tokenRequest.audience { request.audience = try Validate.words(audience, field: "audience") }
+            if tokenRequest.force {
+                request.force = true
+            } else if let minValid = tokenRequest.minValidPeriod {
+                // Negative values other than -1 mean "any valid token", as in oidc-agent.
+                request.minValid = UInt32(clamping: max(0, minValid))
+            }
+            request.requestedBy = AgentObject.requester(caller, application: hint)
+            let (token, account) = try await agent.token(request)
+            return .accessToken(SecretString(token.value), issuer: account.issuer.absoluteString,
+                                expiresAt: Int64(token.expiresAt.timeIntervalSince1970.rounded(.down)))
+        } catch .loginRequired(let account, let reason) {
+            // As GetToken with `interactive`: the login starts and its notification shows; unlike it,
+            // the client is answered at once (oidc-token has no way to wait), with what to do.
+            do throws(AgentError) {
+                _ = try await agent.startDeviceFlow(account: account, scopes: nil, notify: true, requestedBy: request.requestedBy)
+            } catch {
+                return failure(.loginRequired(account: account, reason: reason), extra: "starting the login failed: \(error.message)")
+            }
+            return .failure(error: AgentError.loginRequired(account: account, reason: reason).message,
+                            info: "A login notification is open: approve it, then run the command again.")
+        } catch {
+            if case .noSuchAccount = error, case .issuer(let issuer) = tokenRequest.selector {
+                return .failure(error: "no Tessera account for the issuer \(issuer)", info: AgentErrorName.noSuchAccount.advice)
+            }
+            logger.info("oidc-agent socket: no token for \(tokenRequest.selector) (\(caller)): \(error.message)")
+            return failure(error)
+        }
+    }
+
+    /// Tessera's message as oidc-agent's failure: `oidc-token` prints `Error: <message>`.
+    static func failure(_ error: AgentError, extra: String? = nil) -> AgentReply {
+        .failure(error: error.message, info: extra)
+    }
+}
