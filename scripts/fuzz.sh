@@ -43,8 +43,10 @@ c_objects=()
 for map in "$bin"/*.build/module.modulemap; do
     target=$(basename "$(dirname "$map")" .build)
     [[ -d Sources/$target/include ]] || continue
+    built=0
+    for object in "$(dirname "$map")"/*.c.o; do [[ -f $object ]] && c_objects+=("$object") && built=1; done
+    ((built)) || continue  # a C target the fuzzed libraries do not use
     cflags+=(-Xcc "-fmodule-map-file=$map" -Xcc "-I$here/Sources/$target/include")
-    c_objects+=("$(dirname "$map")"/*.c.o)
 done
 for flag in $(pkg-config --cflags-only-I "${packages[@]}"); do cflags+=(-Xcc "$flag"); done
 
