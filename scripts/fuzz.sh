@@ -90,8 +90,8 @@ for name in "${harnesses[@]}"; do
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -max_len=8192 -print_final_stats=1 \
         $( ((jobs > 1)) && echo "-jobs=$jobs -workers=$jobs" ) -artifact_prefix="fuzz/crashes/$name-" >"$log" 2>&1 || status=$?
     elapsed=$(( $(date +%s) - start ))
-    runs=$(cat "$log" fuzz-*.log 2>/dev/null | awk '/stat::number_of_executed_units/ {s+=$2} END {print s+0}')
-    crashes=$(cat "$log" fuzz-*.log 2>/dev/null | grep -c -E 'Test unit written to' || true)
+    runs=$( (cat "$log" fuzz-*.log 2>/dev/null || true) | awk '/stat::number_of_executed_units/ {s+=$2} END {print s+0}')
+    crashes=$( (cat "$log" fuzz-*.log 2>/dev/null || true) | grep -c -E 'Test unit written to' || true)
     rm -f fuzz-*.log  # libFuzzer's per-job logs (with FUZZ_JOBS > 1) land in the working directory
     ((status == 0)) || ((crashes > 0)) || crashes=1
     total_runs=$((total_runs + runs)); total_crashes=$((total_crashes + crashes)); total_seconds=$((total_seconds + elapsed))
