@@ -53,7 +53,7 @@ for flag in $(pkg-config --cflags-only-I "${packages[@]}"); do cflags+=(-Xcc "$f
 # The objects of the sources each target has now (its output-file-map), not every .o in its build
 # directory: files moved or deleted since an earlier build leave stale objects behind.
 objects=("${c_objects[@]}")
-for target in Logging DBus Keyring OIDC OIDCAgentProtocol TesseraNames TesseraAPI TesseraCore QRCode TesseraAgent; do
+for target in Logging Posix DBus Keyring OIDC OIDCAgentProtocol TesseraNames TesseraAPI TesseraCore QRCode TesseraAgent; do
     [[ -f $bin/$target.build/output-file-map.json ]] || continue
     while IFS= read -r object; do objects+=("$object"); done < <(python3 -c '
 import json, sys
