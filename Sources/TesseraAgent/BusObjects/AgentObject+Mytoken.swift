@@ -10,18 +10,10 @@ extension AgentObject {
         let (account, message) = try decodeOptions(call) { options throws(ArgumentError) in
             try CreateMytokenRequest(dbusOptions: options)
         }
-        let passed = try message.mytoken.map { text throws(AgentError) in
-            SecretString(try Validate.secret(text, field: CreateMytokenKey.mytoken.rawValue))
-        }
-        if passed != nil && !account.isEmpty {
-            throw .invalidArgument(field: CreateMytokenKey.mytoken.rawValue, reason: "give an account or a mytoken, not both")
-        }
-        if passed == nil && message.mytokenServer != nil {
-            throw .invalidArgument(field: CreateMytokenKey.mytokenServer.rawValue, reason: "applies only with mytoken")
-        }
-        let server = try message.mytokenServer.map { text throws(AgentError) in
-            try Validate.serverURL(text, field: CreateMytokenKey.mytokenServer.rawValue)
-        }
+        let (passed, server) = try Self.passedMytoken(account: account, mytoken: message.mytoken,
+                                                      server: message.mytokenServer,
+                                                      mytokenField: CreateMytokenKey.mytoken.rawValue,
+                                                      serverField: CreateMytokenKey.mytokenServer.rawValue)
         for (given, key) in [(message.oidcIssuer != nil, CreateMytokenKey.oidcIssuer), (message.notify != nil, .notify)] where given {
             throw .invalidArgument(field: key.rawValue, reason: "applies only to StartMytokenLogin")
         }
@@ -107,18 +99,10 @@ extension AgentObject {
             throw .invalidArgument(field: "action", reason: "must be one of "
                 + MytokenInfoActionName.allCases.map(\.rawValue).joined(separator: ", ") + ", not \"\(actionText.prefix(32))\"")
         }
-        let passed = try request.mytoken.map { text throws(AgentError) in
-            SecretString(try Validate.secret(text, field: MytokenInfoOption.mytoken.rawValue))
-        }
-        if passed != nil && !account.isEmpty {
-            throw .invalidArgument(field: MytokenInfoOption.mytoken.rawValue, reason: "give an account or a mytoken, not both")
-        }
-        if passed == nil && request.mytokenServer != nil {
-            throw .invalidArgument(field: MytokenInfoOption.mytokenServer.rawValue, reason: "applies only with mytoken")
-        }
-        let server = try request.mytokenServer.map { text throws(AgentError) in
-            try Validate.serverURL(text, field: MytokenInfoOption.mytokenServer.rawValue)
-        }
+        let (passed, server) = try Self.passedMytoken(account: account, mytoken: request.mytoken,
+                                                      server: request.mytokenServer,
+                                                      mytokenField: MytokenInfoOption.mytoken.rawValue,
+                                                      serverField: MytokenInfoOption.mytokenServer.rawValue)
         let action: MytokenTokeninfoAction = switch actionName {
         case .introspect: .introspect
         case .history: .eventHistory
@@ -445,5 +429,18 @@ extension AgentObject {
             expiresAt: issued.expiresIn.map { Int64(Date().timeIntervalSince1970.rounded(.down)) + Int64($0) },
             restrictions: restrictions, capabilities: issued.capabilities, mytokenServer: server.absoluteString,
             rotatedMytoken: issued.rotatedMytoken?.reveal())
+    }
+
+    /// The rule for calls that act on a stored account or on a mytoken passed in: one or the
+    /// other, and a server only with a passed mytoken (an account knows its own).
+    static func passedMytoken(account: String, mytoken: String?, server: String?, mytokenField: String,
+                              serverField: String) throws(AgentError) -> (mytoken: SecretString?, server: URL?) {
+        let passed = try mytoken.map { text throws(AgentError) in SecretString(try Validate.secret(text, field: mytokenField)) }
+        if passed != nil && !account.isEmpty {
+            throw .invalidArgument(field: mytokenField, reason: "give an account or a mytoken, not both")
+        }
+        if passed == nil && server != nil { throw .invalidArgument(field: serverField, reason: "applies only with mytoken") }
+        let url = try server.map { text throws(AgentError) in try Validate.serverURL(text, field: serverField) }
+        return (passed, url)
     }
 }
