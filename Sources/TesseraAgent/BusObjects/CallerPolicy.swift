@@ -14,6 +14,10 @@ public struct VerifiedCaller: Sendable, Equatable, CustomStringConvertible {
     /// `/proc/PID/exe` when it could be read: the program that made the connection.
     public let executable: String?
 
+    /// What consent rules are keyed on. Today the executable; the sandbox identity (Flatpak app id,
+    /// Snap name) takes precedence once the caller lookup reads it.
+    public var application: ApplicationID? { executable.map { .executable($0) } }
+
     /// For logs and notifications, e.g. `/usr/bin/tessera (pid 4242)`.
     public var description: String {
         switch (executable, processID) {
