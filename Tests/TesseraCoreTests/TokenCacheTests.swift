@@ -40,7 +40,7 @@ import Testing
         _ = try await cache.token(for: Self.key, minValid: 60) { Self.token("one") }
         let forced = try await cache.token(for: Self.key, minValid: 60, force: true) { Self.token("two") }
         #expect(forced.value == "two")
-        #expect(await cache.cached(Self.key, minValid: 0)?.value == "two")
+        #expect(cache.cached(Self.key, minValid: 0)?.value == "two")
     }
 
     @Test func concurrentWaitersShareOneRefresh() async throws {
@@ -81,7 +81,7 @@ import Testing
         }
         #expect(failures == 20)
         #expect(await cache.refreshCount == 1)
-        #expect(await cache.cached(Self.key, minValid: 0) == nil)
+        #expect(cache.cached(Self.key, minValid: 0) == nil)
     }
 
     @Test func cancellingOneWaiterLeavesTheRefreshForOthers() async throws {
@@ -140,7 +140,7 @@ import Testing
         await cache.drop(account: "a")
         gate.continuation.yield()
         #expect(try await pending.value.value == "stale")
-        #expect(await cache.cached(Self.key, minValid: 0) == nil)
+        #expect(cache.cached(Self.key, minValid: 0) == nil)
     }
 
     @Test func descriptionIsRedacted() {

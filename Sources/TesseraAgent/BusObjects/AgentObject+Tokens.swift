@@ -27,9 +27,7 @@ extension AgentObject {
             request.requestedBy = Self.requester(caller, application: options.application.map { String($0.prefix(80)) })
         }
         let (token, resolved) = try await agent.token(request)
-        return TokenReply(token: token.value, expiresAt: Int64(token.expiresAt.timeIntervalSince1970.rounded(.down)),
-                          tokenType: token.tokenType, scopes: token.scopes, audience: token.audience,
-                          issuer: resolved.issuer.absoluteString, account: resolved.name).body
+        return Self.tokenReply(token, of: resolved).body
     }
 
     func revoke(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {

@@ -80,9 +80,11 @@ public final class AgentObject: AgentObserver {
             AgentContract.member(.getSettings): verified { [self] _, _ in await getSettings() },
             AgentContract.member(.setSettings): verified { [self] call, _ in try await setSettings(call) },
         ]
-        let interface = try ExportedInterface(AgentContract.agentInterface, methods: handlers,
+        var interface = try ExportedInterface(AgentContract.agentInterface, methods: handlers,
                                               getters: [AgentContract.member(.version): { .string(Daemon.version) },
                                                         AgentContract.member(.providerProblems): { [self] in providerProblems() }])
+        // A cached token for an already verified caller: answered on the bus thread, no task.
+        try interface.answerImmediately(AgentContract.member(.getToken)) { [self] call in answerCachedToken(call) }
         try await connection.export(interface, at: AgentContract.objectPath)
     }
 
