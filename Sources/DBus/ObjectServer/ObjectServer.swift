@@ -40,12 +40,11 @@ extension Connection {
                               + Message.unixFDRefusal)
         }
         guard admit(message, context) else { return }
-        dispatchMethodCall(message)
+        dispatchMethodCall(message, context)
     }
 
     /// A call whose caller is admitted: the standard interfaces, then the exported objects.
-    func dispatchMethodCall(_ message: Message) {
-        let context = ReplyContext(message)
+    func dispatchMethodCall(_ message: Message, _ context: ReplyContext) {
         guard let path = message.path, let member = message.member else {
             return replyError(context, .unknownMethod, "a method call needs a path and a member")
         }
@@ -87,7 +86,7 @@ extension Connection {
             return replyError(context, .invalidArgs,
                               "\(exported.declaration.name).\(member) takes arguments of type '\(declared.input)', got '\(signature)'")
         }
-        guard let sender = message.sender else {
+        guard let sender = context.sender else {
             return replyError(context, .accessDenied, "a method call without a sender is not accepted")
         }
         let arguments: [DBusValue]

@@ -20,8 +20,10 @@ extension AgentObject {
               let options = ImmediateTokenOptions(call.arguments[1]),
               let account = agent.account(named: name),
               consentIsKnownToAllow(caller, account: account) else { return nil }
-        let key = TokenKey(account: account.name, scopes: options.scopes ?? account.scopes,
-                           audience: options.audience ?? account.audience)
+        let key = options.scopes == nil && options.audience == nil
+            ? defaultTokenKey(of: account)
+            : TokenKey(account: account.name, scopes: options.scopes ?? account.scopes,
+                       audience: options.audience ?? account.audience)
         guard let cached = agent.tokens.entry(key, minValid: TimeInterval(options.minValid)) else { return nil }
         logger.debug("GetToken from \(caller) (cached, answered on the bus thread)")
         if let prepared = cached.attachment as? PreparedReply { return prepared }
@@ -30,6 +32,23 @@ extension AgentObject {
         // the token that was current when the call was read), and the next one makes its own.
         agent.tokens.attach(prepared, to: key, generation: cached.generation)
         return prepared
+    }
+
+    /// The key of a call that names no scopes or audience, made once per account and its
+    /// scopes: checked against the account's current scopes and audience on every use (an
+    /// identity check while the account is unchanged), so a SetAccount takes effect at once.
+    func defaultTokenKey(of account: Account) -> TokenKey {
+        if let known = defaultTokenKeys.withLock({ $0[account.name] }),
+           known.scopes == account.scopes, known.audience == account.audience {
+            return known.key
+        }
+        let key = TokenKey(account: account.name, scopes: account.scopes, audience: account.audience)
+        defaultTokenKeys.withLock { keys in
+            // Bounded by the accounts there are; names of removed or renamed ones go eventually.
+            if keys.count >= 256 { keys.removeAll() }
+            keys[account.name] = DefaultTokenKey(scopes: account.scopes, audience: account.audience, key: key)
+        }
+        return key
     }
 
     /// THE consent hook of the immediate path (issue 17): true only when the decision for this
@@ -47,6 +66,13 @@ extension AgentObject {
                    tokenType: token.tokenType, scopes: token.scopes, audience: token.audience,
                    issuer: account.issuer.absoluteString, account: account.name)
     }
+}
+
+/// A token key with the account settings it was made from.
+struct DefaultTokenKey: Sendable {
+    let scopes: [String]
+    let audience: [String]
+    let key: TokenKey
 }
 
 /// GetToken's options as far as a cached answer depends on them, read from the raw `a{sv}`

@@ -34,6 +34,8 @@ public final class AgentObject: AgentObserver {
     /// Logins for a new mytoken (`StartMytokenLogin`), by flow number, with the unique bus name of
     /// the caller that may take the mytoken.
     let newMytokenLogins = Mutex<[Int: (flow: Login, owner: String, server: URL)]>([:])
+    /// Each account's token key for calls without scopes or audience (`defaultTokenKey`).
+    let defaultTokenKeys = Mutex<[String: DefaultTokenKey]>([:])
 
     public init(connection: Connection, agent: Agent, logger: Logger, compatibility: CompatibilitySocket? = nil) {
         self.connection = connection

@@ -25,19 +25,37 @@ public struct AccessToken: Sendable, Equatable, CustomStringConvertible, CustomD
 
 /// What a cached token answers: the account and the exact scope and audience sets asked for
 /// (order and duplicates do not matter; different sets are different tokens).
+///
+/// The sets are kept sorted and the hash is computed once: a key is hashed and compared on every
+/// cached GetToken, and hashing two `Set<String>`s each time showed in that path's profile.
 public struct TokenKey: Hashable, Sendable, CustomStringConvertible {
     public let account: String
-    public let scopes: Set<String>
-    public let audience: Set<String>
+    /// Sorted, without duplicates.
+    public let scopes: [String]
+    /// Sorted, without duplicates.
+    public let audience: [String]
+    private let precomputedHash: Int
 
     public init(account: String, scopes: some Sequence<String>, audience: some Sequence<String>) {
         self.account = account
-        self.scopes = Set(scopes)
-        self.audience = Set(audience)
+        self.scopes = Set(scopes).sorted()
+        self.audience = Set(audience).sorted()
+        var hasher = Hasher()
+        hasher.combine(account)
+        hasher.combine(self.scopes)
+        hasher.combine(self.audience)
+        precomputedHash = hasher.finalize()
     }
 
+    public static func == (lhs: TokenKey, rhs: TokenKey) -> Bool {
+        lhs.precomputedHash == rhs.precomputedHash && lhs.account == rhs.account && lhs.scopes == rhs.scopes
+            && lhs.audience == rhs.audience
+    }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(precomputedHash) }
+
     public var description: String {
-        "\(account) [scopes: \(scopes.sorted().joined(separator: " ")); audience: \(audience.sorted().joined(separator: " "))]"
+        "\(account) [scopes: \(scopes.joined(separator: " ")); audience: \(audience.joined(separator: " "))]"
     }
 }
 
