@@ -109,7 +109,7 @@ import Testing
         let after = outcomes.filter { $0.sentIn >= 2 }
         #expect(after.count >= 100)
         let leaked = after.filter { $0.reply != nil }
-        #expect(leaked.isEmpty, "\(leaked.count) of \(after.count) calls sent after Revoke got a token")
+        #expect(leaked.count == 0, "\(leaked.count) of \(after.count) calls sent after Revoke got a token")
         #expect(after.allSatisfy { $0.errorName == "LoginRequired" }, "\(Set(after.compactMap(\.errorName)))")
         #expect(Self.immediateAnswers(world) >= 100, "the cached calls did not take the bus-thread path")
     }
@@ -235,7 +235,7 @@ import Testing
         let settled = race.all.filter { $0.sentIn >= 2 && $0.sentIn % 2 == 0 && $0.sentIn == $0.receivedIn }
         #expect(settled.count >= 200)
         let stale = settled.filter { $0.reply?.token != forced[$0.sentIn / 2 - 1] }
-        #expect(stale.isEmpty, "\(stale.count) of \(settled.count) calls after a forced refresh got another token")
+        #expect(stale.count == 0, "\(stale.count) of \(settled.count) calls after a forced refresh got another token")
         #expect(try await world.storedRefreshToken() != rotatedFrom, "the refresh token did not rotate")
         #expect(Self.immediateAnswers(world) >= 200)
     }
@@ -265,7 +265,7 @@ import Testing
         let outcomes = race.all
         #expect(outcomes.count >= 2000)
         let failed = outcomes.filter { $0.reply == nil }
-        #expect(failed.isEmpty, "\(failed.count) calls failed: \(Set(failed.compactMap(\.errorName)))")
+        #expect(failed.count == 0, "\(failed.count) calls failed: \(Set(failed.compactMap(\.errorName)))")
         #expect(world.agent.process.isRunning)
         #expect(try await world.call("ListAccounts").succeeded)
         #expect(Self.immediateAnswers(world) >= 1500)
