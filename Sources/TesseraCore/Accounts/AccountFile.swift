@@ -47,6 +47,8 @@ public enum AccountFileError: Error, Sendable, CustomStringConvertible {
 /// one) once the next write has succeeded, so nothing the user wrote by hand is lost.
 public struct AccountFile: Sendable {
     public static let schemaVersion = 1
+    /// `Account.loginScopes`: the service's own record, not a setting a caller gives.
+    static let loginScopesKey = "login-scopes"
     public let path: String
 
     public init(path: String) { self.path = path }
@@ -170,7 +172,7 @@ public struct AccountFile: Sendable {
         let stored: Set<String> = [
             AccountSetting.issuer, .clientID, .scopes, .audience, .audienceStyle, .kind, .mytokenServer, .mytokenRequest,
             .registrationClientURI,
-        ].reduce(into: ["name"]) { $0.insert($1.rawValue) }
+        ].reduce(into: ["name", Self.loginScopesKey]) { $0.insert($1.rawValue) }
         if let unknown = object.keys.sorted().first(where: { !stored.contains($0) }) {
             throw problem("\(at).\(unknown)", "is not a known account key")
         }
@@ -252,9 +254,15 @@ public struct AccountFile: Sendable {
             }
             mytokenRequest = fields
         }
-        return Account(name: name, kind: kind, issuer: issuer, clientID: clientID, scopes: scopes,
-                       audience: audience, audienceStyle: style, mytokenServer: mytokenServer, mytokenRequest: mytokenRequest,
-                       registrationClientURI: registrationClientURI)
+        var account = Account(name: name, kind: kind, issuer: issuer, clientID: clientID, scopes: scopes,
+                              audience: audience, audienceStyle: style, mytokenServer: mytokenServer, mytokenRequest: mytokenRequest,
+                              registrationClientURI: registrationClientURI)
+        if let granted = try strings(Self.loginScopesKey) {
+            account.loginScopes = try checked(Self.loginScopesKey) { () throws(AgentError) in
+                try Validate.words(granted, field: Self.loginScopesKey)
+            }
+        }
+        return account
     }
 
     /// Writes all accounts atomically. `keepInvalid` keeps the current file under a new
@@ -286,6 +294,7 @@ public struct AccountFile: Sendable {
             if let uri = account.registrationClientURI {
                 object[AccountSetting.registrationClientURI.rawValue] = uri.absoluteString
             }
+            if let granted = account.loginScopes { object[Self.loginScopesKey] = granted }
             return object
         }
         let root: [String: Any] = ["schema": Self.schemaVersion, "accounts": list]
