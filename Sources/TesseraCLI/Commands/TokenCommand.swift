@@ -39,7 +39,11 @@ struct TokenCommand: AsyncParsableCommand {
 
     @Option(name: [.customShort("t"), .customLong("min-valid")],
             help: ArgumentHelp("The token must stay valid this many seconds (default 60; 0 to 4294967295). "
-                               + "Above the provider's lifetime: a fresh token, like oidc-token.", valueName: "seconds"))
+                               + "Above the provider's lifetime: a fresh token, like oidc-token.", valueName: "seconds"),
+            transform: { text throws(ValidationError) in
+                guard let seconds = UInt32(text) else { throw ValidationError("give whole seconds from 0 to \(UInt32.max)") }
+                return seconds
+            })
     var minValid: UInt32?
 
     @Flag(name: [.customShort("f"), .long, .customLong("force-new")],
