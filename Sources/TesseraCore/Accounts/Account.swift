@@ -31,6 +31,8 @@ public struct Account: Sendable, Equatable {
     /// other scopes, or `scopes` changed by SetAccount since): a refresh then names `scopes`,
     /// else the provider answers with the login's. Kept in the file so a restart remembers it.
     public var loginScopes: [String]?
+    /// Which programs get its tokens (issue 17); the default lets every program of the user.
+    public var policy = AccountPolicy()
 
     public init(name: String, kind: AccountKind = .oidc, issuer: URL, clientID: String? = nil,
                 scopes: [String] = ["openid", "offline_access"], audience: [String] = [],
