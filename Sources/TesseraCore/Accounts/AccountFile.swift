@@ -53,6 +53,8 @@ public struct AccountFile: Sendable {
     public static let schemaVersion = 2
     /// Versions this tesserad reads.
     static let readableSchemas = 1...2
+    /// `Account.loginScopes`: the service's own record, not a setting a caller gives.
+    static let loginScopesKey = "login-scopes"
     public let path: String
 
     public init(path: String) { self.path = path }
@@ -176,7 +178,7 @@ public struct AccountFile: Sendable {
         let stored: Set<String> = [
             AccountSetting.issuer, .clientID, .scopes, .audience, .audienceStyle, .kind, .mytokenServer, .mytokenRequest,
             .registrationClientURI,
-        ].reduce(into: ["name", Self.policyKey]) { $0.insert($1.rawValue) }
+        ].reduce(into: ["name", Self.policyKey, Self.loginScopesKey]) { $0.insert($1.rawValue) }
         if let unknown = object.keys.sorted().first(where: { !stored.contains($0) }) {
             throw problem("\(at).\(unknown)", "is not a known account key")
         }
@@ -261,6 +263,11 @@ public struct AccountFile: Sendable {
         var account = Account(name: name, kind: kind, issuer: issuer, clientID: clientID, scopes: scopes,
                               audience: audience, audienceStyle: style, mytokenServer: mytokenServer, mytokenRequest: mytokenRequest,
                               registrationClientURI: registrationClientURI)
+        if let granted = try strings(Self.loginScopesKey) {
+            account.loginScopes = try checked(Self.loginScopesKey) { () throws(AgentError) in
+                try Validate.words(granted, field: Self.loginScopesKey)
+            }
+        }
         if let value = object[Self.policyKey], !(value is NSNull) {
             account.policy = decodePolicy(value, at: "\(at).\(Self.policyKey)", problems: &problems)
         }
@@ -344,6 +351,7 @@ public struct AccountFile: Sendable {
             if let uri = account.registrationClientURI {
                 object[AccountSetting.registrationClientURI.rawValue] = uri.absoluteString
             }
+            if let granted = account.loginScopes { object[Self.loginScopesKey] = granted }
             if !account.policy.isDefault {
                 object[Self.policyKey] = [
                     Self.policyDefaultKey: account.policy.defaultDecision.rawValue,
@@ -352,8 +360,9 @@ public struct AccountFile: Sendable {
             }
             return object
         }
-        // Schema 1 while no account has a policy: an older tesserad still reads the file.
-        let schema = accounts.allSatisfy(\.policy.isDefault) ? 1 : Self.schemaVersion
+        // Schema 1 while no account has a policy or a login-scopes record: an older tesserad
+        // still reads the file.
+        let schema = accounts.allSatisfy { $0.policy.isDefault && $0.loginScopes == nil } ? 1 : Self.schemaVersion
         let root: [String: Any] = ["schema": schema, "accounts": list]
         let data: Data
         do {
