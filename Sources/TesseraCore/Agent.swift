@@ -96,9 +96,6 @@ public final class Agent: Sendable {
         var fileUnreadable = false
         /// The ID token of each account's latest login or refresh that carried one (memory only).
         var idTokens: [String: Secret] = [:]
-        /// The scopes an account's login asked for, where they may differ from the account's
-        /// scopes (a login with other scopes, or SetAccount since): a refresh then names its scopes.
-        var loginScopes: [String: [String]] = [:]
         /// Accounts whose imported refresh token is being tried (AddAccount with refresh-token).
         var importing: Set<String> = []
     }

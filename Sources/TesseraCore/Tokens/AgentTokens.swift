@@ -39,7 +39,9 @@ extension Agent {
         do {
             return try await tokens.token(for: key, minValid: TimeInterval(request.minValid), force: request.force) {
                 [self] () async throws(AgentError) -> AccessToken in
-                let granted = state.withLock { $0.loginScopes[account.name] } ?? account.scopes
+                // The account as it is now: an edit since the request began changed what was granted.
+                let current = state.withLock { $0.accounts.first { $0.name == account.name } } ?? account
+                let granted = current.loginScopes ?? current.scopes
                 return try await withLoginSecret(of: account) { secret async throws(CredentialFailure) -> Refreshed<AccessToken> in
                     try await source.refresh(account, secret: secret, scopes: scopes, audience: audience, grantedScopes: granted)
                 }
