@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import OIDC
 import OIDCAgentProtocol
+import Secrets
 import TesseraAPI
 import TesseraCore
 
@@ -143,7 +144,7 @@ enum OIDCAgentAnswers {
             do throws(AgentError) {
                 let account = try agent.resolve(idRequest.selector.nameOrIssuer)
                 let token = try await agent.idToken(account: account.name, minValid: GetTokenOption.defaultMinValid, force: false)
-                return .idToken(SecretString(token.value), issuer: account.issuer.absoluteString)
+                return .idToken(Secret(token.value), issuer: account.issuer.absoluteString)
             } catch {
                 return failure(error)
             }
@@ -167,7 +168,7 @@ enum OIDCAgentAnswers {
             }
             request.requestedBy = caller.describe(hint: tokenRequest.applicationHint)
             let (token, account) = try await agent.token(request)
-            return .accessToken(SecretString(token.value), issuer: account.issuer.absoluteString,
+            return .accessToken(Secret(token.value), issuer: account.issuer.absoluteString,
                                 expiresAt: Int64(token.expiresAt.timeIntervalSince1970.rounded(.down)))
         } catch .loginRequired(let account, let reason) {
             // As GetToken with `interactive`: the login starts and its notification shows; unlike it,
