@@ -240,6 +240,26 @@ import Testing
         #expect(Self.immediateAnswers(world) >= 200)
     }
 
+    // MARK: Consent
+
+    /// Only a caller whose application the account's policy synchronously allows is answered on
+    /// the bus thread: after SetPolicy deny, cached calls go to the full handler (and its consent
+    /// gate); after allow again, they are answered on the bus thread again.
+    @Test func onlyAllowedApplicationsAreAnsweredOnTheBusThread() async throws {
+        let world = try await Self.ready()
+        let client = try await Connection.session()
+        for _ in 0..<20 { _ = await Self.getToken(client, world.account) }
+        let allowed = Self.immediateAnswers(world)
+        #expect(allowed >= 19)
+        try await world.check("SetPolicy", world.account, "deny")
+        for _ in 0..<20 { _ = await Self.getToken(client, world.account) }
+        #expect(Self.immediateAnswers(world) == allowed, "a denied application was answered from the cache on the bus thread")
+        try await world.check("SetPolicy", world.account, "allow")
+        for _ in 0..<20 { _ = await Self.getToken(client, world.account) }
+        #expect(Self.immediateAnswers(world) >= allowed + 19)
+        await client.close()
+    }
+
     // MARK: Many clients, few descriptors
 
     /// 48 callers on connections of their own, forced refreshes among them, and tesserad limited to

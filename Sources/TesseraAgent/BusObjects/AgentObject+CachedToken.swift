@@ -51,13 +51,11 @@ extension AgentObject {
         return key
     }
 
-    /// THE consent hook of the immediate path (issue 17): true only when the decision for this
-    /// caller's application (`caller.application`) and this account is synchronously known to be
-    /// `allow`. `ask`, `deny`, or a decision that needs a lookup must return false, so the full
-    /// handler decides. Until the consent store exists no decision exists either: every caller of
-    /// the user is allowed, exactly as the full handler allows it.
+    /// THE consent hook of the immediate path (issue 17): true only when the consent store's
+    /// synchronous decision for this caller's application and this account is `allow`. `ask` and
+    /// `deny` return false, so the full handler (with its consent gate) decides.
     func consentIsKnownToAllow(_ caller: VerifiedCaller, account: Account) -> Bool {
-        true
+        agent.decision(account: account.name, application: caller.application) == .allow
     }
 
     /// GetToken's reply for `token` of `account`: one definition for both paths.
