@@ -27,7 +27,8 @@ let package = Package(
         // X25519 + XSalsa20-Poly1305 for oidc-agent's socket protocol (Swift has no XSalsa20).
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
 
-        // eventfd and thread names for the DBus loop thread: Linux calls Glibc's Swift module lacks.
+        // Linux calls Glibc's Swift module lacks: eventfd and thread names for the DBus loop thread,
+        // pidfds, SO_PEERPIDFD and O_PATH for the caller lookup.
         .target(name: "CLinuxShims"),
         .target(name: "DBus", dependencies: ["CDBus", "CLinuxShims"], swiftSettings: strict),
         // The one redacting secret type, for every module that holds a secret; no dependencies, no
@@ -36,14 +37,14 @@ let package = Package(
         .target(name: "Keyring", dependencies: ["CLibSecret", "Secrets"], swiftSettings: strict),
         .target(name: "OIDC", dependencies: ["CCurl", "Secrets", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // The one thin layer over the POSIX calls made outside the C libraries' own wrappers
-        // (whole writes, durable file replacement, spawning, readlink); no Foundation.
-        .target(name: "Posix", swiftSettings: strict),
+        // (whole writes, durable file replacement, spawning, readlink, pidfds and /proc); no Foundation.
+        .target(name: "Posix", dependencies: ["CLinuxShims"], swiftSettings: strict),
         // The contract's names and keys as plain Swift: no D-Bus, no Foundation.
         .target(name: "TesseraNames", swiftSettings: strict),
         .target(name: "TesseraAPI", dependencies: ["DBus", "TesseraNames"], swiftSettings: strict),
         // oidc-agent's client protocol and its socket server, free of D-Bus and of the agent.
         .target(name: "OIDCAgentProtocol",
-                dependencies: ["CSodium", "OIDC", "Secrets", .product(name: "Logging", package: "swift-log")],
+                dependencies: ["CSodium", "OIDC", "Secrets", "Posix", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         // For tesserad, in C: prctl(PR_SET_DUMPABLE) (variadic) and the SIGTERM/SIGINT handler (async-signal-safe).
         .target(name: "CHardening"),
