@@ -236,10 +236,14 @@ import Testing
         let denied = try await second
         #expect(!denied.succeeded && denied.stderr.contains("the user denied oidc-token"), "\(denied.stderr)")
 
+        // deny: oidc-token's access_token and a socket client's id_token are refused without a question.
         try await world.check("SetPolicy", world.account, "deny")
-        let idToken = try await Command.run("/usr/bin/oidc-token", ["--id-token", world.account], environment: environment,
-                                            timeout: .seconds(30))
-        #expect(!idToken.succeeded && idToken.stderr.contains("policy denies it"), "\(idToken.stderr)")
+        let refused = try await Command.run("/usr/bin/oidc-token", [world.account], environment: environment, timeout: .seconds(30))
+        #expect(!refused.succeeded && refused.stderr.contains("policy denies it"), "\(refused.stdout) \(refused.stderr)")
+        let idToken = try await Command.run(OIDCAgentSocketTests.python, ["\(OIDCAgentSocketTests.clientDirectory)/client.py", socket,
+                                                                         #"{"request":"id_token","account":"\#(world.account)"}"#],
+                                            environment: environment, timeout: .seconds(30))
+        #expect(!idToken.stdout.contains("\"id_token\"") && idToken.stdout.contains("policy denies it"), "\(idToken.stdout) \(idToken.stderr)")
         #expect(setup.questionCount() == 2)
     }
 }
