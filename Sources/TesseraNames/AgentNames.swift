@@ -1,3 +1,4 @@
+
 // The D-Bus contract of Tessera, written once: the service exports it and the CLI calls it, so
 // neither side spells a name by hand. DESIGN.md ("The D-Bus contract") is the prose version.
 // No Foundation here: the CLI links this module and must start in milliseconds.

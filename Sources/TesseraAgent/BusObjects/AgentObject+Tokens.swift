@@ -27,7 +27,7 @@ extension AgentObject {
             request.requestedBy = Self.requester(caller, application: options.application.map { String($0.prefix(80)) })
         }
         try await consent.check(caller, account: account, item: .accessToken(scopes: request.scopes, audience: request.audience),
-                                hint: options.application.map { String($0.prefix(80)) },
+                                hint: options.application,
                                 wait: options.timeout.map { .seconds($0) } ?? ConsentGate.defaultWait)
         let (token, resolved) = try await agent.token(request)
         return TokenReply(token: token.value, expiresAt: Int64(token.expiresAt.timeIntervalSince1970.rounded(.down)),

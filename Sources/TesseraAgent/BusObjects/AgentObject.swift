@@ -125,7 +125,7 @@ public final class AgentObject: AgentObserver {
 
     /// "/usr/bin/foo (pid 42)", plus the caller's own `application` hint, quoted as a claim.
     static func requester(_ caller: VerifiedCaller, application: String?) -> String {
-        application.map { "\(caller) (calls itself “\($0)”)" } ?? caller.description
+        caller.describe(hint: application)
     }
 
     // MARK: AgentObserver

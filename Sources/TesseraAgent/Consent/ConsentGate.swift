@@ -149,7 +149,9 @@ public final class ConsentGate: Sendable {
             let number = state.next
             state.next += 1
             var body = "\(text)\(details.isEmpty ? "" : " [\(details)]")"
-            if let hint, !hint.isEmpty { body += "\nIt calls itself “\(hint)” (its own claim, not verified)." }
+            if let hint = hint.map(VerifiedCaller.shown(hint:)), !hint.isEmpty {
+                body += "\nIt calls itself “\(hint)” (its own claim, not verified)."
+            }
             let question = ConsentQuestion(number: number, summary: "Allow a token for \(account)?", body: body,
                                            actions: caller.application == nil ? [.allowOnce, .deny] : ConsentAction.allCases)
             let notifier = self.notifier
@@ -169,16 +171,11 @@ public final class ConsentGate: Sendable {
     /// "rclone (/usr/bin/rclone, pid 42)", "flatpak:org.example.App (/app/bin/app, pid 42)", or
     /// "an unidentified program (pid 42)": the kernel's and the bus's word, never the caller's.
     static func program(_ caller: VerifiedCaller) -> String {
-        let pid = caller.processID.map { "pid \($0)" } ?? caller.uniqueName
-        switch caller.application {
-        case .flatpak(let id)?: return "flatpak:\(id) (\([caller.executable, pid].compactMap { $0 }.joined(separator: ", ")))"
-        case .snap(let name)?: return "snap:\(name) (\([caller.executable, pid].compactMap { $0 }.joined(separator: ", ")))"
-        case .executable(let path)?:
-            let base = path.split(separator: "/").last.map(String.init) ?? path
-            return "\(base) (\(path), \(pid))"
-        case nil:
-            return "an unidentified program (\(pid))"
+        guard caller.sandbox == nil, let path = caller.executable else {
+            return caller.application == nil ? "an unidentified program (\(caller.description))" : caller.description
         }
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        return "\(name) (\(path)\(caller.processID.map { ", pid \($0)" } ?? ""))"
     }
 
     /// "scopes openid profile, audience https://x": what the token would carry.
