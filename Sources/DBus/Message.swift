@@ -151,7 +151,7 @@ public final class Message {
     }
 
     /// The body of a `GetConnectionCredentials` reply: the one place a received Unix fd is taken,
-    /// on purpose. A bus that offers `ProcessFD` (dbus-daemon ≥ 1.15.8, dbus-broker) sends a pidfd
+    /// on purpose. A bus that offers `ProcessFD` (dbus-daemon 1.16, recent dbus-broker) sends a pidfd
     /// it took when the caller connected; that one entry comes back as a duplicate the caller owns
     /// (and must close). Every other entry holding an fd is left out without duplicating anything;
     /// libdbus closes the message's own copies when it is freed.

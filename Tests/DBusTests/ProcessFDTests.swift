@@ -14,7 +14,7 @@ private func pidfdsAndNulls() -> Int {
 /// GetConnectionCredentials' `ProcessFD`: the one received Unix fd the library takes, on purpose,
 /// and only that one.
 @Suite struct ProcessFDTests {
-    /// A reply as a bus that offers `ProcessFD` sends it (dbus-daemon ≥ 1.15.8, dbus-broker), plus a
+    /// A reply as a bus that offers `ProcessFD` sends it (dbus-daemon 1.16, recent dbus-broker), plus a
     /// second fd under another key that must not be duplicated out.
     @Test func theProcessFDOfACredentialsReplyIsTakenAndNothingElse() throws {
         let before = pidfdsAndNulls()
