@@ -73,8 +73,8 @@ extension Connection {
         try await credentialsAndProcess(of: sender).credentials
     }
 
-    /// `GetConnectionCredentials` with the bus's `ProcessFD` when it offers one (dbus-daemon ≥ 1.15.8,
-    /// dbus-broker; not Debian 12's 1.14): a pidfd the bus took when `sender` connected, so a
+    /// `GetConnectionCredentials` with the bus's `ProcessFD` when it offers one (dbus-daemon 1.16,
+    /// recent dbus-broker; not Debian 12's 1.14): a pidfd the bus took when `sender` connected, so a
     /// recycled pid cannot be mistaken for it. The only received fd this library takes; it is
     /// owned by the returned handle and closed with it.
     public nonisolated func credentialsAndProcess(of sender: BusName) async throws(DBusError)
