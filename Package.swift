@@ -30,17 +30,17 @@ let package = Package(
         // eventfd and thread names for the DBus loop thread: Linux calls Glibc's Swift module lacks.
         .target(name: "CLinuxShims"),
         .target(name: "DBus", dependencies: ["CDBus", "CLinuxShims"], swiftSettings: strict),
-        .target(name: "Keyring", dependencies: ["CLibSecret"], swiftSettings: strict),
-        .target(name: "OIDC", dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .target(name: "Keyring", dependencies: ["CLibSecret", "Posix"], swiftSettings: strict),
+        .target(name: "OIDC", dependencies: ["CCurl", "Posix", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // The one thin layer over the POSIX calls made outside the C libraries' own wrappers
         // (whole writes, durable file replacement, spawning, readlink); no Foundation.
-        .target(name: "Posix", swiftSettings: strict),
+        .target(name: "Posix", dependencies: ["CLinuxShims"], swiftSettings: strict),
         // The contract's names and keys as plain Swift: no D-Bus, no Foundation.
         .target(name: "TesseraNames", swiftSettings: strict),
         .target(name: "TesseraAPI", dependencies: ["DBus", "TesseraNames"], swiftSettings: strict),
         // oidc-agent's client protocol and its socket server, free of D-Bus and of the agent.
         .target(name: "OIDCAgentProtocol",
-                dependencies: ["CSodium", "OIDC", .product(name: "Logging", package: "swift-log")],
+                dependencies: ["CSodium", "OIDC", "Posix", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         // For tesserad, in C: prctl(PR_SET_DUMPABLE) (variadic) and the SIGTERM/SIGINT handler (async-signal-safe).
         .target(name: "CHardening"),

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 extension TokenResponse {
     /// When the ID token the provider sent expires (its unverified `exp` claim); nil without one.

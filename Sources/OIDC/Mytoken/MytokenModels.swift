@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// What a mytoken server publishes at `/.well-known/mytoken-configuration` (API v0).
 public struct MytokenConfiguration: Sendable, Equatable, Decodable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Posix
 #if canImport(Glibc)
 import Glibc
@@ -57,7 +57,7 @@ public struct AccountFile: Sendable {
         if let xdg = environment["XDG_CONFIG_HOME"], xdg.hasPrefix("/") {
             config = xdg
         } else {
-            config = (environment["HOME"] ?? NSHomeDirectory()) + "/.config"
+            config = (environment["HOME"] ?? FileManager.default.homeDirectoryForCurrentUser.path) + "/.config"
         }
         return AccountFile(path: config + "/tessera/accounts.json")
     }
@@ -119,17 +119,14 @@ public struct AccountFile: Sendable {
 
     /// The accounts in a file's bytes, and every problem found, each naming its field.
     func parse(_ data: Data) -> AccountFileContents {
-        let json: Any
-        do {
-            json = try JSONSerialization.jsonObject(with: data)
-        } catch {
+        guard let json = JSONValue.parse(data) else {
             return AccountFileContents(accounts: [], problems: [problem("(file)", "is not valid JSON")])
         }
-        guard let root = json as? [String: Any] else {
+        guard let root = json.objectValue else {
             return AccountFileContents(accounts: [], problems: [problem("(file)", "must hold a JSON object")])
         }
         var problems: [AccountFileProblem] = []
-        guard let schema = root["schema"] as? Int else {
+        guard let schema = root["schema"]?.integerValue else {
             return AccountFileContents(accounts: [], problems: [problem("schema", "is missing or not an integer")])
         }
         guard schema == Self.schemaVersion else {
@@ -140,7 +137,7 @@ public struct AccountFile: Sendable {
         for key in root.keys.sorted() where key != "schema" && key != "accounts" {
             problems.append(problem(key, "is not a known key (ignored)"))
         }
-        guard let list = root["accounts"] as? [Any] else {
+        guard let list = root["accounts"]?.arrayValue else {
             return AccountFileContents(accounts: [], problems: problems + [problem("accounts", "is missing or not a list")])
         }
         var accounts: [Account] = []
@@ -165,8 +162,8 @@ public struct AccountFile: Sendable {
         AccountFileProblem(file: path, field: field, reason: reason)
     }
 
-    private func decode(_ element: Any, at: String) throws(AccountFileProblem) -> Account {
-        guard let object = element as? [String: Any] else { throw problem(at, "must be a JSON object") }
+    private func decode(_ element: JSONValue, at: String) throws(AccountFileProblem) -> Account {
+        guard let object = element.objectValue else { throw problem(at, "must be a JSON object") }
         let stored: Set<String> = [
             AccountSetting.issuer, .clientID, .scopes, .audience, .audienceStyle, .kind, .mytokenServer, .mytokenRequest,
             .registrationClientURI,
@@ -175,16 +172,16 @@ public struct AccountFile: Sendable {
             throw problem("\(at).\(unknown)", "is not a known account key")
         }
         func string(_ key: String, required: Bool) throws(AccountFileProblem) -> String? {
-            guard let value = object[key], !(value is NSNull) else {
+            guard let value = object[key], !value.isNull else {
                 if required { throw problem("\(at).\(key)", "is missing") }
                 return nil
             }
-            guard let text = value as? String else { throw problem("\(at).\(key)", "must be a string") }
+            guard let text = value.stringValue else { throw problem("\(at).\(key)", "must be a string") }
             return text
         }
         func strings(_ key: String) throws(AccountFileProblem) -> [String]? {
-            guard let value = object[key], !(value is NSNull) else { return nil }
-            guard let list = value as? [Any], let texts = list as? [String] else {
+            guard let value = object[key], !value.isNull else { return nil }
+            guard let texts = value.stringsValue else {
                 throw problem("\(at).\(key)", "must be a list of strings")
             }
             return texts
@@ -246,8 +243,8 @@ public struct AccountFile: Sendable {
             throw problem("\(at).mytoken-server", "is required for a mytoken account")
         }
         var mytokenRequest: [String: MytokenJSON]?
-        if let value = object[AccountSetting.mytokenRequest.rawValue], !(value is NSNull) {
-            guard kind == .mytoken, case .object(let fields) = MytokenJSON.from(foundation: value) else {
+        if let value = object[AccountSetting.mytokenRequest.rawValue], !value.isNull {
+            guard kind == .mytoken, case .object(let fields) = value else {
                 throw problem("\(at).\(AccountSetting.mytokenRequest.rawValue)", "must be a JSON object, for a mytoken account")
             }
             mytokenRequest = fields
@@ -263,7 +260,7 @@ public struct AccountFile: Sendable {
     /// Returns the name the old file was kept under, if any.
     @discardableResult
     public func save(_ accounts: [Account], keepInvalid: Bool = false) throws(AccountFileError) -> String? {
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = Paths.directory(of: path)
         let fm = FileManager.default
         do {
             try fm.createDirectory(atPath: directory, withIntermediateDirectories: true,
@@ -271,30 +268,25 @@ public struct AccountFile: Sendable {
         } catch {
             throw .writeFailed(file: path, reason: "cannot create \(directory)")
         }
-        let list: [[String: Any]] = accounts.map { account in
-            var object: [String: Any] = [
-                "name": account.name,
-                AccountSetting.kind.rawValue: account.kind.rawValue,
-                AccountSetting.issuer.rawValue: account.issuer.absoluteString,
-                AccountSetting.scopes.rawValue: account.scopes,
-                AccountSetting.audience.rawValue: account.audience,
-                AccountSetting.audienceStyle.rawValue: account.audienceStyle.rawValue,
+        let list: [JSONValue] = accounts.map { account in
+            var object: [String: JSONValue] = [
+                "name": .string(account.name),
+                AccountSetting.kind.rawValue: .string(account.kind.rawValue),
+                AccountSetting.issuer.rawValue: .string(account.issuer.absoluteString),
+                AccountSetting.scopes.rawValue: .array(account.scopes.map(JSONValue.string)),
+                AccountSetting.audience.rawValue: .array(account.audience.map(JSONValue.string)),
+                AccountSetting.audienceStyle.rawValue: .string(account.audienceStyle.rawValue),
             ]
-            if let clientID = account.clientID { object[AccountSetting.clientID.rawValue] = clientID }
-            if let server = account.mytokenServer { object[AccountSetting.mytokenServer.rawValue] = server.absoluteString }
-            if let fields = account.mytokenRequest { object[AccountSetting.mytokenRequest.rawValue] = MytokenJSON.object(fields).foundation }
+            if let clientID = account.clientID { object[AccountSetting.clientID.rawValue] = .string(clientID) }
+            if let server = account.mytokenServer { object[AccountSetting.mytokenServer.rawValue] = .string(server.absoluteString) }
+            if let fields = account.mytokenRequest { object[AccountSetting.mytokenRequest.rawValue] = .object(fields) }
             if let uri = account.registrationClientURI {
-                object[AccountSetting.registrationClientURI.rawValue] = uri.absoluteString
+                object[AccountSetting.registrationClientURI.rawValue] = .string(uri.absoluteString)
             }
-            return object
+            return .object(object)
         }
-        let root: [String: Any] = ["schema": Self.schemaVersion, "accounts": list]
-        let data: Data
-        do {
-            data = try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        } catch {
-            throw .writeFailed(file: path, reason: "cannot encode the accounts")
-        }
+        let root: JSONValue = ["schema": .integer(Int64(Self.schemaVersion)), "accounts": .array(list)]
+        let data = root.data(pretty: true)
         let temporary = "\(path).tmp-\(getpid())"
         do throws(Errno) {
             let file = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o600)

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The one rule for "the same issuer" in the service (an issuer URL given to GetToken, a mytoken
 /// server's provider list): case-insensitive, with or without trailing slashes.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// How the service writes its files in `$XDG_CONFIG_HOME/tessera`: the directory made 0700 if
 /// missing, a temp file in the same directory, fsync, rename — so a crash leaves the old file or
@@ -7,12 +8,12 @@ enum ConfigFile {
     /// The standard directory, from `XDG_CONFIG_HOME` or `~/.config`.
     static func directory(environment: [String: String]) -> String {
         if let xdg = environment["XDG_CONFIG_HOME"], xdg.hasPrefix("/") { return xdg + "/tessera" }
-        return (environment["HOME"] ?? NSHomeDirectory()) + "/.config/tessera"
+        return (environment["HOME"] ?? FileManager.default.homeDirectoryForCurrentUser.path) + "/.config/tessera"
     }
 
     /// `keepInvalid` moves the current file aside to `<path>.invalid` first.
     static func write(_ data: Data, to path: String, keepInvalid: Bool = false) throws(AccountFileError) {
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = Paths.directory(of: path)
         let fm = FileManager.default
         do {
             try fm.createDirectory(atPath: directory, withIntermediateDirectories: true,
@@ -43,5 +44,19 @@ enum ConfigFile {
             unlink(temporary)
             throw .writeFailed(file: path, reason: reason)
         }
+    }
+}
+
+/// File path arithmetic the service needs (Foundation's `NSString` path methods are full
+/// Foundation only).
+enum Paths {
+    /// The directory part of `path`: "/a/b/c" → "/a/b", "/a" → "/", "name" → "" (like
+    /// `deletingLastPathComponent`; trailing slashes do not count).
+    static func directory(of path: String) -> String {
+        var path = Substring(path)
+        while path.count > 1 && path.hasSuffix("/") { path = path.dropLast() }
+        guard let slash = path.lastIndex(of: "/") else { return "" }
+        let directory = path[..<slash]
+        return directory.isEmpty ? "/" : String(directory)
     }
 }

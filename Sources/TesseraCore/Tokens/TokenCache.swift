@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// An access token held in memory only. Its `description` is redacted so it can never reach a
 /// log line or an error message by accident.
