@@ -27,6 +27,8 @@ public struct Account: Sendable, Equatable {
     /// A mytoken account's login request: the JSON fields sent with each login (restrictions,
     /// capabilities, rotation, profile, name), as `MytokenTemplateInput` made them; nil: the defaults.
     public var mytokenRequest: [String: MytokenJSON]?
+    /// Which programs get its tokens (issue 17); the default lets every program of the user.
+    public var policy = AccountPolicy()
 
     public init(name: String, kind: AccountKind = .oidc, issuer: URL, clientID: String? = nil,
                 scopes: [String] = ["openid", "offline_access"], audience: [String] = [],

@@ -38,15 +38,21 @@ public enum AccountFileError: Error, Sendable, CustomStringConvertible {
 /// `$XDG_CONFIG_HOME/tessera/accounts.json`: the account settings, never a secret.
 ///
 /// ```json
-/// {"schema": 1, "accounts": [{"name": "egi", "kind": "oidc", "issuer": "https://…",
-///   "client-id": "…", "scopes": ["openid"], "audience": [], "audience-style": "resource"}]}
+/// {"schema": 2, "accounts": [{"name": "egi", "kind": "oidc", "issuer": "https://…",
+///   "client-id": "…", "scopes": ["openid"], "audience": [], "audience-style": "resource",
+///   "policy": {"default": "ask", "applications": {"exe:/usr/bin/rclone": "allow"}}}]}
 /// ```
+/// Schema 2 added `policy` (per-application consent); a file without any policy is still
+/// written as schema 1, so an older tesserad reads it, and one with a policy is schema 2, so an
+/// older tesserad refuses it rather than dropping a `deny`.
 /// Keys are the `AccountSetting` names of the D-Bus contract. Written atomically (temp file in the
 /// same directory, fsync, rename) with mode 0600. A file that could not be read completely is
 /// kept as `accounts.json.invalid` (then `.invalid.1`, `.invalid.2`, …: never over an earlier
 /// one) once the next write has succeeded, so nothing the user wrote by hand is lost.
 public struct AccountFile: Sendable {
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
+    /// Versions this tesserad reads.
+    static let readableSchemas = 1...2
     public let path: String
 
     public init(path: String) { self.path = path }
@@ -129,10 +135,10 @@ public struct AccountFile: Sendable {
         guard let schema = root["schema"]?.integerValue else {
             return AccountFileContents(accounts: [], problems: [problem("schema", "is missing or not an integer")])
         }
-        guard schema == Self.schemaVersion else {
+        guard Self.readableSchemas.contains(schema) else {
             return AccountFileContents(
                 accounts: [],
-                problems: [problem("schema", "version \(schema) is not supported (this tesserad reads \(Self.schemaVersion))")])
+                problems: [problem("schema", "version \(schema) is not supported (this tesserad reads \(Self.readableSchemas.lowerBound) to \(Self.readableSchemas.upperBound))")])
         }
         for key in root.keys.sorted() where key != "schema" && key != "accounts" {
             problems.append(problem(key, "is not a known key (ignored)"))
@@ -145,7 +151,7 @@ public struct AccountFile: Sendable {
         for (index, element) in list.enumerated() {
             let at = "accounts[\(index)]"
             do {
-                let account = try decode(element, at: at)
+                let account = try decode(element, at: at, problems: &problems)
                 guard names.insert(account.name).inserted else {
                     problems.append(problem("\(at).name", "\"\(account.name)\" is a duplicate (the first one is used)"))
                     continue
@@ -162,12 +168,12 @@ public struct AccountFile: Sendable {
         AccountFileProblem(file: path, field: field, reason: reason)
     }
 
-    private func decode(_ element: JSONValue, at: String) throws(AccountFileProblem) -> Account {
+    private func decode(_ element: JSONValue, at: String, problems: inout [AccountFileProblem]) throws(AccountFileProblem) -> Account {
         guard let object = element.objectValue else { throw problem(at, "must be a JSON object") }
         let stored: Set<String> = [
             AccountSetting.issuer, .clientID, .scopes, .audience, .audienceStyle, .kind, .mytokenServer, .mytokenRequest,
             .registrationClientURI,
-        ].reduce(into: ["name"]) { $0.insert($1.rawValue) }
+        ].reduce(into: ["name", Self.policyKey]) { $0.insert($1.rawValue) }
         if let unknown = object.keys.sorted().first(where: { !stored.contains($0) }) {
             throw problem("\(at).\(unknown)", "is not a known account key")
         }
@@ -249,9 +255,61 @@ public struct AccountFile: Sendable {
             }
             mytokenRequest = fields
         }
-        return Account(name: name, kind: kind, issuer: issuer, clientID: clientID, scopes: scopes,
-                       audience: audience, audienceStyle: style, mytokenServer: mytokenServer, mytokenRequest: mytokenRequest,
-                       registrationClientURI: registrationClientURI)
+        var account = Account(name: name, kind: kind, issuer: issuer, clientID: clientID, scopes: scopes,
+                              audience: audience, audienceStyle: style, mytokenServer: mytokenServer, mytokenRequest: mytokenRequest,
+                              registrationClientURI: registrationClientURI)
+        if let value = object[Self.policyKey], !value.isNull {
+            account.policy = decodePolicy(value, at: "\(at).\(Self.policyKey)", problems: &problems)
+        }
+        return account
+    }
+
+    static let policyKey = "policy"
+    static let policyDefaultKey = "default"
+    static let policyApplicationsKey = "applications"
+
+    /// An account's consent policy. A damaged policy never fails open and never drops the
+    /// account: a default that cannot be read becomes `deny`, a rule whose decision cannot be read
+    /// denies its program, and a rule whose key names no program is dropped (no caller could match
+    /// it). Each is reported with its field; the file is kept aside on the next write.
+    private func decodePolicy(_ value: JSONValue, at: String, problems: inout [AccountFileProblem]) -> AccountPolicy {
+        let failClosed = "; every program is denied this account's tokens until it is fixed (tessera policy set)"
+        guard let object = value.objectValue else {
+            problems.append(problem(at, "must be a JSON object" + failClosed))
+            return AccountPolicy(defaultDecision: .deny)
+        }
+        var policy = AccountPolicy()
+        for key in object.keys.sorted() where key != Self.policyDefaultKey && key != Self.policyApplicationsKey {
+            problems.append(problem("\(at).\(key)", "is not a known policy key (ignored)"))
+        }
+        if let text = object[Self.policyDefaultKey], !text.isNull {
+            if let text = text.stringValue, let decision = ConsentDecision(rawValue: text) {
+                policy.defaultDecision = decision
+            } else {
+                problems.append(problem("\(at).\(Self.policyDefaultKey)", "must be one of \(ConsentDecision.choices)" + failClosed))
+                policy.defaultDecision = .deny
+            }
+        }
+        guard let rules = object[Self.policyApplicationsKey], !rules.isNull else { return policy }
+        guard let entries = rules.objectValue else {
+            problems.append(problem("\(at).\(Self.policyApplicationsKey)", "must be a JSON object" + failClosed))
+            policy.defaultDecision = .deny
+            return policy
+        }
+        for key in entries.keys.sorted() {
+            let field = "\(at).\(Self.policyApplicationsKey)[\"\(key)\"]"
+            guard let application = ApplicationID(key: key) else {
+                problems.append(problem(field, "is not an application key (flatpak:ID, snap:NAME or exe:/PATH); the rule is ignored"))
+                continue
+            }
+            if let text = entries[key]?.stringValue, let decision = ConsentDecision(rawValue: text) {
+                policy.rules[application] = decision
+            } else {
+                problems.append(problem(field, "must be one of \(ConsentDecision.choices); the program is denied until it is fixed"))
+                policy.rules[application] = .deny
+            }
+        }
+        return policy
     }
 
     /// Writes all accounts atomically. `keepInvalid` keeps the current file under a new
@@ -283,9 +341,19 @@ public struct AccountFile: Sendable {
             if let uri = account.registrationClientURI {
                 object[AccountSetting.registrationClientURI.rawValue] = .string(uri.absoluteString)
             }
+            if !account.policy.isDefault {
+                object[Self.policyKey] = [
+                    Self.policyDefaultKey: .string(account.policy.defaultDecision.rawValue),
+                    Self.policyApplicationsKey: .object(Dictionary(uniqueKeysWithValues: account.policy.rules.map {
+                        ($0.key.key, JSONValue.string($0.value.rawValue))
+                    })),
+                ]
+            }
             return .object(object)
         }
-        let root: JSONValue = ["schema": .integer(Int64(Self.schemaVersion)), "accounts": .array(list)]
+        // Schema 1 while no account has a policy: an older tesserad still reads the file.
+        let schema = accounts.allSatisfy(\.policy.isDefault) ? 1 : Self.schemaVersion
+        let root: JSONValue = ["schema": .integer(Int64(schema)), "accounts": .array(list)]
         let data = root.data(pretty: true)
         let temporary = "\(path).tmp-\(getpid())"
         do throws(Errno) {

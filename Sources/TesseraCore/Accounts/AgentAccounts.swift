@@ -104,6 +104,9 @@ extension Agent {
         let (previous, next) = try writeAccounts { accounts in
             var accounts = accounts
             if let index = accounts.firstIndex(where: { $0.name == name }) {
+                // Replacing an account's settings is no consent decision: its policy stays.
+                var account = account
+                account.policy = accounts[index].policy
                 accounts[index] = account
             } else {
                 accounts.append(account)
