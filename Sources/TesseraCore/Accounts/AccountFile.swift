@@ -132,7 +132,7 @@ public struct AccountFile: Sendable {
             return AccountFileContents(accounts: [], problems: [problem("(file)", "must hold a JSON object")])
         }
         var problems: [AccountFileProblem] = []
-        guard let schema = root["schema"]?.integerValue else {
+        guard let schema = root["schema"]?.integerValue.flatMap({ Int(exactly: $0) }) else {
             return AccountFileContents(accounts: [], problems: [problem("schema", "is missing or not an integer")])
         }
         guard Self.readableSchemas.contains(schema) else {
