@@ -53,6 +53,8 @@ public struct AccountFile: Sendable {
     public static let schemaVersion = 2
     /// Versions this tesserad reads.
     static let readableSchemas = 1...2
+    /// `Account.loginScopes`: the service's own record, not a setting a caller gives.
+    static let loginScopesKey = "login-scopes"
     public let path: String
 
     public init(path: String) { self.path = path }
@@ -173,7 +175,7 @@ public struct AccountFile: Sendable {
         let stored: Set<String> = [
             AccountSetting.issuer, .clientID, .scopes, .audience, .audienceStyle, .kind, .mytokenServer, .mytokenRequest,
             .registrationClientURI,
-        ].reduce(into: ["name", Self.policyKey]) { $0.insert($1.rawValue) }
+        ].reduce(into: ["name", Self.policyKey, Self.loginScopesKey]) { $0.insert($1.rawValue) }
         if let unknown = object.keys.sorted().first(where: { !stored.contains($0) }) {
             throw problem("\(at).\(unknown)", "is not a known account key")
         }
@@ -258,6 +260,11 @@ public struct AccountFile: Sendable {
         var account = Account(name: name, kind: kind, issuer: issuer, clientID: clientID, scopes: scopes,
                               audience: audience, audienceStyle: style, mytokenServer: mytokenServer, mytokenRequest: mytokenRequest,
                               registrationClientURI: registrationClientURI)
+        if let granted = try strings(Self.loginScopesKey) {
+            account.loginScopes = try checked(Self.loginScopesKey) { () throws(AgentError) in
+                try Validate.words(granted, field: Self.loginScopesKey)
+            }
+        }
         if let value = object[Self.policyKey], !value.isNull {
             account.policy = decodePolicy(value, at: "\(at).\(Self.policyKey)", problems: &problems)
         }
@@ -341,6 +348,7 @@ public struct AccountFile: Sendable {
             if let uri = account.registrationClientURI {
                 object[AccountSetting.registrationClientURI.rawValue] = .string(uri.absoluteString)
             }
+            if let granted = account.loginScopes { object[Self.loginScopesKey] = .array(granted.map(JSONValue.string)) }
             if !account.policy.isDefault {
                 object[Self.policyKey] = [
                     Self.policyDefaultKey: .string(account.policy.defaultDecision.rawValue),
@@ -351,8 +359,9 @@ public struct AccountFile: Sendable {
             }
             return .object(object)
         }
-        // Schema 1 while no account has a policy: an older tesserad still reads the file.
-        let schema = accounts.allSatisfy(\.policy.isDefault) ? 1 : Self.schemaVersion
+        // Schema 1 while no account has a policy or a login-scopes record: an older tesserad
+        // still reads the file.
+        let schema = accounts.allSatisfy { $0.policy.isDefault && $0.loginScopes == nil } ? 1 : Self.schemaVersion
         let root: JSONValue = ["schema": .integer(Int64(schema)), "accounts": .array(list)]
         let data = root.data(pretty: true)
         let temporary = "\(path).tmp-\(getpid())"
