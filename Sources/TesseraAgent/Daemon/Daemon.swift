@@ -112,8 +112,8 @@ public enum Daemon {
             logger.critical("cannot connect to the session bus: \(error)")
             return .failure
         }
-        let agent = Agent(accountFile: AccountFile.standard(), secrets: LibSecretStore(), transport: CurlTransport(),
-                          logger: logger)
+        let transport = CurlTransport(configuration: .init(userAgent: "Tessera/\(version)"))
+        let agent = Agent(accountFile: AccountFile.standard(), secrets: LibSecretStore(), transport: transport, logger: logger)
         for problem in agent.loadAccounts() {
             logger.error("account file problem: \(problem.description)")
         }
@@ -132,6 +132,7 @@ public enum Daemon {
         let compatibility = CompatibilitySocket(agent: agent, logger: logger)
         let object = AgentObject(connection: connection, agent: agent, logger: logger, compatibility: compatibility)
         agent.setObserver(object)
+        await compatibility.use(consent: object.consent)
         do {
             try await object.export()
             try await NameHandover.export(on: connection, logger: logger)
