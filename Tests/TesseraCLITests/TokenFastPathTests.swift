@@ -31,6 +31,8 @@ import Testing
             ["token", "-t", "007", "--env", "wlcg"], ["token", "wlcg", "--aud", "a b"], ["token", "wlcg", "-s", "  "],
             ["token", "wlcg", "--json", "--env"], ["token", "wlcg", "--force", "--force"], ["token", "-sopenid", "x"],
             ["token", "--json=1", "x"], ["token", "x", "-t", "+5"], ["token", "x", "-t", "99999999"],
+            ["token", "x", "-t", "4294967295"], ["token", "x", "-t", "4294967296"], ["token", "x", "-t", "-1"],
+            ["token", "x", "-t", "04294967295"],
             ["token", "https://iam.example.org/", "--scope", "openid"], ["token", "x", "--aud", " "],
         ]
         var accepted = 0
@@ -48,11 +50,15 @@ import Testing
         #expect(TokenFastPath.parse(["token", "wlcg", "-s", "openid profile", "--aud", "x", "-t", "300", "--env"])
             == TokenFastPath(request: TokenQuery(account: "wlcg", scopes: ["openid", "profile"], audience: ["x"],
                                                    minValid: 300, force: false), format: .env))
+        // Above a year too: min-valid is any `u`, as the bus and oidc-token take it.
+        #expect(TokenFastPath.parse(["token", "wlcg", "-t", "4294967295"])?.request.minValid == UInt32.max)
     }
 
     @Test func usageErrorsAndOtherCommandsAreLeftToArgumentParser() {
         for line in [["token"], ["token", "-h"], ["token", "help"], ["token", "wlcg", "--json", "--env"],
-                     ["token", "wlcg", "-t", "31622401"], ["token", "wlcg", "--aud", "a b"], ["token", "wlcg", "-s", " "],
+                     // -t takes any `u` (issue 13): only what is no UInt32 is a usage error.
+                     ["token", "wlcg", "-t", "4294967296"], ["token", "wlcg", "-t", "-1"],
+                     ["token", "wlcg", "--aud", "a b"], ["token", "wlcg", "-s", " "],
                      ["token", "wlcg", "--interactive"], ["token", "wlcg", "--bearer-file"], ["token", "a", "b"],
                      ["token", "wlcg", "--", "x"], ["token", "--scope=openid", "wlcg"], ["status"], ["--version"], []] {
             #expect(TokenFastPath.parse(line) == nil, "\(line)")

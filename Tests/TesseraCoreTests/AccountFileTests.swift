@@ -45,6 +45,21 @@ import Testing
         #expect(loaded.problems.isEmpty && loaded.accounts == [account])
     }
 
+    /// What a login was granted after `account set` changed the scopes (issue 13: forgotten at a
+    /// restart while it lived only in memory); a wrong type is reported by field.
+    @Test func theLoginsGrantedScopesRoundTrip() throws {
+        let file = AccountFile(path: try temporaryFile())
+        var account = Account(name: "edited", issuer: URL(string: "https://iam.example")!, scopes: ["openid"])
+        account.loginScopes = ["openid", "offline_access", "read"]
+        try file.save([account])
+        #expect(try String(contentsOfFile: file.path, encoding: .utf8).contains("\"login-scopes\""))
+        let loaded = file.load()
+        #expect(loaded.problems.isEmpty && loaded.accounts == [account])
+        try #"{"schema": 1, "accounts": [{"name": "x", "issuer": "https://iam.example", "login-scopes": "openid"}]}"#
+            .write(toFile: file.path, atomically: true, encoding: .utf8)
+        #expect(file.load().problems.map(\.field) == ["accounts[0].login-scopes"])
+    }
+
     @Test func missingFileIsNoAccountsAndNoProblem() throws {
         let loaded = AccountFile(path: try temporaryFile()).load()
         #expect(loaded.accounts.isEmpty && loaded.problems.isEmpty)

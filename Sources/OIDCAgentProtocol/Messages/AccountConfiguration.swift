@@ -1,5 +1,6 @@
 import Foundation
 import OIDC
+import Secrets
 
 /// An oidc-agent account configuration as `oidc-gen -p NAME` prints it (the decrypted JSON of
 /// oidc-agent 4 and 5): what Tessera needs to take the account over without a new login.
@@ -7,8 +8,8 @@ public struct OIDCAgentAccountConfiguration: Sendable, Equatable {
     public var name: String?
     public var issuer: String
     public var clientID: String
-    public var clientSecret: SecretString?
-    public var refreshToken: SecretString?
+    public var clientSecret: Secret?
+    public var refreshToken: Secret?
     public var scopes: [String]
     public var audience: [String]
     /// Keys with a value that Tessera does not keep (redirect URIs, registration data, the
@@ -51,8 +52,8 @@ public struct OIDCAgentAccountConfiguration: Sendable, Equatable {
         self.clientID = clientID
         let shortName = try string("name"), alternative = try string("shortname")
         name = shortName ?? alternative
-        clientSecret = try string("client_secret").map(SecretString.init)
-        refreshToken = try string("refresh_token").map(SecretString.init)
+        clientSecret = try string("client_secret").map(Secret.init)
+        refreshToken = try string("refresh_token").map(Secret.init)
         scopes = try words("scope")
         audience = try words("audience")
         ignored = fields.compactMap { key, value -> String? in

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import Secrets
 import TesseraAPI
 
 extension AccountCommand {
@@ -38,14 +39,14 @@ extension AccountCommand {
                 throw CLIError.usage("pipe the configuration in: oidc-gen -p \(shellWord(name)) | tessera account import --oidc-agent \(shellWord(name))")
             }
             let text = try Self.readStandardInput()
-            let settings = AccountSettingsMessage(replace: replace ? true : nil, oidcAgentConfig: text.revealed())
+            let settings = AccountSettingsMessage(replace: replace ? true : nil, oidcAgentConfig: text.reveal())
             let agent = try await AgentClient.connect()
             _ = try await agent.call(AgentMethod.addAccount.rawValue, [.string(name), settings.dbusOptions.dbusValue], account: name)
             StandardStream.output.line("Imported \(name) from oidc-agent. Try: tessera token \(shellWord(name))")
         }
 
         /// All of stdin, bounded; kept as a secret (it holds the refresh token).
-        static func readStandardInput() throws(CLIError) -> SecretText {
+        static func readStandardInput() throws(CLIError) -> Secret {
             var bytes: [UInt8] = []
             var chunk = [UInt8](repeating: 0, count: 16 * 1024)
             while true {
@@ -62,7 +63,7 @@ extension AccountCommand {
             guard !bytes.isEmpty else { throw CLIError.usage("standard input is empty; pipe in `oidc-gen -p NAME`") }
             let text = String(decoding: bytes, as: UTF8.self)
             bytes.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
-            return SecretText(text)
+            return Secret(text)
         }
     }
 }

@@ -145,3 +145,29 @@ extension Clock {
         return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
     }
 }
+
+/// Columns padded to their widest cell; the last column is not padded.
+func table(_ header: [String], _ rows: [[String]]) -> String {
+    let all = [header] + rows
+    var widths = [Int](repeating: 0, count: header.count)
+    for row in all { for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) } }
+    var out = ""
+    for row in all {
+        var line = ""
+        for (index, cell) in row.enumerated() {
+            line += index == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count + 2)
+        }
+        out += line + "\n"
+    }
+    return out
+}
+
+/// Unix seconds as local "YYYY-MM-DD HH:MM:SS" (the CLI has no Foundation).
+func localTime(_ seconds: String?) -> String {
+    guard let seconds, var value = time_t(seconds) else { return seconds ?? "" }
+    var parts = tm()
+    guard localtime_r(&value, &parts) != nil else { return seconds }
+    var buffer = [CChar](repeating: 0, count: 32)
+    let count = strftime(&buffer, buffer.count, "%Y-%m-%d %H:%M:%S", &parts)
+    return count > 0 ? String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self) : seconds
+}

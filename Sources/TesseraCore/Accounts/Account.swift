@@ -27,6 +27,12 @@ public struct Account: Sendable, Equatable {
     /// A mytoken account's login request: the JSON fields sent with each login (restrictions,
     /// capabilities, rotation, profile, name), as `MytokenTemplateInput` made them; nil: the defaults.
     public var mytokenRequest: [String: MytokenJSON]?
+    /// The scopes the stored login was granted, where they differ from `scopes` (a login with
+    /// other scopes, or `scopes` changed by SetAccount since): a refresh then names `scopes`,
+    /// else the provider answers with the login's. Kept in the file so a restart remembers it.
+    public var loginScopes: [String]?
+    /// Which programs get its tokens (issue 17); the default lets every program of the user.
+    public var policy = AccountPolicy()
 
     public init(name: String, kind: AccountKind = .oidc, issuer: URL, clientID: String? = nil,
                 scopes: [String] = ["openid", "offline_access"], audience: [String] = [],

@@ -1,13 +1,14 @@
 import Foundation
 import Keyring
 import OIDC
+import Secrets
 import TesseraNames
 
 /// SetAccount's changes, checked; nil leaves a setting as it is.
 public struct AccountEdit: Sendable {
     public var issuer: URL?
     public var clientID: String?
-    public var clientSecret: SecretString?
+    public var clientSecret: Secret?
     /// `['max']`: every scope the provider supports.
     public var scopes: [String]?
     public var audience: [String]?
@@ -51,6 +52,8 @@ extension Agent {
         let clientReplaced = Self.issuerKey(changed.issuer) != Self.issuerKey(old.issuer) || changed.clientID != old.clientID
         // A client Tessera registered is deleted once the account no longer uses it.
         if clientReplaced { changed.registrationClientURI = nil }
+        // A login that stays keeps what it was granted; refreshes name the new scopes.
+        changed.loginScopes = clientReplaced ? nil : Self.loginScopes(granted: old.loginScopes ?? old.scopes, scopes: changed.scopes)
         let new = changed
         var oldRegistration: ClientManagement?
         if clientReplaced, let uri = old.registrationClientURI, let token = try await vault.load(.registrationToken, of: old) {
@@ -95,13 +98,7 @@ extension Agent {
                 if loginGone { secrets.forgetUnsaved(name) }
                 state.withLock { state in
                     state.accounts = next
-                    if loginGone {
-                        state.idTokens[name] = nil
-                        state.loginScopes[name] = nil
-                    } else if state.loginScopes[name] == nil && Set(old.scopes) != Set(new.scopes) {
-                        // The login was granted the old scopes: refreshes now name the new ones.
-                        state.loginScopes[name] = old.scopes
-                    }
+                    if loginGone { state.idTokens[name] = nil }
                 }
                 await tokens.drop(account: name)
             }
@@ -162,7 +159,6 @@ extension Agent {
                 state.withLock { state in
                     state.accounts = next
                     state.idTokens[newName] = state.idTokens.removeValue(forKey: oldName)
-                    state.loginScopes[newName] = state.loginScopes.removeValue(forKey: oldName)
                 }
                 await tokens.rename(account: oldName, to: newName)
             }
@@ -173,10 +169,42 @@ extension Agent {
 }
 
 extension Agent {
+    /// `Account.loginScopes` for a login granted `granted`: nil when that is the account's scopes.
+    static func loginScopes(granted: [String], scopes: [String]) -> [String]? {
+        Set(granted) == Set(scopes) ? nil : granted
+    }
+
+    /// Records what a login was granted, in memory and in the file (a restart must not forget
+    /// it). A file that cannot be written costs only the record's durability: the login stands.
+    func rememberLoginScopes(_ granted: [String], of name: String) async {
+        @Sendable func updated(_ accounts: [Account]) -> [Account] {
+            accounts.map { account in
+                guard account.name == name else { return account }
+                var account = account
+                account.loginScopes = Self.loginScopes(granted: granted, scopes: account.scopes)
+                return account
+            }
+        }
+        do {
+            try await accountChanges.run { [self] () async throws(AgentError) in
+                let accounts = state.withLock { $0.accounts }
+                guard accounts != updated(accounts) else { return }
+                try rereadIfUnreadable()
+                let (_, next) = try writeAccounts(updated)
+                state.withLock { $0.accounts = next }
+            }
+        } catch {
+            logger.warning("cannot record the scopes granted to the login of \(name) in \(accountFile.path): \(error.message)")
+            state.withLock { $0.accounts = updated($0.accounts) }
+        }
+    }
+}
+
+extension Agent {
     /// Stores an imported refresh token and proves it by refreshing once. The account stays
     /// either way; when the provider refuses the token it is deleted again (as any refused
     /// refresh token is) and the caller learns why.
-    func importRefreshToken(_ refreshToken: SecretString, into account: Account) async throws(AgentError) {
+    func importRefreshToken(_ refreshToken: Secret, into account: Account) async throws(AgentError) {
         try await storeLogin(IssuedLogin(secret: refreshToken), account: account)
         var request = TokenRequest(account: account.name)
         request.force = true

@@ -38,15 +38,23 @@ public enum AccountFileError: Error, Sendable, CustomStringConvertible {
 /// `$XDG_CONFIG_HOME/tessera/accounts.json`: the account settings, never a secret.
 ///
 /// ```json
-/// {"schema": 1, "accounts": [{"name": "egi", "kind": "oidc", "issuer": "https://…",
-///   "client-id": "…", "scopes": ["openid"], "audience": [], "audience-style": "resource"}]}
+/// {"schema": 2, "accounts": [{"name": "egi", "kind": "oidc", "issuer": "https://…",
+///   "client-id": "…", "scopes": ["openid"], "audience": [], "audience-style": "resource",
+///   "policy": {"default": "ask", "applications": {"exe:/usr/bin/rclone": "allow"}}}]}
 /// ```
+/// Schema 2 added `policy` (per-application consent); a file without any policy is still
+/// written as schema 1, so an older tesserad reads it, and one with a policy is schema 2, so an
+/// older tesserad refuses it rather than dropping a `deny`.
 /// Keys are the `AccountSetting` names of the D-Bus contract. Written atomically (temp file in the
 /// same directory, fsync, rename) with mode 0600. A file that could not be read completely is
 /// kept as `accounts.json.invalid` (then `.invalid.1`, `.invalid.2`, …: never over an earlier
 /// one) once the next write has succeeded, so nothing the user wrote by hand is lost.
 public struct AccountFile: Sendable {
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
+    /// Versions this tesserad reads.
+    static let readableSchemas = 1...2
+    /// `Account.loginScopes`: the service's own record, not a setting a caller gives.
+    static let loginScopesKey = "login-scopes"
     public let path: String
 
     public init(path: String) { self.path = path }
@@ -132,10 +140,10 @@ public struct AccountFile: Sendable {
         guard let schema = root["schema"] as? Int else {
             return AccountFileContents(accounts: [], problems: [problem("schema", "is missing or not an integer")])
         }
-        guard schema == Self.schemaVersion else {
+        guard Self.readableSchemas.contains(schema) else {
             return AccountFileContents(
                 accounts: [],
-                problems: [problem("schema", "version \(schema) is not supported (this tesserad reads \(Self.schemaVersion))")])
+                problems: [problem("schema", "version \(schema) is not supported (this tesserad reads \(Self.readableSchemas.lowerBound) to \(Self.readableSchemas.upperBound))")])
         }
         for key in root.keys.sorted() where key != "schema" && key != "accounts" {
             problems.append(problem(key, "is not a known key (ignored)"))
@@ -148,7 +156,7 @@ public struct AccountFile: Sendable {
         for (index, element) in list.enumerated() {
             let at = "accounts[\(index)]"
             do {
-                let account = try decode(element, at: at)
+                let account = try decode(element, at: at, problems: &problems)
                 guard names.insert(account.name).inserted else {
                     problems.append(problem("\(at).name", "\"\(account.name)\" is a duplicate (the first one is used)"))
                     continue
@@ -165,12 +173,12 @@ public struct AccountFile: Sendable {
         AccountFileProblem(file: path, field: field, reason: reason)
     }
 
-    private func decode(_ element: Any, at: String) throws(AccountFileProblem) -> Account {
+    private func decode(_ element: Any, at: String, problems: inout [AccountFileProblem]) throws(AccountFileProblem) -> Account {
         guard let object = element as? [String: Any] else { throw problem(at, "must be a JSON object") }
         let stored: Set<String> = [
             AccountSetting.issuer, .clientID, .scopes, .audience, .audienceStyle, .kind, .mytokenServer, .mytokenRequest,
             .registrationClientURI,
-        ].reduce(into: ["name"]) { $0.insert($1.rawValue) }
+        ].reduce(into: ["name", Self.policyKey, Self.loginScopesKey]) { $0.insert($1.rawValue) }
         if let unknown = object.keys.sorted().first(where: { !stored.contains($0) }) {
             throw problem("\(at).\(unknown)", "is not a known account key")
         }
@@ -252,9 +260,66 @@ public struct AccountFile: Sendable {
             }
             mytokenRequest = fields
         }
-        return Account(name: name, kind: kind, issuer: issuer, clientID: clientID, scopes: scopes,
-                       audience: audience, audienceStyle: style, mytokenServer: mytokenServer, mytokenRequest: mytokenRequest,
-                       registrationClientURI: registrationClientURI)
+        var account = Account(name: name, kind: kind, issuer: issuer, clientID: clientID, scopes: scopes,
+                              audience: audience, audienceStyle: style, mytokenServer: mytokenServer, mytokenRequest: mytokenRequest,
+                              registrationClientURI: registrationClientURI)
+        if let granted = try strings(Self.loginScopesKey) {
+            account.loginScopes = try checked(Self.loginScopesKey) { () throws(AgentError) in
+                try Validate.words(granted, field: Self.loginScopesKey)
+            }
+        }
+        if let value = object[Self.policyKey], !(value is NSNull) {
+            account.policy = decodePolicy(value, at: "\(at).\(Self.policyKey)", problems: &problems)
+        }
+        return account
+    }
+
+    static let policyKey = "policy"
+    static let policyDefaultKey = "default"
+    static let policyApplicationsKey = "applications"
+
+    /// An account's consent policy. A damaged policy never fails open and never drops the
+    /// account: a default that cannot be read becomes `deny`, a rule whose decision cannot be read
+    /// denies its program, and a rule whose key names no program is dropped (no caller could match
+    /// it). Each is reported with its field; the file is kept aside on the next write.
+    private func decodePolicy(_ value: Any, at: String, problems: inout [AccountFileProblem]) -> AccountPolicy {
+        let failClosed = "; every program is denied this account's tokens until it is fixed (tessera policy set)"
+        guard let object = value as? [String: Any] else {
+            problems.append(problem(at, "must be a JSON object" + failClosed))
+            return AccountPolicy(defaultDecision: .deny)
+        }
+        var policy = AccountPolicy()
+        for key in object.keys.sorted() where key != Self.policyDefaultKey && key != Self.policyApplicationsKey {
+            problems.append(problem("\(at).\(key)", "is not a known policy key (ignored)"))
+        }
+        if let text = object[Self.policyDefaultKey], !(text is NSNull) {
+            if let text = text as? String, let decision = ConsentDecision(rawValue: text) {
+                policy.defaultDecision = decision
+            } else {
+                problems.append(problem("\(at).\(Self.policyDefaultKey)", "must be one of \(ConsentDecision.choices)" + failClosed))
+                policy.defaultDecision = .deny
+            }
+        }
+        guard let rules = object[Self.policyApplicationsKey], !(rules is NSNull) else { return policy }
+        guard let entries = rules as? [String: Any] else {
+            problems.append(problem("\(at).\(Self.policyApplicationsKey)", "must be a JSON object" + failClosed))
+            policy.defaultDecision = .deny
+            return policy
+        }
+        for key in entries.keys.sorted() {
+            let field = "\(at).\(Self.policyApplicationsKey)[\"\(key)\"]"
+            guard let application = ApplicationID(key: key) else {
+                problems.append(problem(field, "is not an application key (flatpak:ID, snap:NAME or exe:/PATH); the rule is ignored"))
+                continue
+            }
+            if let text = entries[key] as? String, let decision = ConsentDecision(rawValue: text) {
+                policy.rules[application] = decision
+            } else {
+                problems.append(problem(field, "must be one of \(ConsentDecision.choices); the program is denied until it is fixed"))
+                policy.rules[application] = .deny
+            }
+        }
+        return policy
     }
 
     /// Writes all accounts atomically. `keepInvalid` keeps the current file under a new
@@ -286,9 +351,19 @@ public struct AccountFile: Sendable {
             if let uri = account.registrationClientURI {
                 object[AccountSetting.registrationClientURI.rawValue] = uri.absoluteString
             }
+            if let granted = account.loginScopes { object[Self.loginScopesKey] = granted }
+            if !account.policy.isDefault {
+                object[Self.policyKey] = [
+                    Self.policyDefaultKey: account.policy.defaultDecision.rawValue,
+                    Self.policyApplicationsKey: Dictionary(uniqueKeysWithValues: account.policy.rules.map { ($0.key.key, $0.value.rawValue) }),
+                ] as [String: Any]
+            }
             return object
         }
-        let root: [String: Any] = ["schema": Self.schemaVersion, "accounts": list]
+        // Schema 1 while no account has a policy or a login-scopes record: an older tesserad
+        // still reads the file.
+        let schema = accounts.allSatisfy { $0.policy.isDefault && $0.loginScopes == nil } ? 1 : Self.schemaVersion
+        let root: [String: Any] = ["schema": schema, "accounts": list]
         let data: Data
         do {
             data = try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])

@@ -57,7 +57,12 @@ extension Agent {
         // Known providers and `max` scopes are about OpenID providers only.
         if settings.kind == .oidc { settings = try await withProviderDefaults(settings, existing: existing) }
         let prepared = try await source(settings.kind).prepareAccount(name: name, settings: settings, existing: existing)
-        let account = prepared.account
+        var adding = prepared.account
+        if let existing, prepared.forget == .nothing, prepared.loginSecret == nil, settings.refreshToken == nil {
+            // The login stays: what it was granted stays known (a replace is an edit of the settings).
+            adding.loginScopes = Self.loginScopes(granted: existing.loginScopes ?? existing.scopes, scopes: adding.scopes)
+        }
+        let account = adding
         // Under the account's secret lock: no refresh uses the old login while it is replaced.
         do { try await secrets.locks.run(name) { [self] () async throws(AgentError) in
             try await commit(account, existing: existing) { (keyring: inout KeyringTransaction) async throws(AgentError) in
@@ -104,6 +109,9 @@ extension Agent {
         let (previous, next) = try writeAccounts { accounts in
             var accounts = accounts
             if let index = accounts.firstIndex(where: { $0.name == name }) {
+                // Replacing an account's settings is no consent decision: its policy stays.
+                var account = account
+                account.policy = accounts[index].policy
                 accounts[index] = account
             } else {
                 accounts.append(account)
@@ -161,7 +169,6 @@ extension Agent {
         state.withLock { state in
             state.accounts = next
             state.idTokens[name] = nil
-            state.loginScopes[name] = nil
         }
         await tokens.drop(account: name)
         logger.info("account \(name) removed")

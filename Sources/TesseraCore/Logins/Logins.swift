@@ -66,10 +66,8 @@ extension Agent {
             try await secrets.storeLogin(issued.secret, of: account)
         }
         if let granted = issued.grantedScopes {
-            state.withLock {
-                $0.idTokens[account.name] = issued.idToken
-                $0.loginScopes[account.name] = granted
-            }
+            state.withLock { $0.idTokens[account.name] = issued.idToken }
+            await rememberLoginScopes(granted, of: account.name)
         }
         await tokens.drop(account: account.name)
         if let accessToken = issued.accessToken {

@@ -1,5 +1,6 @@
 import Foundation
 import OIDC
+import Secrets
 import TesseraNames
 
 /// Access tokens and the login secrets they come from: the rules every kind of account shares.
@@ -38,7 +39,9 @@ extension Agent {
         do {
             return try await tokens.token(for: key, minValid: TimeInterval(request.minValid), force: request.force) {
                 [self] () async throws(AgentError) -> AccessToken in
-                let granted = state.withLock { $0.loginScopes[account.name] } ?? account.scopes
+                // The account as it is now: an edit since the request began changed what was granted.
+                let current = state.withLock { $0.accounts.first { $0.name == account.name } } ?? account
+                let granted = current.loginScopes ?? current.scopes
                 return try await withLoginSecret(of: account) { secret async throws(CredentialFailure) -> Refreshed<AccessToken> in
                     try await source.refresh(account, secret: secret, scopes: scopes, audience: audience, grantedScopes: granted)
                 }
@@ -54,7 +57,7 @@ extension Agent {
     /// stored first, a new rotation stored before the result is returned, and the secret deleted
     /// — and `LoginRequired` signalled — when the server rejects it for good.
     func withLoginSecret<Value: Sendable>(
-        of account: Account, _ use: @Sendable (SecretString) async throws(CredentialFailure) -> Refreshed<Value>
+        of account: Account, _ use: @Sendable (Secret) async throws(CredentialFailure) -> Refreshed<Value>
     ) async throws(AgentError) -> Value {
         try await secrets.locks.run(account.name) { [self] () async throws(AgentError) -> Value in
             // A clean stop waits for uses in flight (their rotation must reach the keyring) and
