@@ -123,7 +123,7 @@ extension OIDCClient {
             return failed(.stateMismatch,
                           "This answer does not belong to the login Tessera started. Start the login again. You can close this window.")
         }
-        if let iss = parameters["iss"], URL(string: iss).map({ Discovery.key($0) == Discovery.key(issuer) }) != true {
+        if let iss = parameters["iss"], URL(string: iss).map({ IssuerKey($0) == IssuerKey(issuer) }) != true {
             return failed(.issuerMismatch(expected: issuer.absoluteString, found: Sanitizer.clip(iss, to: 200)),
                           "The answer came from another provider than expected. You can close this window.")
         }

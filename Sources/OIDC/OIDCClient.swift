@@ -15,8 +15,6 @@ import Secrets
 /// let tokens = try await client.pollDeviceToken(flow)
 /// ```
 public struct OIDCClient: Sendable {
-    /// Sent as `User-Agent: Tessera/<version>`.
-    public static let version = "0.1.0"
     static let deviceCodeGrant = "urn:ietf:params:oauth:grant-type:device_code"
     /// RFC 8628 §3.5: "increase the interval by 5 seconds for this and all subsequent requests".
     public static let slowDownIncrement: Duration = .seconds(5)

@@ -36,7 +36,7 @@ struct ProviderConnection: Sendable {
         }
         let metadata = try ProviderMetadata(JSONFields(response.body, context: "the discovery document at \(url)"),
                                             source: source)
-        guard Discovery.key(metadata.issuer) == Discovery.key(issuer) else {
+        guard IssuerKey(metadata.issuer) == IssuerKey(issuer) else {
             throw .issuerMismatch(expected: issuer.absoluteString, found: metadata.issuer.absoluteString)
         }
         for endpoint in [metadata.tokenEndpoint, metadata.deviceAuthorizationEndpoint, metadata.revocationEndpoint,
