@@ -130,8 +130,8 @@ public final class CallerPolicy: Sendable {
     }
 
     private func lookUp(_ sender: BusName, askedAt: Duration) async throws(AgentError) -> VerifiedCaller {
-        let credentials: [String: Variant]
-        do { credentials = try await connection.credentials(of: sender) } catch {
+        let credentials: [String: Variant], process: ProcessHandle?
+        do { (credentials, process) = try await connection.credentialsAndProcess(of: sender) } catch {
             logger.warning("cannot verify the caller \(sender): \(error)")
             throw .notPermitted("the bus could not vouch for the caller \(sender.rawValue): \(error)")
         }
@@ -141,7 +141,8 @@ public final class CallerPolicy: Sendable {
         let processID = try? credentials["ProcessID"]?.get(UInt32.self)
         let label = try? credentials["LinuxSecurityLabel"]?.get([UInt8].self)
         let caller = VerifiedCaller.identify(uniqueName: sender.rawValue, userID: userID, processID: processID,
-                                             handle: nil, handleTakenAtConnect: false, securityLabel: label, askedAt: askedAt)
+                                             handle: process, handleTakenAtConnect: process != nil, securityLabel: label,
+                                             askedAt: askedAt)
         logger.debug("new caller \(sender): \(caller), uid \(userID)")
         return caller
     }
