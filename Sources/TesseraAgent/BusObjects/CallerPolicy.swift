@@ -62,9 +62,13 @@ public struct VerifiedCaller: Sendable, Equatable, CustomStringConvertible {
     /// What logs and notifications show; the hint never decides anything.
     public func describe(hint: String?) -> String {
         guard let hint else { return description }
-        let shown = String(hint.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f && !(0x80..<0xa0).contains($0.value) }
-            .map(Character.init).prefix(Self.maxHint))
-        return "\(description) (calls itself “\(shown)”)"
+        return "\(description) (calls itself “\(Self.shown(hint: hint))”)"
+    }
+
+    /// A caller's hint as it may be shown: control characters dropped, at most `maxHint` characters.
+    public static func shown(hint: String) -> String {
+        String(hint.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f && !(0x80..<0xa0).contains($0.value) }
+            .map(Character.init).prefix(maxHint))
     }
 }
 
