@@ -30,7 +30,7 @@ let package = Package(
         // Linux calls Glibc's Swift module lacks: eventfd and thread names for the DBus loop thread,
         // pidfds, SO_PEERPIDFD and O_PATH for the caller lookup.
         .target(name: "CLinuxShims"),
-        .target(name: "DBus", dependencies: ["CDBus", "CLinuxShims"], swiftSettings: strict),
+        .target(name: "DBus", dependencies: ["CDBus", "CLinuxShims", "Posix"], swiftSettings: strict),
         // The one redacting secret type, for every module that holds a secret; no dependencies, no
         // Foundation, so the CLI can use it too.
         .target(name: "Secrets", swiftSettings: strict),

@@ -28,6 +28,8 @@ public final class AgentObject: AgentObserver {
     let notifier: Notifier
     let logger: Logger
     let callers: CallerPolicy
+    /// Per-application consent, checked by every method that hands out a token.
+    public let consent: ConsentGate
     /// The oidc-agent socket's switch (GetSettings/SetSettings); nil in a service without one.
     let compatibility: CompatibilitySocket?
     private let notifyFlows = Mutex<Set<Int>>([])
@@ -42,6 +44,7 @@ public final class AgentObject: AgentObserver {
         self.compatibility = compatibility
         self.notifier = Notifier(connection: connection, logger: logger)
         self.callers = CallerPolicy(connection: connection, logger: logger)
+        self.consent = ConsentGate(agent: agent, notifier: notifier, logger: logger)
         // "Log in" on a "Log in to NAME again" notification: the device flow, as the tray starts it.
         notifier.setReloginHandler { [agent, logger] account in
             do throws(AgentError) {
@@ -65,14 +68,14 @@ public final class AgentObject: AgentObserver {
             AgentContract.member(.listAccounts): verified { [self] _, _ in await listAccounts() },
             AgentContract.member(.loginWithPassword): verified { [self] call, _ in try await loginWithPassword(call) },
             AgentContract.member(.startBrowserLogin): verified { [self] call, caller in try await startBrowserLogin(call, caller) },
-            AgentContract.member(.createMytoken): verified { [self] call, _ in try await createMytoken(call) },
+            AgentContract.member(.createMytoken): verified { [self] call, caller in try await createMytoken(call, caller) },
             AgentContract.member(.getTokenWithMytoken): verified { [self] call, _ in try await getTokenWithMytoken(call) },
             AgentContract.member(.exchangeTransferCode): verified { [self] call, _ in try await exchangeTransferCode(call) },
             AgentContract.member(.revokeMytoken): verified { [self] call, _ in try await revokeMytoken(call) },
             AgentContract.member(.listProviders): verified { [self] _, _ in listProviders() },
             AgentContract.member(.setAccount): verified { [self] call, _ in try await setAccount(call) },
             AgentContract.member(.renameAccount): verified { [self] call, _ in try await renameAccount(call) },
-            AgentContract.member(.getIdToken): verified { [self] call, _ in try await getIdToken(call) },
+            AgentContract.member(.getIdToken): verified { [self] call, caller in try await getIdToken(call, caller) },
             AgentContract.member(.listMytokenTemplates): verified { [self] call, _ in try await listMytokenTemplates(call) },
             AgentContract.member(.mytokenInfo): verified { [self] call, _ in try await mytokenInfo(call) },
             AgentContract.member(.startMytokenLogin): verified { [self] call, caller in try await startMytokenLogin(call, caller) },

@@ -62,9 +62,13 @@ public struct VerifiedCaller: Sendable, Equatable, CustomStringConvertible {
     /// What logs and notifications show; the hint never decides anything.
     public func describe(hint: String?) -> String {
         guard let hint else { return description }
-        let shown = String(hint.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f && !(0x80..<0xa0).contains($0.value) }
-            .map(Character.init).prefix(Self.maxHint))
-        return "\(description) (calls itself “\(shown)”)"
+        return "\(description) (calls itself “\(Self.shown(hint: hint))”)"
+    }
+
+    /// A caller's hint as it may be shown: control characters dropped, at most `maxHint` characters.
+    public static func shown(hint: String) -> String {
+        String(hint.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f && !(0x80..<0xa0).contains($0.value) }
+            .map(Character.init).prefix(maxHint))
     }
 }
 
@@ -130,8 +134,8 @@ public final class CallerPolicy: Sendable {
     }
 
     private func lookUp(_ sender: BusName, askedAt: Duration) async throws(AgentError) -> VerifiedCaller {
-        let credentials: [String: Variant]
-        do { credentials = try await connection.credentials(of: sender) } catch {
+        let credentials: [String: Variant], process: ProcessHandle?
+        do { (credentials, process) = try await connection.credentialsAndProcess(of: sender) } catch {
             logger.warning("cannot verify the caller \(sender): \(error)")
             throw .notPermitted("the bus could not vouch for the caller \(sender.rawValue): \(error)")
         }
@@ -141,7 +145,8 @@ public final class CallerPolicy: Sendable {
         let processID = try? credentials["ProcessID"]?.get(UInt32.self)
         let label = try? credentials["LinuxSecurityLabel"]?.get([UInt8].self)
         let caller = VerifiedCaller.identify(uniqueName: sender.rawValue, userID: userID, processID: processID,
-                                             handle: nil, handleTakenAtConnect: false, securityLabel: label, askedAt: askedAt)
+                                             handle: process, handleTakenAtConnect: process != nil, securityLabel: label,
+                                             askedAt: askedAt)
         logger.debug("new caller \(sender): \(caller), uid \(userID)")
         return caller
     }
