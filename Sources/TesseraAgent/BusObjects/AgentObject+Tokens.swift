@@ -30,9 +30,7 @@ extension AgentObject {
                                 hint: options.application,
                                 wait: options.timeout.map { .seconds($0) } ?? ConsentGate.defaultWait)
         let (token, resolved) = try await agent.token(request)
-        return TokenReply(token: token.value, expiresAt: Int64(token.expiresAt.timeIntervalSince1970.rounded(.down)),
-                          tokenType: token.tokenType, scopes: token.scopes, audience: token.audience,
-                          issuer: resolved.issuer.absoluteString, account: resolved.name).body
+        return Self.tokenReply(token, of: resolved).body
     }
 
     func revoke(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {

@@ -36,6 +36,8 @@ public final class AgentObject: AgentObserver {
     /// Logins for a new mytoken (`StartMytokenLogin`), by flow number, with the unique bus name of
     /// the caller that may take the mytoken.
     let newMytokenLogins = Mutex<[Int: (flow: Login, owner: String, server: URL)]>([:])
+    /// Each account's token key for calls without scopes or audience (`defaultTokenKey`).
+    let defaultTokenKeys = Mutex<[String: DefaultTokenKey]>([:])
 
     public init(connection: Connection, agent: Agent, logger: Logger, compatibility: CompatibilitySocket? = nil) {
         self.connection = connection
@@ -87,9 +89,11 @@ public final class AgentObject: AgentObserver {
             AgentContract.member(.setApplicationPolicy): verified { [self] call, caller in try await setApplicationPolicy(call, caller) },
             AgentContract.member(.forgetApplication): verified { [self] call, caller in try await forgetApplication(call, caller) },
         ]
-        let interface = try ExportedInterface(AgentContract.agentInterface, methods: handlers,
+        var interface = try ExportedInterface(AgentContract.agentInterface, methods: handlers,
                                               getters: [AgentContract.member(.version): { .string(Daemon.version) },
                                                         AgentContract.member(.providerProblems): { [self] in providerProblems() }])
+        // A cached token for an already verified caller: answered on the bus thread, no task.
+        try interface.answerImmediately(AgentContract.member(.getToken)) { [self] call in answerCachedToken(call) }
         try await connection.export(interface, at: AgentContract.objectPath)
     }
 

@@ -125,6 +125,14 @@ public final class CallerPolicy: Sendable {
         return try admit(caller)
     }
 
+    /// The caller if it was verified before and is admitted; nil otherwise (not yet looked up, or
+    /// refused: then `verify` answers, and logs a refusal). Synchronous, for the D-Bus thread's
+    /// immediate answers, which only an already verified caller may get.
+    public func admittedIfKnown(_ sender: BusName) -> VerifiedCaller? {
+        guard let known = state.withLock({ $0.callers[sender.rawValue] }), known.userID == ownUserID else { return nil }
+        return known
+    }
+
     private func admit(_ caller: VerifiedCaller) throws(AgentError) -> VerifiedCaller {
         guard caller.userID == ownUserID else {
             logger.warning("refused a call from \(caller) of uid \(caller.userID): tesserad serves only uid \(ownUserID)")

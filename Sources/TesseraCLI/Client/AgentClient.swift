@@ -38,25 +38,19 @@ struct AgentClient: Sendable {
         return try Self.issuedToken(from: body)
     }
 
-    /// `tessera token`'s one call on a blocking connection (the fast path; see `TokenFastPath`).
-    static func token(_ request: TokenQuery, on connection: BlockingConnection) throws(CLIError) -> IssuedToken {
+    /// `tessera token`'s one call, in one round trip through the bus (the fast path; see
+    /// `TokenFastPath` and `OneShotCall`).
+    static func tokenOnce(_ request: TokenQuery) throws(CLIError) -> IssuedToken {
         let body: [DBusValue]
         do {
-            body = try connection.call(destination: service, path: object, interface: interface,
-                                       member: MemberName(AgentMethod.getToken.rawValue),
-                                       arguments: tokenArguments(request), timeout: callTimeout)
+            body = try OneShotCall.session(destination: service, path: object, interface: interface,
+                                           member: MemberName(AgentMethod.getToken.rawValue),
+                                           arguments: tokenArguments(request), timeout: callTimeout)
         } catch {
+            if case .connectionFailed = error { throw connectionFailure(error) }
             throw translate(error, member: AgentMethod.getToken.rawValue, account: request.account)
         }
         return try issuedToken(from: body)
-    }
-
-    static func connectBlocking() throws(CLIError) -> BlockingConnection {
-        do {
-            return try BlockingConnection.session()
-        } catch {
-            throw connectionFailure(error)
-        }
     }
 
     private static func tokenArguments(_ request: TokenQuery) -> [DBusValue] {
