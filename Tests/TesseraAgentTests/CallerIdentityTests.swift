@@ -86,6 +86,7 @@ import TesseraCore
         #expect(caller.sandbox == nil)
         #expect(caller.application == .executable(copy))
         #expect(caller.description == "\(copy) (pid \(try #require(caller.processID)))")
+        #expect(caller.program == "copied-caller (\(copy), pid \(try #require(caller.processID)))")
         await service.close()
     }
 
@@ -109,6 +110,7 @@ import TesseraCore
         #expect(caller.executable == copy)
         let pid = try #require(caller.processID)
         #expect(caller.description == "flatpak:org.example.Probe (\(copy), pid \(pid))")
+        #expect(caller.program == "flatpak:org.example.Probe (\(copy), pid \(pid))")
         #expect(caller.describe(hint: "Evil\n\u{1b}[2JApp") == "flatpak:org.example.Probe (\(copy), pid \(pid)) (calls itself “Evil[2JApp”)")
         await service.close()
     }
@@ -318,5 +320,6 @@ import TesseraCore
         defer { impostor.stop(signal: SIGKILL) }
         let caller = OIDCAgentAnswers.caller(from: peer)
         #expect(caller.executable == nil && caller.application == nil, "\(caller)")
+        #expect(caller.program == "an unidentified program (pid \(peer.processID))")
     }
 }
