@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import OIDC
 import Secrets
 
@@ -28,16 +28,16 @@ public struct OIDCAgentAccountConfiguration: Sendable, Equatable {
         guard text.utf8.count <= Self.maxBytes else {
             throw RequestError("the configuration is larger than \(Self.maxBytes / 1024) KiB; is this `oidc-gen -p` output?")
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)), let fields = object as? [String: Any] else {
+        guard let fields = JSONValue.parseObject(Data(text.utf8)) else {
             throw RequestError("the configuration is not a JSON object; pipe in what `oidc-gen -p NAME` prints")
         }
         func string(_ key: String) throws(RequestError) -> String? {
-            guard let value = fields[key], !(value is NSNull) else { return nil }
-            guard let text = value as? String else { throw RequestError("'\(key)' in the configuration must be a string") }
+            guard let value = fields[key], !value.isNull else { return nil }
+            guard let text = value.stringValue else { throw RequestError("'\(key)' in the configuration must be a string") }
             return text.isEmpty ? nil : text
         }
         func words(_ key: String) throws(RequestError) -> [String] {
-            if let list = fields[key] as? [String] { return list.filter { !$0.isEmpty } }
+            if let list = fields[key]?.stringsValue { return list.filter { !$0.isEmpty } }
             let text = try string(key)
             return (text ?? "").split(separator: " ").map(String.init)
         }
@@ -58,9 +58,9 @@ public struct OIDCAgentAccountConfiguration: Sendable, Equatable {
         audience = try words("audience")
         ignored = fields.compactMap { key, value -> String? in
             guard !Self.used.contains(key) else { return nil }
-            if let text = value as? String, text.isEmpty { return nil }
-            if let list = value as? [Any], list.isEmpty { return nil }
-            if value is NSNull { return nil }
+            if let text = value.stringValue, text.isEmpty { return nil }
+            if let list = value.arrayValue, list.isEmpty { return nil }
+            if value.isNull { return nil }
             return key
         }.sorted()
     }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Posix
 #if canImport(Glibc)
 import Glibc
@@ -16,40 +16,37 @@ extension AccountFile {
     @discardableResult
     public func save(_ accounts: [Account], keepInvalid: Bool = false) throws(AccountFileError) -> String? {
         try ConfigFile.makeDirectory(for: path)
-        let list: [[String: Any]] = accounts.map { account in
-            var object: [String: Any] = [
-                "name": account.name,
-                AccountSetting.kind.rawValue: account.kind.rawValue,
-                AccountSetting.issuer.rawValue: account.issuer.absoluteString,
-                AccountSetting.scopes.rawValue: account.scopes,
-                AccountSetting.audience.rawValue: account.audience,
-                AccountSetting.audienceStyle.rawValue: account.audienceStyle.rawValue,
+        let list: [JSONValue] = accounts.map { account in
+            var object: [String: JSONValue] = [
+                "name": .string(account.name),
+                AccountSetting.kind.rawValue: .string(account.kind.rawValue),
+                AccountSetting.issuer.rawValue: .string(account.issuer.absoluteString),
+                AccountSetting.scopes.rawValue: .array(account.scopes.map(JSONValue.string)),
+                AccountSetting.audience.rawValue: .array(account.audience.map(JSONValue.string)),
+                AccountSetting.audienceStyle.rawValue: .string(account.audienceStyle.rawValue),
             ]
-            if let clientID = account.clientID { object[AccountSetting.clientID.rawValue] = clientID }
-            if let server = account.mytokenServer { object[AccountSetting.mytokenServer.rawValue] = server.absoluteString }
-            if let fields = account.mytokenRequest { object[AccountSetting.mytokenRequest.rawValue] = MytokenJSON.object(fields).foundation }
+            if let clientID = account.clientID { object[AccountSetting.clientID.rawValue] = .string(clientID) }
+            if let server = account.mytokenServer { object[AccountSetting.mytokenServer.rawValue] = .string(server.absoluteString) }
+            if let fields = account.mytokenRequest { object[AccountSetting.mytokenRequest.rawValue] = .object(fields) }
             if let uri = account.registrationClientURI {
-                object[AccountSetting.registrationClientURI.rawValue] = uri.absoluteString
+                object[AccountSetting.registrationClientURI.rawValue] = .string(uri.absoluteString)
             }
-            if let granted = account.loginScopes { object[Self.loginScopesKey] = granted }
+            if let granted = account.loginScopes { object[Self.loginScopesKey] = .array(granted.map(JSONValue.string)) }
             if !account.policy.isDefault {
                 object[Self.policyKey] = [
-                    Self.policyDefaultKey: account.policy.defaultDecision.rawValue,
-                    Self.policyApplicationsKey: Dictionary(uniqueKeysWithValues: account.policy.rules.map { ($0.key.key, $0.value.rawValue) }),
-                ] as [String: Any]
+                    Self.policyDefaultKey: .string(account.policy.defaultDecision.rawValue),
+                    Self.policyApplicationsKey: .object(Dictionary(uniqueKeysWithValues: account.policy.rules.map {
+                        ($0.key.key, JSONValue.string($0.value.rawValue))
+                    })),
+                ]
             }
-            return object
+            return .object(object)
         }
         // Schema 1 while no account has a policy or a login-scopes record: an older tesserad
         // still reads the file.
         let schema = accounts.allSatisfy { $0.policy.isDefault && $0.loginScopes == nil } ? 1 : Self.schemaVersion
-        let root: [String: Any] = ["schema": schema, "accounts": list]
-        let data: Data
-        do {
-            data = try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        } catch {
-            throw .writeFailed(file: path, reason: "cannot encode the accounts")
-        }
+        let root: JSONValue = ["schema": .integer(Int64(schema)), "accounts": .array(list)]
+        let data = root.data(pretty: true)
         let staged = try ConfigFile.stage(data, for: path)
         var kept: String?
         if keepInvalid {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Posix
 #if canImport(Glibc)
 import Glibc
@@ -65,7 +65,7 @@ public struct AccountFile: Sendable {
         if let xdg = environment["XDG_CONFIG_HOME"], xdg.hasPrefix("/") {
             config = xdg
         } else {
-            config = (environment["HOME"] ?? NSHomeDirectory()) + "/.config"
+            config = (environment["HOME"] ?? FileManager.default.homeDirectoryForCurrentUser.path) + "/.config"
         }
         return AccountFile(path: config + "/tessera/accounts.json")
     }
@@ -127,17 +127,14 @@ public struct AccountFile: Sendable {
 
     /// The accounts in a file's bytes, and every problem found, each naming its field.
     func parse(_ data: Data) -> AccountFileContents {
-        let json: Any
-        do {
-            json = try JSONSerialization.jsonObject(with: data)
-        } catch {
+        guard let json = JSONValue.parse(data) else {
             return AccountFileContents(accounts: [], problems: [problem("(file)", "is not valid JSON")])
         }
-        guard let root = json as? [String: Any] else {
+        guard let root = json.objectValue else {
             return AccountFileContents(accounts: [], problems: [problem("(file)", "must hold a JSON object")])
         }
         var problems: [AccountFileProblem] = []
-        guard let schema = root["schema"] as? Int else {
+        guard let schema = root["schema"]?.integerValue.flatMap({ Int(exactly: $0) }) else {
             return AccountFileContents(accounts: [], problems: [problem("schema", "is missing or not an integer")])
         }
         guard Self.readableSchemas.contains(schema) else {
@@ -148,7 +145,7 @@ public struct AccountFile: Sendable {
         for key in root.keys.sorted() where key != "schema" && key != "accounts" {
             problems.append(problem(key, "is not a known key (ignored)"))
         }
-        guard let list = root["accounts"] as? [Any] else {
+        guard let list = root["accounts"]?.arrayValue else {
             return AccountFileContents(accounts: [], problems: problems + [problem("accounts", "is missing or not a list")])
         }
         var accounts: [Account] = []
@@ -173,8 +170,8 @@ public struct AccountFile: Sendable {
         AccountFileProblem(file: path, field: field, reason: reason)
     }
 
-    private func decode(_ element: Any, at: String, problems: inout [AccountFileProblem]) throws(AccountFileProblem) -> Account {
-        guard let object = element as? [String: Any] else { throw problem(at, "must be a JSON object") }
+    private func decode(_ element: JSONValue, at: String, problems: inout [AccountFileProblem]) throws(AccountFileProblem) -> Account {
+        guard let object = element.objectValue else { throw problem(at, "must be a JSON object") }
         let stored: Set<String> = [
             AccountSetting.issuer, .clientID, .scopes, .audience, .audienceStyle, .kind, .mytokenServer, .mytokenRequest,
             .registrationClientURI,
@@ -183,16 +180,16 @@ public struct AccountFile: Sendable {
             throw problem("\(at).\(unknown)", "is not a known account key")
         }
         func string(_ key: String, required: Bool) throws(AccountFileProblem) -> String? {
-            guard let value = object[key], !(value is NSNull) else {
+            guard let value = object[key], !value.isNull else {
                 if required { throw problem("\(at).\(key)", "is missing") }
                 return nil
             }
-            guard let text = value as? String else { throw problem("\(at).\(key)", "must be a string") }
+            guard let text = value.stringValue else { throw problem("\(at).\(key)", "must be a string") }
             return text
         }
         func strings(_ key: String) throws(AccountFileProblem) -> [String]? {
-            guard let value = object[key], !(value is NSNull) else { return nil }
-            guard let list = value as? [Any], let texts = list as? [String] else {
+            guard let value = object[key], !value.isNull else { return nil }
+            guard let texts = value.stringsValue else {
                 throw problem("\(at).\(key)", "must be a list of strings")
             }
             return texts
@@ -254,8 +251,8 @@ public struct AccountFile: Sendable {
             throw problem("\(at).mytoken-server", "is required for a mytoken account")
         }
         var mytokenRequest: [String: MytokenJSON]?
-        if let value = object[AccountSetting.mytokenRequest.rawValue], !(value is NSNull) {
-            guard kind == .mytoken, case .object(let fields) = MytokenJSON.from(foundation: value) else {
+        if let value = object[AccountSetting.mytokenRequest.rawValue], !value.isNull {
+            guard kind == .mytoken, case .object(let fields) = value else {
                 throw problem("\(at).\(AccountSetting.mytokenRequest.rawValue)", "must be a JSON object, for a mytoken account")
             }
             mytokenRequest = fields
@@ -268,7 +265,7 @@ public struct AccountFile: Sendable {
                 try Validate.words(granted, field: Self.loginScopesKey)
             }
         }
-        if let value = object[Self.policyKey], !(value is NSNull) {
+        if let value = object[Self.policyKey], !value.isNull {
             account.policy = decodePolicy(value, at: "\(at).\(Self.policyKey)", problems: &problems)
         }
         return account
@@ -282,9 +279,9 @@ public struct AccountFile: Sendable {
     /// account: a default that cannot be read becomes `deny`, a rule whose decision cannot be read
     /// denies its program, and a rule whose key names no program is dropped (no caller could match
     /// it). Each is reported with its field; the file is kept aside on the next write.
-    private func decodePolicy(_ value: Any, at: String, problems: inout [AccountFileProblem]) -> AccountPolicy {
+    private func decodePolicy(_ value: JSONValue, at: String, problems: inout [AccountFileProblem]) -> AccountPolicy {
         let failClosed = "; every program is denied this account's tokens until it is fixed (tessera policy set)"
-        guard let object = value as? [String: Any] else {
+        guard let object = value.objectValue else {
             problems.append(problem(at, "must be a JSON object" + failClosed))
             return AccountPolicy(defaultDecision: .deny)
         }
@@ -292,16 +289,16 @@ public struct AccountFile: Sendable {
         for key in object.keys.sorted() where key != Self.policyDefaultKey && key != Self.policyApplicationsKey {
             problems.append(problem("\(at).\(key)", "is not a known policy key (ignored)"))
         }
-        if let text = object[Self.policyDefaultKey], !(text is NSNull) {
-            if let text = text as? String, let decision = ConsentDecision(rawValue: text) {
+        if let text = object[Self.policyDefaultKey], !text.isNull {
+            if let text = text.stringValue, let decision = ConsentDecision(rawValue: text) {
                 policy.defaultDecision = decision
             } else {
                 problems.append(problem("\(at).\(Self.policyDefaultKey)", "must be one of \(ConsentDecision.choices)" + failClosed))
                 policy.defaultDecision = .deny
             }
         }
-        guard let rules = object[Self.policyApplicationsKey], !(rules is NSNull) else { return policy }
-        guard let entries = rules as? [String: Any] else {
+        guard let rules = object[Self.policyApplicationsKey], !rules.isNull else { return policy }
+        guard let entries = rules.objectValue else {
             problems.append(problem("\(at).\(Self.policyApplicationsKey)", "must be a JSON object" + failClosed))
             policy.defaultDecision = .deny
             return policy
@@ -312,7 +309,7 @@ public struct AccountFile: Sendable {
                 problems.append(problem(field, "is not an application key (flatpak:ID, snap:NAME or exe:/PATH); the rule is ignored"))
                 continue
             }
-            if let text = entries[key] as? String, let decision = ConsentDecision(rawValue: text) {
+            if let text = entries[key]?.stringValue, let decision = ConsentDecision(rawValue: text) {
                 policy.rules[application] = decision
             } else {
                 problems.append(problem(field, "must be one of \(ConsentDecision.choices); the program is denied until it is fixed"))
