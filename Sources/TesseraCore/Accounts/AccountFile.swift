@@ -55,6 +55,8 @@ public struct AccountFile: Sendable {
     static let readableSchemas = 1...2
     /// `Account.loginScopes`: the service's own record, not a setting a caller gives.
     static let loginScopesKey = "login-scopes"
+    /// `Account.redirectURIs`, from an import (no D-Bus setting sets it).
+    static let redirectURIsKey = "redirect-uris"
     public let path: String
 
     public init(path: String) { self.path = path }
@@ -178,7 +180,7 @@ public struct AccountFile: Sendable {
         let stored: Set<String> = [
             AccountSetting.issuer, .clientID, .scopes, .audience, .audienceStyle, .kind, .mytokenServer, .mytokenRequest,
             .registrationClientURI,
-        ].reduce(into: ["name", Self.policyKey, Self.loginScopesKey]) { $0.insert($1.rawValue) }
+        ].reduce(into: ["name", Self.policyKey, Self.loginScopesKey, Self.redirectURIsKey]) { $0.insert($1.rawValue) }
         if let unknown = object.keys.sorted().first(where: { !stored.contains($0) }) {
             throw problem("\(at).\(unknown)", "is not a known account key")
         }
@@ -268,6 +270,11 @@ public struct AccountFile: Sendable {
                 try Validate.words(granted, field: Self.loginScopesKey)
             }
         }
+        if let uris = try strings(Self.redirectURIsKey) {
+            account.redirectURIs = try checked(Self.redirectURIsKey) { () throws(AgentError) in
+                try Validate.words(uris, field: Self.redirectURIsKey)
+            }
+        }
         if let value = object[Self.policyKey], !(value is NSNull) {
             account.policy = decodePolicy(value, at: "\(at).\(Self.policyKey)", problems: &problems)
         }
@@ -352,6 +359,7 @@ public struct AccountFile: Sendable {
                 object[AccountSetting.registrationClientURI.rawValue] = uri.absoluteString
             }
             if let granted = account.loginScopes { object[Self.loginScopesKey] = granted }
+            if let uris = account.redirectURIs { object[Self.redirectURIsKey] = uris }
             if !account.policy.isDefault {
                 object[Self.policyKey] = [
                     Self.policyDefaultKey: account.policy.defaultDecision.rawValue,
@@ -360,9 +368,10 @@ public struct AccountFile: Sendable {
             }
             return object
         }
-        // Schema 1 while no account has a policy or a login-scopes record: an older tesserad
+        // Schema 1 while no account has a policy, login-scopes or redirect-uris: an older tesserad
         // still reads the file.
-        let schema = accounts.allSatisfy { $0.policy.isDefault && $0.loginScopes == nil } ? 1 : Self.schemaVersion
+        let schema = accounts.allSatisfy { $0.policy.isDefault && $0.loginScopes == nil && $0.redirectURIs == nil }
+            ? 1 : Self.schemaVersion
         let root: [String: Any] = ["schema": schema, "accounts": list]
         let data: Data
         do {
