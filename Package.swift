@@ -27,20 +27,24 @@ let package = Package(
         // X25519 + XSalsa20-Poly1305 for oidc-agent's socket protocol (Swift has no XSalsa20).
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
 
-        // eventfd and thread names for the DBus loop thread: Linux calls Glibc's Swift module lacks.
+        // Linux calls Glibc's Swift module lacks: eventfd and thread names for the DBus loop thread,
+        // pidfds, SO_PEERPIDFD and O_PATH for the caller lookup.
         .target(name: "CLinuxShims"),
-        .target(name: "DBus", dependencies: ["CDBus", "CLinuxShims"], swiftSettings: strict),
-        .target(name: "Keyring", dependencies: ["CLibSecret"], swiftSettings: strict),
-        .target(name: "OIDC", dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .target(name: "DBus", dependencies: ["CDBus", "CLinuxShims", "Posix"], swiftSettings: strict),
+        // The one redacting secret type, for every module that holds a secret; no dependencies, no
+        // Foundation, so the CLI can use it too.
+        .target(name: "Secrets", swiftSettings: strict),
+        .target(name: "Keyring", dependencies: ["CLibSecret", "Secrets"], swiftSettings: strict),
+        .target(name: "OIDC", dependencies: ["CCurl", "Secrets", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // The one thin layer over the POSIX calls made outside the C libraries' own wrappers
-        // (whole writes, durable file replacement, spawning, readlink); no Foundation.
-        .target(name: "Posix", swiftSettings: strict),
+        // (whole writes, durable file replacement, spawning, readlink, pidfds and /proc); no Foundation.
+        .target(name: "Posix", dependencies: ["CLinuxShims"], swiftSettings: strict),
         // The contract's names and keys as plain Swift: no D-Bus, no Foundation.
         .target(name: "TesseraNames", swiftSettings: strict),
         .target(name: "TesseraAPI", dependencies: ["DBus", "TesseraNames"], swiftSettings: strict),
         // oidc-agent's client protocol and its socket server, free of D-Bus and of the agent.
         .target(name: "OIDCAgentProtocol",
-                dependencies: ["CSodium", "OIDC", "TesseraNames", .product(name: "Logging", package: "swift-log")],
+                dependencies: ["CSodium", "OIDC", "Secrets", "Posix", "TesseraNames", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         // For tesserad, in C: prctl(PR_SET_DUMPABLE) (variadic) and the SIGTERM/SIGINT handler (async-signal-safe).
         .target(name: "CHardening"),
@@ -50,19 +54,19 @@ let package = Package(
         // `swift build --explicit-target-dependency-import-check error` checks that it does not).
         .target(
             name: "TesseraCore",
-            dependencies: ["Keyring", "OIDC", "TesseraNames", "Posix", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Keyring", "OIDC", "Secrets", "TesseraNames", "Posix", .product(name: "Logging", package: "swift-log")],
             // The known providers ship inside the binary: no install path to find at run time.
             resources: [.embedInCode("Providers/providers.json")],
             swiftSettings: strict),
         // The service's D-Bus objects, desktop (notifications, tray) and daemon, over the core.
         .target(
             name: "TesseraAgent",
-            dependencies: ["TesseraCore", "DBus", "Keyring", "OIDC", "TesseraAPI", "QRCode", "CHardening", "Posix", "OIDCAgentProtocol",
+            dependencies: ["TesseraCore", "DBus", "Keyring", "OIDC", "Secrets", "TesseraAPI", "QRCode", "CHardening", "Posix", "OIDCAgentProtocol",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .target(
             name: "TesseraCLI",
-            dependencies: ["DBus", "TesseraAPI", "QRCode", "Posix",
+            dependencies: ["DBus", "TesseraAPI", "QRCode", "Posix", "Secrets",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
         .executableTarget(name: "tesserad", dependencies: ["DBus", "TesseraAgent"], swiftSettings: strict),
@@ -86,19 +90,19 @@ let package = Package(
 
         .testTarget(name: "DBusTests", dependencies: ["DBus", "TestSupport"], swiftSettings: strict),
         // Runs one keyring operation in a child process on another bus (see its header comment).
-        .executableTarget(name: "keyring-probe", dependencies: ["Keyring"], path: "Tests/KeyringProbe", swiftSettings: strict),
-        .testTarget(name: "KeyringTests", dependencies: ["Keyring", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "OIDCAgentProtocolTests", dependencies: ["OIDCAgentProtocol", "TestSupport"],
+        .executableTarget(name: "keyring-probe", dependencies: ["Keyring", "Secrets"], path: "Tests/KeyringProbe", swiftSettings: strict),
+        .testTarget(name: "KeyringTests", dependencies: ["Keyring", "Secrets", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "OIDCAgentProtocolTests", dependencies: ["OIDCAgentProtocol", "Secrets", "TestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "QRCodeTests", dependencies: ["QRCode"], swiftSettings: strict),
-        .testTarget(name: "OIDCTests", dependencies: ["OIDC", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "TesseraCoreTests", dependencies: ["TesseraCore", "TesseraNames", "OIDC", "Keyring"], swiftSettings: strict),
+        .testTarget(name: "OIDCTests", dependencies: ["OIDC", "Secrets", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "TesseraCoreTests", dependencies: ["TesseraCore", "TesseraNames", "OIDC", "Keyring", "Secrets"], swiftSettings: strict),
         .testTarget(
             name: "TesseraAgentTests",
-            dependencies: ["TesseraAgent", "TesseraCore", "TesseraAPI", "DBus", "TestSupport"], swiftSettings: strict),
+            dependencies: ["TesseraAgent", "TesseraCore", "TesseraAPI", "DBus", "Secrets", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "TesseraCLITests",
-            dependencies: ["TesseraCLI", "TesseraAPI", "DBus", "TestSupport"], swiftSettings: strict),
+            dependencies: ["TesseraCLI", "TesseraAPI", "DBus", "Secrets", "TestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

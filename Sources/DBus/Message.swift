@@ -150,6 +150,41 @@ public final class Message {
         return values
     }
 
+    /// The body of a `GetConnectionCredentials` reply: the one place a received Unix fd is taken,
+    /// on purpose. A bus that offers `ProcessFD` (dbus-daemon 1.16, recent dbus-broker) sends a pidfd
+    /// it took when the caller connected; that one entry comes back as a duplicate the caller owns
+    /// (and must close). Every other entry holding an fd is left out without duplicating anything;
+    /// libdbus closes the message's own copies when it is freed.
+    func credentialsArguments() throws(DBusError) -> (entries: [DBusValue.DictionaryEntry], processFD: Int32?) {
+        var iter = DBusMessageIter()
+        guard dbus_message_iter_init(raw, &iter) != 0, signature.rawValue == "a{sv}" else {
+            throw .invalidValue("GetConnectionCredentials answered with signature \(signature.rawValue), not a{sv}")
+        }
+        var entries: [DBusValue.DictionaryEntry] = []
+        var processFD: Int32?
+        var sub = DBusMessageIter()
+        dbus_message_iter_recurse(&iter, &sub)
+        while dbus_message_iter_get_arg_type(&sub) == TESSERA_DBUS_TYPE_DICT_ENTRY {
+            defer { dbus_message_iter_next(&sub) }
+            var entry = DBusMessageIter()
+            dbus_message_iter_recurse(&sub, &entry)
+            let key = Self.string(&entry)
+            dbus_message_iter_next(&entry)
+            var variant = DBusMessageIter()
+            dbus_message_iter_recurse(&entry, &variant)
+            if dbus_message_iter_get_arg_type(&variant) == TESSERA_DBUS_TYPE_UNIX_FD {
+                guard key == "ProcessFD", processFD == nil else { continue }
+                let duplicate = Self.basic(&variant, Int32(-1))
+                if duplicate >= 0 { processFD = duplicate }
+                continue
+            }
+            // An fd nested deeper is refused by `read` (its duplicate closed there): skip the entry.
+            guard let value = try? Self.read(&variant) else { continue }
+            entries.append(.init(key: .string(key), value: .variant(value)))
+        }
+        return (entries, processFD)
+    }
+
     static let unixFDRefusal = "the message carries Unix file descriptors, which are not accepted here "
         + "(no method takes one); they were closed unread"
 

@@ -1,3 +1,4 @@
+
 /// Everything the keyring can refuse, each with advice a person can act on. Messages never
 /// contain a secret value.
 public enum KeyringError: Error, Equatable, Sendable, CustomStringConvertible {

@@ -1,4 +1,5 @@
 import CLibSecret
+import Secrets
 
 /// `SecretStore` over libsecret's non-variadic `secret_password_*v_sync` functions, in the
 /// default collection under schema `io.tessera.Secret`.
@@ -27,8 +28,11 @@ public final class LibSecretStore: SecretStore {
         g_thread_pool_set_max_idle_time(0)
     }
 
+    /// Fails for a value libsecret cannot keep intact: empty or containing a NUL character.
     public func store(_ secret: Secret, for key: SecretKey) async throws(KeyringError) {
         try Self.validate(key)
+        guard !secret.isEmpty else { throw .invalidArgument("a secret cannot be empty") }
+        guard !secret.containsNUL else { throw .invalidArgument("a secret cannot contain a NUL character") }
         try await workers.run(timeout: timeout) { () throws(KeyringError) in
             let schema = Self.makeSchema()
             let attributes = Self.attributes(of: key, generation: true)

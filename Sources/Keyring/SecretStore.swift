@@ -1,3 +1,5 @@
+import Secrets
+
 /// Where Tessera keeps its long-lived secrets. The service talks to this protocol;
 /// `LibSecretStore` is the implementation over the desktop Secret Service.
 public protocol SecretStore: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import Secrets
 
 /// A started authorization code login (RFC 6749 §4.1 with PKCE, RFC 7636, on an RFC 8252 loopback
 /// redirect): open `authorizationURL` in the user's browser, then hand this to
@@ -96,7 +97,7 @@ extension OIDCClient {
 
     /// The token request of step 2 alone (RFC 6749 §4.1.3 + RFC 7636 §4.5), for a caller that
     /// received the code itself. The ID token's `nonce` must be the flow's (OIDC Core §3.1.3.7).
-    public func exchangeAuthorizationCode(_ code: SecretString, for flow: AuthorizationCodeFlow) async throws(OIDCError)
+    public func exchangeAuthorizationCode(_ code: Secret, for flow: AuthorizationCodeFlow) async throws(OIDCError)
         -> TokenResponse
     {
         var form = FormBody()
@@ -132,9 +133,9 @@ extension OIDCClient {
     }
 
     static func checkRedirect(_ parameters: [String: String], state: String, issuer: URL)
-        -> (LoopbackRedirectListener.Page, Result<SecretString, OIDCError>)
+        -> (LoopbackRedirectListener.Page, Result<Secret, OIDCError>)
     {
-        func failed(_ error: OIDCError, _ message: String) -> (LoopbackRedirectListener.Page, Result<SecretString, OIDCError>) {
+        func failed(_ error: OIDCError, _ message: String) -> (LoopbackRedirectListener.Page, Result<Secret, OIDCError>) {
             (LoopbackRedirectListener.Page(status: 400, title: "Login failed", message: message), .failure(error))
         }
         // RFC 6749 §10.12: an answer without our state may be a forged one; nothing else in it counts.
@@ -142,7 +143,7 @@ extension OIDCClient {
             return failed(.stateMismatch,
                           "This answer does not belong to the login Tessera started. Start the login again. You can close this window.")
         }
-        if let iss = parameters["iss"], URL(string: iss).map({ Discovery.key($0) == Discovery.key(issuer) }) != true {
+        if let iss = parameters["iss"], URL(string: iss).map({ IssuerKey($0) == IssuerKey(issuer) }) != true {
             return failed(.issuerMismatch(expected: issuer.absoluteString, found: Sanitizer.clip(iss, to: 200)),
                           "The answer came from another provider than expected. You can close this window.")
         }
@@ -162,7 +163,7 @@ extension OIDCClient {
         }
         return (LoopbackRedirectListener.Page(status: 200, title: "Logged in",
                                               message: "Tessera received the login. You can close this window."),
-                .success(SecretString(code)))
+                .success(Secret(code)))
     }
 
     /// RFC 6749 §4.1.2.1 error codes, named as the token endpoint's are.
@@ -184,7 +185,7 @@ extension OIDCClient {
 
     /// The `nonce` claim of an ID token, unverified: it came straight from the token endpoint over
     /// the channel the issuer URL names (OIDC Core §3.1.3.7 allows TLS in place of the signature).
-    static func nonce(of idToken: SecretString) -> String? {
+    static func nonce(of idToken: Secret) -> String? {
         let parts = idToken.reveal().split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let data = Base64URL.decode(parts[1]),
               let claims = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]

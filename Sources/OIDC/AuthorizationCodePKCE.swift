@@ -1,4 +1,5 @@
 import Foundation
+import Secrets
 
 /// Proof Key for Code Exchange (RFC 7636) with the S256 method only: `plain` would hand the
 /// verifier to anyone who sees the authorization request (a browser's history, a proxy log).
@@ -6,7 +7,7 @@ public struct PKCE: Sendable {
     public static let method = "S256"
 
     /// Sent only on the token request; never in the browser.
-    public let verifier: SecretString
+    public let verifier: Secret
     /// `BASE64URL(SHA256(verifier))`, sent in the authorization URL.
     public let challenge: String
 
@@ -26,7 +27,7 @@ public struct PKCE: Sendable {
     }
 
     private init(trustedVerifier: String) {
-        verifier = SecretString(trustedVerifier)
+        verifier = Secret(trustedVerifier)
         challenge = Base64URL.encode(SHA256.hash(Array(trustedVerifier.utf8)))
     }
 }

@@ -18,10 +18,11 @@ public final class CurlTransport: HTTPTransport {
         /// The whole exchange, connect to last byte.
         public var timeout: Duration
         public var maximumBodySize: Int
+        /// tesserad sends `Tessera/<version>` (TesseraNames' `TesseraVersion`, the one copy).
         public var userAgent: String
 
         public init(timeout: Duration = .seconds(15), maximumBodySize: Int = 1 << 20,
-                    userAgent: String = "Tessera/\(OIDCClient.version)") {
+                    userAgent: String = "Tessera") {
             self.timeout = timeout
             self.maximumBodySize = maximumBodySize
             self.userAgent = userAgent

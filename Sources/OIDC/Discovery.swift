@@ -78,17 +78,17 @@ public actor ProviderMetadataCache {
         var fetchedAt: ContinuousClock.Instant?
     }
 
-    private var entries: [String: Entry] = [:]
+    private var entries: [IssuerKey: Entry] = [:]
     public let lifetime: Duration
 
     public init(lifetime: Duration = .seconds(3600)) { self.lifetime = lifetime }
 
-    public func invalidate(issuer: URL) { entries[Discovery.key(issuer)] = nil }
+    public func invalidate(issuer: URL) { entries[IssuerKey(issuer)] = nil }
 
     func metadata(for issuer: URL, fetch: @escaping @Sendable () async throws -> ProviderMetadata) async throws
         -> ProviderMetadata
     {
-        let key = Discovery.key(issuer)
+        let key = IssuerKey(issuer)
         if let entry = entries[key] {
             if let fetchedAt = entry.fetchedAt, fetchedAt + lifetime < .now {
                 entries[key] = nil
@@ -110,15 +110,11 @@ public actor ProviderMetadataCache {
 }
 
 enum Discovery {
-    /// Issuers compare equal with or without one trailing slash; otherwise exactly.
-    static func key(_ issuer: URL) -> String {
-        var text = issuer.absoluteString
-        if text.hasSuffix("/") { text.removeLast() }
-        return text
-    }
-
+    /// OpenID Connect Discovery §4: the issuer (without a trailing slash) + the well-known path.
     static func openIDConfigurationURL(_ issuer: URL) -> URL {
-        URL(string: key(issuer) + "/.well-known/openid-configuration")!
+        var base = issuer.absoluteString
+        if base.hasSuffix("/") { base.removeLast() }
+        return URL(string: base + "/.well-known/openid-configuration")!
     }
 
     /// RFC 8414 §3: the well-known segment goes between the host and the issuer's path.

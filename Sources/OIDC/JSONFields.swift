@@ -1,4 +1,5 @@
 import Foundation
+import Secrets
 
 /// A JSON object from a provider, read field by field so every missing field or wrong type
 /// becomes an `OIDCError.malformedResponse` that names the field and the document.
@@ -153,7 +154,7 @@ struct BodySummary: CustomStringConvertible {
 /// Makes provider-supplied text safe for messages: no secrets we sent, no control characters,
 /// bounded length.
 enum Sanitizer {
-    static func clean(_ text: String?, removing secrets: [SecretString]) -> String? {
+    static func clean(_ text: String?, removing secrets: [Secret]) -> String? {
         guard var text else { return nil }
         for secret in secrets where secret.reveal().count >= 4 {
             text = text.replacingOccurrences(of: secret.reveal(), with: "<redacted>")

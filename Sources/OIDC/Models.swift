@@ -1,13 +1,14 @@
 import Foundation
+import Secrets
 
 /// How the client proves who it is at the token, revocation and device endpoints.
 public enum ClientAuthentication: Sendable, Equatable {
     /// A public client: `client_id` in the body, no secret.
     case none
     /// RFC 6749 §2.3.1 HTTP Basic (the default for confidential clients).
-    case clientSecretBasic(SecretString)
+    case clientSecretBasic(Secret)
     /// RFC 6749 §2.3.1 `client_id` and `client_secret` in the form body.
-    case clientSecretPost(SecretString)
+    case clientSecretPost(Secret)
 }
 
 public struct ClientCredentials: Sendable, Equatable {
@@ -23,7 +24,7 @@ public struct ClientCredentials: Sendable, Equatable {
         ClientCredentials(clientID: clientID)
     }
 
-    var secret: SecretString? {
+    var secret: Secret? {
         switch authentication {
         case .none: nil
         case .clientSecretBasic(let secret), .clientSecretPost(let secret): secret
@@ -102,10 +103,10 @@ public struct TokenResponse: Sendable, CustomStringConvertible {
         case defaulted
     }
 
-    public var accessToken: SecretString
+    public var accessToken: Secret
     public var tokenType: String
-    public var refreshToken: SecretString?
-    public var idToken: SecretString?
+    public var refreshToken: Secret?
+    public var idToken: Secret?
     /// Granted scopes when the provider says (RFC 6749 §5.1: omitted means "as requested").
     public var scopes: [String]?
     /// Always within `0...maximumLifetime`.
@@ -117,8 +118,8 @@ public struct TokenResponse: Sendable, CustomStringConvertible {
 
     public var expiresAt: Date { receivedAt.addingTimeInterval(CurlTransport.seconds(lifetime)) }
 
-    public init(accessToken: SecretString, tokenType: String = "Bearer", refreshToken: SecretString? = nil,
-                idToken: SecretString? = nil, scopes: [String]? = nil, lifetime: Duration,
+    public init(accessToken: Secret, tokenType: String = "Bearer", refreshToken: Secret? = nil,
+                idToken: Secret? = nil, scopes: [String]? = nil, lifetime: Duration,
                 lifetimeSource: LifetimeSource = .expiresIn, receivedAt: Date = Date()) {
         self.accessToken = accessToken
         self.tokenType = tokenType
@@ -131,7 +132,7 @@ public struct TokenResponse: Sendable, CustomStringConvertible {
     }
 
     init(_ fields: JSONFields, receivedAt: Date) throws(OIDCError) {
-        let accessToken = SecretString(try fields.requiredString("access_token"))
+        let accessToken = Secret(try fields.requiredString("access_token"))
         // The token ends up in an `Authorization` header: CR/LF or a space there would let the
         // provider (or whoever answered) inject headers. RFC 6750 §2.1 b64token only.
         guard Self.isB64Token(accessToken.reveal()) else {
@@ -187,9 +188,9 @@ public struct TokenResponse: Sendable, CustomStringConvertible {
 
     /// An empty (or blank) token in an answer is no token: for `refresh_token` that means "keep the
     /// current one" (issue 12.7: storing "" wedged the account), never "store nothing".
-    private static func nonBlank(_ value: String?) -> SecretString? {
+    private static func nonBlank(_ value: String?) -> Secret? {
         guard let value, !value.allSatisfy(\.isWhitespace) else { return nil }
-        return SecretString(value)
+        return Secret(value)
     }
 
     public var description: String {
@@ -206,7 +207,7 @@ public struct DeviceAuthorization: Sendable, CustomStringConvertible {
     public static let maximumLifetime: Duration = .seconds(86_400)
     public static let intervalRange: ClosedRange<Duration> = .seconds(1) ... .seconds(300)
 
-    public var deviceCode: SecretString
+    public var deviceCode: Secret
     public var userCode: String
     public var verificationURI: URL
     public var verificationURIComplete: URL?
@@ -217,7 +218,7 @@ public struct DeviceAuthorization: Sendable, CustomStringConvertible {
     public var scopes: [String]
     public var audience: [String]
 
-    public init(deviceCode: SecretString, userCode: String, verificationURI: URL, verificationURIComplete: URL? = nil,
+    public init(deviceCode: Secret, userCode: String, verificationURI: URL, verificationURIComplete: URL? = nil,
                 expiresAt: Date, interval: Duration = .seconds(5), scopes: [String] = [], audience: [String] = []) {
         self.deviceCode = deviceCode
         self.userCode = userCode
@@ -238,7 +239,7 @@ public struct DeviceAuthorization: Sendable, CustomStringConvertible {
 public struct ClientRegistration: Sendable, CustomStringConvertible {
     public var credentials: ClientCredentials
     /// RFC 7592 management credentials, if the provider issued them.
-    public var registrationAccessToken: SecretString?
+    public var registrationAccessToken: Secret?
     public var registrationClientURI: URL?
     /// Nil or never: the secret does not expire.
     public var clientSecretExpiresAt: Date?
@@ -246,7 +247,7 @@ public struct ClientRegistration: Sendable, CustomStringConvertible {
     public var grantTypes: [String]?
     public var redirectURIs: [String]?
 
-    public init(credentials: ClientCredentials, registrationAccessToken: SecretString? = nil,
+    public init(credentials: ClientCredentials, registrationAccessToken: Secret? = nil,
                 registrationClientURI: URL? = nil, clientSecretExpiresAt: Date? = nil, grantTypes: [String]? = nil,
                 redirectURIs: [String]? = nil) {
         self.credentials = credentials
@@ -275,10 +276,10 @@ public struct ClientRegistration: Sendable, CustomStringConvertible {
 /// RFC 7592 client management: the registration access token (a bearer secret, redacted when
 /// printed) and the client configuration endpoint it is good for.
 public struct ClientManagement: Sendable, Equatable, CustomStringConvertible {
-    public var accessToken: SecretString
+    public var accessToken: Secret
     public var clientURI: URL
 
-    public init(accessToken: SecretString, clientURI: URL) {
+    public init(accessToken: Secret, clientURI: URL) {
         self.accessToken = accessToken
         self.clientURI = clientURI
     }
@@ -288,7 +289,7 @@ public struct ClientManagement: Sendable, Equatable, CustomStringConvertible {
 
 enum JWT {
     /// The `exp` claim of a JWT, unverified: used only to guess a lifetime the response omitted.
-    static func expiry(of token: SecretString) -> Date? {
+    static func expiry(of token: Secret) -> Date? {
         let parts = token.reveal().split(separator: ".")
         guard parts.count == 3 else { return nil }
         var base64 = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Secrets
 
 /// RFC 8628: the device authorization grant.
 extension OIDCClient {
@@ -40,7 +41,7 @@ extension OIDCClient {
             interval = UntrustedSeconds.duration(seconds, atMost: DeviceAuthorization.intervalRange.upperBound)
         }
         return DeviceAuthorization(
-            deviceCode: SecretString(try fields.requiredString("device_code")),
+            deviceCode: Secret(try fields.requiredString("device_code")),
             userCode: try fields.requiredString("user_code"),
             verificationURI: verificationURI,
             verificationURIComplete: try fields.url("verification_uri_complete"),

@@ -1,4 +1,5 @@
 import Foundation
+import Secrets
 
 /// Grants that use a credential the caller already holds, and revoking one (RFC 6749 §6 and §4.3, RFC 7009).
 extension OIDCClient {
@@ -9,7 +10,7 @@ extension OIDCClient {
     /// rotating providers) already dead: persist the new one before anything else.
     /// `.invalidGrant` means the refresh token is gone for good (also IAM's `invalid_token` in a
     /// 4xx, which says the same); other errors, and any 5xx, do not.
-    public func refresh(refreshToken: SecretString, scopes: [String]? = nil, audience: [String] = [])
+    public func refresh(refreshToken: Secret, scopes: [String]? = nil, audience: [String] = [])
         async throws(OIDCError) -> TokenResponse
     {
         var form = FormBody()
@@ -30,7 +31,7 @@ extension OIDCClient {
     /// The resource owner password credentials grant (RFC 6749 §4.3). DEPRECATED: RFC 9700
     /// (OAuth 2.0 Security BCP) says it MUST NOT be used; it exists for providers that offer
     /// nothing else. The name says so at every call site. A wrong password is `.invalidGrant`.
-    public func deprecatedPasswordGrant(username: String, password: SecretString, scopes: [String],
+    public func deprecatedPasswordGrant(username: String, password: Secret, scopes: [String],
                                         audience: [String] = []) async throws(OIDCError) -> TokenResponse
     {
         var form = FormBody()
@@ -45,7 +46,7 @@ extension OIDCClient {
     // MARK: Revocation (RFC 7009)
 
     /// Revokes a token at the provider. Any 2xx counts as done, whatever the body (often empty).
-    public func revoke(_ token: SecretString, hint: TokenTypeHint = .refreshToken) async throws(OIDCError) {
+    public func revoke(_ token: Secret, hint: TokenTypeHint = .refreshToken) async throws(OIDCError) {
         let metadata = try await discover()
         guard let endpoint = metadata.revocationEndpoint else {
             throw .unsupported("token revocation (its discovery document has no revocation_endpoint)")

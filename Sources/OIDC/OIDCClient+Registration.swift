@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Secrets
 
 /// Dynamic client registration (RFC 7591) and client management (RFC 7592).
 extension OIDCClient {
@@ -15,7 +16,7 @@ extension OIDCClient {
     /// client (`none`). `initialAccessToken` for providers that require one. Keep the answer's
     /// `management` (RFC 7592) to delete the client later.
     public static func register(issuer: URL, clientName: String, scopes: [String] = [], confidential: Bool = false,
-                                browserLogin: Bool = true, initialAccessToken: SecretString? = nil,
+                                browserLogin: Bool = true, initialAccessToken: Secret? = nil,
                                 transport: any HTTPTransport = CurlTransport(),
                                 cache: ProviderMetadataCache = .shared,
                                 logger: Logger = Logger(label: "io.tessera.oidc")) async throws(OIDCError)
@@ -40,7 +41,7 @@ extension OIDCClient {
     }
 
     private static func register(at endpoint: URL, provider: ProviderConnection, clientName: String, scopes: [String],
-                                 confidential: Bool, browserLogin: Bool, initialAccessToken: SecretString?)
+                                 confidential: Bool, browserLogin: Bool, initialAccessToken: Secret?)
         async throws(OIDCError) -> ClientRegistration
     {
         var document: [String: Any] = [
@@ -113,7 +114,7 @@ extension OIDCClient {
         let authentication: ClientAuthentication
         if let secret = try fields.string("client_secret"), !secret.isEmpty {
             authentication = try fields.string("token_endpoint_auth_method") == "client_secret_post"
-                ? .clientSecretPost(SecretString(secret)) : .clientSecretBasic(SecretString(secret))
+                ? .clientSecretPost(Secret(secret)) : .clientSecretBasic(Secret(secret))
         } else {
             authentication = .none
         }
@@ -124,7 +125,7 @@ extension OIDCClient {
         }
         return ClientRegistration(
             credentials: ClientCredentials(clientID: clientID, authentication: authentication),
-            registrationAccessToken: try fields.string("registration_access_token").flatMap { $0.isEmpty ? nil : SecretString($0) },
+            registrationAccessToken: try fields.string("registration_access_token").flatMap { $0.isEmpty ? nil : Secret($0) },
             registrationClientURI: try fields.url("registration_client_uri"),
             clientSecretExpiresAt: expiresAt,
             grantTypes: try fields.strings("grant_types"),

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Secrets
 
 /// The protocol client for one OAuth client at one OpenID provider: discovery, RFC 8628 device
 /// flow, refresh, the deprecated password grant and RFC 7009 revocation. It holds no tokens;
@@ -14,8 +15,6 @@ import Logging
 /// let tokens = try await client.pollDeviceToken(flow)
 /// ```
 public struct OIDCClient: Sendable {
-    /// Sent as `User-Agent: Tessera/<version>`.
-    public static let version = "0.1.0"
     static let deviceCodeGrant = "urn:ietf:params:oauth:grant-type:device_code"
     /// RFC 8628 §3.5: "increase the interval by 5 seconds for this and all subsequent requests".
     public static let slowDownIncrement: Duration = .seconds(5)
@@ -57,18 +56,18 @@ public struct OIDCClient: Sendable {
     }
 
     /// Everything a request of ours may carry that must never appear in an error message.
-    func secrets(_ extra: [SecretString] = []) -> [SecretString] {
+    func secrets(_ extra: [Secret] = []) -> [Secret] {
         var secrets = extra
         if let secret = credentials.secret {
             secrets.append(secret)
             let pair = "\(FormBody.escape(credentials.clientID)):\(FormBody.escape(secret.reveal()))"
-            secrets.append(SecretString(Data(pair.utf8).base64EncodedString()))
+            secrets.append(Secret(Data(pair.utf8).base64EncodedString()))
         }
         return secrets
     }
 
     /// POSTs a form with the client's authentication (RFC 6749 §2.3.1).
-    func post(_ form: FormBody, to endpoint: URL, extraSecrets: [SecretString]) async throws(OIDCError)
+    func post(_ form: FormBody, to endpoint: URL, extraSecrets: [Secret]) async throws(OIDCError)
         -> HTTPResponse
     {
         var form = form
@@ -89,7 +88,7 @@ public struct OIDCClient: Sendable {
             secrets: secrets(extraSecrets))
     }
 
-    func tokenRequest(_ form: FormBody, extraSecrets: [SecretString]) async throws(OIDCError) -> TokenResponse {
+    func tokenRequest(_ form: FormBody, extraSecrets: [Secret]) async throws(OIDCError) -> TokenResponse {
         let metadata = try await discover()
         let response = try await post(form, to: metadata.tokenEndpoint, extraSecrets: extraSecrets)
         let receivedAt = Date()

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Secrets
 
 /// Issuer-level plumbing shared by the client and registration: discovery, URL policy, sending
 /// with logging, and turning error answers into `OIDCError`.
@@ -35,7 +36,7 @@ struct ProviderConnection: Sendable {
         }
         let metadata = try ProviderMetadata(JSONFields(response.body, context: "the discovery document at \(url)"),
                                             source: source)
-        guard Discovery.key(metadata.issuer) == Discovery.key(issuer) else {
+        guard IssuerKey(metadata.issuer) == IssuerKey(issuer) else {
             throw .issuerMismatch(expected: issuer.absoluteString, found: metadata.issuer.absoluteString)
         }
         for endpoint in [metadata.tokenEndpoint, metadata.deviceAuthorizationEndpoint, metadata.revocationEndpoint,
@@ -45,7 +46,7 @@ struct ProviderConnection: Sendable {
         return metadata
     }
 
-    func send(_ request: HTTPRequest, secrets: [SecretString]) async throws(OIDCError) -> HTTPResponse {
+    func send(_ request: HTTPRequest, secrets: [Secret]) async throws(OIDCError) -> HTTPResponse {
         try URLPolicy.check(request.url)
         if Task.isCancelled { throw .cancelled }
         let start = ContinuousClock.now
@@ -71,7 +72,7 @@ struct ProviderConnection: Sendable {
     /// The error an unsuccessful answer stands for: below 500 the OAuth `error` field decides, not
     /// the status code (mytoken answers `authorization_pending` with 428); a 5xx is always
     /// `.server`; without an `error` field, a `.server` error that says what the body was.
-    func error(from response: HTTPResponse, context: String, secrets: [SecretString]) -> OIDCError {
+    func error(from response: HTTPResponse, context: String, secrets: [Secret]) -> OIDCError {
         guard let fields = JSONFields(lenient: response.body, context: context),
             let code = (try? fields.string("error")) ?? nil
         else {

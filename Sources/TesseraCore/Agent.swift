@@ -2,6 +2,7 @@ import Foundation
 import Keyring
 import Logging
 import OIDC
+import Secrets
 import Synchronization
 import TesseraNames
 
@@ -45,19 +46,19 @@ public struct AccountSettings: Sendable {
     public var issuer: URL?
     public var kind: AccountKind = .oidc
     public var clientID: String?
-    public var clientSecret: SecretString?
+    public var clientSecret: Secret?
     public var scopes: [String]?
     public var audience: [String]?
     public var audienceStyle: AudienceStyle?
     public var mytokenServer: URL?
     /// A mytoken to store with a mytoken account (import), or a transfer code to exchange for one.
-    public var mytoken: SecretString?
-    public var transferCode: SecretString?
+    public var mytoken: Secret?
+    public var transferCode: Secret?
     public var replace = false
     /// A known provider's short name: its issuer, public client and audience parameter are the defaults.
     public var provider: String?
     /// A refresh token to import (tested by refreshing it once the account is added).
-    public var refreshToken: SecretString?
+    public var refreshToken: Secret?
     /// From an imported oidc-agent account: the client's registered redirect URIs, and the RFC
     /// 7592 management of a client oidc-gen registered (deleted with the account).
     public var redirectURIs: [String]?
@@ -98,7 +99,7 @@ public final class Agent: Sendable {
         /// no change writes over it until a new read succeeds.
         var fileUnreadable = false
         /// The ID token of each account's latest login or refresh that carried one (memory only).
-        var idTokens: [String: SecretString] = [:]
+        var idTokens: [String: Secret] = [:]
         /// Accounts whose imported refresh token is being tried (AddAccount with refresh-token).
         var importing: Set<String> = []
     }

@@ -1,3 +1,4 @@
+
 // The D-Bus contract of Tessera, written once: the service exports it and the CLI calls it, so
 // neither side spells a name by hand. DESIGN.md ("The D-Bus contract") is the prose version.
 // No Foundation here: the CLI links this module and must start in milliseconds.
@@ -72,6 +73,16 @@ public enum AgentMethod: String, CaseIterable, Sendable {
     case getSettings = "GetSettings"
     /// `SetSettings(a{sv})`: changes and persists the writable ones; unknown keys are refused.
     case setSettings = "SetSettings"
+    /// `GetPolicy(s account) → (s default, a(ss) rules)`: the account's consent policy — the
+    /// decision for programs without a rule (`ConsentDecision`) and the rules, application key
+    /// (`flatpak:<app-id>`, `snap:<name>`, `exe:<path>`) → decision, sorted by key.
+    case getPolicy = "GetPolicy"
+    /// `SetPolicy(s account, s default)`: the decision for programs without a rule.
+    case setPolicy = "SetPolicy"
+    /// `SetApplicationPolicy(s account, s application, s decision)`: a rule for one program.
+    case setApplicationPolicy = "SetApplicationPolicy"
+    /// `ForgetApplication(s account, s application)`: drops a program's rule (it gets the default).
+    case forgetApplication = "ForgetApplication"
 }
 
 /// Keys of `LoginWithPassword`'s options.

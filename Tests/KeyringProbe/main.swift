@@ -12,6 +12,7 @@
 // Prints `ok [value]` or `error <case>: <message>` per step on stdout; exits 1 if any step failed, 2 on misuse.
 import Foundation
 import Keyring
+import Secrets
 
 func usage() -> Never {
     FileHandle.standardError.write(Data("usage: keyring-probe [--timeout S] store|load|delete|delete-all|list ...\n".utf8))
@@ -56,7 +57,7 @@ for step in steps {
         switch step[0] {
         case "store":
             let input = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-            try await store.store(try Secret(input), for: key(operands))
+            try await store.store(Secret(input), for: key(operands))
             print("ok")
         case "load":
             let secret = try await store.load(key(operands))

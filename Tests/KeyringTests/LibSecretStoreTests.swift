@@ -1,7 +1,8 @@
 import Foundation
 import Keyring
-import Testing
+import Secrets
 import TestSupport
+import Testing
 
 /// LibSecretStore against the session's real gnome-keyring, checked with `secret-tool`, an
 /// independent Secret Service client. Every test uses its own account names, so they may run
@@ -35,7 +36,7 @@ import TestSupport
     @Test func storedItemIsVisibleToSecretToolWithSchemaLabelAndAttributes() async throws {
         let account = uniqueAccount()
         let key = SecretKey(account: account, issuer: "https://issuer.example/realms/x", kind: .refreshToken)
-        try await store.store(try Secret("rt-visible"), for: key)
+        try await store.store(Secret("rt-visible"), for: key)
 
         let items = try await searchWithSecretTool(account: account)
         #expect(items.count == 1)
@@ -62,14 +63,14 @@ import TestSupport
 
     @Test func storingAgainReplacesAndKeepsExactlyOneItem() async throws {
         let key = SecretKey(account: uniqueAccount(), issuer: "https://i.example", kind: .refreshToken)
-        for value in ["first", "second", "third"] { try await store.store(try Secret(value), for: key) }
+        for value in ["first", "second", "third"] { try await store.store(Secret(value), for: key) }
         #expect(try await store.load(key)?.reveal() == "third")
         #expect(try await searchWithSecretTool(account: key.account).count == 1)
     }
 
     @Test func deleteRemovesTheItemAndReportsWhetherOneExisted() async throws {
         let key = SecretKey(account: uniqueAccount(), issuer: "https://i.example", kind: .clientSecret)
-        try await store.store(try Secret("cs"), for: key)
+        try await store.store(Secret("cs"), for: key)
         #expect(try await store.delete(key))
         #expect(try await searchWithSecretTool(account: key.account).isEmpty)
         #expect(try await store.load(key) == nil)
@@ -81,9 +82,9 @@ import TestSupport
         let refresh = SecretKey(account: account, issuer: "https://a.example", kind: .refreshToken)
         let mytoken = SecretKey(account: account, issuer: "https://a.example", kind: .mytoken)
         let otherIssuer = SecretKey(account: account, issuer: "https://b.example", kind: .refreshToken)
-        try await store.store(try Secret("r"), for: refresh)
-        try await store.store(try Secret("m"), for: mytoken)
-        try await store.store(try Secret("o"), for: otherIssuer)
+        try await store.store(Secret("r"), for: refresh)
+        try await store.store(Secret("m"), for: mytoken)
+        try await store.store(Secret("o"), for: otherIssuer)
         #expect(try await store.load(refresh)?.reveal() == "r")
         #expect(try await store.load(mytoken)?.reveal() == "m")
         #expect(try await store.load(otherIssuer)?.reveal() == "o")
@@ -96,7 +97,7 @@ import TestSupport
     ])
     func valuesRoundTripExactly(_ value: String) async throws {
         let key = SecretKey(account: uniqueAccount("roundTrip"), issuer: "https://ü.example/ä", kind: .mytoken)
-        try await store.store(try Secret(value), for: key)
+        try await store.store(Secret(value), for: key)
         let loaded = try #require(try await store.load(key))
         #expect(loaded.reveal() == value)
         #expect(loaded.byteCount == value.utf8.count)
@@ -104,7 +105,7 @@ import TestSupport
 
     @Test func unicodeAccountAndIssuerNamesWork() async throws {
         let key = SecretKey(account: uniqueAccount() + "-zürich-東京", issuer: "https://идп.example", kind: .refreshToken)
-        try await store.store(try Secret("v"), for: key)
+        try await store.store(Secret("v"), for: key)
         #expect(try await store.load(key)?.reveal() == "v")
         #expect(try await store.accountsWithSecrets().contains(key))
     }
@@ -118,7 +119,7 @@ import TestSupport
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (index, key) in keys.enumerated() {
                 group.addTask {
-                    try await store.store(try Secret("value-\(index)"), for: key)
+                    try await store.store(Secret("value-\(index)"), for: key)
                     let loaded = try await store.load(key)
                     #expect(loaded?.reveal() == "value-\(index)")
                 }
@@ -147,7 +148,7 @@ import TestSupport
             SecretKey(account: gone, issuer: "https://b.example", kind: .mytoken),
         ]
         let keptKey = SecretKey(account: kept, issuer: "https://a.example", kind: .refreshToken)
-        for key in goneKeys + [keptKey] { try await store.store(try Secret("s"), for: key) }
+        for key in goneKeys + [keptKey] { try await store.store(Secret("s"), for: key) }
 
         let before = try await store.accountsWithSecrets()
         #expect(Set(before.filter { $0.account == gone }) == Set(goneKeys))
@@ -174,8 +175,12 @@ import TestSupport
     }
 
     @Test func emptyOrNulValuesAndNamesAreRefusedBeforeReachingTheKeyring() async throws {
-        #expect(throws: KeyringError.invalidArgument("a secret cannot be empty")) { try Secret("") }
-        #expect(throws: KeyringError.self) { try Secret("a\u{0}b") }
+        let key = SecretKey(account: uniqueAccount(), issuer: "https://i.example", kind: .mytoken)
+        await #expect(throws: KeyringError.invalidArgument("a secret cannot be empty")) {
+            try await store.store(Secret(""), for: key)
+        }
+        await #expect(throws: KeyringError.self) { try await store.store(Secret("a\u{0}b"), for: key) }
+        #expect(try await searchWithSecretTool(account: key.account).isEmpty)
         let nameless = SecretKey(account: "", issuer: "https://i.example", kind: .mytoken)
         await #expect(throws: KeyringError.self) { try await store.load(nameless) }
     }
@@ -183,7 +188,7 @@ import TestSupport
 
 @Suite struct SecretRedactionTests {
     @Test func printingASecretNeverShowsTheValue() throws {
-        let secret = try Secret("super-secret-refresh-token")
+        let secret = Secret("super-secret-refresh-token")
         var dumped = ""
         dump(secret, to: &dumped)
         for text in [secret.description, secret.debugDescription, "\(secret)", String(reflecting: secret), dumped,

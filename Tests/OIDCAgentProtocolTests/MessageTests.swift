@@ -1,6 +1,7 @@
 import Foundation
 import OIDC
 @testable import OIDCAgentProtocol
+import Secrets
 import Testing
 
 /// Requests as oidc-agent's clients send them, replies in the shapes they parse.
@@ -59,7 +60,7 @@ import Testing
     }
 
     @Test func replyShapes() throws {
-        let token = try object(.accessToken(SecretString("eyJ.a\"b"), issuer: "https://op/", expiresAt: 1_700_000_000))
+        let token = try object(.accessToken(Secret("eyJ.a\"b"), issuer: "https://op/", expiresAt: 1_700_000_000))
         #expect(token["status"] as? String == "success")
         #expect(token["access_token"] as? String == "eyJ.a\"b")
         #expect(token["issuer"] as? String == "https://op/")
@@ -72,12 +73,12 @@ import Testing
         let failure = try object(.failure(error: "no account named \"x\"\n", info: "add it"))
         #expect(failure["error"] as? String == "no account named \"x\"\n")
         #expect(failure["info"] as? String == "add it")
-        let id = try object(.idToken(SecretString("id"), issuer: "https://op/"))
+        let id = try object(.idToken(Secret("id"), issuer: "https://op/"))
         #expect(id["id_token"] as? String == "id")
     }
 
     @Test func repliesNeverPrintTheirToken() {
-        let reply = AgentReply.accessToken(SecretString("SECRET-TOKEN"), issuer: "https://op/", expiresAt: 1)
+        let reply = AgentReply.accessToken(Secret("SECRET-TOKEN"), issuer: "https://op/", expiresAt: 1)
         #expect(!"\(reply)".contains("SECRET-TOKEN"))
         #expect(!String(reflecting: reply).contains("SECRET-TOKEN"))
     }

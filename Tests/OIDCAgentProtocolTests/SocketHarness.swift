@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import OIDC
 @testable import OIDCAgentProtocol
+import Secrets
 import Synchronization
 import TestSupport
 
@@ -47,9 +48,9 @@ final class StubAgent: Sendable {
             let parts = [token.selector.nameOrIssuer, token.minValidPeriod.map(String.init) ?? "-",
                          token.scopes?.joined(separator: "+") ?? "-", token.audience?.joined(separator: "+") ?? "-",
                          token.applicationHint ?? "-"]
-            return .accessToken(SecretString("at|" + parts.joined(separator: "|")), issuer: issuer, expiresAt: 2_000_000_000)
+            return .accessToken(Secret("at|" + parts.joined(separator: "|")), issuer: issuer, expiresAt: 2_000_000_000)
         case .idToken(let id):
-            return .idToken(SecretString("id|\(id.selector.nameOrIssuer)"), issuer: issuer)
+            return .idToken(Secret("id|\(id.selector.nameOrIssuer)"), issuer: issuer)
         case .check: return .success
         case .loadedAccounts: return .loadedAccounts(["alpha", "beta"])
         case .accountInfo: return .accountInfo([(issuer: issuer, accounts: ["alpha", "beta"])])

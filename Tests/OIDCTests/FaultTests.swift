@@ -1,7 +1,8 @@
 import Foundation
 import OIDC
-import Testing
+import Secrets
 import TestSupport
+import Testing
 
 /// Every malformed answer class from the fault server (Tests/Provider/faults.py) must become its
 /// typed `OIDCError` within the transport timeout, never a crash or a hang.
@@ -46,7 +47,7 @@ struct FaultTests {
         let client = client(faults, testCase.fault)
         let start = ContinuousClock.now
         let error = await expectOIDCError { () async throws(OIDCError) in
-            try await client.refresh(refreshToken: SecretString("fault-test-refresh-token"))
+            try await client.refresh(refreshToken: Secret("fault-test-refresh-token"))
         }
         let elapsed = ContinuousClock.now - start
         let unwrapped = try #require(error)
@@ -60,7 +61,7 @@ struct FaultTests {
 
     @Test func wellFormedAnswerIsAccepted() async throws {
         let faults = try await FaultServer.start()
-        let tokens = try await client(faults, "ok").refresh(refreshToken: SecretString("r"))
+        let tokens = try await client(faults, "ok").refresh(refreshToken: Secret("r"))
         #expect(tokens.accessToken.reveal() == "fault-server-access-token")
         #expect(tokens.lifetime == .seconds(60))
     }
@@ -70,18 +71,18 @@ struct FaultTests {
         let metadata = try await client(faults, "rfc8414-only").discover()
         #expect(metadata.source == .oauthAuthorizationServer)
         #expect(metadata.issuer == faults.issuer(for: "rfc8414-only"))
-        _ = try await client(faults, "rfc8414-only").refresh(refreshToken: SecretString("r"))
+        _ = try await client(faults, "rfc8414-only").refresh(refreshToken: Secret("r"))
     }
 
     @Test func secretsAreScrubbedFromProviderMessages() async throws {
         let faults = try await FaultServer.start()
         let secret = "client-secret-5d1e"
-        for authentication in [ClientAuthentication.clientSecretPost(SecretString(secret)),
-                               .clientSecretBasic(SecretString(secret))] {
+        for authentication in [ClientAuthentication.clientSecretPost(Secret(secret)),
+                               .clientSecretBasic(Secret(secret))] {
             let client = client(faults, "echo-secret",
                                 credentials: ClientCredentials(clientID: "tessera", authentication: authentication))
             let error = await expectOIDCError { () async throws(OIDCError) in
-                try await client.refresh(refreshToken: SecretString("refresh-token-9c2b"))
+                try await client.refresh(refreshToken: Secret("refresh-token-9c2b"))
             }
             guard case .server(400, "invalid_request", let description?) = error else {
                 Issue.record("echo: \(String(describing: error))"); continue
@@ -94,7 +95,7 @@ struct FaultTests {
         }
         let password = await expectOIDCError { () async throws(OIDCError) in
             try await client(faults, "echo-secret").deprecatedPasswordGrant(
-                username: "alice", password: SecretString("hunter2-password"), scopes: [])
+                username: "alice", password: Secret("hunter2-password"), scopes: [])
         }
         #expect(!String(describing: password!).contains("hunter2-password"))
     }
@@ -120,7 +121,7 @@ struct FaultTests {
         guard case .unsupported(let what) = device, what.contains("device") else {
             Issue.record("no device endpoint: \(String(describing: device))"); return
         }
-        let revoke = await expectOIDCError { () async throws(OIDCError) in try await client.revoke(SecretString("t")) }
+        let revoke = await expectOIDCError { () async throws(OIDCError) in try await client.revoke(Secret("t")) }
         guard case .unsupported(let what) = revoke, what.contains("revocation") else {
             Issue.record("no revocation endpoint: \(String(describing: revoke))"); return
         }
@@ -128,14 +129,14 @@ struct FaultTests {
 
     @Test func missingExpiresInUsesTheJWTExpiryThenTheDefault() async throws {
         let faults = try await FaultServer.start()
-        let plain = try await client(faults, "no-expiry").refresh(refreshToken: SecretString("r"))
+        let plain = try await client(faults, "no-expiry").refresh(refreshToken: Secret("r"))
         #expect(plain.lifetimeSource == .defaulted)
         #expect(plain.lifetime == TokenResponse.defaultLifetime && plain.lifetime == .seconds(300))
-        let jwt = try await client(faults, "jwt-no-expiry").refresh(refreshToken: SecretString("r"))
+        let jwt = try await client(faults, "jwt-no-expiry").refresh(refreshToken: Secret("r"))
         #expect(jwt.lifetimeSource == .jwtExpiry)
         #expect(jwt.lifetime > .seconds(110) && jwt.lifetime <= .seconds(120))
         // expires_in always wins over a JWT's exp.
-        let ok = try await client(faults, "ok").refresh(refreshToken: SecretString("r"))
+        let ok = try await client(faults, "ok").refresh(refreshToken: Secret("r"))
         #expect(ok.lifetimeSource == .expiresIn)
     }
 }
@@ -168,7 +169,7 @@ struct BuildingBlockTests {
     }
 
     @Test func secretsPrintRedacted() {
-        let secret = SecretString("s3cr3t-value")
+        let secret = Secret("s3cr3t-value")
         let tokens = TokenResponse(accessToken: secret, refreshToken: secret, idToken: secret, lifetime: .seconds(60))
         var dumped = ""
         dump(tokens, to: &dumped)
@@ -246,7 +247,7 @@ struct HostileNumberTests {
     @Test(arguments: expiresInCases)
     func expiresInIsClampedOrIgnored(_ testCase: Case) async throws {
         let faults = try await FaultServer.start()
-        let tokens = try await client(faults, "expires-in=\(testCase.raw)").refresh(refreshToken: SecretString("r"))
+        let tokens = try await client(faults, "expires-in=\(testCase.raw)").refresh(refreshToken: Secret("r"))
         #expect(tokens.accessToken.reveal() == "fault-server-access-token")
         // The rotated refresh token must survive whatever the number was: losing it loses the login.
         #expect(tokens.refreshToken?.reveal() == "fault-server-refresh-token")
@@ -265,7 +266,7 @@ struct HostileNumberTests {
     @Test func overflowingLiteralIsRefusedOrClamped() async throws {
         let faults = try await FaultServer.start()
         do throws(OIDCError) {
-            let tokens = try await client(faults, "expires-in=1e400").refresh(refreshToken: SecretString("r"))
+            let tokens = try await client(faults, "expires-in=1e400").refresh(refreshToken: Secret("r"))
             #expect(tokens.lifetime == TokenResponse.maximumLifetime || tokens.lifetimeSource == .defaulted)
         } catch .malformedResponse {
         }
@@ -274,7 +275,7 @@ struct HostileNumberTests {
     @Test(arguments: ["1e300", "9223372036000000000", "-1e300", "\"x\""])
     func jwtExpiryIsClampedOrIgnored(_ raw: String) async throws {
         let faults = try await FaultServer.start()
-        let tokens = try await client(faults, "jwt-exp=\(raw)").refresh(refreshToken: SecretString("r"))
+        let tokens = try await client(faults, "jwt-exp=\(raw)").refresh(refreshToken: Secret("r"))
         #expect(tokens.lifetime <= TokenResponse.maximumLifetime)
         #expect(Self.unixSeconds(tokens.expiresAt) != nil)
         if raw.hasPrefix("-") || raw.hasPrefix("\"") {
@@ -317,14 +318,14 @@ struct HostileNumberTests {
     }
 
     @Test func publicInitialisersClampToo() {
-        let tokens = TokenResponse(accessToken: SecretString("a"), lifetime: .seconds(Int64.max))
+        let tokens = TokenResponse(accessToken: Secret("a"), lifetime: .seconds(Int64.max))
         #expect(tokens.lifetime == TokenResponse.maximumLifetime)
         #expect(Self.unixSeconds(tokens.expiresAt) != nil)
-        var negative = TokenResponse(accessToken: SecretString("a"), lifetime: .seconds(-10))
+        var negative = TokenResponse(accessToken: Secret("a"), lifetime: .seconds(-10))
         #expect(negative.lifetime == .zero)
         negative.lifetime = .seconds(Int64.max)
         #expect(negative.lifetime == TokenResponse.maximumLifetime)
-        let flow = DeviceAuthorization(deviceCode: SecretString("d"), userCode: "U", verificationURI: URL(string: "https://x")!,
+        let flow = DeviceAuthorization(deviceCode: Secret("d"), userCode: "U", verificationURI: URL(string: "https://x")!,
                                        expiresAt: Date(), interval: .seconds(Int64.max))
         #expect(flow.interval == .seconds(300))
     }
@@ -339,7 +340,7 @@ struct EmptyRefreshTokenTests {
         let faults = try await FaultServer.start()
         let client = OIDCClient(issuer: faults.issuer(for: "refresh-token=\(raw)"), credentials: .publicClient("tessera"),
                                 cache: ProviderMetadataCache())
-        let tokens = try await client.refresh(refreshToken: SecretString("current-refresh-token"))
+        let tokens = try await client.refresh(refreshToken: Secret("current-refresh-token"))
         #expect(tokens.accessToken.reveal() == "fault-server-access-token")
         #expect(tokens.refreshToken == nil, "\(raw) gave a refresh token to store")
     }
@@ -348,7 +349,7 @@ struct EmptyRefreshTokenTests {
         let faults = try await FaultServer.start()
         let client = OIDCClient(issuer: faults.issuer(for: "refresh-token=\"rotated-1\""), credentials: .publicClient("tessera"),
                                 cache: ProviderMetadataCache())
-        let tokens = try await client.refresh(refreshToken: SecretString("current-refresh-token"))
+        let tokens = try await client.refresh(refreshToken: Secret("current-refresh-token"))
         #expect(tokens.refreshToken?.reveal() == "rotated-1")
     }
 }

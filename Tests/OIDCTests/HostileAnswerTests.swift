@@ -1,7 +1,8 @@
 import Foundation
 import OIDC
-import Testing
+import Secrets
 import TestSupport
+import Testing
 
 /// Issue 12.8 (OIDC parts): answers that must neither end a login wrongly nor reach an HTTP header.
 @Suite("OIDC against hostile answers")
@@ -17,7 +18,7 @@ struct HostileAnswerTests {
     func invalidGrantInA5xxIsAServerError(_ status: Int) async throws {
         let faults = try await FaultServer.start()
         let error = await expectOIDCError { () async throws(OIDCError) in
-            try await client(faults, "invalid-grant-status=\(status)").refresh(refreshToken: SecretString("fault-refresh-token"))
+            try await client(faults, "invalid-grant-status=\(status)").refresh(refreshToken: Secret("fault-refresh-token"))
         }
         #expect(error == .server(status: status, error: "invalid_grant", description: "The refresh token is invalid."))
     }
@@ -27,7 +28,7 @@ struct HostileAnswerTests {
     func invalidGrantInA4xxEndsTheGrant(_ status: Int) async throws {
         let faults = try await FaultServer.start()
         let error = await expectOIDCError { () async throws(OIDCError) in
-            try await client(faults, "invalid-grant-status=\(status)").refresh(refreshToken: SecretString("fault-refresh-token"))
+            try await client(faults, "invalid-grant-status=\(status)").refresh(refreshToken: Secret("fault-refresh-token"))
         }
         #expect(error == .invalidGrant(description: "The refresh token is invalid."))
     }
@@ -38,7 +39,7 @@ struct HostileAnswerTests {
     func accessTokenOutsideB64TokenIsRefused(_ raw: String) async throws {
         let faults = try await FaultServer.start()
         let error = await expectOIDCError { () async throws(OIDCError) in
-            try await client(faults, "access-token=\(raw)").refresh(refreshToken: SecretString("r"))
+            try await client(faults, "access-token=\(raw)").refresh(refreshToken: Secret("r"))
         }
         guard case .malformedResponse(let what) = error else { Issue.record("\(raw): \(String(describing: error))"); return }
         #expect(what.contains("access_token") && what.contains("RFC 6750"))
@@ -48,7 +49,7 @@ struct HostileAnswerTests {
     @Test(arguments: [#""abc-._~+==""#, #""eyJhbGciOiJub25lIn0.eyJleHAiOjF9.sig""#, #""Z""#])
     func b64TokensPass(_ raw: String) async throws {
         let faults = try await FaultServer.start()
-        let tokens = try await client(faults, "access-token=\(raw)").refresh(refreshToken: SecretString("r"))
+        let tokens = try await client(faults, "access-token=\(raw)").refresh(refreshToken: Secret("r"))
         #expect("\"\(tokens.accessToken.reveal())\"" == raw)
     }
 
@@ -56,7 +57,7 @@ struct HostileAnswerTests {
     func tokenTypeThatIsNoNameIsRefused(_ raw: String) async throws {
         let faults = try await FaultServer.start()
         let error = await expectOIDCError { () async throws(OIDCError) in
-            try await client(faults, "token-type=\(raw)").refresh(refreshToken: SecretString("r"))
+            try await client(faults, "token-type=\(raw)").refresh(refreshToken: Secret("r"))
         }
         guard case .malformedResponse(let what) = error, what.contains("token_type") else {
             Issue.record("\(raw): \(String(describing: error))"); return
@@ -67,7 +68,7 @@ struct HostileAnswerTests {
     @Test(arguments: [#""bearer""#, #""DPoP""#, #""N_A""#])
     func tokenTypeNamesPass(_ raw: String) async throws {
         let faults = try await FaultServer.start()
-        let tokens = try await client(faults, "token-type=\(raw)").refresh(refreshToken: SecretString("r"))
+        let tokens = try await client(faults, "token-type=\(raw)").refresh(refreshToken: Secret("r"))
         #expect("\"\(tokens.tokenType)\"" == raw)
     }
 
@@ -75,7 +76,7 @@ struct HostileAnswerTests {
     @Test func oversizedAnswerSaysSo() async throws {
         let faults = try await FaultServer.start()
         let error = await expectOIDCError { () async throws(OIDCError) in
-            try await client(faults, "huge").refresh(refreshToken: SecretString("r"))
+            try await client(faults, "huge").refresh(refreshToken: Secret("r"))
         }
         #expect(error?.description.contains("larger than 1048576 bytes") == true, "\(String(describing: error))")
     }
@@ -94,7 +95,7 @@ struct ExpiredLoginTests {
     func invalidTokenOnARefreshIsAnInvalidGrant(_ status: Int) async throws {
         let faults = try await FaultServer.start()
         let error = await expectOIDCError { () async throws(OIDCError) in
-            try await client(faults, "error-status=\(status):invalid_token").refresh(refreshToken: SecretString("fault-refresh-token"))
+            try await client(faults, "error-status=\(status):invalid_token").refresh(refreshToken: Secret("fault-refresh-token"))
         }
         guard case .invalidGrant(let description?) = error else { Issue.record("\(status): \(String(describing: error))"); return }
         // The provider's words stay (scrubbed of the token it quoted), so a person sees why.
@@ -107,7 +108,7 @@ struct ExpiredLoginTests {
     func otherAnswersDoNotEndTheLogin(_ fault: String) async throws {
         let faults = try await FaultServer.start()
         let error = await expectOIDCError { () async throws(OIDCError) in
-            try await client(faults, fault).refresh(refreshToken: SecretString("fault-refresh-token"))
+            try await client(faults, fault).refresh(refreshToken: Secret("fault-refresh-token"))
         }
         if case .invalidGrant = error { Issue.record("\(fault) ended the login") }
         #expect(error != nil)
@@ -118,7 +119,7 @@ struct ExpiredLoginTests {
         let faults = try await FaultServer.start()
         let error = await expectOIDCError { () async throws(OIDCError) in
             try await client(faults, "error-status=401:invalid_token").deprecatedPasswordGrant(
-                username: "alice", password: SecretString("pw-1234"), scopes: [])
+                username: "alice", password: Secret("pw-1234"), scopes: [])
         }
         guard case .server(401, "invalid_token", _) = error else { Issue.record("\(String(describing: error))"); return }
     }

@@ -1,8 +1,9 @@
 import Foundation
 import OIDC
+import Secrets
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -92,7 +93,7 @@ struct IAMModeTests {
     @Test func anUnknownRefreshTokenIsTheLoginGone() async throws {
         let provider = try await Self.provider()
         let error = await expectOIDCError { () async throws(OIDCError) in
-            try await client(provider).refresh(refreshToken: SecretString("no-such-refresh-token-8d2f"))
+            try await client(provider).refresh(refreshToken: Secret("no-such-refresh-token-8d2f"))
         }
         guard case .invalidGrant(let description?) = error else { Issue.record("unknown: \(String(describing: error))"); return }
         #expect(description.contains("invalid_token") && description.contains("was not found"))

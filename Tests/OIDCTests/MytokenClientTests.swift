@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import OIDC
+import Secrets
 
 /// The mytoken client against the mytoken test server (Tests/MytokenServer/server.py).
 @Suite struct MytokenClientTests {
@@ -146,7 +147,7 @@ import TestSupport
     @Test func accessTokenWithScopesAndAudience() async throws {
         let server = try await MytokenServer.start()
         let client = try await Self.client(server)
-        let mytoken = SecretString(try await server.mint(
+        let mytoken = Secret(try await server.mint(
             restrictionsJSON: #"[{"scope":"openid profile storage.read","audience":["https://rs.example","other"]}]"#))
 
         let token = try await client.accessToken(
@@ -174,7 +175,7 @@ import TestSupport
     @Test func unrestrictedMytokenGetsAllScopes() async throws {
         let server = try await MytokenServer.start()
         let client = try await Self.client(server)
-        let mytoken = SecretString(try await server.mint())
+        let mytoken = Secret(try await server.mint())
         let token = try await client.accessToken(mytoken: mytoken, scopes: ["openid"], audiences: ["x"])
         #expect(token.scopes == server.options.scopes.split(separator: " ").map(String.init))
         #expect(token.audiences == [])
@@ -184,7 +185,7 @@ import TestSupport
         let server = try await MytokenServer.start()
         let client = try await Self.client(server)
         let now = Int64(Date().timeIntervalSince1970)
-        let mytoken = SecretString(try await server.mint(restrictionsJSON: #"[{"scope":"openid","usages_AT":1}]"#))
+        let mytoken = Secret(try await server.mint(restrictionsJSON: #"[{"scope":"openid","usages_AT":1}]"#))
         let secret = [mytoken.reveal()]
 
         let wider = await Self.error(hiding: secret) { _ = try await client.accessToken(mytoken: mytoken, scopes: ["profile"]) }
@@ -195,17 +196,17 @@ import TestSupport
         guard case .usageRestricted = used else { Issue.record("\(String(describing: used))"); return }
         #expect(try await server.lookup(mytoken.reveal())?.usages.map(\.accessTokens) == [1])
 
-        let notYet = SecretString(try await server.mint(restrictionsJSON: #"[{"nbf":\#(now + 3600)}]"#))
+        let notYet = Secret(try await server.mint(restrictionsJSON: #"[{"nbf":\#(now + 3600)}]"#))
         guard case .usageRestricted = await Self.error(hiding: [notYet.reveal()], {
             _ = try await client.accessToken(mytoken: notYet)
         }) else { Issue.record("nbf not enforced"); return }
-        let elsewhere = SecretString(try await server.mint(restrictionsJSON: #"[{"hosts":["10.1.2.3"]}]"#))
+        let elsewhere = Secret(try await server.mint(restrictionsJSON: #"[{"hosts":["10.1.2.3"]}]"#))
         guard case .usageRestricted = await Self.error({ _ = try await client.accessToken(mytoken: elsewhere) })
         else { Issue.record("hosts not enforced"); return }
-        let geo = SecretString(try await server.mint(restrictionsJSON: #"[{"geoip_disallow":["de"]}]"#))
+        let geo = Secret(try await server.mint(restrictionsJSON: #"[{"geoip_disallow":["de"]}]"#))
         guard case .usageRestricted = await Self.error({ _ = try await client.accessToken(mytoken: geo) })
         else { Issue.record("geoip_disallow not enforced"); return }
-        let noAT = SecretString(try await server.mint(capabilities: ["tokeninfo"]))
+        let noAT = Secret(try await server.mint(capabilities: ["tokeninfo"]))
         guard case .insufficientCapabilities = await Self.error({ _ = try await client.accessToken(mytoken: noAT) })
         else { Issue.record("capability AT not enforced"); return }
     }
@@ -215,7 +216,7 @@ import TestSupport
     @Test func rotationReplacesTheMytokenAtOnce() async throws {
         let server = try await MytokenServer.start()
         let client = try await Self.client(server)
-        let first = SecretString(try await server.mint(rotationJSON: #"{"on_AT":true}"#))
+        let first = Secret(try await server.mint(rotationJSON: #"{"on_AT":true}"#))
         let token = try await client.accessToken(mytoken: first)
         let second = try #require(token.rotatedMytoken)
         #expect(second != first)
@@ -233,7 +234,7 @@ import TestSupport
     @Test func reusingARotatedMytokenWithAutoRevokeRevokesTheFamily() async throws {
         let server = try await MytokenServer.start()
         let client = try await Self.client(server)
-        let first = SecretString(try await server.mint(rotationJSON: #"{"on_AT":true,"auto_revoke":true}"#))
+        let first = Secret(try await server.mint(rotationJSON: #"{"on_AT":true,"auto_revoke":true}"#))
         let second = try #require(try await client.accessToken(mytoken: first).rotatedMytoken)
         let child = try await client.createMytoken(from: second, MytokenRequest(capabilities: ["AT"]))
         // Creating a sub-token is an "other" use: no rotation without on_other.
@@ -249,7 +250,7 @@ import TestSupport
     @Test func rotationOnOtherComesWithASubMytoken() async throws {
         let server = try await MytokenServer.start()
         let client = try await Self.client(server)
-        let parent = SecretString(try await server.mint(rotationJSON: #"{"on_other":true}"#))
+        let parent = Secret(try await server.mint(rotationJSON: #"{"on_other":true}"#))
         let child = try await client.createMytoken(from: parent)
         let replacement = try #require(child.rotatedMytoken)
         guard case .invalidToken = await Self.error({ _ = try await client.createMytoken(from: parent) })
@@ -262,7 +263,7 @@ import TestSupport
     @Test func eachRestrictionOptionIsStoredAsTheExpectedClause() async throws {
         let server = try await MytokenServer.start()
         let client = try await Self.client(server)
-        let parent = SecretString(try await server.mint())
+        let parent = Secret(try await server.mint())
         let now = Date()
         let times = MytokenTimeParser(now: now, timeZone: TimeZone(identifier: "UTC")!)
         let seconds = Int64(now.timeIntervalSince1970.rounded(.down))
@@ -297,7 +298,7 @@ import TestSupport
     @Test func subMytokenPropertiesAndInheritance() async throws {
         let server = try await MytokenServer.start()
         let client = try await Self.client(server)
-        let parent = SecretString(try await server.mint(
+        let parent = Secret(try await server.mint(
             restrictionsJSON: #"[{"scope":"openid storage.read","usages_other":5}]"#,
             capabilities: ["AT", "create_mytoken", "tokeninfo"]))
 
@@ -346,7 +347,7 @@ import TestSupport
     @Test func shortTokensAndMaxTokenLength() async throws {
         let server = try await MytokenServer.start()
         let client = try await Self.client(server)
-        let parent = SecretString(try await server.mint())
+        let parent = Secret(try await server.mint())
         let short = try await client.createMytoken(from: parent, MytokenRequest(responseType: .shortToken))
         #expect(short.type == .shortToken)
         #expect(!short.token.reveal().contains("."))
@@ -364,7 +365,7 @@ import TestSupport
     @Test func transferCodeRoundTrip() async throws {
         let server = try await MytokenServer.start()
         let client = try await Self.client(server)
-        let mytoken = SecretString(try await server.mint())
+        let mytoken = Secret(try await server.mint())
         let code = try await client.createTransferCode(for: mytoken)
         #expect(code.expiresIn == 300)
         let exchanged = try await client.exchange(transferCode: code.code)
@@ -390,7 +391,7 @@ import TestSupport
         options.transferCodeLifetime = 0
         let server = try await MytokenServer.start(options)
         let client = try await Self.client(server)
-        let code = try await client.createTransferCode(for: SecretString(try await server.mint()))
+        let code = try await client.createTransferCode(for: Secret(try await server.mint()))
         try await Task.sleep(for: .milliseconds(20))
         #expect(await Self.error { _ = try await client.exchange(transferCode: code.code) }
             == .expiredCode(description: "polling or transfer code is expired"))
@@ -401,7 +402,7 @@ import TestSupport
     @Test func revocationRecursiveAndNot() async throws {
         let server = try await MytokenServer.start()
         let client = try await Self.client(server)
-        let root = SecretString(try await server.mint())
+        let root = Secret(try await server.mint())
         let child = try await client.createMytoken(from: root).token
         let grandchild = try await client.createMytoken(from: child).token
 
@@ -419,14 +420,14 @@ import TestSupport
             #expect(try await server.lookup(token.reveal())?.revoked == true)
         }
         // Unknown and already revoked tokens: 204 all the same.
-        try await client.revoke(SecretString("not-a-token"))
+        try await client.revoke(Secret("not-a-token"))
         try await client.revoke(root)
     }
 
     @Test func revokingATransferCodeAndAShortToken() async throws {
         let server = try await MytokenServer.start()
         let client = try await Self.client(server)
-        let root = SecretString(try await server.mint())
+        let root = Secret(try await server.mint())
         let code = try await client.createTransferCode(for: root)
         try await client.revoke(code.code)
         #expect(await Self.error { _ = try await client.exchange(transferCode: code.code) }
@@ -443,7 +444,7 @@ import TestSupport
         let server = try await MytokenServer.start()
         let client = try await Self.client(server)
         let forged = "eyJhbGciOiJIUzI1NiJ9.eyJqdGkiOiJ4In0.c2lnbmF0dXJl"
-        let error = await Self.error(hiding: [forged]) { _ = try await client.accessToken(mytoken: SecretString(forged)) }
+        let error = await Self.error(hiding: [forged]) { _ = try await client.accessToken(mytoken: Secret(forged)) }
         #expect(error == .invalidToken(description: "token is not a valid mytoken"))
         #expect(error?.description.contains("log in again") == true)
     }
@@ -479,7 +480,7 @@ import TestSupport
     @Test func pendingIsDecidedByTheErrorFieldNotTheStatus() async throws {
         let server = try await MytokenServer.start()
         let configuration = try await Self.client(server).configuration
-        let login = MytokenLogin(consentURI: server.url, pollingCode: SecretString("pc"), expiresIn: 10, interval: 1)
+        let login = MytokenLogin(consentURI: server.url, pollingCode: Secret("pc"), expiresIn: 10, interval: 1)
         let pending400 = MytokenClient(
             configuration: configuration, transport: CannedTransport(status: 400, body: #"{"error":"authorization_pending"}"#))
         #expect(try await pending400.poll(login) == .pending)

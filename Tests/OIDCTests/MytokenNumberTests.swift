@@ -1,5 +1,6 @@
 import Foundation
 @testable import OIDC
+import Secrets
 import TestSupport
 import Testing
 
@@ -19,7 +20,7 @@ import Testing
         for (raw, expected) in cases {
             let client = MytokenClient(configuration: configuration, transport: MytokenClientTests.CannedTransport(
                 status: 200, body: #"{"access_token": "at", "expires_in": \#(raw)}"#))
-            let token = try await client.accessToken(mytoken: SecretString("mt"))
+            let token = try await client.accessToken(mytoken: Secret("mt"))
             #expect(token.expiresIn == expected, "expires_in \(raw)")
             // What tesserad does with it: Unix seconds of the expiry.
             _ = Int64(Date().timeIntervalSince1970) + Int64(token.expiresIn ?? 0)

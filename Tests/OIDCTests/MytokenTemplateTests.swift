@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import OIDC
+import Secrets
 
 /// `--restriction`, `--capability`, `--rotation` and `--profile` as the mytoken client reads them,
 /// and the server's templates, profiles and tokeninfo through the client.
@@ -88,7 +89,7 @@ import TestSupport
     @Test func theServerReceivesAndResolvesTemplates() async throws {
         let server = try await MytokenServer.start()
         let client = try await MytokenClientTests.client(server)
-        let parent = SecretString(try await server.mint(capabilities: ["AT", "create_mytoken", "tokeninfo"]))
+        let parent = Secret(try await server.mint(capabilities: ["AT", "create_mytoken", "tokeninfo"]))
         var request = MytokenRequest(capabilities: try MytokenTemplateInput.capabilities(["@default"]),
                                      rotation: try MytokenTemplateInput.rotation("at-other-weekly-auto-revoke"))
         request.restrictionsJSON = try MytokenTemplateInput.restrictions(#"[{"include":"1d","scope":"openid"}]"#, times: times)
@@ -107,7 +108,7 @@ import TestSupport
     @Test func profilesAreIncludedAndExplicitFieldsWin() async throws {
         let server = try await MytokenServer.start()
         let client = try await MytokenClientTests.client(server)
-        let parent = SecretString(try await server.mint(capabilities: ["AT", "create_mytoken", "tokeninfo", "settings"]))
+        let parent = Secret(try await server.mint(capabilities: ["AT", "create_mytoken", "tokeninfo", "settings"]))
         var request = MytokenRequest(profile: try MytokenTemplateInput.profile("agent", times: times))
         let agent = try await client.createMytoken(from: parent, request)
         #expect(Set(agent.capabilities) == ["AT", "tokeninfo", "create_mytoken", "settings"])
@@ -122,7 +123,7 @@ import TestSupport
     @Test func anUnknownTemplateIsTheServersErrorNamed() async throws {
         let server = try await MytokenServer.start()
         let client = try await MytokenClientTests.client(server)
-        let parent = SecretString(try await server.mint())
+        let parent = Secret(try await server.mint())
         let request = MytokenRequest(restrictionsJSON: try MytokenTemplateInput.restrictions("1d 2x", times: times))
         let error = await MytokenClientTests.error { _ = try await client.createMytoken(from: parent, request) }
         guard case .unknownTemplate(let description) = error else { Issue.record("\(String(describing: error))"); return }
@@ -151,7 +152,7 @@ import TestSupport
     @Test func tokeninfoActions() async throws {
         let server = try await MytokenServer.start()
         let client = try await MytokenClientTests.client(server)
-        let root = SecretString(try await server.mint(
+        let root = Secret(try await server.mint(
             capabilities: ["AT", "create_mytoken", "tokeninfo", "manage_mytokens:list"]))
         _ = try await client.accessToken(mytoken: root, comment: "job 1")
         _ = try await client.createMytoken(from: root, MytokenRequest(name: "child"))
@@ -167,7 +168,7 @@ import TestSupport
         let list = try await client.tokeninfo(.listMytokens, mytoken: root)
         #expect(list.entries.map(\.name) == ["", "child"])
 
-        let bare = SecretString(try await server.mint(capabilities: ["AT"]))
+        let bare = Secret(try await server.mint(capabilities: ["AT"]))
         let refused = await MytokenClientTests.error { _ = try await client.tokeninfo(.eventHistory, mytoken: bare) }
         guard case .insufficientCapabilities(let description) = refused else { Issue.record("\(String(describing: refused))"); return }
         #expect(description?.contains("--capability tokeninfo") == true)
@@ -176,7 +177,7 @@ import TestSupport
     @Test func tokeninfoCountsUsageAndRotates() async throws {
         let server = try await MytokenServer.start()
         let client = try await MytokenClientTests.client(server)
-        let token = SecretString(try await server.mint(
+        let token = Secret(try await server.mint(
             restrictionsJSON: #"[{"usages_other":1}]"#, capabilities: ["tokeninfo"], rotationJSON: #"{"on_other":true}"#))
         let history = try await client.tokeninfo(.eventHistory, mytoken: token)
         let rotated = try #require(history.rotatedMytoken)

@@ -1,7 +1,8 @@
 import Foundation
 import OIDC
-import Testing
+import Secrets
 import TestSupport
+import Testing
 
 /// The OIDC client against the project's real test provider (django-oauth-toolkit 3.4.1).
 /// Tests with default settings share one provider (they use separate codes and tokens); tests that
@@ -98,7 +99,7 @@ struct ProviderTests {
         let wrong = OIDCClient(
             issuer: provider.issuer,
             credentials: ClientCredentials(clientID: TestProvider.deviceConfidential.id,
-                                           authentication: .clientSecretBasic(SecretString("not-the-secret"))),
+                                           authentication: .clientSecretBasic(Secret("not-the-secret"))),
             cache: ProviderMetadataCache())
         let error = await expectOIDCError { () async throws(OIDCError) in
             try await wrong.refresh(refreshToken: try! #require(refreshed.refreshToken))
@@ -284,11 +285,11 @@ struct ProviderTests {
         let provider = try await SharedProvider.get()
         let client = client(provider, passwordClient)
         let tokens = try await client.deprecatedPasswordGrant(
-            username: "bob", password: SecretString(TestProvider.users["bob"]!), scopes: ["openid", "read"])
+            username: "bob", password: Secret(TestProvider.users["bob"]!), scopes: ["openid", "read"])
         #expect(try await provider.tokenInfo(accessToken: tokens.accessToken.reveal()).username == "bob")
         #expect(tokens.refreshToken != nil)
         let error = await expectOIDCError { () async throws(OIDCError) in
-            try await client.deprecatedPasswordGrant(username: "bob", password: SecretString("not-bobs-password-7f3a"), scopes: ["openid"])
+            try await client.deprecatedPasswordGrant(username: "bob", password: Secret("not-bobs-password-7f3a"), scopes: ["openid"])
         }
         guard case .invalidGrant = error else { Issue.record("wrong password: \(String(describing: error))"); return }
         #expect(!String(describing: error!).contains("7f3a"))
@@ -298,7 +299,7 @@ struct ProviderTests {
         let provider = try await SharedProvider.get()
         let client = client(provider, TestProvider.passwordConfidential)
         let error = await expectOIDCError { () async throws(OIDCError) in
-            try await client.refresh(refreshToken: SecretString("no-such-refresh-token"))
+            try await client.refresh(refreshToken: Secret("no-such-refresh-token"))
         }
         guard case .invalidGrant = error else { Issue.record("unknown refresh token: \(String(describing: error))"); return }
     }

@@ -1,7 +1,8 @@
 import Foundation
 import OIDC
-import Testing
+import Secrets
 import TestSupport
+import Testing
 
 /// Issue 13.6 (OIDC side): a self-registered client asks for device code, refresh token and
 /// authorization code with a loopback redirect (so `login --browser` works on it), keeps its
@@ -71,7 +72,7 @@ struct RegistrationTests {
         let registration = try await OIDCClient.register(
             issuer: provider.issuer, clientName: "Tessera wrong token test", cache: ProviderMetadataCache())
         let management = try #require(registration.management)
-        let wrong = ClientManagement(accessToken: SecretString("not-the-registration-token-5c1e"), clientURI: management.clientURI)
+        let wrong = ClientManagement(accessToken: Secret("not-the-registration-token-5c1e"), clientURI: management.clientURI)
         let error = await expectOIDCError { () async throws(OIDCError) in try await OIDCClient.deleteRegistration(wrong) }
         guard case .server(401, "invalid_token", _) = error else { Issue.record("wrong token: \(String(describing: error))"); return }
         #expect(!String(describing: error!).contains("5c1e"))
@@ -80,7 +81,7 @@ struct RegistrationTests {
     }
 
     @Test func plainHTTPManagementURIIsRefused() async throws {
-        let management = ClientManagement(accessToken: SecretString("t"), clientURI: URL(string: "http://127.evil.example/c/1")!)
+        let management = ClientManagement(accessToken: Secret("t"), clientURI: URL(string: "http://127.evil.example/c/1")!)
         let error = await expectOIDCError { () async throws(OIDCError) in try await OIDCClient.deleteRegistration(management) }
         #expect(error == .insecureURL("http://127.evil.example/c/1"))
     }

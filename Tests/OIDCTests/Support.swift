@@ -1,8 +1,9 @@
 import Foundation
 import OIDC
+import Secrets
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 /// Wraps the real transport and keeps what went out, for tests that check the wire format.
 final class RecordingTransport: HTTPTransport {
@@ -36,7 +37,7 @@ func credentials(_ client: TestProvider.Client, post: Bool = false) -> ClientCre
     guard let secret = client.secret else { return .publicClient(client.id) }
     return ClientCredentials(
         clientID: client.id,
-        authentication: post ? .clientSecretPost(SecretString(secret)) : .clientSecretBasic(SecretString(secret)))
+        authentication: post ? .clientSecretPost(Secret(secret)) : .clientSecretBasic(Secret(secret)))
 }
 
 /// Runs `body` and returns the `OIDCError` it threw; records an issue if it did not throw one.

@@ -1,10 +1,11 @@
 import ArgumentParser
 import Testing
 @testable import TesseraCLI
+import Secrets
 
 /// `tessera token` with oidc-token's flags: what they parse to and what they print.
 @Suite struct OIDCTokenFlagTests {
-    let issued = IssuedToken(token: SecretText("eyJ.tok.sig"), expiresAt: 1_900_000_000, issuer: "https://iam.example.org/")
+    let issued = IssuedToken(token: Secret("eyJ.tok.sig"), expiresAt: 1_900_000_000, issuer: "https://iam.example.org/")
 
     func command(_ words: String...) throws -> TokenCommand {
         let parsed = try Tessera.parseAsRoot(["token"] + words)

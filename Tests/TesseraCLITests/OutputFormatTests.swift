@@ -1,11 +1,12 @@
 import Foundation
 import Testing
 @testable import TesseraCLI
+import Secrets
 
 /// The pieces of the CLI that need no service: output formats, the bearer token file, argument
 /// handling. The end-to-end suite (`CommandLineTests`) drives the real binary against tesserad.
 @Suite struct OutputFormatTests {
-    let issued = IssuedToken(token: SecretText("eyJhbGciOi.eyJzdWIi.c2lnbmF0dXJl"), expiresAt: 1_900_000_000,
+    let issued = IssuedToken(token: Secret("eyJhbGciOi.eyJzdWIi.c2lnbmF0dXJl"), expiresAt: 1_900_000_000,
                              tokenType: "Bearer", scopes: ["openid", "storage.read:/"],
                              audience: ["https://dcache.example.org"], issuer: "https://iam.example.org/")
 
@@ -25,7 +26,7 @@ import Testing
     @Test func jsonHasEveryFieldAndParses() throws {
         let text = TokenFormat.json.render(issued)
         let object = try #require(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
-        #expect(object["token"] as? String == issued.token.revealed())
+        #expect(object["token"] as? String == issued.token.reveal())
         #expect(object["expires_at"] as? Int == 1_900_000_000)
         #expect(object["token_type"] as? String == "Bearer")
         #expect(object["scopes"] as? [String] == ["openid", "storage.read:/"])
@@ -47,10 +48,10 @@ import Testing
     }
 
     @Test func secretsAreRedactedWhenPrinted() {
-        let secret = SecretText("hunter2")
+        let secret = Secret("hunter2")
         #expect("\(secret)" == "<redacted>")
-        #expect(String(reflecting: secret) == "SecretText(<redacted>)")
-        #expect(!"\(issued)".contains("hunter2") && !"\(issued)".contains(issued.token.revealed()))
+        #expect(String(reflecting: secret) == "Secret(<redacted>)")
+        #expect(!"\(issued)".contains("hunter2") && !"\(issued)".contains(issued.token.reveal()))
     }
 }
 
@@ -67,7 +68,7 @@ import Testing
         let path = directory + "/bt_u\(getuid())"
         _ = FileManager.default.createFile(atPath: path, contents: Data("old\n".utf8),
                                            attributes: [.posixPermissions: 0o644])
-        try BearerTokenFile.write(SecretText("new-token"), to: path)
+        try BearerTokenFile.write(Secret("new-token"), to: path)
         #expect(try String(contentsOfFile: path, encoding: .utf8) == "new-token\n")
         let mode = try #require(FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
         #expect(mode == 0o600)
@@ -75,9 +76,9 @@ import Testing
     }
 
     @Test func anUnwritableDirectoryIsARuntimeErrorNamingIt() throws {
-        #expect(throws: CLIError.self) { try BearerTokenFile.write(SecretText("t"), to: "/nonexistent-dir/bt") }
+        #expect(throws: CLIError.self) { try BearerTokenFile.write(Secret("t"), to: "/nonexistent-dir/bt") }
         do {
-            try BearerTokenFile.write(SecretText("t"), to: "/nonexistent-dir/bt")
+            try BearerTokenFile.write(Secret("t"), to: "/nonexistent-dir/bt")
         } catch {
             #expect(error.exitCode == 1)
             #expect(error.description.contains("/nonexistent-dir"))

@@ -3,6 +3,7 @@ import OIDC
 import Synchronization
 import Testing
 @testable import TesseraCore
+import Secrets
 
 /// Regression tests for the concurrency loose ends of issue 11.
 @Suite struct ConcurrencyTests {
@@ -55,7 +56,7 @@ import Testing
     @Test func aLoginThatEndsEarlyLeavesNoTimerBehind() async throws {
         weak var weakLogin: Login?
         do {
-            let authorization = DeviceAuthorization(deviceCode: SecretString("device-code"), userCode: "ABCD-EFGH",
+            let authorization = DeviceAuthorization(deviceCode: Secret("device-code"), userCode: "ABCD-EFGH",
                                                     verificationURI: URL(string: "https://op.example/device")!,
                                                     expiresAt: Date().addingTimeInterval(600))
             let login = Login(number: 1, account: "a", authorization: authorization)
@@ -76,7 +77,7 @@ import Testing
 
     /// A waiter whose task is cancelled returns nil at once and is not kept.
     @Test func aCancelledLoginWaiterIsNotKept() async throws {
-        let authorization = DeviceAuthorization(deviceCode: SecretString("device-code"), userCode: "ABCD-EFGH",
+        let authorization = DeviceAuthorization(deviceCode: Secret("device-code"), userCode: "ABCD-EFGH",
                                                 verificationURI: URL(string: "https://op.example/device")!,
                                                 expiresAt: Date().addingTimeInterval(600))
         let login = Login(number: 2, account: "a", authorization: authorization)

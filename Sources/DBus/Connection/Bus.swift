@@ -1,5 +1,7 @@
 // The bus daemon's own methods (org.freedesktop.DBus): names, owners, callers' credentials.
 
+import Posix
+
 /// Options for `Connection.requestName`; DO_NOT_QUEUE is always set.
 public struct NameRequestOptions: OptionSet, Sendable, Hashable {
     public let rawValue: UInt32
@@ -66,8 +68,24 @@ extension Connection {
     }
 
     /// `GetConnectionCredentials`: `ProcessID` (u), `UnixUserID` (u), `LinuxSecurityLabel` (ay), … .
+    /// A `ProcessFD` the bus offers is closed unused (see `credentialsAndProcess(of:)`).
     public nonisolated func credentials(of sender: BusName) async throws(DBusError) -> [String: Variant] {
-        try await busCall("GetConnectionCredentials", [.string(sender.rawValue)]).decode([String: Variant].self)
+        try await credentialsAndProcess(of: sender).credentials
+    }
+
+    /// `GetConnectionCredentials` with the bus's `ProcessFD` when it offers one (dbus-daemon 1.16,
+    /// recent dbus-broker; not Debian 12's 1.14): a pidfd the bus took when `sender` connected, so a
+    /// recycled pid cannot be mistaken for it. The only received fd this library takes; it is
+    /// owned by the returned handle and closed with it.
+    public nonisolated func credentialsAndProcess(of sender: BusName) async throws(DBusError)
+        -> (credentials: [String: Variant], process: ProcessHandle?)
+    {
+        let reply = try await call(destination: .bus, path: "/org/freedesktop/DBus", interface: .bus,
+                                   member: "GetConnectionCredentials", arguments: [.string(sender.rawValue)],
+                                   timeout: .seconds(25), takingProcessFD: true)
+        var process: ProcessHandle?
+        if reply.count == 2, case .unixFD(let fd) = reply[1] { process = ProcessHandle(takingOwnership: fd) }
+        return (try Array(reply.prefix(1)).decode([String: Variant].self), process)
     }
 
     /// `NameOwnerChanged` for `name` (or every name when nil).

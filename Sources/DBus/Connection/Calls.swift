@@ -1,4 +1,7 @@
 import CDBus
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 // Method calls out: the nonisolated `call` (the continuation lives outside the actor, so a
@@ -10,6 +13,16 @@ extension Connection {
     public nonisolated func call(
         destination: BusName?, path: ObjectPath, interface: InterfaceName?, member: MemberName,
         arguments: [DBusValue] = [], timeout: Duration = .seconds(25)
+    ) async throws(DBusError) -> [DBusValue] {
+        try await call(destination: destination, path: path, interface: interface, member: member, arguments: arguments,
+                       timeout: timeout, takingProcessFD: false)
+    }
+
+    /// `takingProcessFD`: the reply is GetConnectionCredentials' and its `ProcessFD` is taken
+    /// (`Message.credentialsArguments`); it comes back as a trailing `.unixFD` the caller owns.
+    nonisolated func call(
+        destination: BusName?, path: ObjectPath, interface: InterfaceName?, member: MemberName,
+        arguments: [DBusValue], timeout: Duration, takingProcessFD: Bool
     ) async throws(DBusError) -> [DBusValue] {
         let message = try Message.methodCall(destination: destination, path: path, interface: interface, member: member)
         try message.append(arguments)
@@ -26,7 +39,7 @@ extension Connection {
                     }
                     let accepted = loop.submit {
                         defer { dbus_message_unref(outgoing.pointer) }
-                        self.assumeIsolated { $0.startCall(outgoing, reply, milliseconds) }
+                        self.assumeIsolated { $0.startCall(outgoing, reply, milliseconds, takingProcessFD: takingProcessFD) }
                     }
                     if !accepted {
                         dbus_message_unref(outgoing.pointer)
@@ -71,7 +84,7 @@ extension Connection {
         startCall(outgoing, PendingReply(), Self.milliseconds(.seconds(25)), onLoop: then)
     }
 
-    func startCall(_ message: CHandle, _ reply: PendingReply, _ milliseconds: Int32,
+    func startCall(_ message: CHandle, _ reply: PendingReply, _ milliseconds: Int32, takingProcessFD: Bool = false,
                            onLoop: (@Sendable (isolated Connection, Result<[DBusValue], DBusError>) -> Void)? = nil) {
         func fail(_ error: DBusError) {
             reply.finish(.failure(error))
@@ -86,19 +99,22 @@ extension Connection {
         guard let pending else { return fail(.disconnected) }
         nextID &+= 1
         let id = nextID
-        let notify = Unmanaged.passRetained(PendingNotify(reply: reply, id: id, connection: self, onLoop: onLoop)).toOpaque()
+        let notify = Unmanaged.passRetained(PendingNotify(reply: reply, id: id, connection: self, takingProcessFD: takingProcessFD, onLoop: onLoop)).toOpaque()
         guard dbus_pending_call_set_notify(pending, { pending, data in
             guard let pending, let data else { return }
             let notify = Unmanaged<PendingNotify>.fromOpaque(data).takeUnretainedValue()
             let id = notify.id
             notify.connection?.assumeIsolated { _ = $0.pendingCalls.removeValue(forKey: id) }
             let result: Result<[DBusValue], DBusError> = if let raw = dbus_pending_call_steal_reply(pending) {
-                Connection.result(of: Message(takingOwnership: raw))
+                Connection.result(of: Message(takingOwnership: raw), takingProcessFD: notify.takingProcessFD)
             } else {
                 .failure(.disconnected)
             }
             if let onLoop = notify.onLoop { notify.connection?.assumeIsolated { onLoop($0, result) } }
-            notify.reply.finish(result)
+            if !notify.reply.finish(result), case .success(let values) = result {
+                // Nobody waits any more (cancelled): close a taken ProcessFD rather than leak it.
+                for case .unixFD(let fd) in values { _ = Glibc.close(fd) }
+            }
             if let own = notify.reply.takePending() { dbus_pending_call_unref(own.pointer) }
         }, notify, { data in
             if let data { Unmanaged<PendingNotify>.fromOpaque(data).release() }
@@ -117,12 +133,16 @@ extension Connection {
         }
     }
 
-    static func result(of reply: Message) -> Result<[DBusValue], DBusError> {
+    static func result(of reply: Message, takingProcessFD: Bool = false) -> Result<[DBusValue], DBusError> {
         if reply.kind == .error {
             let name = reply.errorName ?? .failed
             return .failure(.remote(name: name, message: reply.errorMessage))
         }
-        return Result { () throws(DBusError) in try reply.arguments() }
+        guard takingProcessFD else { return Result { () throws(DBusError) in try reply.arguments() } }
+        return Result { () throws(DBusError) in
+            let (entries, processFD) = try reply.credentialsArguments()
+            return [.dictionary(keySignature: "s", valueSignature: "v", entries)] + (processFD.map { [.unixFD($0)] } ?? [])
+        }
     }
 }
 
@@ -132,10 +152,11 @@ private final class PendingNotify {
     let reply: PendingReply
     let id: UInt64
     weak var connection: Connection?
+    let takingProcessFD: Bool
     let onLoop: (@Sendable (isolated Connection, Result<[DBusValue], DBusError>) -> Void)?
-    init(reply: PendingReply, id: UInt64, connection: Connection,
+    init(reply: PendingReply, id: UInt64, connection: Connection, takingProcessFD: Bool,
          onLoop: (@Sendable (isolated Connection, Result<[DBusValue], DBusError>) -> Void)?) {
-        self.reply = reply; self.id = id; self.connection = connection; self.onLoop = onLoop
+        self.reply = reply; self.id = id; self.connection = connection; self.takingProcessFD = takingProcessFD; self.onLoop = onLoop
     }
 }
 
@@ -162,14 +183,17 @@ final class PendingReply: Sendable {
 
     var isFinished: Bool { state.withLock { $0.result != nil } }
 
-    func finish(_ result: Result<[DBusValue], DBusError>) {
-        let continuation = state.withLock { state -> CheckedContinuation<[DBusValue], any Error>? in
-            guard state.result == nil else { return nil }
+    /// False when an earlier outcome already resumed the caller (`result` was dropped).
+    @discardableResult
+    func finish(_ result: Result<[DBusValue], DBusError>) -> Bool {
+        let (taken, continuation) = state.withLock { state -> (Bool, CheckedContinuation<[DBusValue], any Error>?) in
+            guard state.result == nil else { return (false, nil) }
             state.result = result
             defer { state.continuation = nil }
-            return state.continuation
+            return (true, state.continuation)
         }
         continuation?.resume(with: result.mapError { $0 as any Error })
+        return taken
     }
 
     /// Stores the libdbus pending call; false when already finished (the caller cancels it).

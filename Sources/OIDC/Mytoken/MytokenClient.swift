@@ -1,4 +1,5 @@
 import Foundation
+import Secrets
 
 /// A client of one mytoken server (oidc-mytoken API v0). Requests are JSON bodies; errors are the
 /// server's `{error, error_description}` mapped to `MytokenError`. No method logs or puts a token
@@ -52,7 +53,7 @@ public struct MytokenClient: Sendable {
     /// space-separated strings; a server ignores them for a mytoken without restrictions. When the
     /// mytoken rotates, `rotatedMytoken` holds its replacement: store it before using the token.
     public func accessToken(
-        mytoken: SecretString, scopes: [String] = [], audiences: [String] = [], comment: String? = nil,
+        mytoken: Secret, scopes: [String] = [], audiences: [String] = [], comment: String? = nil,
         oidcIssuer: String? = nil
     ) async throws(MytokenError) -> MytokenAccessToken {
         var body: [String: any Sendable] = ["grant_type": "mytoken", "mytoken": mytoken.reveal()]
@@ -73,7 +74,7 @@ public struct MytokenClient: Sendable {
             audiences = []
         }
         return MytokenAccessToken(
-            accessToken: SecretString(token),
+            accessToken: Secret(token),
             tokenType: object["token_type"] as? String ?? "Bearer",
             expiresIn: Self.integer(object["expires_in"]),
             scopes: (object["scope"] as? String)?.split(separator: " ").map(String.init) ?? [],
@@ -86,7 +87,7 @@ public struct MytokenClient: Sendable {
     /// A sub-mytoken of `mytoken` (`grant_type=mytoken` at the mytoken endpoint). The server drops
     /// clauses wider than the parent's unless `failOnWiderRestrictions`; without `capabilities`
     /// the new token gets the parent's. With `responseType == .transferCode`, `token` is the code.
-    public func createMytoken(from mytoken: SecretString, _ request: MytokenRequest = MytokenRequest())
+    public func createMytoken(from mytoken: Secret, _ request: MytokenRequest = MytokenRequest())
         async throws(MytokenError) -> IssuedMytoken
     {
         var body = try Self.body(for: request)
@@ -97,17 +98,17 @@ public struct MytokenClient: Sendable {
     }
 
     /// A single-use transfer code for an existing mytoken (the token transfer endpoint).
-    public func createTransferCode(for mytoken: SecretString) async throws(MytokenError) -> MytokenTransferCode {
+    public func createTransferCode(for mytoken: Secret) async throws(MytokenError) -> MytokenTransferCode {
         guard let endpoint = configuration.tokenTransferEndpoint else { throw .unsupported("transfer codes") }
         let object = try await post(endpoint, ["mytoken": mytoken.reveal()])
         guard let code = object["transfer_code"] as? String, !code.isEmpty else {
             throw .invalidResponse("the transfer code answer has no transfer_code")
         }
-        return MytokenTransferCode(code: SecretString(code), expiresIn: Self.integer(object["expires_in"]))
+        return MytokenTransferCode(code: Secret(code), expiresIn: Self.integer(object["expires_in"]))
     }
 
     /// The mytoken behind a transfer code (`grant_type=transfer_code`); the code is used up.
-    public func exchange(transferCode: SecretString) async throws(MytokenError) -> IssuedMytoken {
+    public func exchange(transferCode: Secret) async throws(MytokenError) -> IssuedMytoken {
         try Self.issued(await post(configuration.mytokenEndpoint,
                                    ["grant_type": "transfer_code", "transfer_code": transferCode.reveal()]))
     }
@@ -131,7 +132,7 @@ public struct MytokenClient: Sendable {
         else { throw .invalidResponse("the login answer has no consent_uri or polling_code") }
         let interval = Self.integer(object["interval"]) ?? 0
         return MytokenLogin(
-            consentURI: uri, pollingCode: SecretString(code),
+            consentURI: uri, pollingCode: Secret(code),
             expiresIn: Self.integer(object["expires_in"]) ?? 300,
             interval: interval > 0 ? interval : 5)
     }
@@ -176,7 +177,7 @@ public struct MytokenClient: Sendable {
 
     /// Revokes a mytoken, short token or transfer code; `recursive` also revokes every token
     /// created from it. Unknown tokens are not an error (the server answers 204 either way).
-    public func revoke(_ token: SecretString, recursive: Bool = false, oidcIssuer: String? = nil) async throws(MytokenError) {
+    public func revoke(_ token: Secret, recursive: Bool = false, oidcIssuer: String? = nil) async throws(MytokenError) {
         guard let endpoint = configuration.revocationEndpoint else { throw .unsupported("revocation") }
         var body: [String: any Sendable] = ["token": token.reveal()]
         if recursive { body["recursive"] = true }
@@ -249,7 +250,7 @@ public struct MytokenClient: Sendable {
             throw .invalidResponse("the answer has no \(key)")
         }
         return IssuedMytoken(
-            token: SecretString(token), type: type, expiresIn: integer(object["expires_in"]),
+            token: Secret(token), type: type, expiresIn: integer(object["expires_in"]),
             restrictions: decode([MytokenRestriction].self, object["restrictions"]) ?? [],
             capabilities: object["capabilities"] as? [String] ?? [],
             subtokenCapabilities: object["subtoken_capabilities"] as? [String] ?? [],
@@ -257,10 +258,10 @@ public struct MytokenClient: Sendable {
             rotatedMytoken: tokenUpdate(object))
     }
 
-    static func tokenUpdate(_ object: [String: Any]) -> SecretString? {
+    static func tokenUpdate(_ object: [String: Any]) -> Secret? {
         guard let update = object["token_update"] as? [String: Any], let token = update["mytoken"] as? String,
               !token.isEmpty else { return nil }
-        return SecretString(token)
+        return Secret(token)
     }
 
     private static func decode<T: Decodable>(_ type: T.Type, _ value: Any?) -> T? {

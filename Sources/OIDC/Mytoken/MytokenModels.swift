@@ -1,4 +1,5 @@
 import Foundation
+import Secrets
 
 /// What a mytoken server publishes at `/.well-known/mytoken-configuration` (API v0).
 public struct MytokenConfiguration: Sendable, Equatable, Decodable {
@@ -195,7 +196,7 @@ public struct MytokenRequest: Sendable, Equatable {
 /// A mytoken (or a short token, or a transfer code for one) the server handed out.
 public struct IssuedMytoken: Sendable, Equatable {
     /// The JWT, the short token, or the transfer code, as `type` says.
-    public var token: SecretString
+    public var token: Secret
     public var type: MytokenResponseType
     /// Seconds until the token (or the transfer code) expires; nil when it does not.
     public var expiresIn: Int?
@@ -205,12 +206,12 @@ public struct IssuedMytoken: Sendable, Equatable {
     public var rotation: MytokenRotation?
     /// When the presented mytoken was rotated by this call: its replacement. Persist it before
     /// anything else — the presented token no longer works.
-    public var rotatedMytoken: SecretString?
+    public var rotatedMytoken: Secret?
 }
 
 /// An access token obtained with a mytoken.
 public struct MytokenAccessToken: Sendable, Equatable {
-    public var accessToken: SecretString
+    public var accessToken: Secret
     public var tokenType: String
     /// Seconds from issue; nil when the server did not say.
     public var expiresIn: Int?
@@ -218,19 +219,19 @@ public struct MytokenAccessToken: Sendable, Equatable {
     public var audiences: [String]
     /// When the mytoken was rotated by this call: its replacement. Persist it before handing out
     /// the access token — the presented mytoken no longer works.
-    public var rotatedMytoken: SecretString?
+    public var rotatedMytoken: Secret?
 }
 
 /// A transfer code for an existing mytoken.
 public struct MytokenTransferCode: Sendable, Equatable {
-    public var code: SecretString
+    public var code: Secret
     public var expiresIn: Int?
 }
 
 /// A started login through the server's OIDC flow: show `consentURI`, then poll.
 public struct MytokenLogin: Sendable, Equatable {
     public var consentURI: URL
-    public var pollingCode: SecretString
+    public var pollingCode: Secret
     /// Seconds the polling code stays valid.
     public var expiresIn: Int
     /// Seconds to wait between polls.

@@ -1,4 +1,5 @@
 import Foundation
+import Secrets
 
 /// The tokeninfo endpoint's actions (api v0 `tokeninfoAction.go`) and the capability each needs.
 public enum MytokenTokeninfoAction: String, Sendable, CaseIterable {
@@ -50,7 +51,7 @@ public struct MytokenListEntry: Sendable, Equatable {
 public struct MytokenTokeninfo: Sendable, Equatable {
     public var action: MytokenTokeninfoAction
     public var json: MytokenJSON
-    public var rotatedMytoken: SecretString?
+    public var rotatedMytoken: Secret?
 
     /// `event_history`: the events, oldest first.
     public var events: [MytokenEvent] {
@@ -85,7 +86,7 @@ public struct MytokenTokeninfo: Sendable, Equatable {
 extension MytokenClient {
     /// One tokeninfo action for `mytoken`. A missing capability comes back as
     /// `.insufficientCapabilities` naming the capability the action needs.
-    public func tokeninfo(_ action: MytokenTokeninfoAction, mytoken: SecretString) async throws(MytokenError) -> MytokenTokeninfo {
+    public func tokeninfo(_ action: MytokenTokeninfoAction, mytoken: Secret) async throws(MytokenError) -> MytokenTokeninfo {
         guard let endpoint = configuration.tokeninfoEndpoint else { throw .unsupported("the tokeninfo endpoint") }
         let object: [String: Any]
         do {

@@ -1,5 +1,6 @@
 import Foundation
 import OIDC
+import Secrets
 import TesseraNames
 
 /// An oidc-agent account configuration as `oidc-gen -p NAME` prints it (the decrypted JSON of
@@ -8,15 +9,15 @@ public struct OIDCAgentAccountConfiguration: Sendable, Equatable {
     public var name: String?
     public var issuer: String
     public var clientID: String
-    public var clientSecret: SecretString?
-    public var refreshToken: SecretString?
+    public var clientSecret: Secret?
+    public var refreshToken: Secret?
     public var scopes: [String]
     public var audience: [String]
     /// The client's registered redirect URIs (oidc-agent's loopback ports): `login --browser`
     /// must use one of them.
     public var redirectURIs: [String]
     /// RFC 7592 management of a client oidc-gen registered: deleted with the account.
-    public var registrationAccessToken: SecretString?
+    public var registrationAccessToken: Secret?
     public var registrationClientURI: String?
     /// Keys with a value that Tessera does not keep (the password-flow credentials, a custom CA
     /// bundle, …), named so the import can say so (`OIDCAgentImportKeys`).
@@ -53,8 +54,8 @@ public struct OIDCAgentAccountConfiguration: Sendable, Equatable {
         self.clientID = clientID
         let shortName = try string("name"), alternative = try string("shortname")
         name = shortName ?? alternative
-        clientSecret = try string("client_secret").map(SecretString.init)
-        refreshToken = try string("refresh_token").map(SecretString.init)
+        clientSecret = try string("client_secret").map(Secret.init)
+        refreshToken = try string("refresh_token").map(Secret.init)
         scopes = try words("scope")
         audience = try words("audience")
         if let value = fields["redirect_uris"], !(value is NSNull) {
@@ -65,7 +66,7 @@ public struct OIDCAgentAccountConfiguration: Sendable, Equatable {
         } else {
             redirectURIs = []
         }
-        registrationAccessToken = try string("registration_access_token").map(SecretString.init)
+        registrationAccessToken = try string("registration_access_token").map(Secret.init)
         registrationClientURI = try string("registration_client_uri")
         ignored = OIDCAgentImportKeys.notImported(fields.mapValues(Self.importValue))
     }

@@ -1,11 +1,12 @@
 import OIDC
+import Secrets
 
 /// One answer, in the shapes oidc-agent's clients parse (`status` first; the C client decides
-/// failure only by the presence of `error`). Tokens are `SecretString`s until `json` writes them
+/// failure only by the presence of `error`). Tokens are `Secret`s until `json` writes them
 /// into a buffer that is wiped after encryption.
 public enum AgentReply: Sendable, Equatable, CustomStringConvertible {
-    case accessToken(SecretString, issuer: String, expiresAt: Int64)
-    case idToken(SecretString, issuer: String)
+    case accessToken(Secret, issuer: String, expiresAt: Int64)
+    case idToken(Secret, issuer: String)
     /// `check`.
     case success
     /// `loaded_accounts`.

@@ -1,6 +1,7 @@
 import DBus
 import Foundation
 import OIDC
+import Secrets
 import TesseraAPI
 import TesseraCore
 
@@ -50,13 +51,13 @@ extension AgentObject {
             guard kind == .oidc else {
                 throw .invalidArgument(field: AccountSetting.refreshToken.rawValue, reason: "applies only to kind=oidc (a mytoken account takes mytoken)")
             }
-            settings.refreshToken = SecretString(try Validate.secret(refreshToken, field: AccountSetting.refreshToken.rawValue))
+            settings.refreshToken = Secret(try Validate.secret(refreshToken, field: AccountSetting.refreshToken.rawValue))
         }
         if let mytoken = message.mytoken {
-            settings.mytoken = SecretString(try Validate.secret(mytoken, field: AccountSetting.mytoken.rawValue))
+            settings.mytoken = Secret(try Validate.secret(mytoken, field: AccountSetting.mytoken.rawValue))
         }
         if let code = message.transferCode {
-            settings.transferCode = SecretString(try Validate.secret(code, field: AccountSetting.transferCode.rawValue))
+            settings.transferCode = Secret(try Validate.secret(code, field: AccountSetting.transferCode.rawValue))
         }
         if let raw = message.mytokenRequest {
             settings.mytokenRequest = try Self.loginRequest(raw, kind: kind)
@@ -70,7 +71,7 @@ extension AgentObject {
         settings.clientID = try message.clientID.map { id throws(AgentError) in try Validate.text(id, field: AccountSetting.clientID.rawValue) }
         if let secret = message.clientSecret {
             _ = try Validate.text(secret, field: AccountSetting.clientSecret.rawValue)
-            settings.clientSecret = SecretString(secret)
+            settings.clientSecret = Secret(secret)
         }
         settings.scopes = try message.scopes.map { s throws(AgentError) in try Validate.words(s, field: AccountSetting.scopes.rawValue) }
         settings.audience = try message.audience.map { a throws(AgentError) in try Validate.words(a, field: AccountSetting.audience.rawValue) }
@@ -127,7 +128,7 @@ extension AgentObject {
         edit.clientID = try message.clientID.map { id throws(AgentError) in try Validate.text(id, field: AccountSetting.clientID.rawValue) }
         if let secret = message.clientSecret {
             _ = try Validate.text(secret, field: AccountSetting.clientSecret.rawValue)
-            edit.clientSecret = SecretString(secret)
+            edit.clientSecret = Secret(secret)
         }
         edit.scopes = try message.scopes.map { s throws(AgentError) in try Validate.words(s, field: AccountSetting.scopes.rawValue) }
         edit.audience = try message.audience.map { a throws(AgentError) in try Validate.words(a, field: AccountSetting.audience.rawValue) }

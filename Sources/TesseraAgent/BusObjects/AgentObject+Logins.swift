@@ -1,6 +1,7 @@
 import DBus
 import Foundation
 import OIDC
+import Secrets
 import TesseraAPI
 import TesseraCore
 
@@ -33,7 +34,7 @@ extension AgentObject {
         }
         let scopes = try options.scopes.map { s throws(AgentError) in try Validate.words(s, field: PasswordLoginOption.scopes.rawValue) }
         try await agent.loginWithPassword(account: account, username: try Validate.text(username, field: PasswordLoginOption.username.rawValue),
-                                          password: SecretString(password), scopes: scopes)
+                                          password: Secret(password), scopes: scopes)
         return []
     }
 

@@ -1,6 +1,7 @@
 import DBus
 import Foundation
 import OIDC
+import Secrets
 import TesseraAPI
 import TesseraCore
 
@@ -31,7 +32,7 @@ extension AgentObject {
         let (text, options) = try decodeOptions(call) { options throws(ArgumentError) in
             try MytokenTokenOptions(dbusOptions: options)
         }
-        let mytoken = SecretString(try Validate.secret(text, field: "mytoken"))
+        let mytoken = Secret(try Validate.secret(text, field: "mytoken"))
         let server = try options.mytokenServer.map { text throws(AgentError) in
             try Validate.serverURL(text, field: MytokenTokenOption.mytokenServer.rawValue)
         }
@@ -62,7 +63,7 @@ extension AgentObject {
         let (text, options) = try decodeOptions(call) { options throws(ArgumentError) in
             try MytokenServerOptions(dbusOptions: options, allowRecursive: false)
         }
-        let code = SecretString(try Validate.secret(text, field: "transfer_code"))
+        let code = Secret(try Validate.secret(text, field: "transfer_code"))
         let server = try options.mytokenServer.map { text throws(AgentError) in
             try Validate.serverURL(text, field: MytokenServerOption.mytokenServer.rawValue)
         }
@@ -74,7 +75,7 @@ extension AgentObject {
         let (text, options) = try decodeOptions(call) { options throws(ArgumentError) in
             try MytokenServerOptions(dbusOptions: options, allowRecursive: true)
         }
-        let mytoken = SecretString(try Validate.secret(text, field: "mytoken"))
+        let mytoken = Secret(try Validate.secret(text, field: "mytoken"))
         let server = try options.mytokenServer.map { text throws(AgentError) in
             try Validate.serverURL(text, field: MytokenServerOption.mytokenServer.rawValue)
         }
@@ -100,8 +101,8 @@ extension AgentObject {
     /// The rule for calls that act on a stored account or on a mytoken passed in: one or the
     /// other, and a server only with a passed mytoken (an account knows its own).
     static func passedMytoken(account: String, mytoken: String?, server: String?, mytokenField: String,
-                              serverField: String) throws(AgentError) -> (mytoken: SecretString?, server: URL?) {
-        let passed = try mytoken.map { text throws(AgentError) in SecretString(try Validate.secret(text, field: mytokenField)) }
+                              serverField: String) throws(AgentError) -> (mytoken: Secret?, server: URL?) {
+        let passed = try mytoken.map { text throws(AgentError) in Secret(try Validate.secret(text, field: mytokenField)) }
         if passed != nil && !account.isEmpty {
             throw .invalidArgument(field: mytokenField, reason: "give an account or a mytoken, not both")
         }

@@ -79,6 +79,10 @@ public final class AgentObject: AgentObserver {
             AgentContract.member(.finishMytokenLogin): verified { [self] call, caller in try await finishMytokenLogin(call, caller) },
             AgentContract.member(.getSettings): verified { [self] _, _ in await getSettings() },
             AgentContract.member(.setSettings): verified { [self] call, _ in try await setSettings(call) },
+            AgentContract.member(.getPolicy): verified { [self] call, _ in try getPolicy(call) },
+            AgentContract.member(.setPolicy): verified { [self] call, caller in try await setPolicy(call, caller) },
+            AgentContract.member(.setApplicationPolicy): verified { [self] call, caller in try await setApplicationPolicy(call, caller) },
+            AgentContract.member(.forgetApplication): verified { [self] call, caller in try await forgetApplication(call, caller) },
         ]
         let interface = try ExportedInterface(AgentContract.agentInterface, methods: handlers,
                                               getters: [AgentContract.member(.version): { .string(Daemon.version) },
@@ -118,7 +122,7 @@ public final class AgentObject: AgentObserver {
 
     /// "/usr/bin/foo (pid 42)", plus the caller's own `application` hint, quoted as a claim.
     static func requester(_ caller: VerifiedCaller, application: String?) -> String {
-        application.map { "\(caller) (calls itself “\($0)”)" } ?? caller.description
+        caller.describe(hint: application)
     }
 
     // MARK: AgentObserver

@@ -5,27 +5,66 @@ import Posix
 import Synchronization
 import TesseraCore
 
-/// A caller as the bus daemon vouches for it (GetConnectionCredentials), not as it describes
-/// itself: the `application` option is a display hint anyone can fill in, this is not.
+/// A caller as the bus daemon and the kernel vouch for it (GetConnectionCredentials or
+/// SO_PEERCRED, then /proc through a pidfd), not as it describes itself: the `application` option
+/// is a display hint anyone can fill in, this is not.
 public struct VerifiedCaller: Sendable, Equatable, CustomStringConvertible {
     public let uniqueName: String
     public let userID: UInt32
     public let processID: UInt32?
     /// `/proc/PID/exe` when it could be read: the program that made the connection.
     public let executable: String?
+    /// The Flatpak app id or Snap name when the caller runs in such a sandbox (`CallerIdentity`).
+    public let sandbox: ApplicationID?
 
-    /// What consent rules are keyed on. Today the executable; the sandbox identity (Flatpak app id,
-    /// Snap name) takes precedence once the caller lookup reads it.
-    public var application: ApplicationID? { executable.map { .executable($0) } }
+    public init(uniqueName: String, userID: UInt32, processID: UInt32?, executable: String?, sandbox: ApplicationID? = nil) {
+        self.uniqueName = uniqueName
+        self.userID = userID
+        self.processID = processID
+        self.executable = executable
+        self.sandbox = sandbox
+    }
 
-    /// For logs and notifications, e.g. `/usr/bin/tessera (pid 4242)`.
+    /// The one way a caller is built, for bus callers and oidc-agent socket peers alike: the
+    /// identity is read through `CallerIdentity` from what the bus or the kernel reported.
+    public static func identify(uniqueName: String, userID: UInt32, processID: UInt32?, handle: ProcessHandle?,
+                                handleTakenAtConnect: Bool, securityLabel: [UInt8]?, askedAt: Duration?) -> VerifiedCaller {
+        let identity = CallerIdentity.identify(processID: processID, handle: handle, handleTakenAtConnect: handleTakenAtConnect,
+                                               securityLabel: securityLabel, askedAt: askedAt)
+        return VerifiedCaller(uniqueName: uniqueName, userID: userID, processID: processID,
+                              executable: identity.executable, sandbox: identity.sandbox)
+    }
+
+    /// What consent rules are keyed on: the sandbox identity when there is one (code inside the
+    /// sandbox cannot choose it), else the executable; nil when neither could be read.
+    public var application: ApplicationID? { sandbox ?? executable.map { .executable($0) } }
+
+    /// For logs and notifications: `/usr/bin/foo (pid 42)`, or for a sandboxed caller
+    /// `flatpak:org.example.App (/app/bin/foo, pid 42)`.
     public var description: String {
-        switch (executable, processID) {
-        case (let exe?, let pid?): "\(exe) (pid \(pid))"
-        case (let exe?, nil): exe
-        case (nil, let pid?): "pid \(pid)"
-        case (nil, nil): uniqueName
+        let pid = processID.map { "pid \($0)" }
+        if let sandbox {
+            return "\(sandbox) (\([executable, pid].compactMap { $0 }.joined(separator: ", ")))"
         }
+        switch (executable, pid) {
+        case (let exe?, let pid?): return "\(exe) (\(pid))"
+        case (let exe?, nil): return exe
+        case (nil, let pid?): return pid
+        case (nil, nil): return uniqueName
+        }
+    }
+
+    /// Longest hint shown.
+    public static let maxHint = 80
+
+    /// The verified caller, then the caller's own `application` hint quoted as a claim (control
+    /// characters dropped, at most `maxHint` characters): `/usr/bin/foo (pid 42) (calls itself “Foo”)`.
+    /// What logs and notifications show; the hint never decides anything.
+    public func describe(hint: String?) -> String {
+        guard let hint else { return description }
+        let shown = String(hint.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f && !(0x80..<0xa0).contains($0.value) }
+            .map(Character.init).prefix(Self.maxHint))
+        return "\(description) (calls itself “\(shown)”)"
     }
 }
 
@@ -73,7 +112,9 @@ public final class CallerPolicy: Sendable {
     public func verify(_ sender: BusName) async throws(AgentError) -> VerifiedCaller {
         let name = sender.rawValue
         if let known = state.withLock({ $0.callers[name] }) { return try admit(known) }
-        let caller = try await lookUp(sender)
+        // The caller's message has arrived, so its process existed by now: one that started later
+        // holds a recycled pid.
+        let caller = try await lookUp(sender, askedAt: Posix.sinceBoot())
         state.withLock { state in
             if !state.departed.contains(name) { state.callers[name] = caller }
         }
@@ -88,9 +129,9 @@ public final class CallerPolicy: Sendable {
         return caller
     }
 
-    private func lookUp(_ sender: BusName) async throws(AgentError) -> VerifiedCaller {
-        let credentials: [String: Variant]
-        do { credentials = try await connection.credentials(of: sender) } catch {
+    private func lookUp(_ sender: BusName, askedAt: Duration) async throws(AgentError) -> VerifiedCaller {
+        let credentials: [String: Variant], process: ProcessHandle?
+        do { (credentials, process) = try await connection.credentialsAndProcess(of: sender) } catch {
             logger.warning("cannot verify the caller \(sender): \(error)")
             throw .notPermitted("the bus could not vouch for the caller \(sender.rawValue): \(error)")
         }
@@ -98,8 +139,10 @@ public final class CallerPolicy: Sendable {
             throw .notPermitted("the bus does not know the Unix user of the caller \(sender.rawValue)")
         }
         let processID = try? credentials["ProcessID"]?.get(UInt32.self)
-        let caller = VerifiedCaller(uniqueName: sender.rawValue, userID: userID, processID: processID,
-                                    executable: processID.flatMap(Self.executable(of:)))
+        let label = try? credentials["LinuxSecurityLabel"]?.get([UInt8].self)
+        let caller = VerifiedCaller.identify(uniqueName: sender.rawValue, userID: userID, processID: processID,
+                                             handle: process, handleTakenAtConnect: process != nil, securityLabel: label,
+                                             askedAt: askedAt)
         logger.debug("new caller \(sender): \(caller), uid \(userID)")
         return caller
     }
@@ -111,11 +154,5 @@ public final class CallerPolicy: Sendable {
                 if state.departed.count > Self.departedMemory { state.departed.removeFirst() }
             }
         }
-    }
-
-    /// The program behind a process: the target of `/proc/PID/exe`. Readable for our own user's
-    /// processes (not for another user's or a non-dumpable one — then the pid alone is shown).
-    static func executable(of processID: UInt32) -> String? {
-        Posix.readLink("/proc/\(processID)/exe")
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import OIDC
 import OIDCAgentProtocol
+import Secrets
 import TesseraAPI
 import TesseraCore
 
@@ -106,12 +107,17 @@ public actor CompatibilitySocket {
 /// oidc-agent's requests answered by the agent: the same token path, caller description and login
 /// notification as `GetToken`.
 enum OIDCAgentAnswers {
-    /// Longest `application_hint` shown in a notification (as GetToken's `application`).
-    static let maxHint = 80
+    /// The peer as the kernel vouches for it, read the same way as a bus caller (so consent
+    /// rules keyed on its application hold here too).
+    static func caller(from peer: PeerCredentials) -> VerifiedCaller {
+        VerifiedCaller.identify(
+            uniqueName: "oidc-agent socket", userID: peer.userID, processID: peer.processID > 0 ? UInt32(peer.processID) : nil,
+            handle: peer.process, handleTakenAtConnect: peer.processPinnedAtConnect, securityLabel: peer.securityLabel,
+            askedAt: peer.acceptedAt)
+    }
 
     static func answer(_ request: AgentRequest, from peer: PeerCredentials, agent: Agent, logger: Logger) async -> AgentReply {
-        let caller = VerifiedCaller(uniqueName: "oidc-agent socket", userID: peer.userID,
-                                    processID: peer.processID > 0 ? UInt32(peer.processID) : nil, executable: peer.executable)
+        let caller = caller(from: peer)
         switch request {
         case .accessToken(let tokenRequest):
             logger.debug("oidc-agent socket: access_token for \(tokenRequest.selector) from \(caller)")
@@ -138,7 +144,7 @@ enum OIDCAgentAnswers {
             do throws(AgentError) {
                 let account = try agent.resolve(idRequest.selector.nameOrIssuer)
                 let token = try await agent.idToken(account: account.name, minValid: GetTokenOption.defaultMinValid, force: false)
-                return .idToken(SecretString(token.value), issuer: account.issuer.absoluteString)
+                return .idToken(Secret(token.value), issuer: account.issuer.absoluteString)
             } catch {
                 return failure(error)
             }
@@ -151,7 +157,6 @@ enum OIDCAgentAnswers {
     static func accessToken(_ tokenRequest: AccessTokenRequest, caller: VerifiedCaller, agent: Agent,
                             logger: Logger) async -> AgentReply {
         var request = TokenRequest(account: tokenRequest.selector.nameOrIssuer)
-        let hint = tokenRequest.applicationHint.map { String($0.filter { !$0.isNewline }.prefix(maxHint)) }
         do throws(AgentError) {
             if let scopes = tokenRequest.scopes { request.scopes = try Validate.words(scopes, field: "scope") }
             if let audience = tokenRequest.audience { request.audience = try Validate.words(audience, field: "audience") }
@@ -161,9 +166,9 @@ enum OIDCAgentAnswers {
                 // Negative values other than -1 mean "any valid token", as in oidc-agent.
                 request.minValid = UInt32(clamping: max(0, minValid))
             }
-            request.requestedBy = AgentObject.requester(caller, application: hint)
+            request.requestedBy = caller.describe(hint: tokenRequest.applicationHint)
             let (token, account) = try await agent.token(request)
-            return .accessToken(SecretString(token.value), issuer: account.issuer.absoluteString,
+            return .accessToken(Secret(token.value), issuer: account.issuer.absoluteString,
                                 expiresAt: Int64(token.expiresAt.timeIntervalSince1970.rounded(.down)))
         } catch .loginRequired(let account, let reason) {
             // As GetToken with `interactive`: the login starts and its notification shows; unlike it,

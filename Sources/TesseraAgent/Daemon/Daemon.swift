@@ -110,8 +110,8 @@ public enum Daemon {
             logger.critical("cannot connect to the session bus: \(error)")
             return .failure
         }
-        let agent = Agent(accountFile: AccountFile.standard(), secrets: LibSecretStore(), transport: CurlTransport(),
-                          logger: logger)
+        let transport = CurlTransport(configuration: .init(userAgent: "Tessera/\(version)"))
+        let agent = Agent(accountFile: AccountFile.standard(), secrets: LibSecretStore(), transport: transport, logger: logger)
         for problem in agent.loadAccounts() {
             logger.error("account file problem: \(problem.description)")
         }

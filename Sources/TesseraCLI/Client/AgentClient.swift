@@ -1,5 +1,6 @@
 import DBus
 import Glibc
+import Secrets
 import TesseraAPI
 
 /// The CLI's side of the `io.tessera.Agent1` contract: each method is one D-Bus call, and every
@@ -69,7 +70,7 @@ struct AgentClient: Sendable {
     private static func issuedToken(from body: [DBusValue]) throws(CLIError) -> IssuedToken {
         do {
             let reply = try TokenReply(body: body)
-            return IssuedToken(token: SecretText(reply.token), expiresAt: reply.expiresAt, tokenType: reply.tokenType,
+            return IssuedToken(token: Secret(reply.token), expiresAt: reply.expiresAt, tokenType: reply.tokenType,
                                scopes: reply.scopes, audience: reply.audience, issuer: reply.issuer)
         } catch {
             throw unexpectedReply(AgentMethod.getToken.rawValue, body)
@@ -115,8 +116,8 @@ struct AgentClient: Sendable {
         return value?.stringValue.flatMap(DeviceFlowState.init(rawValue:))
     }
 
-    func passwordLogin(account: String, username: String, password: SecretText) async throws(CLIError) {
-        let options = PasswordLoginOptions(username: username, password: password.revealed())
+    func passwordLogin(account: String, username: String, password: Secret) async throws(CLIError) {
+        let options = PasswordLoginOptions(username: username, password: password.reveal())
         _ = try await callWithSecret(AgentMethod.loginWithPassword.rawValue, [.string(account), options.dbusOptions.dbusValue],
                                      account: account)
     }

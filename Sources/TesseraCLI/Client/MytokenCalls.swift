@@ -1,32 +1,33 @@
 import DBus
+import Secrets
 import TesseraAPI
 
 /// An access token from a passed mytoken, and the mytoken's replacement when it rotated.
 struct MytokenAccess {
     var issued: IssuedToken
-    var rotated: SecretText?
+    var rotated: Secret?
 }
 
 /// A mytoken, short token or transfer code the service created or exchanged.
 struct CreatedMytoken {
-    var token: SecretText
+    var token: Secret
     var type: String
-    var rotated: SecretText?
+    var rotated: Secret?
 }
 
 /// The mytoken methods of `io.tessera.Agent1`, one D-Bus call each.
 extension AgentClient {
-    func token(mytoken: SecretText, server: String?, scopes: [String], audience: [String]) async throws(CLIError) -> MytokenAccess {
+    func token(mytoken: Secret, server: String?, scopes: [String], audience: [String]) async throws(CLIError) -> MytokenAccess {
         let options = MytokenTokenOptions(mytokenServer: server, scopes: scopes.isEmpty ? nil : scopes,
                                           audience: audience.isEmpty ? nil : audience, comment: "tessera")
         let member = AgentMethod.getTokenWithMytoken.rawValue
-        let body = try await callWithSecret(member, [.string(mytoken.revealed()), options.dbusOptions.dbusValue], account: nil)
+        let body = try await callWithSecret(member, [.string(mytoken.reveal()), options.dbusOptions.dbusValue], account: nil)
         guard let reply = try? TokenReply(body: body), body.count == 3 else { throw Self.unexpectedReply(member, body) }
         let rotated = body[2].entries.first { $0.0 == MytokenInfoKey.rotatedMytoken.rawValue }?.1.stringValue
         return MytokenAccess(
-            issued: IssuedToken(token: SecretText(reply.token), expiresAt: reply.expiresAt, tokenType: reply.tokenType,
+            issued: IssuedToken(token: Secret(reply.token), expiresAt: reply.expiresAt, tokenType: reply.tokenType,
                                 scopes: reply.scopes, audience: reply.audience, issuer: reply.issuer),
-            rotated: rotated.map(SecretText.init))
+            rotated: rotated.map(Secret.init))
     }
 
     func createMytoken(account: String?, request: CreateMytokenRequest) async throws(CLIError) -> CreatedMytoken {
@@ -35,18 +36,18 @@ extension AgentClient {
         return try created(member, body)
     }
 
-    func exchange(transferCode: SecretText, server: String?) async throws(CLIError) -> CreatedMytoken {
+    func exchange(transferCode: Secret, server: String?) async throws(CLIError) -> CreatedMytoken {
         let member = AgentMethod.exchangeTransferCode.rawValue
         let options = MytokenServerOptions(mytokenServer: server)
-        let body = try await callWithSecret(member, [.string(transferCode.revealed()), options.dbusOptions.dbusValue],
+        let body = try await callWithSecret(member, [.string(transferCode.reveal()), options.dbusOptions.dbusValue],
                                             account: nil)
         return try created(member, body)
     }
 
-    func revoke(mytoken: SecretText, server: String?, recursive: Bool) async throws(CLIError) {
+    func revoke(mytoken: Secret, server: String?, recursive: Bool) async throws(CLIError) {
         let options = MytokenServerOptions(mytokenServer: server, recursive: recursive ? true : nil)
         _ = try await callWithSecret(AgentMethod.revokeMytoken.rawValue,
-                                     [.string(mytoken.revealed()), options.dbusOptions.dbusValue], account: nil)
+                                     [.string(mytoken.reveal()), options.dbusOptions.dbusValue], account: nil)
     }
 
     func addMytokenAccount(name: String, settings: AccountSettingsMessage) async throws(CLIError) {
@@ -87,7 +88,7 @@ extension AgentClient {
 
     private func created(_ member: String, _ body: [DBusValue]) throws(CLIError) -> CreatedMytoken {
         guard let reply = try? MytokenReply(body: body), !reply.token.isEmpty else { throw Self.unexpectedReply(member, body) }
-        return CreatedMytoken(token: SecretText(reply.token), type: reply.tokenType,
-                              rotated: reply.rotatedMytoken.map(SecretText.init))
+        return CreatedMytoken(token: Secret(reply.token), type: reply.tokenType,
+                              rotated: reply.rotatedMytoken.map(Secret.init))
     }
 }

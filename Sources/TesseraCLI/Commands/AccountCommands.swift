@@ -1,4 +1,5 @@
 import ArgumentParser
+import Secrets
 import TesseraAPI
 
 struct AccountCommand: AsyncParsableCommand {
@@ -106,20 +107,20 @@ struct AccountCommand: AsyncParsableCommand {
                     throw CLIError.usage("'max' stands alone: it means every scope the provider supports")
                 }
             }
-            var secret: SecretText?
+            var secret: Secret?
             if clientSecretFromStdin {
                 secret = try prompt.readSecret(prompt: "Client secret for \(clientID ?? name): ")
                 if secret?.isEmpty == true { throw CLIError.usage("the client secret is empty") }
             }
-            var refreshToken: SecretText?
+            var refreshToken: Secret?
             if refreshTokenFromStdin {
                 refreshToken = try prompt.readSecret(prompt: "Refresh token for \(name): ")
                 if refreshToken?.isEmpty == true { throw CLIError.usage("the refresh token is empty") }
             }
             let settings = AccountSettingsMessage(
-                issuer: issuer, clientID: clientID, clientSecret: secret?.revealed(),
+                issuer: issuer, clientID: clientID, clientSecret: secret?.reveal(),
                 scopes: scopes.isEmpty ? nil : scopes, audience: audiences.isEmpty ? nil : audiences,
-                audienceStyle: audienceStyle, provider: provider, refreshToken: refreshToken?.revealed())
+                audienceStyle: audienceStyle, provider: provider, refreshToken: refreshToken?.reveal())
             try await agent.addAccount(name: name, settings: settings)
             let added = try? await agent.listAccounts().first { $0.name == name }
             let where_ = added.map { $0.text("issuer") } ?? issuer ?? provider ?? ""

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Secrets
 import TesseraAPI
 
 extension AccountCommand {
@@ -64,7 +65,7 @@ extension AccountCommand {
         }
 
         func run() async throws {
-            var secret: SecretText?
+            var secret: Secret?
             if clientSecretFromStdin {
                 let prompt = SecretPrompt()
                 defer { prompt.close() }
@@ -72,7 +73,7 @@ extension AccountCommand {
                 if secret?.isEmpty == true { throw CLIError.usage("the client secret is empty") }
             }
             let settings = AccountSettingsMessage(
-                issuer: issuer, clientID: clientID, clientSecret: secret?.revealed(),
+                issuer: issuer, clientID: clientID, clientSecret: secret?.reveal(),
                 scopes: scopes.isEmpty ? nil : scopes, audience: clearAudience ? [] : audiences.isEmpty ? nil : audiences,
                 audienceStyle: audienceStyle)
             try await AgentClient.connect().setAccount(name: name, settings: settings)

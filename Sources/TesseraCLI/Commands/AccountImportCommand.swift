@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import Glibc
+import Secrets
 import TesseraAPI
 
 extension AccountCommand {
@@ -42,7 +43,7 @@ extension AccountCommand {
                 throw CLIError.usage("pipe the configuration in: oidc-gen -p \(shellWord(name)) | tessera account import --oidc-agent \(shellWord(name))")
             }
             let text = try Self.readStandardInput()
-            let settings = AccountSettingsMessage(replace: replace ? true : nil, oidcAgentConfig: text.revealed())
+            let settings = AccountSettingsMessage(replace: replace ? true : nil, oidcAgentConfig: text.reveal())
             let agent = try await AgentClient.connect()
             _ = try await agent.call(AgentMethod.addAccount.rawValue, [.string(name), settings.dbusOptions.dbusValue], account: name)
             StandardStream.output.line("Imported \(name) from oidc-agent. Try: tessera token \(shellWord(name))")
@@ -54,8 +55,8 @@ extension AccountCommand {
 
         /// The configuration's keys that hold something Tessera does not keep (the service's rule,
         /// `OIDCAgentImportKeys`). Only key names and value shapes are read here.
-        static func notImported(_ text: SecretText) -> [String] {
-            guard let fields = try? JSONDecoder().decode([String: ImportValue].self, from: Data(text.revealed().utf8)) else { return [] }
+        static func notImported(_ text: Secret) -> [String] {
+            guard let fields = try? JSONDecoder().decode([String: ImportValue].self, from: Data(text.reveal().utf8)) else { return [] }
             return OIDCAgentImportKeys.notImported(fields.mapValues(\.value))
         }
 
@@ -84,7 +85,7 @@ extension AccountCommand {
         }
 
         /// All of stdin, bounded; kept as a secret (it holds the refresh token).
-        static func readStandardInput() throws(CLIError) -> SecretText {
+        static func readStandardInput() throws(CLIError) -> Secret {
             var bytes: [UInt8] = []
             var chunk = [UInt8](repeating: 0, count: 16 * 1024)
             while true {
@@ -101,7 +102,7 @@ extension AccountCommand {
             guard !bytes.isEmpty else { throw CLIError.usage("standard input is empty; pipe in `oidc-gen -p NAME`") }
             let text = String(decoding: bytes, as: UTF8.self)
             bytes.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
-            return SecretText(text)
+            return Secret(text)
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DBus
+import Secrets
 import TesseraAPI
 
 struct ProviderCommand: AsyncParsableCommand {
@@ -90,13 +91,13 @@ extension AgentClient {
         _ = try await call(AgentMethod.renameAccount.rawValue, [.string(old), .string(new)], account: old)
     }
 
-    func idToken(account: String, minValid: UInt32?, force: Bool) async throws(CLIError) -> (token: SecretText, expiresAt: Int64) {
+    func idToken(account: String, minValid: UInt32?, force: Bool) async throws(CLIError) -> (token: Secret, expiresAt: Int64) {
         let options = IdTokenOptions(minValid: minValid, force: force ? true : nil)
         let reply = try await call(AgentMethod.getIdToken.rawValue, [.string(account), options.dbusOptions.dbusValue],
                                    account: account)
         guard reply.count == 2, case .string(let token) = reply[0], case .int64(let expiresAt) = reply[1] else {
             throw Self.unexpectedReply(AgentMethod.getIdToken.rawValue, reply)
         }
-        return (SecretText(token), expiresAt)
+        return (Secret(token), expiresAt)
     }
 }

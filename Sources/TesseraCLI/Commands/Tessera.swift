@@ -18,7 +18,7 @@ public struct Tessera: AsyncParsableCommand {
         version: TesseraVersion.current,
         subcommands: [AccountCommand.self, LoginCommand.self, TokenCommand.self,
                       RevokeCommand.self, StatusCommand.self, MytokenCommand.self, ProviderCommand.self,
-                      CompatCommand.self, EnvCommand.self])
+                      CompatCommand.self, EnvCommand.self, PolicyCommand.self])
 
     public init() {}
 }

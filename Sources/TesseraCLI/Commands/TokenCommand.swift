@@ -154,10 +154,10 @@ struct TokenCommand: AsyncParsableCommand {
         if idToken {
             let (token, expiresAt) = try await agent.idToken(account: account, minValid: minValid, force: force)
             if json {
-                StandardStream.output.line(JSONValue.object([("id_token", .string(token.revealed())),
+                StandardStream.output.line(JSONValue.object([("id_token", .string(token.reveal())),
                                                              ("expires_at", .integer(expiresAt))]).rendered())
             } else {
-                StandardStream.output.line(token.revealed())
+                StandardStream.output.line(token.reveal())
             }
             return
         }

@@ -1,5 +1,6 @@
 import Glibc
 import Posix
+import Secrets
 
 /// The WLCG bearer token discovery file (WLCG Bearer Token Discovery, v1.0): tools look at
 /// `$BEARER_TOKEN`, then `$BEARER_TOKEN_FILE`, then `$XDG_RUNTIME_DIR/bt_u$UID`, then
@@ -20,32 +21,25 @@ public enum BearerTokenFile {
     /// token goes to a fresh 0600 temporary file in the same directory, reaches the disk, and only
     /// then is renamed over the old file, so a reader sees either the old token or the new one,
     /// never a partial one, and never a file others could read.
-    public static func write(_ token: SecretText, to path: String) throws(CLIError) {
+    public static func write(_ token: Secret, to path: String) throws(CLIError) {
         let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        let descriptor: FileDescriptor, temporary: String
-        do { (descriptor, temporary) = try FileDescriptor.temporaryFile(in: directory.isEmpty ? "/" : directory, prefix: ".bt-tessera.") } catch {
-            throw .runtime("cannot create a file in \(directory) for the bearer token: \(error); "
-                + "choose another path with --bearer-file=PATH")
-        }
-        var renamed = false
-        defer {
-            descriptor.close()
-            if !renamed { Posix.unlink(temporary) }
-        }
-        var bytes = Array(token.revealed().utf8) + [UInt8(ascii: "\n")]
+        var bytes = Array(token.reveal().utf8) + [UInt8(ascii: "\n")]
         defer { for index in bytes.indices { bytes[index] = 0 } }
-        do { try descriptor.writeAll(bytes) } catch {
-            throw .runtime("cannot write the bearer token to \(temporary): \(error)")
+        do {
+            // A token for this session only: the rename need not survive a crash (no directory fsync).
+            try StagedFile(bytes, replacing: path, mode: 0o600, prefix: ".bt-tessera.").commit(syncDirectory: false)
+        } catch {
+            switch error.step {
+            case .create:
+                throw .runtime("cannot create a file in \(directory.isEmpty ? "/" : directory) for the bearer token: \(error); "
+                    + "choose another path with --bearer-file=PATH")
+            case .write:
+                throw .runtime("cannot save the bearer token in \(directory.isEmpty ? "/" : directory): \(error)")
+            case .rename:
+                throw .runtime("cannot move the bearer token to \(path): \(error); "
+                    + "choose another path with --bearer-file=PATH")
+            }
         }
-        // mkstemp already uses 0600; setting it makes that independent of the C library's choice.
-        do { try descriptor.persist(mode: 0o600) } catch {
-            throw .runtime("cannot save the bearer token in \(directory): \(error)")
-        }
-        do { try Posix.rename(temporary, path) } catch {
-            throw .runtime("cannot move the bearer token to \(path): \(error); "
-                + "choose another path with --bearer-file=PATH")
-        }
-        renamed = true
     }
 }
 

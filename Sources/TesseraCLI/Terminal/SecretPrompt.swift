@@ -1,4 +1,5 @@
 import Glibc
+import Secrets
 
 /// Reads secrets (a password, a client secret) from the terminal with echo off, or from standard
 /// input when it is not a terminal (scripts pipe them in). Secrets never come from argv, where any
@@ -29,8 +30,8 @@ struct SecretPrompt {
 
     /// A line typed with echo off. Signals are off too, so Ctrl-C arrives as a byte: the prompt then
     /// restores the terminal and reports an interruption instead of dying with echo still off.
-    func readSecret(prompt: String) throws(CLIError) -> SecretText {
-        guard let terminal else { return SecretText(try readLineBytes(from: 0, what: prompt)) }
+    func readSecret(prompt: String) throws(CLIError) -> Secret {
+        guard let terminal else { return Secret(try readLineBytes(from: 0, what: prompt)) }
         var saved = termios()
         guard tcgetattr(terminal, &saved) == 0 else {
             throw .runtime("cannot switch off the terminal echo: \(errnoText())")
@@ -43,7 +44,7 @@ struct SecretPrompt {
             throw .runtime("cannot switch off the terminal echo: \(errnoText())")
         }
         defer { _ = tcsetattr(terminal, TCSAFLUSH, &saved) }
-        return SecretText(try readLineBytes(from: terminal, what: prompt))
+        return Secret(try readLineBytes(from: terminal, what: prompt))
     }
 
     func close() {

@@ -1,6 +1,8 @@
+import Secrets
+
 /// An access token as the service handed it out, with what the provider said about it.
 public struct IssuedToken: Sendable, Equatable {
-    public var token: SecretText
+    public var token: Secret
     /// Seconds since the epoch; 0 when the provider gave no lifetime.
     public var expiresAt: Int64
     public var tokenType: String
@@ -8,7 +10,7 @@ public struct IssuedToken: Sendable, Equatable {
     public var audience: [String]
     public var issuer: String
 
-    public init(token: SecretText, expiresAt: Int64, tokenType: String = "Bearer", scopes: [String] = [],
+    public init(token: Secret, expiresAt: Int64, tokenType: String = "Bearer", scopes: [String] = [],
                 audience: [String] = [], issuer: String = "") {
         self.token = token
         self.expiresAt = expiresAt
@@ -37,10 +39,10 @@ public enum TokenFormat: Sendable, Equatable {
     public func render(_ issued: IssuedToken) -> String {
         switch self {
         case .plain:
-            return issued.token.revealed() + "\n"
+            return issued.token.reveal() + "\n"
         case .json:
             return JSONValue.object([
-                ("token", .string(issued.token.revealed())),
+                ("token", .string(issued.token.reveal())),
                 ("expires_at", .integer(issued.expiresAt)),
                 ("token_type", .string(issued.tokenType)),
                 ("scopes", .array(issued.scopes.map(JSONValue.string))),
@@ -58,7 +60,7 @@ public enum TokenFormat: Sendable, Equatable {
         case .all:
             return [TokenField.token, .issuer, .expiresAt].map { $0.value(of: issued) + "\n" }.joined()
         case .authorizationHeader:
-            return "Authorization: Bearer \(issued.token.revealed())\n"
+            return "Authorization: Bearer \(issued.token.reveal())\n"
         }
     }
 }
@@ -77,7 +79,7 @@ public enum TokenField: CaseIterable, Sendable, Hashable {
 
     func value(of issued: IssuedToken) -> String {
         switch self {
-        case .token: issued.token.revealed()
+        case .token: issued.token.reveal()
         case .issuer: issued.issuer
         case .expiresAt: String(issued.expiresAt)
         }

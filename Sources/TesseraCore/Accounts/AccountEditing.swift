@@ -1,13 +1,14 @@
 import Foundation
 import Keyring
 import OIDC
+import Secrets
 import TesseraNames
 
 /// SetAccount's changes, checked; nil leaves a setting as it is.
 public struct AccountEdit: Sendable {
     public var issuer: URL?
     public var clientID: String?
-    public var clientSecret: SecretString?
+    public var clientSecret: Secret?
     /// `['max']`: every scope the provider supports.
     public var scopes: [String]?
     public var audience: [String]?
@@ -203,7 +204,7 @@ extension Agent {
     /// Stores an imported refresh token and proves it by refreshing once. The account stays
     /// either way; when the provider refuses the token it is deleted again (as any refused
     /// refresh token is) and the caller learns why.
-    func importRefreshToken(_ refreshToken: SecretString, into account: Account) async throws(AgentError) {
+    func importRefreshToken(_ refreshToken: Secret, into account: Account) async throws(AgentError) {
         try await storeLogin(IssuedLogin(secret: refreshToken), account: account)
         var request = TokenRequest(account: account.name)
         request.force = true

@@ -335,14 +335,7 @@ public struct AccountFile: Sendable {
     /// Returns the name the old file was kept under, if any.
     @discardableResult
     public func save(_ accounts: [Account], keepInvalid: Bool = false) throws(AccountFileError) -> String? {
-        let directory = (path as NSString).deletingLastPathComponent
-        let fm = FileManager.default
-        do {
-            try fm.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                   attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw .writeFailed(file: path, reason: "cannot create \(directory)")
-        }
+        try ConfigFile.makeDirectory(for: path)
         let list: [[String: Any]] = accounts.map { account in
             var object: [String: Any] = [
                 "name": account.name,
@@ -379,30 +372,18 @@ public struct AccountFile: Sendable {
         } catch {
             throw .writeFailed(file: path, reason: "cannot encode the accounts")
         }
-        let temporary = "\(path).tmp-\(getpid())"
-        do throws(Errno) {
-            let file = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o600)
-            defer { file.close() }
-            try data.withUnsafeBytes { buffer in Result { () throws(Errno) in try file.writeAll(buffer) } }.get()
-            try file.persist(mode: 0o600)
-        } catch {
-            Posix.unlink(temporary)
-            throw .writeFailed(file: path, reason: error.description)
-        }
+        let staged = try ConfigFile.stage(data, for: path)
         var kept: String?
         if keepInvalid {
             do { kept = try keepAside() } catch {
-                Posix.unlink(temporary)
+                staged.discard()
                 throw error
             }
         }
-        do throws(Errno) { try Posix.rename(temporary, path) } catch {
-            Posix.unlink(temporary)
+        do { try staged.commit() } catch {
             if let kept { Posix.unlink(kept) }  // the original is still in place
             throw .writeFailed(file: path, reason: error.description)
         }
-        // The rename is durable only once the directory is.
-        Posix.syncDirectory(directory)
         return kept
     }
 

@@ -1,13 +1,14 @@
 import Keyring
 import Logging
 import OIDC
+import Secrets
 
 /// The keyring steps of one account change, each remembering how to undo itself, so a change
 /// that fails half-way leaves the keyring as it found it (DESIGN.md, Secrets: "rolls back what it
 /// did if a step fails"). A deleted secret is read first so it can be put back.
 struct KeyringTransaction {
     private enum Undo {
-        case restore(SecretString, SecretKind, Account)
+        case restore(Secret, SecretKind, Account)
         case remove(SecretKind, Account)
     }
 
@@ -16,7 +17,7 @@ struct KeyringTransaction {
 
     init(vault: SecretVault) { self.vault = vault }
 
-    mutating func save(_ value: SecretString, as kind: SecretKind, of account: Account) async throws(AgentError) {
+    mutating func save(_ value: Secret, as kind: SecretKind, of account: Account) async throws(AgentError) {
         let before = try await vault.load(kind, of: account)
         try await vault.save(value, as: kind, of: account)
         undo.append(before.map { .restore($0, kind, account) } ?? .remove(kind, account))

@@ -1,5 +1,6 @@
 import Keyring
 import OIDC
+import Secrets
 
 /// The agent's view of the keyring: refresh tokens and client secrets per account, with keyring
 /// failures already turned into agent errors.
@@ -10,17 +11,17 @@ struct SecretVault: Sendable {
         SecretKey(account: account.name, issuer: account.issuer.absoluteString, kind: kind)
     }
 
-    func load(_ kind: SecretKind, of account: Account) async throws(AgentError) -> SecretString? {
+    func load(_ kind: SecretKind, of account: Account) async throws(AgentError) -> Secret? {
         do {
-            return try await store.load(Self.key(account, kind)).map { SecretString($0.reveal()) }
+            return try await store.load(Self.key(account, kind))
         } catch {
             throw AgentError(error)
         }
     }
 
-    func save(_ value: SecretString, as kind: SecretKind, of account: Account) async throws(AgentError) {
+    func save(_ value: Secret, as kind: SecretKind, of account: Account) async throws(AgentError) {
         do {
-            try await store.store(try Secret(value.reveal()), for: Self.key(account, kind))
+            try await store.store(value, for: Self.key(account, kind))
         } catch {
             throw AgentError(error)
         }

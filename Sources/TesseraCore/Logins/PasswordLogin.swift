@@ -1,5 +1,6 @@
 import Keyring
 import OIDC
+import Secrets
 
 extension Agent {
     /// The deprecated resource owner password grant (RFC 6749 §4.3), for providers that offer
@@ -10,7 +11,7 @@ extension Agent {
     /// A wrong user name or password comes back from the provider as `invalid_grant`; here that is
     /// `AccessDenied` with a message saying so, not `LoginRequired` — the user is in the middle of
     /// logging in, and "log in" would be no advice at all.
-    public func loginWithPassword(account nameOrIssuer: String, username: String, password: SecretString,
+    public func loginWithPassword(account nameOrIssuer: String, username: String, password: Secret,
                                   scopes: [String]?) async throws(AgentError) {
         let account = try resolve(nameOrIssuer)
         let scopes = scopes ?? account.scopes

@@ -1,3 +1,4 @@
+import OIDC
 import TesseraNames
 
 /// The consent store: each account's `AccountPolicy`, read under the agent's state lock and

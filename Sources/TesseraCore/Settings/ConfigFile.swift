@@ -1,8 +1,9 @@
 import Foundation
+import Posix
 
 /// How the service writes its files in `$XDG_CONFIG_HOME/tessera`: the directory made 0700 if
-/// missing, a temp file in the same directory, fsync, rename — so a crash leaves the old file or
-/// the new one, never half of one — with mode 0600.
+/// missing, then `StagedFile` (a temp file in the same directory, fsync, rename) with mode 0600,
+/// so a crash leaves the old file or the new one, never half of one.
 enum ConfigFile {
     /// The standard directory, from `XDG_CONFIG_HOME` or `~/.config`.
     static func directory(environment: [String: String]) -> String {
@@ -10,38 +11,33 @@ enum ConfigFile {
         return (environment["HOME"] ?? NSHomeDirectory()) + "/.config/tessera"
     }
 
-    /// `keepInvalid` moves the current file aside to `<path>.invalid` first.
-    static func write(_ data: Data, to path: String, keepInvalid: Bool = false) throws(AccountFileError) {
+    static func write(_ data: Data, to path: String) throws(AccountFileError) {
+        try makeDirectory(for: path)
+        let staged = try stage(data, for: path)
+        do { try staged.commit() } catch {
+            throw .writeFailed(file: path, reason: error.description)
+        }
+    }
+
+    /// `path`'s directory, made (0700) when missing.
+    static func makeDirectory(for path: String) throws(AccountFileError) {
         let directory = (path as NSString).deletingLastPathComponent
-        let fm = FileManager.default
         do {
-            try fm.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                   attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
         } catch {
             throw .writeFailed(file: path, reason: "cannot create \(directory)")
         }
-        if keepInvalid && fm.fileExists(atPath: path) {
-            _ = rename(path, path + ".invalid")
-        }
-        let temporary = "\(path).tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw .writeFailed(file: path, reason: String(cString: strerror(errno))) }
-        var ok = data.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 { if errno == EINTR { continue }; return false }
-                offset += written
-            }
-            return true
-        }
-        ok = ok && fchmod(fd, 0o600) == 0 && fsync(fd) == 0
-        let failure = errno
-        close(fd)
-        guard ok, rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(ok ? errno : failure))
-            unlink(temporary)
-            throw .writeFailed(file: path, reason: reason)
+    }
+
+    /// `data` on the disk beside `path`, not yet in its place.
+    static func stage(_ data: Data, for path: String) throws(AccountFileError) -> StagedFile {
+        do {
+            return try data.withUnsafeBytes { buffer in
+                Result { () throws(StagedFile.Failure) in try StagedFile(buffer, replacing: path, mode: 0o600) }
+            }.get()
+        } catch {
+            throw .writeFailed(file: path, reason: error.description)
         }
     }
 }

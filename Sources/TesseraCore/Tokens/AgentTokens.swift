@@ -1,5 +1,6 @@
 import Foundation
 import OIDC
+import Secrets
 import TesseraNames
 
 /// Access tokens and the login secrets they come from: the rules every kind of account shares.
@@ -56,7 +57,7 @@ extension Agent {
     /// stored first, a new rotation stored before the result is returned, and the secret deleted
     /// — and `LoginRequired` signalled — when the server rejects it for good.
     func withLoginSecret<Value: Sendable>(
-        of account: Account, _ use: @Sendable (SecretString) async throws(CredentialFailure) -> Refreshed<Value>
+        of account: Account, _ use: @Sendable (Secret) async throws(CredentialFailure) -> Refreshed<Value>
     ) async throws(AgentError) -> Value {
         try await secrets.locks.run(account.name) { [self] () async throws(AgentError) -> Value in
             // A clean stop waits for uses in flight (their rotation must reach the keyring) and

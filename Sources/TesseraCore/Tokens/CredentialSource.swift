@@ -1,6 +1,7 @@
 import Foundation
 import Keyring
 import OIDC
+import Secrets
 
 /// Where an account's access tokens come from: an OpenID provider with a refresh token
 /// (`OIDCSource`) or a mytoken server with a mytoken (`MytokenSource`). The shape is GNOME Online
@@ -16,7 +17,7 @@ protocol CredentialSource: Sendable {
     /// An access token from the account's login secret. A rotated secret comes back in the result
     /// and is stored by the caller before the token is handed out. `grantedScopes`: what the login
     /// was granted (a refresh asks for other scopes only when they differ).
-    func refresh(_ account: Account, secret: SecretString, scopes: [String], audience: [String],
+    func refresh(_ account: Account, secret: Secret, scopes: [String], audience: [String],
                  grantedScopes: [String]) async throws(CredentialFailure) -> Refreshed<AccessToken>
 
     /// Starts the account's own kind of login at its server (a device flow, or a mytoken server's
@@ -25,7 +26,7 @@ protocol CredentialSource: Sendable {
 
     /// Revokes the secret at the server (`recursive`: with every token made from it, where the
     /// server knows such a thing; see `revokesRecursively`).
-    func revoke(_ account: Account, secret: SecretString, recursive: Bool) async throws(AgentError)
+    func revoke(_ account: Account, secret: Secret, recursive: Bool) async throws(AgentError)
 
     /// Whether `revoke(recursive: true)` means anything for this kind of account.
     var revokesRecursively: Bool { get }
@@ -34,9 +35,9 @@ protocol CredentialSource: Sendable {
 /// A result obtained with a login secret, and the secret's replacement when the server rotated it.
 struct Refreshed<Value: Sendable>: Sendable {
     var value: Value
-    var rotated: SecretString?
+    var rotated: Secret?
     /// An ID token that came with it (OpenID providers), kept for GetIdToken.
-    var idToken: SecretString?
+    var idToken: Secret?
     /// When the server's answer arrived (for the log of how long a rotation was unsaved).
     var receivedAt: Date?
 }
@@ -61,9 +62,9 @@ struct PreparedAccount: Sendable {
 
     var account: Account
     var forget: Forget = .nothing
-    var clientSecret: SecretString?
+    var clientSecret: Secret?
     /// A login secret that comes with the account (an imported mytoken, or a transfer code's).
-    var loginSecret: SecretString?
+    var loginSecret: Secret?
     /// The client registered for the account (RFC 7591/7592): its registration token is stored,
     /// and the client deleted again if the account cannot be added.
     var management: ClientManagement?
@@ -78,12 +79,12 @@ struct LoginStart: Sendable {
 
 /// What a finished login issued: the login secret, and the access token that came with it.
 struct IssuedLogin: Sendable {
-    var secret: SecretString
+    var secret: Secret
     var accessToken: AccessToken?
     /// The scopes the login asked for: the cache key of `accessToken`.
     var requestedScopes: [String] = []
     /// An OpenID login's ID token, and the scopes it was granted (nil for other logins).
-    var idToken: SecretString?
+    var idToken: Secret?
     var grantedScopes: [String]?
 }
 

@@ -1,5 +1,6 @@
 import Logging
 import OIDC
+import Secrets
 import Synchronization
 
 /// Every account's login secret — a refresh token, or for a mytoken account its mytoken — and the
@@ -13,7 +14,7 @@ import Synchronization
 final class LoginSecrets: Sendable {
     let vault: SecretVault
     let locks = AccountLocks()
-    private let unsaved = Mutex<[String: SecretString]>([:])
+    private let unsaved = Mutex<[String: Secret]>([:])
     private let logger: Logger
 
     init(vault: SecretVault, logger: Logger) {
@@ -24,7 +25,7 @@ final class LoginSecrets: Sendable {
     /// The account's current secret, or nil when it has none. Call under the account's lock.
     /// With `storingUnsaved`, a rotation only held in memory is stored first (and the call fails
     /// while the keyring still refuses it).
-    func current(of account: Account, storingUnsaved: Bool = true) async throws(AgentError) -> SecretString? {
+    func current(of account: Account, storingUnsaved: Bool = true) async throws(AgentError) -> Secret? {
         if let pending = unsaved.withLock({ $0[account.name] }) {
             if storingUnsaved { try await storeRotation(pending, of: account) }
             return pending
@@ -34,7 +35,7 @@ final class LoginSecrets: Sendable {
 
     /// A rotated secret replaces the used one: stored now, or kept in memory (and the keyring's
     /// error thrown) when the keyring refuses. Call under the account's lock.
-    func storeRotation(_ secret: SecretString, of account: Account) async throws(AgentError) {
+    func storeRotation(_ secret: Secret, of account: Account) async throws(AgentError) {
         do {
             try await vault.save(secret, as: account.loginSecretKind, of: account)
             unsaved.withLock { $0[account.name] = nil }
@@ -47,7 +48,7 @@ final class LoginSecrets: Sendable {
 
     /// A new login's secret: stored, or the login fails (nothing is kept in memory for it).
     /// Call under the account's lock.
-    func storeLogin(_ secret: SecretString, of account: Account) async throws(AgentError) {
+    func storeLogin(_ secret: Secret, of account: Account) async throws(AgentError) {
         unsaved.withLock { $0[account.name] = nil }
         try await vault.save(secret, as: account.loginSecretKind, of: account)
     }
@@ -59,7 +60,7 @@ final class LoginSecrets: Sendable {
     }
 
     /// A rotation held only in memory (for moving an account's secrets under a new name).
-    func unsavedSecret(of account: String) -> SecretString? {
+    func unsavedSecret(of account: String) -> Secret? {
         unsaved.withLock { $0[account] }
     }
 

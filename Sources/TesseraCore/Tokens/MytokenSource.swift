@@ -2,6 +2,7 @@ import Foundation
 import Keyring
 import Logging
 import OIDC
+import Secrets
 import Synchronization
 import TesseraNames
 
@@ -108,7 +109,7 @@ final class MytokenSource: CredentialSource {
 
     // MARK: Access tokens
 
-    func refresh(_ account: Account, secret: SecretString, scopes: [String], audience: [String],
+    func refresh(_ account: Account, secret: Secret, scopes: [String], audience: [String],
                  grantedScopes: [String]) async throws(CredentialFailure) -> Refreshed<AccessToken> {
         let client: MytokenClient
         do { client = try await self.client(for: account) } catch { throw .failed(error) }
@@ -129,7 +130,7 @@ final class MytokenSource: CredentialSource {
 
     // MARK: Revocation
 
-    func revoke(_ account: Account, secret: SecretString, recursive: Bool) async throws(AgentError) {
+    func revoke(_ account: Account, secret: Secret, recursive: Bool) async throws(AgentError) {
         let client = try await client(for: account)
         do throws(MytokenError) { try await client.revoke(secret, recursive: recursive) } catch {
             throw AgentError(error, account: account.name)

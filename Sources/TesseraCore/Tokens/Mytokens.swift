@@ -1,17 +1,18 @@
 import Foundation
 import OIDC
+import Secrets
 import TesseraNames
 
 /// Reading a mytoken the caller passed (never verified here: only to find where to send it).
 public enum Mytokens {
     /// The server a mytoken names: the `iss` claim of a JWT mytoken (short tokens name none).
-    static func server(of token: SecretString) -> URL? {
+    static func server(of token: Secret) -> URL? {
         guard let issuer = claim("iss", of: token) else { return nil }
         return try? Validate.serverURL(issuer, field: CreateMytokenKey.mytokenServer.rawValue)
     }
 
     /// A string claim of a JWT mytoken's payload.
-    public static func claim(_ name: String, of token: SecretString) -> String? {
+    public static func claim(_ name: String, of token: Secret) -> String? {
         let parts = token.reveal().split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3 else { return nil }
         var base64 = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
@@ -26,7 +27,7 @@ public enum Mytokens {
 extension Agent {
     /// The server for a mytoken the caller passed: the one named in the call, else the token's own,
     /// else the default server (short tokens and transfer codes name none).
-    func mytokenServer(for token: SecretString, given: URL?, field: String) throws(AgentError) -> URL {
+    func mytokenServer(for token: Secret, given: URL?, field: String) throws(AgentError) -> URL {
         if let given { return given }
         if let named = Mytokens.server(of: token) { return named }
         return try defaultMytokenServer(field: field, why: "the mytoken is not a JWT that names its server")
@@ -51,7 +52,7 @@ extension Agent {
     /// A mytoken account's mytoken used for one request (`use`), with the account's lock, rotation
     /// and rejection rules (`withLoginSecret`).
     private func withAccountMytoken<Value: Sendable>(
-        _ nameOrIssuer: String?, _ use: @Sendable (SecretString, MytokenClient) async throws(MytokenError) -> Refreshed<Value>
+        _ nameOrIssuer: String?, _ use: @Sendable (Secret, MytokenClient) async throws(MytokenError) -> Refreshed<Value>
     ) async throws(AgentError) -> (Value, URL) {
         guard let nameOrIssuer else {
             throw .invalidArgument(field: "account", reason: "name an account or pass a mytoken")
@@ -75,7 +76,7 @@ extension Agent {
     /// A sub-mytoken (or short token, or transfer code) from `account`'s mytoken or from `passed`.
     /// For an account, a rotated parent is stored before the answer; for a passed token the
     /// replacement is returned for the caller to keep.
-    public func createMytoken(account nameOrIssuer: String?, passed: SecretString?, server given: URL?,
+    public func createMytoken(account nameOrIssuer: String?, passed: Secret?, server given: URL?,
                               request: MytokenRequest) async throws(AgentError) -> (IssuedMytoken, URL) {
         if let passed {
             let server = try mytokenServer(for: passed, given: given, field: CreateMytokenKey.mytokenServer.rawValue)
@@ -94,7 +95,7 @@ extension Agent {
     }
 
     /// An access token from a mytoken the caller holds: nothing stored, nothing cached.
-    public func accessToken(withMytoken mytoken: SecretString, server given: URL?, scopes: [String], audience: [String],
+    public func accessToken(withMytoken mytoken: Secret, server given: URL?, scopes: [String], audience: [String],
                             oidcIssuer: String?, comment: String?) async throws(AgentError) -> (MytokenAccessToken, URL) {
         let server = try mytokenServer(for: mytoken, given: given, field: MytokenTokenOption.mytokenServer.rawValue)
         let client = try await mytokens.client(server)
@@ -106,7 +107,7 @@ extension Agent {
         }
     }
 
-    public func exchange(transferCode: SecretString, server given: URL?) async throws(AgentError) -> (IssuedMytoken, URL) {
+    public func exchange(transferCode: Secret, server given: URL?) async throws(AgentError) -> (IssuedMytoken, URL) {
         let server: URL
         if let given { server = given } else {
             server = try defaultMytokenServer(field: MytokenServerOption.mytokenServer.rawValue,
@@ -143,7 +144,7 @@ extension Agent {
 
     /// A tokeninfo action for `account`'s mytoken (a rotation stored before the answer) or for a
     /// passed one (the replacement returned in the answer).
-    public func mytokenInfo(_ action: MytokenTokeninfoAction, account nameOrIssuer: String?, passed: SecretString?,
+    public func mytokenInfo(_ action: MytokenTokeninfoAction, account nameOrIssuer: String?, passed: Secret?,
                             server given: URL?) async throws(AgentError) -> (MytokenTokeninfo, URL) {
         if let passed {
             let server = try mytokenServer(for: passed, given: given, field: MytokenInfoOption.mytokenServer.rawValue)
@@ -160,7 +161,7 @@ extension Agent {
         return (info, server)
     }
 
-    public func revoke(mytoken: SecretString, server given: URL?, recursive: Bool) async throws(AgentError) {
+    public func revoke(mytoken: Secret, server given: URL?, recursive: Bool) async throws(AgentError) {
         let server = try mytokenServer(for: mytoken, given: given, field: MytokenServerOption.mytokenServer.rawValue)
         let client = try await mytokens.client(server)
         do { try await client.revoke(mytoken, recursive: recursive) } catch { throw AgentError(error, account: nil) }

@@ -2,6 +2,7 @@ import Foundation
 import Keyring
 import Logging
 import OIDC
+import Secrets
 import TesseraNames
 
 /// An account at an OpenID provider: a refresh token (RFC 6749 §6), the device flow to get one,
@@ -76,7 +77,7 @@ struct OIDCSource: CredentialSource {
         return prepared
     }
 
-    func refresh(_ account: Account, secret: SecretString, scopes: [String], audience: [String],
+    func refresh(_ account: Account, secret: Secret, scopes: [String], audience: [String],
                  grantedScopes: [String]) async throws(CredentialFailure) -> Refreshed<AccessToken> {
         let client: OIDCClient
         do { client = try await self.client(for: account) } catch { throw .failed(error) }
@@ -98,7 +99,7 @@ struct OIDCSource: CredentialSource {
         return Refreshed(value: token, rotated: rotated, idToken: response.idToken, receivedAt: response.receivedAt)
     }
 
-    func revoke(_ account: Account, secret: SecretString, recursive: Bool) async throws(AgentError) {
+    func revoke(_ account: Account, secret: Secret, recursive: Bool) async throws(AgentError) {
         let client = try await client(for: account)
         do throws(OIDCError) { try await client.revoke(secret, hint: .refreshToken) } catch {
             throw AgentError(error, account: account.name)

@@ -46,7 +46,7 @@ extension MytokenCommand {
             var origin: MytokenOrigin?
             if account == nil {
                 let (mytoken, from) = try input.read()
-                request.mytoken = mytoken.revealed()
+                request.mytoken = mytoken.reveal()
                 request.mytokenServer = input.server
                 origin = from
             }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Secrets
 import TesseraAPI
 
 /// `tessera mytoken exchange`: a transfer code for its mytoken.
@@ -50,7 +51,7 @@ extension MytokenCommand {
         }
 
         /// The code from argv (warned), standard input, or a no-echo prompt.
-        func code() throws(CLIError) -> SecretText {
+        func code() throws(CLIError) -> Secret {
             let text: String
             if let transferCode {
                 StandardStream.error.line("""
@@ -64,11 +65,11 @@ extension MytokenCommand {
                 if transferCodeStdin && prompt.isInteractive {
                     throw .usage("--transfer-code-stdin reads standard input, which is a terminal; pipe the code in")
                 }
-                text = try prompt.readSecret(prompt: "Transfer code: ").revealed()
+                text = try prompt.readSecret(prompt: "Transfer code: ").reveal()
             }
             let code = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" })
             guard code.count == 1 else { throw .usage(code.isEmpty ? "no transfer code was given" : "the transfer code is one word") }
-            return SecretText(String(code[0]))
+            return Secret(String(code[0]))
         }
 
         func run() async throws {
@@ -77,7 +78,7 @@ extension MytokenCommand {
             if let store {
                 try await agent.addMytokenAccount(name: store, settings: AccountSettingsMessage(
                     kind: AccountKindName.mytoken.rawValue, mytokenServer: server, oidcIssuer: oidcIssuer,
-                    transferCode: code.revealed()))
+                    transferCode: code.reveal()))
                 StandardStream.output.line("Stored the mytoken as \(store); get tokens with `tessera token \(shellWord(store))`.")
                 return
             }

@@ -32,7 +32,7 @@ extension MytokenCommand {
             let agent = try await AgentClient.connect()
             try await agent.addMytokenAccount(name: name, settings: AccountSettingsMessage(
                 kind: AccountKindName.mytoken.rawValue, mytokenServer: input.server, oidcIssuer: oidcIssuer,
-                mytoken: mytoken.revealed(), replace: replace ? true : nil))
+                mytoken: mytoken.reveal(), replace: replace ? true : nil))
             StandardStream.output.line("Imported the mytoken as \(name); get tokens with `tessera token \(shellWord(name))`.")
         }
     }

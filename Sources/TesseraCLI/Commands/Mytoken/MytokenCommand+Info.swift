@@ -1,4 +1,5 @@
 import ArgumentParser
+import Secrets
 import TesseraAPI
 
 /// `tessera mytoken info`: tokeninfo (introspect, history, subtokens, list).
@@ -53,13 +54,13 @@ extension MytokenCommand {
             var origin: MytokenOrigin?
             if account == nil {
                 let (mytoken, from) = try input.read()
-                request.mytoken = mytoken.revealed()
+                request.mytoken = mytoken.reveal()
                 request.mytokenServer = input.server
                 origin = from
             }
             let agent = try await AgentClient.connect()
             let reply = try await agent.info(account: account, action: actionName, request: request)
-            if let rotated = reply.rotatedMytoken, let origin { MytokenInput.keep(SecretText(rotated), origin: origin) }
+            if let rotated = reply.rotatedMytoken, let origin { MytokenInput.keep(Secret(rotated), origin: origin) }
             if json {
                 StandardStream.output.line(reply.json)
                 return

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import Secrets
 
 /// Where a mytoken passed to `tessera mytoken …` came from, so a rotated replacement can go back
 /// there (a file) or be shown (everything else).
@@ -58,7 +59,7 @@ struct MytokenInput: ParsableArguments {
 
     /// The mytoken as passed, or by WLCG bearer token discovery when none was: `$BEARER_TOKEN`,
     /// `$BEARER_TOKEN_FILE`, `$XDG_RUNTIME_DIR/bt_u$UID`, `/tmp/bt_u$UID`.
-    func read() throws(CLIError) -> (SecretText, MytokenOrigin) {
+    func read() throws(CLIError) -> (Secret, MytokenOrigin) {
         if let file { return (try Self.firstLine(of: file), .file(file)) }
         if let environmentVariable {
             guard let value = Environment.value(environmentVariable) else {
@@ -70,7 +71,7 @@ struct MytokenInput: ParsableArguments {
             let prompt = SecretPrompt()
             defer { prompt.close() }
             let value = try prompt.readSecret(prompt: "Mytoken: ")
-            return (try Self.checked(value.revealed(), from: "the prompt"), .prompt)
+            return (try Self.checked(value.reveal(), from: "the prompt"), .prompt)
         }
         if let argument {
             StandardStream.error.line("""
@@ -99,22 +100,22 @@ struct MytokenInput: ParsableArguments {
         return paths
     }
 
-    private static func checked(_ value: String, from origin: String) throws(CLIError) -> SecretText {
+    private static func checked(_ value: String, from origin: String) throws(CLIError) -> Secret {
         var token = Substring(value)
         while let last = token.last, last == "\n" || last == "\r" || last == " " || last == "\t" { token = token.dropLast() }
         while let first = token.first, first == " " || first == "\t" { token = token.dropFirst() }
         if token.isEmpty { throw .usage("\(origin) holds no mytoken") }
-        return SecretText(String(token))
+        return Secret(String(token))
     }
 
-    private static func firstLine(of path: String) throws(CLIError) -> SecretText {
+    private static func firstLine(of path: String) throws(CLIError) -> Secret {
         let text = try MytokenFiles.read(path)
         return try checked(String(text.prefix { $0 != "\n" }), from: path)
     }
 
     /// Hands a rotated mytoken back: rewritten as the file's first line, else shown on stderr,
     /// because the old token no longer works and this is the only copy.
-    static func keep(_ rotated: SecretText, origin: MytokenOrigin) {
+    static func keep(_ rotated: Secret, origin: MytokenOrigin) {
         if case .file(let path) = origin {
             do {
                 try MytokenFiles.replaceFirstLine(of: path, with: rotated)
@@ -127,7 +128,7 @@ struct MytokenInput: ParsableArguments {
             tessera: warning: the mytoken was rotated and the new one cannot be written back to \(origin.name); \
             the old one no longer works. Keep this new mytoken:
             """)
-        StandardStream.error.line(rotated.revealed())
+        StandardStream.error.line(rotated.reveal())
     }
 }
 
@@ -152,23 +153,23 @@ enum MytokenFiles {
     }
 
     /// Replaces the first line of the file at `path`, keeping the rest, atomically and mode 0600.
-    static func replaceFirstLine(of path: String, with token: SecretText) throws(CLIError) {
+    static func replaceFirstLine(of path: String, with token: Secret) throws(CLIError) {
         let old = try read(path)
         let rest = old.firstIndex(of: "\n").map { String(old[$0...]) } ?? "\n"
-        try BearerTokenFile.write(SecretText(token.revealed() + (rest.hasSuffix("\n") ? rest.dropLast() : rest[...])), to: path)
+        try BearerTokenFile.write(Secret(token.reveal() + (rest.hasSuffix("\n") ? rest.dropLast() : rest[...])), to: path)
     }
 
     /// A new file holding `token` and a newline, mode 0600, replacing `path` atomically.
-    static func write(_ token: SecretText, to path: String) throws(CLIError) {
+    static func write(_ token: Secret, to path: String) throws(CLIError) {
         try BearerTokenFile.write(token, to: path)
     }
 
     /// A new mytoken to the `-o` file when one is named, else to stdout, where a script captures it.
-    static func deliver(_ token: SecretText, to path: String?) throws(CLIError) {
+    static func deliver(_ token: Secret, to path: String?) throws(CLIError) {
         if let path {
             try write(token, to: path)
         } else {
-            StandardStream.output.line(token.revealed())
+            StandardStream.output.line(token.reveal())
         }
     }
 }
