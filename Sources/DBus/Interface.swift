@@ -176,6 +176,8 @@ public struct ExportedInterface: Sendable {
     private(set) var setters: [MemberName: PropertySetter] = [:]
     /// Each method's joined input and output signatures, computed once rather than per call.
     private(set) var signatures: [MemberName: MethodSignatures] = [:]
+    /// Synchronous answers tried before a method's handler (`answerImmediately`).
+    private(set) var immediateAnswers: [MemberName: ImmediateAnswer] = [:]
 
     struct MethodSignatures: Sendable {
         let input: Signature
@@ -207,6 +209,17 @@ public struct ExportedInterface: Sendable {
         signatures[name] = MethodSignatures(method)
     }
 
+    /// Lets `answer` reply to calls of the declared method `name` synchronously, on the connection's
+    /// thread, without a task; when it declines (nil), the method's handler runs as usual. For a
+    /// method whose common case is a lookup (a cached token): the handler stays the one that is
+    /// always right, the answer only ever a shortcut to what the handler would return.
+    public mutating func answerImmediately(_ name: MemberName, _ answer: @escaping ImmediateAnswer) throws(DBusError) {
+        guard declaration.method(name) != nil else {
+            throw .invalidInterface("an immediate answer for \(declaration.name).\(name) has no declared method")
+        }
+        immediateAnswers[name] = answer
+    }
+
     public mutating func property(_ name: MemberName, _ signature: Signature,
                                   changeSignal: PropertyDeclaration.ChangeSignal = .emits,
                                   get: @escaping PropertyGetter, set: PropertySetter? = nil) {
@@ -234,6 +247,9 @@ public struct ExportedInterface: Sendable {
         }
         for member in methods.keys where declaration.method(member) == nil {
             throw .invalidInterface("a handler for \(name).\(member) has no declaration")
+        }
+        for member in immediateAnswers.keys where declaration.method(member) == nil {
+            throw .invalidInterface("an immediate answer for \(name).\(member) has no declared method")
         }
         for property in declaration.properties {
             guard property.signature.isSingleCompleteType else {

@@ -143,6 +143,7 @@ public final class Message {
         var iter = DBusMessageIter()
         guard dbus_message_iter_init(raw, &iter) != 0 else { return [] }
         var values: [DBusValue] = []
+        values.reserveCapacity(4)
         while dbus_message_iter_get_arg_type(&iter) != TESSERA_DBUS_TYPE_INVALID {
             values.append(try Self.read(&iter))
             dbus_message_iter_next(&iter)
@@ -277,6 +278,28 @@ public final class Message {
         return String(cString: pointer)
     }
 
+    /// The signature of a basic type or a variant, from its type code; nil for containers.
+    private static func singleLetterSignature(_ type: Int32) -> Signature? {
+        switch type {
+        case TESSERA_DBUS_TYPE_ARRAY, TESSERA_DBUS_TYPE_STRUCT, TESSERA_DBUS_TYPE_DICT_ENTRY, TESSERA_DBUS_TYPE_INVALID:
+            return nil
+        default:
+            guard let scalar = Unicode.Scalar(UInt32(truncatingIfNeeded: type)) else { return nil }
+            return Signature(unchecked: String(Character(scalar)))
+        }
+    }
+
+    /// The key and value signatures of the dictionary `iter` is on, read from its signature text
+    /// `a{KV…}` (which a received message has in valid form) without string slicing.
+    private static func entrySignatures(_ iter: inout DBusMessageIter) -> (key: Signature, value: Signature) {
+        guard let pointer = dbus_message_iter_get_signature(&iter) else { return (.empty, .empty) }
+        defer { dbus_free(pointer) }
+        let bytes = UnsafeRawBufferPointer(start: pointer, count: strlen(pointer))
+        guard bytes.count >= 5 else { return (.empty, .empty) }
+        return (Signature(unchecked: String(decoding: bytes[2..<3], as: UTF8.self)),
+                Signature(unchecked: String(decoding: bytes[3..<(bytes.count - 1)], as: UTF8.self)))
+    }
+
     /// A body is valid by the time we read it (libdbus checks received ones in full, and we check
     /// what we append), so its names and signatures are wrapped without a second parse.
     private static func read(_ iter: inout DBusMessageIter) throws(DBusError) -> DBusValue {
@@ -300,14 +323,11 @@ public final class Message {
         case TESSERA_DBUS_TYPE_OBJECT_PATH: return .objectPath(ObjectPath(unchecked: string(&iter)))
         case TESSERA_DBUS_TYPE_SIGNATURE: return .signature(Signature(unchecked: string(&iter)))
         case TESSERA_DBUS_TYPE_ARRAY:
-            let arraySignature = currentSignature(&iter)  // "a…"
-            let elementSignature = String(arraySignature.dropFirst())
             var sub = DBusMessageIter()
             dbus_message_iter_recurse(&iter, &sub)
-            if dbus_message_iter_get_element_type(&iter) == TESSERA_DBUS_TYPE_DICT_ENTRY {
-                let inner = elementSignature.dropFirst().dropLast()  // "{kv}" → "kv"
-                let key = Signature(unchecked: String(inner.prefix(1)))
-                let value = Signature(unchecked: String(inner.dropFirst()))
+            let elementType = dbus_message_iter_get_element_type(&iter)
+            if elementType == TESSERA_DBUS_TYPE_DICT_ENTRY {
+                let (key, value) = entrySignatures(&iter)
                 var entries: [DBusValue.DictionaryEntry] = []
                 while dbus_message_iter_get_arg_type(&sub) == TESSERA_DBUS_TYPE_DICT_ENTRY {
                     var entryIter = DBusMessageIter()
@@ -320,12 +340,16 @@ public final class Message {
                 }
                 return .dictionary(keySignature: key, valueSignature: value, entries)
             }
+            // A basic or variant element is its own one-letter signature; only containers need
+            // the signature text (libdbus allocates it).
+            let elementSignature = singleLetterSignature(elementType)
+                ?? Signature(unchecked: String(currentSignature(&iter).dropFirst()))  // "a…" → "…"
             var values: [DBusValue] = []
             while dbus_message_iter_get_arg_type(&sub) != TESSERA_DBUS_TYPE_INVALID {
                 values.append(try read(&sub))
                 dbus_message_iter_next(&sub)
             }
-            return .array(elementSignature: Signature(unchecked: elementSignature), values)
+            return .array(elementSignature: elementSignature, values)
         case TESSERA_DBUS_TYPE_STRUCT:
             var sub = DBusMessageIter()
             dbus_message_iter_recurse(&iter, &sub)

@@ -40,7 +40,7 @@ import Testing
         _ = try await cache.token(for: Self.key, minValid: 60) { Self.token("one") }
         let forced = try await cache.token(for: Self.key, minValid: 60, force: true) { Self.token("two") }
         #expect(forced.value == "two")
-        #expect(await cache.cached(Self.key, minValid: 0)?.value == "two")
+        #expect(cache.cached(Self.key, minValid: 0)?.value == "two")
     }
 
     @Test func concurrentWaitersShareOneRefresh() async throws {
@@ -81,7 +81,7 @@ import Testing
         }
         #expect(failures == 20)
         #expect(await cache.refreshCount == 1)
-        #expect(await cache.cached(Self.key, minValid: 0) == nil)
+        #expect(cache.cached(Self.key, minValid: 0) == nil)
     }
 
     @Test func cancellingOneWaiterLeavesTheRefreshForOthers() async throws {
@@ -140,7 +140,63 @@ import Testing
         await cache.drop(account: "a")
         gate.continuation.yield()
         #expect(try await pending.value.value == "stale")
-        #expect(await cache.cached(Self.key, minValid: 0) == nil)
+        #expect(cache.cached(Self.key, minValid: 0) == nil)
+    }
+
+    // MARK: The synchronous view and attachments (the D-Bus thread's cached answers)
+
+    final class Attachment: Sendable {
+        let madeFrom: String
+        init(_ madeFrom: String) { self.madeFrom = madeFrom }
+    }
+
+    @Test func anAttachmentRidesWithItsTokenOnly() async throws {
+        let cache = TokenCache()
+        await cache.store(Self.token("one"), for: Self.key)
+        let first = try #require(cache.entry(Self.key, minValid: 60))
+        #expect(cache.attach(Attachment("one"), to: Self.key, generation: first.generation))
+        #expect((cache.entry(Self.key, minValid: 60)?.attachment as? Attachment)?.madeFrom == "one")
+
+        // A newer token replaces the old one and its attachment; an attachment made from the old
+        // token (the race: built while the newer one was being stored) is refused.
+        _ = try await cache.token(for: Self.key, minValid: 60, force: true) { Self.token("two") }
+        let second = try #require(cache.entry(Self.key, minValid: 60))
+        #expect(second.token.value == "two")
+        #expect(second.attachment == nil)
+        #expect(!cache.attach(Attachment("one"), to: Self.key, generation: first.generation))
+        #expect(cache.entry(Self.key, minValid: 60)?.attachment == nil)
+        #expect(cache.attach(Attachment("two"), to: Self.key, generation: second.generation))
+    }
+
+    @Test func dropAndRenameTakeTheAttachmentAlong() async throws {
+        let cache = TokenCache()
+        await cache.store(Self.token("one"), for: Self.key)
+        let entry = try #require(cache.entry(Self.key, minValid: 60))
+        #expect(cache.attach(Attachment("one"), to: Self.key, generation: entry.generation))
+
+        await cache.rename(account: "a", to: "renamed")
+        let renamed = TokenKey(account: "renamed", scopes: Self.key.scopes, audience: Self.key.audience)
+        #expect(cache.entry(Self.key, minValid: 0) == nil)
+        let moved = try #require(cache.entry(renamed, minValid: 60))
+        #expect(moved.token.value == "one")
+        // Made under the old name (a reply names its account): it stays behind.
+        #expect(moved.attachment == nil)
+        #expect(!cache.attach(Attachment("old name"), to: Self.key, generation: entry.generation))
+
+        await cache.drop(account: "renamed")
+        #expect(cache.entry(renamed, minValid: 0) == nil)
+        #expect(!cache.attach(Attachment("one"), to: renamed, generation: moved.generation))
+    }
+
+    @Test func theSynchronousViewIsTheCacheItself() async throws {
+        let cache = TokenCache()
+        #expect(cache.entry(Self.key, minValid: 0) == nil)
+        _ = try await cache.token(for: Self.key, minValid: 60) { Self.token("fresh", lifetime: 100) }
+        #expect(cache.entry(Self.key, minValid: 60)?.token.value == "fresh")
+        // min-valid is judged exactly as the actor's path judges it.
+        #expect(cache.entry(Self.key, minValid: 200) == nil)
+        await cache.drop(account: "a")
+        #expect(cache.entry(Self.key, minValid: 0) == nil)
     }
 
     @Test func descriptionIsRedacted() {

@@ -65,7 +65,7 @@ extension Connection {
     /// its sender is (then it runs or is refused from `callerLookedUp`).
     func admit(_ message: Message, _ context: ReplyContext) -> Bool {
         guard let check = callerCheck else { return true }
-        guard let sender = message.sender else {
+        guard let sender = context.sender else {
             replyError(context, .accessDenied, "a method call without a sender is not accepted")
             return false
         }
@@ -95,7 +95,7 @@ extension Connection {
         for entry in held {
             let message = entry.message
             if userID == check.userID {
-                dispatchMethodCall(message)
+                dispatchMethodCall(message, ReplyContext(message))
             } else {
                 refuse(message, ReplyContext(message), sender: sender, userID: userID)
             }

@@ -1,8 +1,8 @@
 import CDBus
 
 // The object server: exported interfaces by path, and the path of one incoming method call —
-// descriptor refusal, caller check, standard interfaces, then the handler, whose reply is sent
-// from the loop thread.
+// descriptor refusal, caller check, standard interfaces, then the method's immediate answer if it
+// has one and it answers, else the handler; every reply is sent from the loop thread.
 
 extension Connection {
     /// Exports `interfaces` at `path`. Throws `.alreadyExported` if the path is taken.
@@ -40,12 +40,11 @@ extension Connection {
                               + Message.unixFDRefusal)
         }
         guard admit(message, context) else { return }
-        dispatchMethodCall(message)
+        dispatchMethodCall(message, context)
     }
 
     /// A call whose caller is admitted: the standard interfaces, then the exported objects.
-    func dispatchMethodCall(_ message: Message) {
-        let context = ReplyContext(message)
+    func dispatchMethodCall(_ message: Message, _ context: ReplyContext) {
         guard let path = message.path, let member = message.member else {
             return replyError(context, .unknownMethod, "a method call needs a path and a member")
         }
@@ -87,12 +86,16 @@ extension Connection {
             return replyError(context, .invalidArgs,
                               "\(exported.declaration.name).\(member) takes arguments of type '\(declared.input)', got '\(signature)'")
         }
-        guard let sender = message.sender else {
+        guard let sender = context.sender else {
             return replyError(context, .accessDenied, "a method call without a sender is not accepted")
         }
         let arguments: [DBusValue]
         do { arguments = try message.arguments() } catch {
             return replyError(context, .invalidArgs, "\(error)")
+        }
+        if let answer = exported.immediateAnswers[member],
+           answerImmediately(answer, ImmediateCall(sender: sender, arguments: arguments), declared.output, context) {
+            return
         }
         let interface = exported.declaration.name
         let call = MethodCall(sender: sender, path: path, interface: interface, member: member,
@@ -107,6 +110,18 @@ extension Connection {
         }
     }
 
+    /// Tries a method's immediate answer: true when it answered (the reply is sent from here, inside
+    /// this dispatch, with no task and no thread hand-off), false when the handler must run.
+    private func answerImmediately(_ answer: ImmediateAnswer, _ call: ImmediateCall, _ output: Signature,
+                                   _ context: ReplyContext) -> Bool {
+        guard let prepared = answer(call), prepared.signature == output else { return false }
+        guard context.expectsReply else { return true }
+        // Out of memory for the copy: the handler answers instead (it fails the same way or not).
+        guard let reply = prepared.reply(to: context) else { return false }
+        dbus_connection_send(handle.pointer, reply, nil)
+        dbus_message_unref(reply)
+        return true
+    }
 
     /// Runs `work` in a task that prefers the loop thread as its executor, started at once on this
     /// thread: a handler that returns without suspending replies from inside this dispatch, with no

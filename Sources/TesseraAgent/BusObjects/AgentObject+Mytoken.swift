@@ -11,7 +11,7 @@ import TesseraCore
 /// mytoken by login in `AgentObject+NewMytoken.swift`, the request options in
 /// `AgentObject+MytokenRequest.swift`.
 extension AgentObject {
-    func createMytoken(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
+    func createMytoken(_ call: MethodCall, _ caller: VerifiedCaller) async throws(AgentError) -> [DBusValue] {
         let (account, message) = try decodeOptions(call) { options throws(ArgumentError) in
             try CreateMytokenRequest(dbusOptions: options)
         }
@@ -23,6 +23,9 @@ extension AgentObject {
             throw .invalidArgument(field: key.rawValue, reason: "applies only to StartMytokenLogin")
         }
         let request = try Self.mytokenRequest(message)
+        // A sub-mytoken of an account's mytoken is that account's token; one made from a mytoken
+        // the caller passed is the caller's own.
+        if !account.isEmpty { try await consent.check(caller, account: account, item: .mytoken, hint: nil) }
         let (issued, usedServer) = try await agent.createMytoken(account: account.isEmpty ? nil : account, passed: passed,
                                                                  server: server, request: request)
         return Self.reply(issued, server: usedServer).body

@@ -26,10 +26,11 @@ extension AgentObject {
         if request.interactive {
             request.requestedBy = Self.requester(caller, application: options.application.map { String($0.prefix(80)) })
         }
+        try await consent.check(caller, account: account, item: .accessToken(scopes: request.scopes, audience: request.audience),
+                                hint: options.application,
+                                wait: options.timeout.map { .seconds($0) } ?? ConsentGate.defaultWait)
         let (token, resolved) = try await agent.token(request)
-        return TokenReply(token: token.value, expiresAt: Int64(token.expiresAt.timeIntervalSince1970.rounded(.down)),
-                          tokenType: token.tokenType, scopes: token.scopes, audience: token.audience,
-                          issuer: resolved.issuer.absoluteString, account: resolved.name).body
+        return Self.tokenReply(token, of: resolved).body
     }
 
     func revoke(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
@@ -38,8 +39,9 @@ extension AgentObject {
                                              recursive: options.recursive ?? false))]
     }
 
-    func getIdToken(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
+    func getIdToken(_ call: MethodCall, _ caller: VerifiedCaller) async throws(AgentError) -> [DBusValue] {
         let (account, options) = try decodeOptions(call) { options throws(ArgumentError) in try IdTokenOptions(dbusOptions: options) }
+        try await consent.check(caller, account: account, item: .idToken, hint: nil)
         let token = try await agent.idToken(account: account, minValid: options.minValid ?? GetTokenOption.defaultMinValid,
                                             force: options.force ?? false)
         return [.string(token.value), .int64(token.expiresAt.map { Int64($0.timeIntervalSince1970.rounded(.down)) } ?? 0)]

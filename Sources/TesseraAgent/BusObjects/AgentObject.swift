@@ -28,12 +28,16 @@ public final class AgentObject: AgentObserver {
     let notifier: Notifier
     let logger: Logger
     let callers: CallerPolicy
+    /// Per-application consent, checked by every method that hands out a token.
+    public let consent: ConsentGate
     /// The oidc-agent socket's switch (GetSettings/SetSettings); nil in a service without one.
     let compatibility: CompatibilitySocket?
     private let notifyFlows = Mutex<Set<Int>>([])
     /// Logins for a new mytoken (`StartMytokenLogin`), by flow number, with the unique bus name of
     /// the caller that may take the mytoken.
     let newMytokenLogins = Mutex<[Int: (flow: Login, owner: String, server: URL)]>([:])
+    /// Each account's token key for calls without scopes or audience (`defaultTokenKey`).
+    let defaultTokenKeys = Mutex<[String: DefaultTokenKey]>([:])
 
     public init(connection: Connection, agent: Agent, logger: Logger, compatibility: CompatibilitySocket? = nil) {
         self.connection = connection
@@ -42,6 +46,7 @@ public final class AgentObject: AgentObserver {
         self.compatibility = compatibility
         self.notifier = Notifier(connection: connection, logger: logger)
         self.callers = CallerPolicy(connection: connection, logger: logger)
+        self.consent = ConsentGate(agent: agent, notifier: notifier, logger: logger)
         // "Log in" on a "Log in to NAME again" notification: the device flow, as the tray starts it.
         notifier.setReloginHandler { [agent, logger] account in
             do throws(AgentError) {
@@ -65,14 +70,14 @@ public final class AgentObject: AgentObserver {
             AgentContract.member(.listAccounts): verified { [self] _, _ in await listAccounts() },
             AgentContract.member(.loginWithPassword): verified { [self] call, _ in try await loginWithPassword(call) },
             AgentContract.member(.startBrowserLogin): verified { [self] call, caller in try await startBrowserLogin(call, caller) },
-            AgentContract.member(.createMytoken): verified { [self] call, _ in try await createMytoken(call) },
+            AgentContract.member(.createMytoken): verified { [self] call, caller in try await createMytoken(call, caller) },
             AgentContract.member(.getTokenWithMytoken): verified { [self] call, _ in try await getTokenWithMytoken(call) },
             AgentContract.member(.exchangeTransferCode): verified { [self] call, _ in try await exchangeTransferCode(call) },
             AgentContract.member(.revokeMytoken): verified { [self] call, _ in try await revokeMytoken(call) },
             AgentContract.member(.listProviders): verified { [self] _, _ in listProviders() },
             AgentContract.member(.setAccount): verified { [self] call, _ in try await setAccount(call) },
             AgentContract.member(.renameAccount): verified { [self] call, _ in try await renameAccount(call) },
-            AgentContract.member(.getIdToken): verified { [self] call, _ in try await getIdToken(call) },
+            AgentContract.member(.getIdToken): verified { [self] call, caller in try await getIdToken(call, caller) },
             AgentContract.member(.listMytokenTemplates): verified { [self] call, _ in try await listMytokenTemplates(call) },
             AgentContract.member(.mytokenInfo): verified { [self] call, _ in try await mytokenInfo(call) },
             AgentContract.member(.startMytokenLogin): verified { [self] call, caller in try await startMytokenLogin(call, caller) },
@@ -84,9 +89,11 @@ public final class AgentObject: AgentObserver {
             AgentContract.member(.setApplicationPolicy): verified { [self] call, caller in try await setApplicationPolicy(call, caller) },
             AgentContract.member(.forgetApplication): verified { [self] call, caller in try await forgetApplication(call, caller) },
         ]
-        let interface = try ExportedInterface(AgentContract.agentInterface, methods: handlers,
+        var interface = try ExportedInterface(AgentContract.agentInterface, methods: handlers,
                                               getters: [AgentContract.member(.version): { .string(Daemon.version) },
                                                         AgentContract.member(.providerProblems): { [self] in providerProblems() }])
+        // A cached token for an already verified caller: answered on the bus thread, no task.
+        try interface.answerImmediately(AgentContract.member(.getToken)) { [self] call in answerCachedToken(call) }
         try await connection.export(interface, at: AgentContract.objectPath)
     }
 

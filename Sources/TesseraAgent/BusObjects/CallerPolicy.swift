@@ -62,9 +62,13 @@ public struct VerifiedCaller: Sendable, Equatable, CustomStringConvertible {
     /// What logs and notifications show; the hint never decides anything.
     public func describe(hint: String?) -> String {
         guard let hint else { return description }
-        let shown = String(hint.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f && !(0x80..<0xa0).contains($0.value) }
-            .map(Character.init).prefix(Self.maxHint))
-        return "\(description) (calls itself “\(shown)”)"
+        return "\(description) (calls itself “\(Self.shown(hint: hint))”)"
+    }
+
+    /// A caller's hint as it may be shown: control characters dropped, at most `maxHint` characters.
+    public static func shown(hint: String) -> String {
+        String(hint.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f && !(0x80..<0xa0).contains($0.value) }
+            .map(Character.init).prefix(maxHint))
     }
 }
 
@@ -119,6 +123,14 @@ public final class CallerPolicy: Sendable {
             if !state.departed.contains(name) { state.callers[name] = caller }
         }
         return try admit(caller)
+    }
+
+    /// The caller if it was verified before and is admitted; nil otherwise (not yet looked up, or
+    /// refused: then `verify` answers, and logs a refusal). Synchronous, for the D-Bus thread's
+    /// immediate answers, which only an already verified caller may get.
+    public func admittedIfKnown(_ sender: BusName) -> VerifiedCaller? {
+        guard let known = state.withLock({ $0.callers[sender.rawValue] }), known.userID == ownUserID else { return nil }
+        return known
     }
 
     private func admit(_ caller: VerifiedCaller) throws(AgentError) -> VerifiedCaller {

@@ -18,6 +18,8 @@ public actor CompatibilitySocket {
     private let settingsFile: SettingsFile
     private let environment: [String: String]
     private var server: OIDCAgentSocketServer?
+    /// The same consent check as GetToken's; until it is set, token requests are refused.
+    private var consent: ConsentGate?
     private var configured = OIDCAgentSocketValue.off
     private var problem = ""
     /// Set while tests or a developer pass `--oidc-agent-socket`: the setting on disk is left alone
@@ -71,6 +73,11 @@ public actor CompatibilitySocket {
         }
     }
 
+    /// Call before `start`: the socket's token requests go through the agent object's consent gate.
+    public func use(consent: ConsentGate) {
+        self.consent = consent
+    }
+
     public var settings: ServiceSettingsMessage {
         ServiceSettingsMessage(oidcAgentSocket: configured, oidcAgentSocketActive: server?.path ?? "",
                                oidcAgentSocketProblem: problem)
@@ -89,11 +96,11 @@ public actor CompatibilitySocket {
         problem = ""
         guard value != OIDCAgentSocketValue.off else { return }
         let path = value == OIDCAgentSocketValue.defaultPath ? SocketLocation.defaultPath(environment: environment) : value
-        let agent = self.agent, logger = self.logger
+        let agent = self.agent, logger = self.logger, consent = self.consent
         do {
             let socket = try ListeningSocket(path: path)
             let server = try OIDCAgentSocketServer(socket: socket, logger: logger) { request, peer in
-                await OIDCAgentAnswers.answer(request, from: peer, agent: agent, logger: logger)
+                await OIDCAgentAnswers.answer(request, from: peer, agent: agent, consent: consent, logger: logger)
             }
             server.start()
             self.server = server
@@ -116,12 +123,13 @@ enum OIDCAgentAnswers {
             askedAt: peer.acceptedAt)
     }
 
-    static func answer(_ request: AgentRequest, from peer: PeerCredentials, agent: Agent, logger: Logger) async -> AgentReply {
+    static func answer(_ request: AgentRequest, from peer: PeerCredentials, agent: Agent, consent: ConsentGate?,
+                       logger: Logger) async -> AgentReply {
         let caller = caller(from: peer)
         switch request {
         case .accessToken(let tokenRequest):
             logger.debug("oidc-agent socket: access_token for \(tokenRequest.selector) from \(caller)")
-            return await accessToken(tokenRequest, caller: caller, agent: agent, logger: logger)
+            return await accessToken(tokenRequest, caller: caller, agent: agent, consent: consent, logger: logger)
         case .check:
             return .success
         case .loadedAccounts:
@@ -143,6 +151,7 @@ enum OIDCAgentAnswers {
             logger.debug("oidc-agent socket: id_token for \(idRequest.selector) from \(caller)")
             do throws(AgentError) {
                 let account = try agent.resolve(idRequest.selector.nameOrIssuer)
+                try await admit(caller, account: account.name, item: .idToken, hint: nil, consent: consent)
                 let token = try await agent.idToken(account: account.name, minValid: GetTokenOption.defaultMinValid, force: false)
                 return .idToken(Secret(token.value), issuer: account.issuer.absoluteString)
             } catch {
@@ -154,7 +163,14 @@ enum OIDCAgentAnswers {
         }
     }
 
-    static func accessToken(_ tokenRequest: AccessTokenRequest, caller: VerifiedCaller, agent: Agent,
+    /// The consent gate, or a refusal when there is none yet (never a token without the check).
+    static func admit(_ caller: VerifiedCaller, account: String, item: ConsentItem, hint: String?,
+                      consent: ConsentGate?) async throws(AgentError) {
+        guard let consent else { throw .notPermitted("tesserad is not ready to hand out tokens yet; try again") }
+        try await consent.check(caller, account: account, item: item, hint: hint)
+    }
+
+    static func accessToken(_ tokenRequest: AccessTokenRequest, caller: VerifiedCaller, agent: Agent, consent: ConsentGate?,
                             logger: Logger) async -> AgentReply {
         var request = TokenRequest(account: tokenRequest.selector.nameOrIssuer)
         do throws(AgentError) {
@@ -167,6 +183,8 @@ enum OIDCAgentAnswers {
                 request.minValid = UInt32(clamping: max(0, minValid))
             }
             request.requestedBy = caller.describe(hint: tokenRequest.applicationHint)
+            try await admit(caller, account: request.account, item: .accessToken(scopes: request.scopes, audience: request.audience),
+                            hint: tokenRequest.applicationHint, consent: consent)
             let (token, account) = try await agent.token(request)
             return .accessToken(Secret(token.value), issuer: account.issuer.absoluteString,
                                 expiresAt: Int64(token.expiresAt.timeIntervalSince1970.rounded(.down)))

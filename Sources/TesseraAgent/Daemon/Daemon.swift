@@ -130,6 +130,7 @@ public enum Daemon {
         let compatibility = CompatibilitySocket(agent: agent, logger: logger)
         let object = AgentObject(connection: connection, agent: agent, logger: logger, compatibility: compatibility)
         agent.setObserver(object)
+        await compatibility.use(consent: object.consent)
         do {
             try await object.export()
             try await NameHandover.export(on: connection, logger: logger)

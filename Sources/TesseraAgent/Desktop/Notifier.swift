@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import QRCode
 import Synchronization
+import TesseraAPI
 import TesseraCore
 
 /// Desktop notifications for logins (org.freedesktop.Notifications) and opening the verification
@@ -19,6 +20,10 @@ public final class Notifier: Sendable {
         case loginExpired(account: String)
         case actionInvoked(id: UInt32, action: String)
         case closed(id: UInt32)
+        /// An `ask` consent question: shown with its actions; the continuation gets the answer.
+        case askConsent(ConsentQuestion, CheckedContinuation<ConsentAnswer, Never>)
+        /// A question's wait is over (timeout) or it was answered elsewhere (the tray).
+        case settleConsent(number: Int, ConsentAnswer)
     }
 
     enum Outcome: Sendable {
@@ -78,6 +83,26 @@ public final class Notifier: Sendable {
         events.yield(.loginFinished(flow: flow.number, account: flow.account, outcome: outcome))
     }
 
+    /// Asks the user through a notification with "Allow once", "Always allow" (when the program
+    /// can be named) and "Deny"; returns the answer, `.dismissed` when the notification is closed
+    /// without one, `.timedOut` after `timeout`, `.unavailable` without a notification server that
+    /// shows actions.
+    func ask(_ question: ConsentQuestion, timeout: Duration) async -> ConsentAnswer {
+        let events = self.events
+        Task {
+            try? await Task.sleep(for: timeout)
+            events.yield(.settleConsent(number: question.number, .timedOut))
+        }
+        return await withCheckedContinuation { continuation in
+            events.yield(.askConsent(question, continuation))
+        }
+    }
+
+    /// Answers a question from elsewhere (the tray menu); its notification is closed.
+    func settle(question number: Int, _ answer: ConsentAnswer) {
+        events.yield(.settleConsent(number: number, answer))
+    }
+
     func stop() { events.finish() }
 
     private actor Worker {
@@ -94,6 +119,9 @@ public final class Notifier: Sendable {
         /// "Log in again" notifications: account → id, and id → account its action logs in.
         var expired: [String: UInt32] = [:]
         var reloginTargets: [UInt32: String] = [:]
+        /// Consent questions waiting for an answer, by question number, and their notifications.
+        var questions: [Int: (notification: UInt32?, answer: CheckedContinuation<ConsentAnswer, Never>)] = [:]
+        var questionOfNotification: [UInt32: Int] = [:]
         let relogin: @Sendable (String) async -> Void
 
         init(connection: Connection, logger: Logger, events: AsyncStream<Event>.Continuation,
@@ -114,7 +142,20 @@ public final class Notifier: Sendable {
                     await finishLogin(flow: flow, account: account, outcome: outcome)
                 case .loginExpired(let account):
                     await showExpired(account: account)
+                case .askConsent(let question, let continuation):
+                    await showQuestion(question, continuation)
+                case .settleConsent(let number, let answer):
+                    await settle(number, answer, close: true)
                 case .actionInvoked(let id, let action):
+                    if let number = questionOfNotification[id] {
+                        // An unknown action key from the server counts as no consent.
+                        let answer: ConsentAnswer = switch ConsentAction(rawValue: action) {
+                        case .allowOnce?: .allowOnce
+                        case .alwaysAllow?: .alwaysAllow
+                        case .deny?, nil: .denied
+                        }
+                        await settle(number, answer, close: true)
+                    }
                     if action == "default", let target = targets[id] { await URIOpener.open(target, connection: connection, logger: logger) }
                     if action == "default", let account = reloginTargets.removeValue(forKey: id) {
                         expired[account] = nil
@@ -125,6 +166,8 @@ public final class Notifier: Sendable {
                         Task { await relogin(account) }
                     }
                 case .closed(let id):
+                    // Closed without an action (dismissed, expired): a denial.
+                    if let number = questionOfNotification[id] { await settle(number, .dismissed, close: false) }
                     targets[id] = nil
                     if let account = reloginTargets.removeValue(forKey: id) { expired[account] = nil }
                 }
@@ -137,21 +180,24 @@ public final class Notifier: Sendable {
             do {
                 // sender: only from the server's current owner (the connection checks it); a forged
                 // ActionInvoked would otherwise open a page.
-                let invoked = try await connection.signals(matching: MatchRule(
-                    sender: Notifier.service, path: Notifier.path, interface: Notifier.interface, member: "ActionInvoked"))
-                let closed = try await connection.signals(matching: MatchRule(
-                    sender: Notifier.service, path: Notifier.path, interface: Notifier.interface, member: "NotificationClosed"))
+                // One stream for both signals, so they arrive in the server's order: a server closes
+                // a notification right after its action, and a consent answer must not be taken
+                // for a dismissal.
+                let signals = try await connection.signals(matching: MatchRule(
+                    sender: Notifier.service, path: Notifier.path, interface: Notifier.interface))
                 let events = self.events
                 Task {
-                    for await signal in invoked {
-                        guard let (id, action) = try? signal.arguments.decode(UInt32.self, String.self) else { continue }
-                        events.yield(.actionInvoked(id: id, action: action))
-                    }
-                }
-                Task {
-                    for await signal in closed {
-                        guard let (id, _) = try? signal.arguments.decode(UInt32.self, UInt32.self) else { continue }
-                        events.yield(.closed(id: id))
+                    for await signal in signals {
+                        switch signal.member.rawValue {
+                        case "ActionInvoked":
+                            guard let (id, action) = try? signal.arguments.decode(UInt32.self, String.self) else { continue }
+                            events.yield(.actionInvoked(id: id, action: action))
+                        case "NotificationClosed":
+                            guard let (id, _) = try? signal.arguments.decode(UInt32.self, UInt32.self) else { continue }
+                            events.yield(.closed(id: id))
+                        default:
+                            continue
+                        }
                     }
                 }
             } catch {
@@ -257,6 +303,40 @@ public final class Notifier: Sendable {
                                                member: "CloseNotification", arguments: [.uint32(replaced)],
                                                timeout: Notifier.callTimeout)
             }
+        }
+
+        private func showQuestion(_ question: ConsentQuestion, _ continuation: CheckedContinuation<ConsentAnswer, Never>) async {
+            guard let capabilities = await serverCapabilities(), capabilities.contains("actions") else {
+                continuation.resume(returning: .unavailable)
+                return
+            }
+            questions[question.number] = (notification: nil, answer: continuation)
+            let markup = capabilities.contains("body-markup")
+            let actions = question.actions.flatMap { [$0.rawValue, $0.label] }
+            let id = await notify(replacing: 0, summary: question.summary,
+                                  body: markup ? XMLText.escape(question.body) : question.body, actions: actions,
+                                  hints: ["urgency": .byte(2), "desktop-entry": .string("tessera"), "category": .string("network")],
+                                  timeout: 0)
+            guard questions[question.number] != nil else {
+                // Settled (timed out) while the server was being asked.
+                if let id { await close(id) }
+                return
+            }
+            guard let id else {
+                await settle(question.number, .unavailable, close: false)
+                return
+            }
+            questions[question.number]?.notification = id
+            questionOfNotification[id] = question.number
+        }
+
+        /// Gives a waiting question its answer, once; later answers for it are ignored.
+        private func settle(_ number: Int, _ answer: ConsentAnswer, close closing: Bool) async {
+            guard let question = questions.removeValue(forKey: number) else { return }
+            question.answer.resume(returning: answer)
+            guard let id = question.notification else { return }
+            questionOfNotification[id] = nil
+            if closing { await close(id) }
         }
 
         private func notify(replacing: UInt32, summary: String, body: String, actions: [String],

@@ -27,6 +27,13 @@ extension Agent {
         return account
     }
 
+    /// The account of exactly this name, or nil: no validation and no issuer lookup. For the
+    /// D-Bus thread's immediate answers, which decline anything but a known name (`resolve` then
+    /// answers, with its errors).
+    public func account(named name: String) -> Account? {
+        state.withLock { $0.accounts.first { $0.name == name } }
+    }
+
     /// An account by its name only: for destructive calls (Revoke, RemoveAccount), which must
     /// never act on "the first account" of an issuer.
     public func resolveName(_ name: String, field: String = "account") throws(AgentError) -> Account {
@@ -229,7 +236,7 @@ extension Agent {
             statuses.append(AccountStatus(account: account,
                                           loggedIn: keys.map { $0.contains(SecretVault.key(account, account.loginSecretKind)) },
                                           hasClientSecret: keys.map { $0.contains(SecretVault.key(account, .clientSecret)) },
-                                          tokenExpiries: await tokens.expiries(account: account.name)))
+                                          tokenExpiries: tokens.expiries(account: account.name)))
         }
         return statuses
     }

@@ -35,6 +35,8 @@ extension Agent {
     private func cachedOrRefreshed(_ account: Account, scopes: [String], audience: [String],
                                    request: TokenRequest) async throws(AgentError) -> AccessToken {
         let key = TokenKey(account: account.name, scopes: scopes, audience: audience)
+        // A hit needs no hop to the cache's actor.
+        if !request.force, let cached = tokens.cached(key, minValid: TimeInterval(request.minValid)) { return cached }
         let source = source(account.kind)
         do {
             return try await tokens.token(for: key, minValid: TimeInterval(request.minValid), force: request.force) {
