@@ -83,7 +83,11 @@ import Testing
 
         // `tessera token` takes the same flags and prints the same.
         let tessera = try Self.tessera()
-        for flags in [["-e"], ["-i"], ["-c"], ["-o", "-i"], ["-a"]] {
+        // With oidc-token's optional variable names too (argp: attached to -o/-i/-e, after = on the
+        // long options), alone and with -c, exactly as Debian's oidc-token 4.2.6 prints them.
+        for flags in [["-e"], ["-i"], ["-c"], ["-o", "-i"], ["-a"], ["-oMY_AT"], ["-eMY_EXP"], ["-iMY_ISS"], ["-c", "-oMY_AT"],
+                      ["-c", "-eMY_EXP", "-iMY_ISS"], ["-oie"], ["--token=MY_AT"], ["--expires-at=X", "-i"], ["-oMY_AT", "-e"],
+                      ["-oA", "-oB"], ["-c", "-o"], ["-oMY_AT", "-iMY_ISS", "-eMY_EXP"], ["--issuer=I", "--token=T"]] {
             let ours = try await Command.run(tessera, ["token"] + flags + [world.account], environment: world.environment)
             let theirs = try await socket.oidcToken(flags + [world.account])
             #expect(ours.succeeded && ours.stdout == theirs.stdout, "\(flags): \(ours.stdout) \(ours.stderr) vs \(theirs.stdout)")

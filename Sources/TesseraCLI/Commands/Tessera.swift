@@ -33,7 +33,7 @@ public enum TesseraMain {
     }
 
     public static func run(_ arguments: [String]) async -> Int32 {
-        let arguments = TokenCommand.normalizeBearerFileArgument(arguments)
+        let arguments = TokenCommand.normalizeVariableNames(TokenCommand.normalizeBearerFileArgument(arguments))
         var command: any ParsableCommand
         do {
             command = try Tessera.parseAsRoot(arguments)
