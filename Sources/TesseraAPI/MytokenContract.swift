@@ -178,29 +178,35 @@ public struct MytokenReply: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// `ListMytokenTemplates`'s options.
-public struct MytokenTemplatesRequest: Sendable, Equatable {
+public struct MytokenTemplatesRequest: OptionsMessage {
     public var mytokenServer: String?
-    public var kind: String
+    /// What travels under `kind`; absent means `profiles`.
+    public var kindOption: String?
     public var group: String?
+
+    public var kind: String {
+        get { kindOption ?? MytokenTemplatesKindName.profiles.rawValue }
+        set { kindOption = newValue }
+    }
 
     public init(mytokenServer: String?, kind: String, group: String?) {
         self.mytokenServer = mytokenServer
-        self.kind = kind
+        self.kindOption = kind
         self.group = group
     }
 
-    public var dbusOptions: [String: Variant] {
-        var o: [String: Variant] = [MytokenTemplatesOption.kind.rawValue: Variant(kind)]
-        if let mytokenServer { o[MytokenTemplatesOption.mytokenServer.rawValue] = Variant(mytokenServer) }
-        if let group { o[MytokenTemplatesOption.group.rawValue] = Variant(group) }
-        return o
+    public init() {}
+
+    public static var fields: [OptionField<Self>] {
+        [
+            OptionField(MytokenTemplatesOption.mytokenServer, \.mytokenServer),
+            OptionField(MytokenTemplatesOption.kind, \.kindOption),
+            OptionField(MytokenTemplatesOption.group, \.group),
+        ]
     }
 
-    public init(dbusOptions: [String: Variant]) throws(ArgumentError) {
-        let r = try OptionReader(dbusOptions, allowed: MytokenTemplatesOption.allCases.map(\.rawValue))
-        mytokenServer = try r.value(MytokenTemplatesOption.mytokenServer.rawValue)
-        kind = try r.value(MytokenTemplatesOption.kind.rawValue) ?? MytokenTemplatesKindName.profiles.rawValue
-        group = try r.value(MytokenTemplatesOption.group.rawValue)
+    public static func == (a: Self, b: Self) -> Bool {
+        a.mytokenServer == b.mytokenServer && a.kind == b.kind && a.group == b.group
     }
 }
 

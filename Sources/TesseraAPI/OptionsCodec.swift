@@ -13,19 +13,30 @@ public struct ArgumentError: Error, Sendable, Equatable, CustomStringConvertible
     public var description: String { "invalid \(field): \(reason)" }
 }
 
-/// Strict reading of an `a{sv}`: every key must be known and of its declared type.
+/// Reading of an `a{sv}`. Strict (an argument the service takes): every key must be known and of
+/// its declared type. Lenient (an answer the CLI reads): keys it does not know, which a newer
+/// service may send, and values of another type are passed over.
 public struct OptionReader {
     private let options: [String: Variant]
+    private let lenient: Bool
+
     public init(_ options: [String: Variant], allowed: [String]) throws(ArgumentError) {
         for key in options.keys.sorted() where !allowed.contains(key) {
             throw ArgumentError(field: key, reason: "is not a known option (known: \(allowed.joined(separator: ", ")))")
         }
         self.options = options
+        lenient = false
+    }
+
+    public init(lenient options: [String: Variant]) {
+        self.options = options
+        lenient = true
     }
 
     public func value<T: DBusRepresentable>(_ key: String, as type: T.Type = T.self) throws(ArgumentError) -> T? {
         guard let variant = options[key] else { return nil }
         do { return try variant.get(T.self) } catch {
+            if lenient { return nil }
             throw ArgumentError(field: key, reason: "must be of type '\(T.dbusSignature.rawValue)', not '\(variant.value.signature.rawValue)'")
         }
     }
@@ -71,5 +82,13 @@ extension OptionsMessage {
         let reader = try OptionReader(dbusOptions, allowed: allowed ?? Self.allowedKeys)
         self.init()
         for field in Self.fields { try field.decode(&self, reader) }
+    }
+
+    /// Decodes an answer leniently: unknown keys and values of another type are passed over.
+    public init(lenient options: [String: Variant]) {
+        let reader = OptionReader(lenient: options)
+        self.init()
+        // A lenient reader throws nothing.
+        for field in Self.fields { try? field.decode(&self, reader) }
     }
 }

@@ -71,22 +71,15 @@ public struct ProviderInfo: Sendable, Equatable {
 }
 
 /// `GetIdToken`'s options, for both sides.
-public struct IdTokenOptions: Sendable, Equatable {
+public struct IdTokenOptions: OptionsMessage {
     public var minValid: UInt32?
     public var force: Bool?
 
     public init(minValid: UInt32? = nil, force: Bool? = nil) { self.minValid = minValid; self.force = force }
 
-    public var dbusOptions: [String: Variant] {
-        var options: [String: Variant] = [:]
-        if let minValid { options[IdTokenOption.minValid.rawValue] = Variant(minValid) }
-        if let force { options[IdTokenOption.force.rawValue] = Variant(force) }
-        return options
-    }
+    public init() {}
 
-    public init(dbusOptions: [String: Variant]) throws(ArgumentError) {
-        let reader = try OptionReader(dbusOptions, allowed: IdTokenOption.allCases.map(\.rawValue))
-        minValid = try reader.value(IdTokenOption.minValid.rawValue)
-        force = try reader.value(IdTokenOption.force.rawValue)
+    public static var fields: [OptionField<Self>] {
+        [OptionField(IdTokenOption.minValid, \.minValid), OptionField(IdTokenOption.force, \.force)]
     }
 }

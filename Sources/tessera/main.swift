@@ -1,10 +1,6 @@
-import Dispatch
 import Glibc
 import TesseraCLI
 
-let arguments = Array(CommandLine.arguments.dropFirst())
-// The hot `tessera token NAME` runs before (and without) the concurrency runtime: no top-level
-// `await` in this file, so nothing starts a thread unless a command needs one.
-if let status = TesseraMain.runFastPath(arguments) { exit(status) }
-Task { exit(await TesseraMain.run(arguments)) }
-dispatchMain()
+// `exit()`, never `dispatchMain()`: see `TesseraMain.main`. The hot `tessera token NAME` and
+// `tessera --version` run before (and without) the concurrency runtime.
+exit(TesseraMain.main(Array(CommandLine.arguments.dropFirst())))

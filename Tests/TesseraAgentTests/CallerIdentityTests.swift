@@ -113,6 +113,34 @@ import TesseraCore
         await service.close()
     }
 
+    /// End to end with tesserad: a login started by a sandboxed caller names it by its app id in
+    /// the notification, its executable and pid beside it.
+    @Test func aSandboxedCallersLoginNotificationNamesItsAppID() async throws {
+        let programs = try Programs()
+        let copy = try programs.copy("gdbus", as: "sandboxed-gdbus")
+        let info = try programs.write("flatpak-info", Self.flatpakInfo)
+        let session = try await KeyringSession(keyring: .unlocked)
+        let server = try await RecordingNotificationServer(address: session.busAddress, capabilities: ["body"])
+        let world = try await AgentWorld(busEnvironment: session.environment)
+        try await world.addAccount()
+        let socket = String(session.busAddress.dropFirst("unix:path=".count))
+        let busDirectory = URL(fileURLWithPath: socket).deletingLastPathComponent().path
+        let sandbox = ["--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+                       "--symlink", "usr/bin", "/bin", "--proc", "/proc", "--dev", "/dev",
+                       "--ro-bind", busDirectory, busDirectory, "--ro-bind", programs.directory, programs.directory,
+                       "--ro-bind-data", "3", "/.flatpak-info", "--die-with-parent"]
+        let call = [copy, "call", "--address", session.busAddress, "--dest", "io.tessera.Agent1", "--object-path",
+                    "/io/tessera/Agent1", "--method", "io.tessera.Agent1.StartDeviceFlow", world.account, "{}"]
+        let result = try await Command.run("/bin/sh", ["-c", "exec \"$0\" \"$@\" 3<\"$TESSERA_FD3\"",
+                                                       try Requirement.executable("bwrap")] + sandbox + call,
+                                           environment: ["TESSERA_FD3": info])
+        #expect(result.succeeded, "\(result.stderr)")
+        try await eventually("the login notification") { !server.notifications.isEmpty }
+        let body = try #require(server.notifications.first?.body)
+        #expect(body.contains("Requested by flatpak:org.example.Probe (\(copy), pid "), "\(body)")
+        #expect(world.agent.log().contains("flatpak:org.example.Probe"), "the log names the verified caller too")
+    }
+
     /// Naming itself like a Flatpak app (its file name, FLATPAK_ID, the hint) makes nothing a Flatpak;
     /// nor does a `.flatpak-info` that is a symlink out of the sandbox or a file that is not flatpak's.
     @Test func forgedFlatpakIdentitiesAreNotBelieved() async throws {

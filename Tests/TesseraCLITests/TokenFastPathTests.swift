@@ -65,3 +65,24 @@ import Testing
         }
     }
 }
+
+/// `tessera --version` is answered before ArgumentParser is built (`TesseraMain.main`); it must
+/// print exactly what ArgumentParser would.
+@Suite struct VersionFastPathTests {
+    @Test func versionLineIsArgumentParsersOwn() throws {
+        var fromArgumentParser: String?
+        do {
+            _ = try Tessera.parseAsRoot(["--version"])
+        } catch {
+            fromArgumentParser = Tessera.fullMessage(for: error)
+        }
+        let expected = try #require(fromArgumentParser)
+        #expect(!expected.isEmpty)
+        #expect(TesseraMain.versionLine == expected)
+    }
+
+    @Test func theBinaryPrintsIt() async throws {
+        let run = try await CLI.run(["--version"])
+        #expect(run.status == 0 && run.stdout == TesseraMain.versionLine + "\n" && run.stderr.isEmpty, "\(run)")
+    }
+}

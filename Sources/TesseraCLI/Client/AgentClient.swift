@@ -38,25 +38,19 @@ struct AgentClient: Sendable {
         return try Self.issuedToken(from: body)
     }
 
-    /// `tessera token`'s one call on a blocking connection (the fast path; see `TokenFastPath`).
-    static func token(_ request: TokenQuery, on connection: BlockingConnection) throws(CLIError) -> IssuedToken {
+    /// `tessera token`'s one call, in one round trip through the bus (the fast path; see
+    /// `TokenFastPath` and `OneShotCall`).
+    static func tokenOnce(_ request: TokenQuery) throws(CLIError) -> IssuedToken {
         let body: [DBusValue]
         do {
-            body = try connection.call(destination: service, path: object, interface: interface,
-                                       member: MemberName(AgentMethod.getToken.rawValue),
-                                       arguments: tokenArguments(request), timeout: callTimeout)
+            body = try OneShotCall.session(destination: service, path: object, interface: interface,
+                                           member: MemberName(AgentMethod.getToken.rawValue),
+                                           arguments: tokenArguments(request), timeout: callTimeout)
         } catch {
+            if case .connectionFailed = error { throw connectionFailure(error) }
             throw translate(error, member: AgentMethod.getToken.rawValue, account: request.account)
         }
         return try issuedToken(from: body)
-    }
-
-    static func connectBlocking() throws(CLIError) -> BlockingConnection {
-        do {
-            return try BlockingConnection.session()
-        } catch {
-            throw connectionFailure(error)
-        }
     }
 
     private static func tokenArguments(_ request: TokenQuery) -> [DBusValue] {
@@ -165,13 +159,7 @@ struct AgentClient: Sendable {
 
     func serviceInfo() async throws(CLIError) -> ServiceInfo {
         // Any call activates the service; ListAccounts would too, but a Peer ping is the cheapest.
-        do {
-            _ = try await connection.call(destination: Self.service, path: Self.object,
-                                          interface: InterfaceName(stringLiteral: "org.freedesktop.DBus.Peer"),
-                                          member: MemberName(stringLiteral: "Ping"))
-        } catch {
-            throw translate(error, member: "Ping", account: nil)
-        }
+        try await ping()
         let owner = (try? await connection.nameOwner(of: Self.service))?.rawValue ?? "?"
         var version = "(version unknown)"
         if let value = try? await property(AgentProperty.version.rawValue, interface: Self.interface, path: Self.object),
@@ -206,17 +194,22 @@ struct AgentClient: Sendable {
         try await call(member, arguments, account: account, destination: trustedOwner())
     }
 
+    /// org.freedesktop.DBus.Peer.Ping: the cheapest call, and it activates the service.
+    private func ping() async throws(CLIError) {
+        do {
+            _ = try await connection.call(destination: Self.service, path: Self.object,
+                                          interface: InterfaceName(stringLiteral: "org.freedesktop.DBus.Peer"),
+                                          member: MemberName(stringLiteral: "Ping"))
+        } catch {
+            throw translate(error, member: "Ping", account: nil)
+        }
+    }
+
     private func trustedOwner() async throws(CLIError) -> BusName {
         var owner = try? await connection.nameOwner(of: Self.service)
         if owner == nil {
             // Not running yet: a Peer ping makes the bus start it.
-            do {
-                _ = try await connection.call(destination: Self.service, path: Self.object,
-                                              interface: InterfaceName(stringLiteral: "org.freedesktop.DBus.Peer"),
-                                              member: MemberName(stringLiteral: "Ping"))
-            } catch {
-                throw translate(error, member: "Ping", account: nil)
-            }
+            try await ping()
             owner = try? await connection.nameOwner(of: Self.service)
         }
         guard let owner else { throw .serviceUnreachable(Self.startHint) }

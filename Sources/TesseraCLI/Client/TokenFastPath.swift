@@ -72,8 +72,7 @@ struct TokenFastPath: Equatable {
     /// The same call, output, messages and exit codes as `TokenCommand.run` without --interactive.
     func run() -> Int32 {
         do throws(CLIError) {
-            let connection = try AgentClient.connectBlocking()
-            let issued = try AgentClient.token(request, on: connection)
+            let issued = try AgentClient.tokenOnce(request)
             StandardStream.output.put(format.render(issued))
             return 0
         } catch {
