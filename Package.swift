@@ -34,8 +34,8 @@ let package = Package(
         // The one redacting secret type, for every module that holds a secret; no dependencies, no
         // Foundation, so the CLI can use it too.
         .target(name: "Secrets", swiftSettings: strict),
-        .target(name: "Keyring", dependencies: ["CLibSecret", "Secrets"], swiftSettings: strict),
-        .target(name: "OIDC", dependencies: ["CCurl", "Secrets", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .target(name: "Keyring", dependencies: ["CLibSecret", "Secrets", "Posix"], swiftSettings: strict),
+        .target(name: "OIDC", dependencies: ["CCurl", "Secrets", "Posix", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // The one thin layer over the POSIX calls made outside the C libraries' own wrappers
         // (whole writes, durable file replacement, spawning, readlink, pidfds and /proc); no Foundation.
         .target(name: "Posix", dependencies: ["CLinuxShims"], swiftSettings: strict),

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Secrets
 
 /// A started authorization code login (RFC 6749 §4.1 with PKCE, RFC 7636, on an RFC 8252 loopback
@@ -186,10 +186,6 @@ extension OIDCClient {
     /// The `nonce` claim of an ID token, unverified: it came straight from the token endpoint over
     /// the channel the issuer URL names (OIDC Core §3.1.3.7 allows TLS in place of the signature).
     static func nonce(of idToken: Secret) -> String? {
-        let parts = idToken.reveal().split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let data = Base64URL.decode(parts[1]),
-              let claims = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
-        else { return nil }
-        return claims["nonce"] as? String
+        JWT.claims(of: idToken)?["nonce"]?.stringValue
     }
 }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Posix
 import Synchronization
 
 #if canImport(Glibc)
@@ -116,7 +117,7 @@ final class LoopbackRedirectListener: Sendable {
         let result: Result<Value, OIDCError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 // Blocking poll/accept/recv on a thread of its own, off the cooperative pool.
-                Thread.detachNewThread { [self] in
+                Posix.startThread(named: "oidc-redirect") { [self] in
                     let result = serve(until: deadline, seconds: seconds, validate: validate)
                     closeListening()
                     continuation.resume(returning: result)
@@ -212,7 +213,7 @@ final class LoopbackRedirectListener: Sendable {
         if count < 0 && (errno == EINTR || errno == EAGAIN) { return .waiting }
         guard count > 0 else { return .done }
         client.received += buffer[0..<count]
-        guard let text = String(validating: client.received, as: UTF8.self), let end = text.range(of: "\r\n\r\n") else {
+        guard let text = String(validating: client.received, as: UTF8.self), let end = text.firstRange(of: "\r\n\r\n") else {
             return client.received.count < Self.maxRequestBytes ? .waiting : .done
         }
         return answer(client.fd, head: String(text[..<end.lowerBound]), validate: validate).map { .result($0) } ?? .done

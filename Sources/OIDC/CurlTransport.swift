@@ -1,5 +1,6 @@
 import CCurl
-import Foundation
+import FoundationEssentials
+import Posix
 import Synchronization
 
 /// `HTTPTransport` over libcurl's multi interface, driven by one thread of its own ("http") that
@@ -79,9 +80,7 @@ private final class CurlEngine: Sendable {
         curl_global_init(Int(CURL_GLOBAL_DEFAULT))
         guard let pointer = curl_multi_init() else { preconditionFailure("curl_multi_init failed (out of memory)") }
         multi = MultiHandle(pointer: pointer)
-        let thread = Thread { [self] in run() }
-        thread.name = "http"
-        thread.start()
+        Posix.startThread(named: "http") { [self] in run() }
     }
 
     func start(_ exchange: CurlExchange) {
@@ -281,13 +280,13 @@ private final class CurlExchange: Sendable {
     /// One header line. A status line starts a new response (after `100 Continue` or a proxy's
     /// CONNECT answer): the headers kept are the final response's.
     private func receiveHeader(_ bytes: UnsafeRawBufferPointer) {
-        let line = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let line = String(decoding: bytes, as: UTF8.self).trimmingWhitespace()
         transfer.withLock { transfer in
             if line.hasPrefix("HTTP/") {
                 transfer.headers = [:]
             } else if let colon = line.firstIndex(of: ":") {
                 let name = line[..<colon].lowercased()
-                let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                let value = line[line.index(after: colon)...].trimmingWhitespace()
                 transfer.headers[name] = transfer.headers[name].map { "\($0), \(value)" } ?? value
             }
         }

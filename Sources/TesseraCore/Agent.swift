@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Keyring
 import Logging
 import OIDC
@@ -127,7 +127,7 @@ public final class Agent: Sendable {
                 providers: ProviderCatalog? = nil) {
         self.accountFile = accountFile
         self.providerCatalog = providers
-            ?? ProviderCatalog(userFile: (accountFile.path as NSString).deletingLastPathComponent + "/providers.json")
+            ?? ProviderCatalog(userFile: Paths.directory(of: accountFile.path) + "/providers.json")
         self.transport = transport
         self.vault = SecretVault(store: secrets)
         self.secrets = LoginSecrets(vault: vault, logger: logger)

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import OIDC
 import Secrets
 import TesseraNames
@@ -30,16 +30,16 @@ public struct OIDCAgentAccountConfiguration: Sendable, Equatable {
         guard text.utf8.count <= Self.maxBytes else {
             throw RequestError("the configuration is larger than \(Self.maxBytes / 1024) KiB; is this `oidc-gen -p` output?")
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)), let fields = object as? [String: Any] else {
+        guard let fields = JSONValue.parseObject(Data(text.utf8)) else {
             throw RequestError("the configuration is not a JSON object; pipe in what `oidc-gen -p NAME` prints")
         }
         func string(_ key: String) throws(RequestError) -> String? {
-            guard let value = fields[key], !(value is NSNull) else { return nil }
-            guard let text = value as? String else { throw RequestError("'\(key)' in the configuration must be a string") }
+            guard let value = fields[key], !value.isNull else { return nil }
+            guard let text = value.stringValue else { throw RequestError("'\(key)' in the configuration must be a string") }
             return text.isEmpty ? nil : text
         }
         func words(_ key: String) throws(RequestError) -> [String] {
-            if let list = fields[key] as? [String] { return list.filter { !$0.isEmpty } }
+            if let list = fields[key]?.stringsValue { return list.filter { !$0.isEmpty } }
             let text = try string(key)
             return (text ?? "").split(separator: " ").map(String.init)
         }
@@ -58,8 +58,8 @@ public struct OIDCAgentAccountConfiguration: Sendable, Equatable {
         refreshToken = try string("refresh_token").map(Secret.init)
         scopes = try words("scope")
         audience = try words("audience")
-        if let value = fields["redirect_uris"], !(value is NSNull) {
-            guard let list = value as? [Any], let uris = list as? [String] else {
+        if let value = fields["redirect_uris"], !value.isNull {
+            guard let uris = value.stringsValue else {
                 throw RequestError("'redirect_uris' in the configuration must be a list of strings")
             }
             redirectURIs = uris.filter { !$0.isEmpty }
@@ -71,14 +71,15 @@ public struct OIDCAgentAccountConfiguration: Sendable, Equatable {
         ignored = OIDCAgentImportKeys.notImported(fields.mapValues(Self.importValue))
     }
 
-    static func importValue(_ value: Any) -> OIDCAgentImportKeys.Value {
+    static func importValue(_ value: JSONValue) -> OIDCAgentImportKeys.Value {
         switch value {
-        case is NSNull: .empty
-        case let text as String: text.isEmpty ? .empty : .text(text)
-        case let list as [Any]: list.isEmpty ? .empty : .other("list")
-        case let object as [String: Any]: object.isEmpty ? .empty : .other("object")
-        case let number as NSNumber: .other(number.stringValue)
-        default: .other("value")
+        case .null: .empty
+        case .string(let text): text.isEmpty ? .empty : .text(text)
+        case .array(let list): list.isEmpty ? .empty : .other("list")
+        case .object(let object): object.isEmpty ? .empty : .other("object")
+        case .integer(let number): .other(String(number))
+        case .number(let number): .other(String(number))
+        case .bool(let flag): .other(String(flag))
         }
     }
 }

@@ -1,9 +1,11 @@
 import CHardening
 import DBus
-import Foundation
+import FoundationEssentials
+import Glibc
 import Keyring
 import Logging
 import OIDC
+import Posix
 import TesseraAPI
 import TesseraCore
 
@@ -207,7 +209,7 @@ final class StopSignal: Sendable {
         let fd = tessera_stop_signals_pipe()
         guard fd >= 0 else { return false }
         let continuation = self.continuation
-        let reader = Thread {
+        Posix.startThread(named: "signals") {
             var byte: UInt8 = 0
             while true {
                 let count = read(fd, &byte, 1)
@@ -220,8 +222,6 @@ final class StopSignal: Sendable {
                 }
             }
         }
-        reader.name = "signals"
-        reader.start()
         return true
     }
 

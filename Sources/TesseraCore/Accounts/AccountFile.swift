@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Posix
 #if canImport(Glibc)
 import Glibc
@@ -67,7 +67,7 @@ public struct AccountFile: Sendable {
         if let xdg = environment["XDG_CONFIG_HOME"], xdg.hasPrefix("/") {
             config = xdg
         } else {
-            config = (environment["HOME"] ?? NSHomeDirectory()) + "/.config"
+            config = (environment["HOME"] ?? FileManager.default.homeDirectoryForCurrentUser.path) + "/.config"
         }
         return AccountFile(path: config + "/tessera/accounts.json")
     }
@@ -129,17 +129,14 @@ public struct AccountFile: Sendable {
 
     /// The accounts in a file's bytes, and every problem found, each naming its field.
     func parse(_ data: Data) -> AccountFileContents {
-        let json: Any
-        do {
-            json = try JSONSerialization.jsonObject(with: data)
-        } catch {
+        guard let json = JSONValue.parse(data) else {
             return AccountFileContents(accounts: [], problems: [problem("(file)", "is not valid JSON")])
         }
-        guard let root = json as? [String: Any] else {
+        guard let root = json.objectValue else {
             return AccountFileContents(accounts: [], problems: [problem("(file)", "must hold a JSON object")])
         }
         var problems: [AccountFileProblem] = []
-        guard let schema = root["schema"] as? Int else {
+        guard let schema = root["schema"]?.integerValue.flatMap({ Int(exactly: $0) }) else {
             return AccountFileContents(accounts: [], problems: [problem("schema", "is missing or not an integer")])
         }
         guard Self.readableSchemas.contains(schema) else {
@@ -150,7 +147,7 @@ public struct AccountFile: Sendable {
         for key in root.keys.sorted() where key != "schema" && key != "accounts" {
             problems.append(problem(key, "is not a known key (ignored)"))
         }
-        guard let list = root["accounts"] as? [Any] else {
+        guard let list = root["accounts"]?.arrayValue else {
             return AccountFileContents(accounts: [], problems: problems + [problem("accounts", "is missing or not a list")])
         }
         var accounts: [Account] = []
@@ -175,8 +172,8 @@ public struct AccountFile: Sendable {
         AccountFileProblem(file: path, field: field, reason: reason)
     }
 
-    private func decode(_ element: Any, at: String, problems: inout [AccountFileProblem]) throws(AccountFileProblem) -> Account {
-        guard let object = element as? [String: Any] else { throw problem(at, "must be a JSON object") }
+    private func decode(_ element: JSONValue, at: String, problems: inout [AccountFileProblem]) throws(AccountFileProblem) -> Account {
+        guard let object = element.objectValue else { throw problem(at, "must be a JSON object") }
         let stored: Set<String> = [
             AccountSetting.issuer, .clientID, .scopes, .audience, .audienceStyle, .kind, .mytokenServer, .mytokenRequest,
             .registrationClientURI,
@@ -185,16 +182,16 @@ public struct AccountFile: Sendable {
             throw problem("\(at).\(unknown)", "is not a known account key")
         }
         func string(_ key: String, required: Bool) throws(AccountFileProblem) -> String? {
-            guard let value = object[key], !(value is NSNull) else {
+            guard let value = object[key], !value.isNull else {
                 if required { throw problem("\(at).\(key)", "is missing") }
                 return nil
             }
-            guard let text = value as? String else { throw problem("\(at).\(key)", "must be a string") }
+            guard let text = value.stringValue else { throw problem("\(at).\(key)", "must be a string") }
             return text
         }
         func strings(_ key: String) throws(AccountFileProblem) -> [String]? {
-            guard let value = object[key], !(value is NSNull) else { return nil }
-            guard let list = value as? [Any], let texts = list as? [String] else {
+            guard let value = object[key], !value.isNull else { return nil }
+            guard let texts = value.stringsValue else {
                 throw problem("\(at).\(key)", "must be a list of strings")
             }
             return texts
@@ -256,8 +253,8 @@ public struct AccountFile: Sendable {
             throw problem("\(at).mytoken-server", "is required for a mytoken account")
         }
         var mytokenRequest: [String: MytokenJSON]?
-        if let value = object[AccountSetting.mytokenRequest.rawValue], !(value is NSNull) {
-            guard kind == .mytoken, case .object(let fields) = MytokenJSON.from(foundation: value) else {
+        if let value = object[AccountSetting.mytokenRequest.rawValue], !value.isNull {
+            guard kind == .mytoken, case .object(let fields) = value else {
                 throw problem("\(at).\(AccountSetting.mytokenRequest.rawValue)", "must be a JSON object, for a mytoken account")
             }
             mytokenRequest = fields
@@ -275,7 +272,7 @@ public struct AccountFile: Sendable {
                 try Validate.words(uris, field: Self.redirectURIsKey)
             }
         }
-        if let value = object[Self.policyKey], !(value is NSNull) {
+        if let value = object[Self.policyKey], !value.isNull {
             account.policy = decodePolicy(value, at: "\(at).\(Self.policyKey)", problems: &problems)
         }
         return account
@@ -289,9 +286,9 @@ public struct AccountFile: Sendable {
     /// account: a default that cannot be read becomes `deny`, a rule whose decision cannot be read
     /// denies its program, and a rule whose key names no program is dropped (no caller could match
     /// it). Each is reported with its field; the file is kept aside on the next write.
-    private func decodePolicy(_ value: Any, at: String, problems: inout [AccountFileProblem]) -> AccountPolicy {
+    private func decodePolicy(_ value: JSONValue, at: String, problems: inout [AccountFileProblem]) -> AccountPolicy {
         let failClosed = "; every program is denied this account's tokens until it is fixed (tessera policy set)"
-        guard let object = value as? [String: Any] else {
+        guard let object = value.objectValue else {
             problems.append(problem(at, "must be a JSON object" + failClosed))
             return AccountPolicy(defaultDecision: .deny)
         }
@@ -299,16 +296,16 @@ public struct AccountFile: Sendable {
         for key in object.keys.sorted() where key != Self.policyDefaultKey && key != Self.policyApplicationsKey {
             problems.append(problem("\(at).\(key)", "is not a known policy key (ignored)"))
         }
-        if let text = object[Self.policyDefaultKey], !(text is NSNull) {
-            if let text = text as? String, let decision = ConsentDecision(rawValue: text) {
+        if let text = object[Self.policyDefaultKey], !text.isNull {
+            if let text = text.stringValue, let decision = ConsentDecision(rawValue: text) {
                 policy.defaultDecision = decision
             } else {
                 problems.append(problem("\(at).\(Self.policyDefaultKey)", "must be one of \(ConsentDecision.choices)" + failClosed))
                 policy.defaultDecision = .deny
             }
         }
-        guard let rules = object[Self.policyApplicationsKey], !(rules is NSNull) else { return policy }
-        guard let entries = rules as? [String: Any] else {
+        guard let rules = object[Self.policyApplicationsKey], !rules.isNull else { return policy }
+        guard let entries = rules.objectValue else {
             problems.append(problem("\(at).\(Self.policyApplicationsKey)", "must be a JSON object" + failClosed))
             policy.defaultDecision = .deny
             return policy
@@ -319,7 +316,7 @@ public struct AccountFile: Sendable {
                 problems.append(problem(field, "is not an application key (flatpak:ID, snap:NAME or exe:/PATH); the rule is ignored"))
                 continue
             }
-            if let text = entries[key] as? String, let decision = ConsentDecision(rawValue: text) {
+            if let text = entries[key]?.stringValue, let decision = ConsentDecision(rawValue: text) {
                 policy.rules[application] = decision
             } else {
                 problems.append(problem(field, "must be one of \(ConsentDecision.choices); the program is denied until it is fixed"))
@@ -336,42 +333,39 @@ public struct AccountFile: Sendable {
     @discardableResult
     public func save(_ accounts: [Account], keepInvalid: Bool = false) throws(AccountFileError) -> String? {
         try ConfigFile.makeDirectory(for: path)
-        let list: [[String: Any]] = accounts.map { account in
-            var object: [String: Any] = [
-                "name": account.name,
-                AccountSetting.kind.rawValue: account.kind.rawValue,
-                AccountSetting.issuer.rawValue: account.issuer.absoluteString,
-                AccountSetting.scopes.rawValue: account.scopes,
-                AccountSetting.audience.rawValue: account.audience,
-                AccountSetting.audienceStyle.rawValue: account.audienceStyle.rawValue,
+        let list: [JSONValue] = accounts.map { account in
+            var object: [String: JSONValue] = [
+                "name": .string(account.name),
+                AccountSetting.kind.rawValue: .string(account.kind.rawValue),
+                AccountSetting.issuer.rawValue: .string(account.issuer.absoluteString),
+                AccountSetting.scopes.rawValue: .array(account.scopes.map(JSONValue.string)),
+                AccountSetting.audience.rawValue: .array(account.audience.map(JSONValue.string)),
+                AccountSetting.audienceStyle.rawValue: .string(account.audienceStyle.rawValue),
             ]
-            if let clientID = account.clientID { object[AccountSetting.clientID.rawValue] = clientID }
-            if let server = account.mytokenServer { object[AccountSetting.mytokenServer.rawValue] = server.absoluteString }
-            if let fields = account.mytokenRequest { object[AccountSetting.mytokenRequest.rawValue] = MytokenJSON.object(fields).foundation }
+            if let clientID = account.clientID { object[AccountSetting.clientID.rawValue] = .string(clientID) }
+            if let server = account.mytokenServer { object[AccountSetting.mytokenServer.rawValue] = .string(server.absoluteString) }
+            if let fields = account.mytokenRequest { object[AccountSetting.mytokenRequest.rawValue] = .object(fields) }
             if let uri = account.registrationClientURI {
-                object[AccountSetting.registrationClientURI.rawValue] = uri.absoluteString
+                object[AccountSetting.registrationClientURI.rawValue] = .string(uri.absoluteString)
             }
-            if let granted = account.loginScopes { object[Self.loginScopesKey] = granted }
-            if let uris = account.redirectURIs { object[Self.redirectURIsKey] = uris }
+            if let granted = account.loginScopes { object[Self.loginScopesKey] = .array(granted.map(JSONValue.string)) }
+            if let uris = account.redirectURIs { object[Self.redirectURIsKey] = .array(uris.map(JSONValue.string)) }
             if !account.policy.isDefault {
                 object[Self.policyKey] = [
-                    Self.policyDefaultKey: account.policy.defaultDecision.rawValue,
-                    Self.policyApplicationsKey: Dictionary(uniqueKeysWithValues: account.policy.rules.map { ($0.key.key, $0.value.rawValue) }),
-                ] as [String: Any]
+                    Self.policyDefaultKey: .string(account.policy.defaultDecision.rawValue),
+                    Self.policyApplicationsKey: .object(Dictionary(uniqueKeysWithValues: account.policy.rules.map {
+                        ($0.key.key, JSONValue.string($0.value.rawValue))
+                    })),
+                ]
             }
-            return object
+            return .object(object)
         }
         // Schema 1 while no account has a policy, login-scopes or redirect-uris: an older tesserad
         // still reads the file.
         let schema = accounts.allSatisfy { $0.policy.isDefault && $0.loginScopes == nil && $0.redirectURIs == nil }
             ? 1 : Self.schemaVersion
-        let root: [String: Any] = ["schema": schema, "accounts": list]
-        let data: Data
-        do {
-            data = try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        } catch {
-            throw .writeFailed(file: path, reason: "cannot encode the accounts")
-        }
+        let root: JSONValue = ["schema": .integer(Int64(schema)), "accounts": .array(list)]
+        let data = root.data(pretty: true)
         let staged = try ConfigFile.stage(data, for: path)
         var kept: String?
         if keepInvalid {
