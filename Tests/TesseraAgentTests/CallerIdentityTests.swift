@@ -188,6 +188,20 @@ import TesseraCore
         }
     }
 
+    @Test func flatpakInfoOnlyOnTmpfsMounts() {
+        func onTmpfs(_ text: String) -> Bool { CallerIdentity.flatpakInfoIsOnTmpfs(mountInfo: Array(text.utf8)) }
+        let root = "69 46 0:40 /newroot / rw,nosuid,nodev,relatime - tmpfs tmpfs rw\n"
+        let usr = "70 69 254:0 /usr /usr ro,nosuid,nodev,relatime - ext4 /dev/vda rw\n"
+        let info = "82 69 0:40 /bindfileQdVpmv//deleted /.flatpak-info ro,nosuid,nodev,relatime - tmpfs tmpfs rw\n"
+        #expect(onTmpfs(root + usr + info)) // what bwrap --ro-bind-data (flatpak) makes
+        #expect(onTmpfs(root + usr))
+        #expect(!onTmpfs(root + usr + "83 69 0:50 / /.flatpak-info ro master:1 - fuse.evil evil rw\n"))
+        #expect(!onTmpfs("22 1 0:50 / / rw shared:1 - fuse.evil evil rw\n" + info))
+        #expect(!onTmpfs(root + "90 69 0:51 / / rw - ext4 /dev/vda rw\n")) // a later mount on top of /
+        #expect(!onTmpfs(usr))
+        #expect(!CallerIdentity.flatpakInfoIsOnTmpfs(mountInfo: nil))
+    }
+
     // MARK: Snap
 
     @Test func snapLabels() {
