@@ -32,6 +32,7 @@ extension AccountFile {
                 object[AccountSetting.registrationClientURI.rawValue] = .string(uri.absoluteString)
             }
             if let granted = account.loginScopes { object[Self.loginScopesKey] = .array(granted.map(JSONValue.string)) }
+            if let uris = account.redirectURIs { object[Self.redirectURIsKey] = .array(uris.map(JSONValue.string)) }
             if !account.policy.isDefault {
                 object[Self.policyKey] = [
                     Self.policyDefaultKey: .string(account.policy.defaultDecision.rawValue),
@@ -42,9 +43,10 @@ extension AccountFile {
             }
             return .object(object)
         }
-        // Schema 1 while no account has a policy or a login-scopes record: an older tesserad
+        // Schema 1 while no account has a policy, login-scopes or redirect-uris: an older tesserad
         // still reads the file.
-        let schema = accounts.allSatisfy { $0.policy.isDefault && $0.loginScopes == nil } ? 1 : Self.schemaVersion
+        let schema = accounts.allSatisfy { $0.policy.isDefault && $0.loginScopes == nil && $0.redirectURIs == nil }
+            ? 1 : Self.schemaVersion
         let root: JSONValue = ["schema": .integer(Int64(schema)), "accounts": .array(list)]
         let data = root.data(pretty: true)
         let staged = try ConfigFile.stage(data, for: path)

@@ -55,6 +55,8 @@ public struct AccountFile: Sendable {
     static let readableSchemas = 1...2
     /// `Account.loginScopes`: the service's own record, not a setting a caller gives.
     static let loginScopesKey = "login-scopes"
+    /// `Account.redirectURIs`, from an import (no D-Bus setting sets it).
+    static let redirectURIsKey = "redirect-uris"
     public let path: String
 
     public init(path: String) { self.path = path }
@@ -175,7 +177,7 @@ public struct AccountFile: Sendable {
         let stored: Set<String> = [
             AccountSetting.issuer, .clientID, .scopes, .audience, .audienceStyle, .kind, .mytokenServer, .mytokenRequest,
             .registrationClientURI,
-        ].reduce(into: ["name", Self.policyKey, Self.loginScopesKey]) { $0.insert($1.rawValue) }
+        ].reduce(into: ["name", Self.policyKey, Self.loginScopesKey, Self.redirectURIsKey]) { $0.insert($1.rawValue) }
         if let unknown = object.keys.sorted().first(where: { !stored.contains($0) }) {
             throw problem("\(at).\(unknown)", "is not a known account key")
         }
@@ -263,6 +265,11 @@ public struct AccountFile: Sendable {
         if let granted = try strings(Self.loginScopesKey) {
             account.loginScopes = try checked(Self.loginScopesKey) { () throws(AgentError) in
                 try Validate.words(granted, field: Self.loginScopesKey)
+            }
+        }
+        if let uris = try strings(Self.redirectURIsKey) {
+            account.redirectURIs = try checked(Self.redirectURIsKey) { () throws(AgentError) in
+                try Validate.words(uris, field: Self.redirectURIsKey)
             }
         }
         if let value = object[Self.policyKey], !value.isNull {
