@@ -23,7 +23,9 @@ let package = Package(
         // C libraries, found through pkg-config; the shims only hold what Swift cannot import.
         .systemLibrary(name: "CDBus", pkgConfig: "dbus-1", providers: [.apt(["libdbus-1-dev"])]),
         .systemLibrary(name: "CLibSecret", pkgConfig: "libsecret-1", providers: [.apt(["libsecret-1-dev"])]),
-        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // libcurl (headers from libcurl4-openssl-dev), dlopened on the first request: not linked,
+        // so tesserad starts without it and its ~25 libraries (Sources/CCurl/include/ccurl.h).
+        .target(name: "CCurl"),
         // X25519 + XSalsa20-Poly1305 for oidc-agent's socket protocol (Swift has no XSalsa20).
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
 
