@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "TesseraAPI", dependencies: ["DBus", "TesseraNames"], swiftSettings: strict),
         // oidc-agent's client protocol and its socket server, free of D-Bus and of the agent.
         .target(name: "OIDCAgentProtocol",
-                dependencies: ["CSodium", "OIDC", "Secrets", "Posix", .product(name: "Logging", package: "swift-log")],
+                dependencies: ["CSodium", "OIDC", "Secrets", "Posix", "TesseraNames", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         // For tesserad, in C: prctl(PR_SET_DUMPABLE) (variadic) and the SIGTERM/SIGINT handler (async-signal-safe).
         .target(name: "CHardening"),

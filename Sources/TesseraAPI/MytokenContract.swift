@@ -149,29 +149,26 @@ public struct MytokenReply: Sendable, Equatable, CustomStringConvertible {
         self.rotatedMytoken = rotatedMytoken
     }
 
-    public var info: [String: Variant] {
-        var info: [String: Variant] = [
-            MytokenInfoKey.tokenType.rawValue: Variant(tokenType),
-            MytokenInfoKey.capabilities.rawValue: Variant(capabilities),
-            MytokenInfoKey.mytokenServer.rawValue: Variant(mytokenServer),
+    static var infoFields: [OptionField<Self>] {
+        [
+            OptionField(MytokenInfoKey.tokenType, \.tokenType, default: MytokenTokenTypeName.jwt.rawValue),
+            OptionField(MytokenInfoKey.expiresAt, \.expiresAt),
+            OptionField(MytokenInfoKey.restrictions, \.restrictions),
+            OptionField(MytokenInfoKey.capabilities, \.capabilities, default: []),
+            OptionField(MytokenInfoKey.mytokenServer, \.mytokenServer, default: ""),
+            OptionField(MytokenInfoKey.rotatedMytoken, \.rotatedMytoken),
         ]
-        if let expiresAt { info[MytokenInfoKey.expiresAt.rawValue] = Variant(expiresAt) }
-        if let restrictions { info[MytokenInfoKey.restrictions.rawValue] = Variant(restrictions) }
-        if let rotatedMytoken { info[MytokenInfoKey.rotatedMytoken.rawValue] = Variant(rotatedMytoken) }
-        return info
     }
+
+    public var info: [String: Variant] { Self.infoFields.options(of: self) }
 
     public var body: [DBusValue] { [.string(token), info.dbusValue] }
 
     public init(body: [DBusValue]) throws(DBusError) {
         let (token, info) = try body.decode(String.self, [String: Variant].self)
-        self.token = token
-        tokenType = try info.value(MytokenInfoKey.tokenType.rawValue) ?? MytokenTokenTypeName.jwt.rawValue
-        expiresAt = try info.value(MytokenInfoKey.expiresAt.rawValue)
-        restrictions = try info.value(MytokenInfoKey.restrictions.rawValue)
-        capabilities = try info.value(MytokenInfoKey.capabilities.rawValue) ?? []
-        mytokenServer = try info.value(MytokenInfoKey.mytokenServer.rawValue) ?? ""
-        rotatedMytoken = try info.value(MytokenInfoKey.rotatedMytoken.rawValue)
+        self.init(token: token, tokenType: "", expiresAt: nil, restrictions: nil, capabilities: [], mytokenServer: "",
+                  rotatedMytoken: nil)
+        try Self.infoFields.read(info, into: &self)
     }
 
     public var description: String { "MytokenReply(<redacted>, \(tokenType))" }
@@ -263,17 +260,19 @@ public struct MytokenInfoReply: Sendable, Equatable, CustomStringConvertible {
         self.rotatedMytoken = rotatedMytoken
     }
 
-    public var body: [DBusValue] {
-        var info: [String: Variant] = [MytokenInfoKey.mytokenServer.rawValue: Variant(mytokenServer)]
-        if let rotatedMytoken { info[MytokenInfoKey.rotatedMytoken.rawValue] = Variant(rotatedMytoken) }
-        return [.string(json), rows.dbusValue, info.dbusValue]
+    static var infoFields: [OptionField<Self>] {
+        [
+            OptionField(MytokenInfoKey.mytokenServer, \.mytokenServer, default: ""),
+            OptionField(MytokenInfoKey.rotatedMytoken, \.rotatedMytoken),
+        ]
     }
 
+    public var body: [DBusValue] { [.string(json), rows.dbusValue, Self.infoFields.options(of: self).dbusValue] }
+
     public init(body: [DBusValue]) throws(DBusError) {
-        let info: [String: Variant]
-        (json, rows, info) = try body.decode(String.self, [[String: String]].self, [String: Variant].self)
-        mytokenServer = try info.value(MytokenInfoKey.mytokenServer.rawValue) ?? ""
-        rotatedMytoken = try info.value(MytokenInfoKey.rotatedMytoken.rawValue)
+        let (json, rows, info) = try body.decode(String.self, [[String: String]].self, [String: Variant].self)
+        self.init(json: json, rows: rows, mytokenServer: "", rotatedMytoken: nil)
+        try Self.infoFields.read(info, into: &self)
     }
 
     public var description: String { "MytokenInfoReply(\(rows.count) rows)" }

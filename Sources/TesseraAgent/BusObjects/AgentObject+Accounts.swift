@@ -10,7 +10,7 @@ import TesseraCore
 extension AgentObject {
     func addAccount(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
         let (name, given) = try decodeOptions(call) { options throws(ArgumentError) in try AccountSettingsMessage(dbusOptions: options) }
-        let message = try Self.mergingOIDCAgentConfig(given)
+        let (message, imported) = try Self.mergingOIDCAgentConfig(given)
         var kind = AccountKind.oidc
         if let text = message.kind {
             guard let value = AccountKind(rawValue: text) else {
@@ -70,6 +70,7 @@ extension AgentObject {
             try Validate.serverURL(url, field: AccountSetting.mytokenServer.rawValue)
         }
         settings.replace = message.replace ?? false
+        if let imported { try Self.importedClient(imported, into: &settings) }
         try await agent.addAccount(name: name, settings: settings)
         return []
     }

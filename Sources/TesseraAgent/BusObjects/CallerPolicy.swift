@@ -55,6 +55,18 @@ public struct VerifiedCaller: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// "X (exe, pid N)" for questions and notifications: "rclone (/usr/bin/rclone, pid 42)",
+    /// "flatpak:org.example.App (/app/bin/app, pid 42)", or "an unidentified program (pid 42)" —
+    /// the kernel's and the bus's word, never the caller's (its hint goes through `shown(hint:)`,
+    /// marked as its own claim).
+    public var program: String {
+        guard sandbox == nil, let path = executable else {
+            return application == nil ? "an unidentified program (\(description))" : description
+        }
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        return "\(name) (\(path)\(processID.map { ", pid \($0)" } ?? ""))"
+    }
+
     /// Longest hint shown.
     public static let maxHint = 80
 

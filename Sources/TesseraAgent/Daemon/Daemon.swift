@@ -167,7 +167,7 @@ public enum Daemon {
         logger.info("tesserad \(version) serving \(AgentBus.name) with \(agent.accounts.count) account(s)")
         // Only the name's owner serves the socket: a second tesserad that lost the name never touches it.
         await compatibility.start(commandLine: options.oidcAgentSocket)
-        let tray = Tray(connection: connection, agent: agent, logger: logger) { stop.fire() }
+        let tray = Tray(connection: connection, agent: agent, logger: logger, consent: object.consent) { stop.fire() }
         await tray.start()
 
         let takeover = Task {
