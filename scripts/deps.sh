@@ -15,6 +15,7 @@ apt_packages=(
     python3 python3-venv
     # oidc-agent's real clients (oidc-token, liboidc-agent) for the compatibility socket's tests.
     oidc-agent-cli liboidc-agent-dev gcc
+    openssh-server  # sshd on 127.0.0.1 for the ssh -R socket forwarding test
 )
 if [[ "${1:-}" == "--bench" ]]; then
     apt_packages+=(hyperfine linux-perf strace)

@@ -1,5 +1,5 @@
 @preconcurrency import Dispatch
-import Foundation
+import Posix
 import Synchronization
 
 /// A few dedicated threads for libsecret's blocking `_sync` calls. They must not run on the
@@ -47,11 +47,9 @@ final class BlockingWorkers: Sendable {
     init(threads: Int, name: String) {
         threadCount = threads
         for index in 0..<threads {
-            let thread = Thread { [queue] in
+            Posix.startThread(named: "\(name)-\(index)") { [queue] in
                 while let job = queue.pop() { job() }
             }
-            thread.name = "\(name)-\(index)"
-            thread.start()
         }
     }
 
@@ -113,11 +111,9 @@ final class Deadlines: Sendable {
     private let changed = DispatchSemaphore(value: 0)
 
     private init(name: String) {
-        let thread = Thread { [self] in
+        Posix.startThread(named: name) { [self] in
             while true { waitAndFire() }
         }
-        thread.name = name
-        thread.start()
     }
 
     func schedule(after delay: Duration, _ action: @escaping @Sendable () -> Void) -> Token {

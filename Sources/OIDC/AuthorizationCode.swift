@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Secrets
 
 /// A started authorization code login (RFC 6749 §4.1 with PKCE, RFC 7636, on an RFC 8252 loopback
@@ -40,15 +40,19 @@ extension OIDCClient {
     /// `client_id`, `redirect_uri`, `scope`, `state`, `nonce` (when `openid` is asked for),
     /// `code_challenge` + `code_challenge_method=S256`, and the audience per `audienceStyle`
     /// (RFC 8707 §2.1 allows `resource` on the authorization request).
-    public func startAuthorizationCode(scopes: [String], audience: [String] = []) async throws(OIDCError)
-        -> AuthorizationCodeFlow
+    ///
+    /// `redirectURIs`: the client's registered ones, for a client with fixed loopback ports (an
+    /// oidc-agent client): the first whose port is free is listened on and sent as registered.
+    /// Empty: any port on 127.0.0.1 (RFC 8252 §7.3), as a client Tessera registered allows.
+    public func startAuthorizationCode(scopes: [String], audience: [String] = [], redirectURIs: [String] = [])
+        async throws(OIDCError) -> AuthorizationCodeFlow
     {
         let metadata = try await discover()
         guard let endpoint = metadata.authorizationEndpoint else {
             throw .unsupported("the authorization code flow (its discovery document has no authorization_endpoint)")
         }
         try URLPolicy.check(endpoint)
-        let listener = try LoopbackRedirectListener()
+        let listener = try Self.listener(for: redirectURIs)
         let pkce = PKCE()
         let state = Base64URL.random(bytes: 24)
         let nonce = Base64URL.random(bytes: 24)
@@ -112,6 +116,22 @@ extension OIDCClient {
     }
 
     /// The browser's page and the verdict for one redirect's query parameters.
+    static func listener(for redirectURIs: [String]) throws(OIDCError) -> LoopbackRedirectListener {
+        let fixed = redirectURIs.compactMap(LoopbackRedirect.init)
+        if fixed.isEmpty {
+            if !redirectURIs.isEmpty {
+                throw .unsupported("a browser login with this client: none of its redirect URIs is http://localhost:PORT or "
+                                   + "http://127.0.0.1:PORT (\(redirectURIs.prefix(4).joined(separator: " ")))")
+            }
+            return try LoopbackRedirectListener()
+        }
+        var lastError: OIDCError?
+        for redirect in fixed {
+            do { return try LoopbackRedirectListener(fixed: redirect) } catch { lastError = error }
+        }
+        throw lastError ?? .unsupported("a browser login with this client")
+    }
+
     static func checkRedirect(_ parameters: [String: String], state: String, issuer: URL)
         -> (LoopbackRedirectListener.Page, Result<Secret, OIDCError>)
     {
@@ -166,10 +186,6 @@ extension OIDCClient {
     /// The `nonce` claim of an ID token, unverified: it came straight from the token endpoint over
     /// the channel the issuer URL names (OIDC Core §3.1.3.7 allows TLS in place of the signature).
     static func nonce(of idToken: Secret) -> String? {
-        let parts = idToken.reveal().split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let data = Base64URL.decode(parts[1]),
-              let claims = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
-        else { return nil }
-        return claims["nonce"] as? String
+        JWT.claims(of: idToken)?["nonce"]?.stringValue
     }
 }

@@ -1,9 +1,28 @@
-import Foundation
+import FoundationEssentials
+import Posix
 import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// A registered redirect URI on the loopback interface with a fixed port: `http://localhost:8080`,
+/// `http://127.0.0.1:4242/cb`. Others (another host, https, no port, a custom scheme) are not.
+public struct LoopbackRedirect: Sendable, Equatable {
+    public let uri: String
+    let port: UInt16
+    let path: String
+
+    public init?(_ uri: String) {
+        guard let components = URLComponents(string: uri), components.scheme?.lowercased() == "http",
+              let host = components.host?.lowercased(), host == "localhost" || host == "127.0.0.1",
+              let port = components.port, (1...65535).contains(port), components.query == nil, components.fragment == nil
+        else { return nil }
+        self.uri = uri
+        self.port = UInt16(port)
+        path = components.path.isEmpty ? "/" : components.path
+    }
+}
 
 /// The loopback redirect receiver of RFC 8252 §7.3: a socket bound to 127.0.0.1 on a port the
 /// kernel picks, answering one browser redirect to `path` and then closing.
@@ -29,6 +48,8 @@ final class LoopbackRedirectListener: Sendable {
 
     let port: UInt16
     let path: String
+    /// The registered redirect URI this listener answers, when the client has fixed ones.
+    private let registeredURI: String?
     private let listening: Int32
     /// The listening socket closes when the wait ends (one-shot), or at deinit if never waited on.
     private let listeningOpen = Atomic<Bool>(true)
@@ -37,13 +58,16 @@ final class LoopbackRedirectListener: Sendable {
     private let wakeWrite: Int32
     private let started = Atomic<Bool>(false)
 
-    init(path: String = "/callback") throws(OIDCError) {
-        self.path = path
+    /// `fixed`: a registered loopback redirect URI with its port (oidc-agent's clients register
+    /// `http://localhost:PORT`), answered as registered; nil: a port the kernel picks.
+    init(path: String = "/callback", fixed: LoopbackRedirect? = nil) throws(OIDCError) {
+        self.path = fixed?.path ?? path
+        registeredURI = fixed?.uri
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw Self.failure("socket", errno) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
+        address.sin_port = (fixed?.port ?? 0).bigEndian
         address.sin_addr.s_addr = in_addr_t(0x7f00_0001).bigEndian
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) { pointer in
@@ -77,7 +101,7 @@ final class LoopbackRedirectListener: Sendable {
     }
 
     /// `http://127.0.0.1:<port><path>`: the `redirect_uri` of the authorization request.
-    var redirectURI: URL { URL(string: "http://127.0.0.1:\(port)\(path)")! }
+    var redirectURI: URL { registeredURI.flatMap(URL.init(string:)) ?? URL(string: "http://127.0.0.1:\(port)\(path)")! }
 
     /// Waits for the browser's request to `path` and hands its query parameters to `validate`,
     /// whose verdict is both shown to the browser and returned. Once per listener. Throws
@@ -93,7 +117,7 @@ final class LoopbackRedirectListener: Sendable {
         let result: Result<Value, OIDCError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 // Blocking poll/accept/recv on a thread of its own, off the cooperative pool.
-                Thread.detachNewThread { [self] in
+                Posix.startThread(named: "oidc-redirect") { [self] in
                     let result = serve(until: deadline, seconds: seconds, validate: validate)
                     closeListening()
                     continuation.resume(returning: result)
@@ -189,7 +213,7 @@ final class LoopbackRedirectListener: Sendable {
         if count < 0 && (errno == EINTR || errno == EAGAIN) { return .waiting }
         guard count > 0 else { return .done }
         client.received += buffer[0..<count]
-        guard let text = String(validating: client.received, as: UTF8.self), let end = text.range(of: "\r\n\r\n") else {
+        guard let text = String(validating: client.received, as: UTF8.self), let end = text.firstRange(of: "\r\n\r\n") else {
             return client.received.count < Self.maxRequestBytes ? .waiting : .done
         }
         return answer(client.fd, head: String(text[..<end.lowerBound]), validate: validate).map { .result($0) } ?? .done

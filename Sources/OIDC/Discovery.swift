@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// What the client needs from a provider's discovery document (OpenID Connect Discovery 1.0 or
 /// RFC 8414 authorization server metadata).

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// One HTTP request as the OIDC client builds it. Bodies are form-encoded by `FormBody`.
@@ -70,7 +70,7 @@ public struct FormBody: Sendable {
             case UInt8(ascii: " "):
                 out += "+"
             default:
-                out += String(format: "%%%02X", byte)
+                out += "%" + Hex.byte(byte)
             }
         }
         return out

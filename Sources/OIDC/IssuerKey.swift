@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The one rule for "the same issuer", used by discovery (the document's `issuer` against ours),
 /// the authorization response's `iss`, the metadata cache, and the service (an issuer URL given
@@ -13,7 +13,7 @@ public struct IssuerKey: Hashable, Sendable {
     public init(_ issuer: URL) {
         var text = issuer.absoluteString
         while text.hasSuffix("/") { text.removeLast() }
-        if let separator = text.range(of: "://") {
+        if let separator = text.firstRange(of: "://") {
             let rest = text[separator.upperBound...]
             let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? text.endIndex
             text = text[..<authorityEnd].lowercased() + text[authorityEnd...]

@@ -1,20 +1,17 @@
-import Foundation
+import FoundationEssentials
 import Secrets
 
 /// A JSON object from a provider, read field by field so every missing field or wrong type
 /// becomes an `OIDCError.malformedResponse` that names the field and the document.
 struct JSONFields {
-    private let object: [String: Any]
+    private let object: [String: JSONValue]
     let context: String
 
     init(_ data: Data, context: String) throws(OIDCError) {
-        let parsed: Any
-        do {
-            parsed = try JSONSerialization.jsonObject(with: data)
-        } catch {
+        guard let parsed = JSONValue.parse(data) else {
             throw .malformedResponse("\(context) is not JSON (\(BodySummary(data: data, contentType: nil)))")
         }
-        guard let object = parsed as? [String: Any] else {
+        guard let object = parsed.objectValue else {
             throw .malformedResponse("\(context) is JSON but not an object")
         }
         self.object = object
@@ -23,16 +20,16 @@ struct JSONFields {
 
     /// Nil when the body is not a JSON object (for error bodies, which may be anything).
     init?(lenient data: Data, context: String) {
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return nil }
+        guard let object = JSONValue.parseObject(data) else { return nil }
         self.object = object
         self.context = context
     }
 
-    func has(_ key: String) -> Bool { object[key] != nil && !(object[key] is NSNull) }
+    func has(_ key: String) -> Bool { object[key].map { !$0.isNull } ?? false }
 
     func string(_ key: String) throws(OIDCError) -> String? {
         guard has(key) else { return nil }
-        guard let value = object[key] as? String else { throw wrongType(key, "a string") }
+        guard let value = object[key]?.stringValue else { throw wrongType(key, "a string") }
         return value
     }
 
@@ -45,13 +42,11 @@ struct JSONFields {
     /// Integers; numeric strings are accepted because some providers send `"3600"`.
     func integer(_ key: String) throws(OIDCError) -> Int? {
         guard has(key) else { return nil }
-        if let string = object[key] as? String {
+        if let string = object[key]?.stringValue {
             guard let value = Int(string) else { throw wrongType(key, "a number") }
             return value
         }
-        // JSON booleans arrive as NSNumber too; their objCType is "c" on every Foundation.
-        guard let number = object[key] as? NSNumber, String(cString: number.objCType) != "c",
-            let value = Int(exactly: number.doubleValue)
+        guard let number = object[key]?.numberValue, let value = Int(exactly: number)
         else { throw wrongType(key, "a whole number") }
         return value
     }
@@ -62,12 +57,10 @@ struct JSONFields {
     func seconds(_ key: String) -> StatedSeconds {
         guard has(key) else { return .absent }
         let value: Double?
-        if let string = object[key] as? String {
-            value = Double(string.trimmingCharacters(in: .whitespaces))
-        } else if let number = object[key] as? NSNumber, String(cString: number.objCType) != "c" {
-            value = number.doubleValue
+        if let string = object[key]?.stringValue {
+            value = Double(string.trimmingWhitespace())
         } else {
-            value = nil
+            value = object[key]?.numberValue
         }
         guard let value, value.isFinite else { return .unusable }
         return .value(value)
@@ -88,7 +81,7 @@ struct JSONFields {
 
     func strings(_ key: String) throws(OIDCError) -> [String]? {
         guard has(key) else { return nil }
-        guard let value = object[key] as? [String] else { throw wrongType(key, "an array of strings") }
+        guard let value = object[key]?.stringsValue else { throw wrongType(key, "an array of strings") }
         return value
     }
 
@@ -141,8 +134,8 @@ struct BodySummary: CustomStringConvertible {
         let text = String(decoding: data.prefix(4096), as: UTF8.self)
         let lower = text.lowercased()
         if lower.contains("<html") || lower.contains("<!doctype") || contentType?.contains("html") == true {
-            if let start = lower.range(of: "<title>"), let end = lower.range(of: "</title>", range: start.upperBound..<lower.endIndex) {
-                let title = text[start.upperBound..<end.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
+            if let start = lower.firstRange(of: "<title>"), let end = lower[start.upperBound...].firstRange(of: "</title>") {
+                let title = text[start.upperBound..<end.lowerBound].trimmingWhitespace()
                 return "an HTML page titled \"\(Sanitizer.clip(title, to: 80))\""
             }
             return "an HTML page"
@@ -157,10 +150,10 @@ enum Sanitizer {
     static func clean(_ text: String?, removing secrets: [Secret]) -> String? {
         guard var text else { return nil }
         for secret in secrets where secret.reveal().count >= 4 {
-            text = text.replacingOccurrences(of: secret.reveal(), with: "<redacted>")
+            text = text.replacing(secret.reveal(), with: "<redacted>")
         }
-        text = String(text.unicodeScalars.map { CharacterSet.controlCharacters.contains($0) ? " " : Character($0) })
-        return clip(text.trimmingCharacters(in: .whitespaces), to: 300)
+        text = String(text.unicodeScalars.map { $0.isControlOrFormat ? " " : Character($0) })
+        return clip(text.trimmingWhitespace(), to: 300)
     }
 
     static func clip(_ text: String, to limit: Int) -> String {

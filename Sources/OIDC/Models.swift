@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Secrets
 
 /// How the client proves who it is at the token, revocation and device endpoints.
@@ -183,7 +183,7 @@ public struct TokenResponse: Sendable, CustomStringConvertible {
 
     /// Token types are names (`Bearer`, `DPoP`, `N_A`): printable ASCII without spaces or separators.
     static func isTokenTypeCharacter(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || "-_.".unicodeScalars.contains(scalar))
+        scalar.isASCIIAlphanumeric || "-_.".unicodeScalars.contains(scalar)
     }
 
     /// An empty (or blank) token in an answer is no token: for `refresh_token` that means "keep the
@@ -287,17 +287,21 @@ public struct ClientManagement: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "ClientManagement(\(clientURI.absoluteString), token: <redacted>)" }
 }
 
-enum JWT {
+public enum JWT {
+    /// The payload of a JWT as JSON, unverified: nil unless the token is three dot-separated
+    /// parts with a JSON object in the middle.
+    public static func claims(of token: Secret) -> [String: JSONValue]? {
+        let parts = token.reveal().split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let data = Base64URL.decode(parts[1]) else { return nil }
+        return JSONValue.parseObject(data)
+    }
+
     /// The `exp` claim of a JWT, unverified: used only to guess a lifetime the response omitted.
     static func expiry(of token: Secret) -> Date? {
         let parts = token.reveal().split(separator: ".")
         guard parts.count == 3 else { return nil }
-        var base64 = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        guard let data = Data(base64Encoded: base64),
-            let claims = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-            let exp = claims["exp"] as? NSNumber, String(cString: exp.objCType) != "c", exp.doubleValue.isFinite
+        guard let data = Base64URL.decode(parts[1]), let exp = JSONValue.parse(data)?["exp"]?.numberValue, exp.isFinite
         else { return nil }
-        return Date(timeIntervalSince1970: exp.doubleValue)
+        return Date(timeIntervalSince1970: exp)
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Secrets
 
 /// Grants that use a credential the caller already holds, and revoking one (RFC 6749 §6 and §4.3, RFC 7009).

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Logging
 import Secrets
 
@@ -44,22 +44,19 @@ extension OIDCClient {
                                  confidential: Bool, browserLogin: Bool, initialAccessToken: Secret?)
         async throws(OIDCError) -> ClientRegistration
     {
-        var document: [String: Any] = [
-            "client_name": clientName,
-            "grant_types": [deviceCodeGrant, "refresh_token"] + (browserLogin ? ["authorization_code"] : []),
+        var document: [String: JSONValue] = [
+            "client_name": .string(clientName),
+            "grant_types": .array(([deviceCodeGrant, "refresh_token"] + (browserLogin ? ["authorization_code"] : [])).map(JSONValue.string)),
             "token_endpoint_auth_method": confidential ? "client_secret_basic" : "none",
         ]
         if browserLogin {
-            document["redirect_uris"] = [loopbackRedirectURI]
+            document["redirect_uris"] = [.string(loopbackRedirectURI)]
             document["response_types"] = ["code"]
         }
-        if !scopes.isEmpty { document["scope"] = scopes.joined(separator: " ") }
+        if !scopes.isEmpty { document["scope"] = .string(scopes.joined(separator: " ")) }
         var headers = ["Content-Type": "application/json"]
         if let initialAccessToken { headers["Authorization"] = "Bearer \(initialAccessToken.reveal())" }
-        let body: Data
-        do { body = try JSONSerialization.data(withJSONObject: document) } catch {
-            throw .malformedResponse("cannot encode the registration request")
-        }
+        let body = JSONValue.object(document).data()
         let secrets = initialAccessToken.map { [$0] } ?? []
         let response = try await provider.send(
             HTTPRequest(method: .post, url: endpoint, headers: headers, body: body), secrets: secrets)

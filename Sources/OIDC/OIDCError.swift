@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Everything that can go wrong talking to an OpenID provider, mirroring the RFCs' error codes
 /// (RFC 6749 §5.2, RFC 8628 §3.5, RFC 8707 §2, RFC 7009 §2.2.1). The provider's `error` field
@@ -138,6 +138,8 @@ public enum TransportProblem: Sendable, Equatable, CustomStringConvertible {
 
 extension Double {
     fileprivate func formatted() -> String {
-        self == rounded() ? String(Int(self)) : String(format: "%.1f", self)
+        if self == rounded() { return String(Int(self)) }
+        let tenths = Int((self * 10).rounded())
+        return "\(tenths / 10).\(abs(tenths % 10))"
     }
 }

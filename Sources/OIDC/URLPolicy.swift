@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Which URLs the client will talk to: https anywhere, plain http only to loopback hosts
 /// (127.0.0.0/8, ::1, localhost) so a local test provider works without certificates.

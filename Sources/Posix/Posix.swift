@@ -1,7 +1,9 @@
+import CLinuxShims
 import Glibc
 
 // The project's one thin layer over the POSIX calls it makes outside the C libraries' own
-// wrappers: whole writes, durable replacement of a file, spawning a helper, reading a symlink.
+// wrappers: whole writes, durable replacement of a file, spawning a helper, reading a symlink,
+// starting a named thread.
 // No Foundation here (the CLI links this), and every call site gets a thrown `Errno` instead of a
 // global `errno` read at the right moment.
 
@@ -59,6 +61,21 @@ public struct FileDescriptor: Sendable, Equatable {
         try text.withUTF8 { buffer in Result { () throws(Errno) in try writeAll(UnsafeRawBufferPointer(buffer)) } }.get()
     }
 
+    /// Reads to the end of the file (retrying after EINTR).
+    public func readAll() throws(Errno) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(rawValue, $0.baseAddress!, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw Errno()
+            }
+            if count == 0 { return bytes }
+            bytes += chunk[..<count]
+        }
+    }
+
     /// `fchmod` then `fsync`: the file has its mode and its bytes are on the disk.
     public func persist(mode: mode_t = 0o600) throws(Errno) {
         guard fchmod(rawValue, mode) == 0, fsync(rawValue) == 0 else { throw Errno() }
@@ -75,6 +92,13 @@ public enum Posix {
     }
 
     public static func unlink(_ path: String) { _ = Glibc.unlink(path) }
+
+    /// The whole content of the file at `path`.
+    public static func readFile(_ path: String) throws(Errno) -> [UInt8] {
+        let file = try FileDescriptor.open(path, O_RDONLY)
+        defer { file.close() }
+        return try file.readAll()
+    }
 
     /// Makes a rename in `directory` durable (best effort: some file systems refuse it).
     public static func syncDirectory(_ directory: String) {
@@ -105,6 +129,28 @@ public enum Posix {
         let status = posix_spawnp(&pid, argv[0], &actions, nil, arguments, environ)
         guard status == 0 else { throw Errno(status) }
         reapInBackground(pid)
+    }
+
+    /// Starts a detached thread named `name` (at most 15 bytes are kept) that runs `body` once.
+    /// For the few long-lived threads that block in C calls (libsecret, libcurl, accept): the
+    /// Swift concurrency executors must never block, and Foundation's `Thread` would load full
+    /// Foundation for nothing more than this.
+    public static func startThread(named name: String, _ body: @escaping @Sendable () -> Void) {
+        final class Start {
+            let name: String
+            let body: @Sendable () -> Void
+            init(name: String, body: @escaping @Sendable () -> Void) { self.name = name; self.body = body }
+        }
+        let context = Unmanaged.passRetained(Start(name: name, body: body)).toOpaque()
+        var thread = pthread_t()
+        let status = pthread_create(&thread, nil, { context in
+            let start = Unmanaged<Start>.fromOpaque(context!).takeRetainedValue()
+            tessera_set_thread_name(start.name)
+            start.body()
+            return nil
+        }, context)
+        precondition(status == 0, "pthread_create failed: \(Errno(status))")
+        pthread_detach(thread)
     }
 
     private static func reapInBackground(_ pid: pid_t) {

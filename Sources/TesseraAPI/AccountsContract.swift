@@ -118,40 +118,32 @@ public struct AccountInfo: Sendable, Equatable {
         self.tokenExpiresAt = tokenExpiresAt
     }
 
-    public var dbusValue: DBusValue {
-        var settings: [String: Variant] = [
-            AccountSetting.issuer.rawValue: Variant(issuer),
-            AccountSetting.kind.rawValue: Variant(kind),
-            AccountSetting.scopes.rawValue: Variant(scopes),
-            AccountSetting.audience.rawValue: Variant(audience),
-            AccountSetting.audienceStyle.rawValue: Variant(audienceStyle),
+    static var settingFields: [OptionField<Self>] {
+        [
+            OptionField(AccountSetting.issuer, \.issuer, default: ""),
+            OptionField(AccountSetting.kind, \.kind, default: AccountKindName.oidc.rawValue),
+            OptionField(AccountSetting.clientID, \.clientID),
+            OptionField(AccountSetting.scopes, \.scopes, default: []),
+            OptionField(AccountSetting.audience, \.audience, default: []),
+            OptionField(AccountSetting.audienceStyle, \.audienceStyle, default: AudienceStyleName.resource.rawValue),
+            OptionField(AccountSetting.mytokenServer, \.mytokenServer),
+            OptionField(AccountSetting.loggedIn, \.loggedIn),
+            OptionField(AccountSetting.hasClientSecret, \.hasClientSecret),
+            OptionField(AccountSetting.tokenExpiresAt, \.tokenExpiresAt),
+            OptionField(AccountSetting.registrationClientURI, \.registrationClientURI),
         ]
-        if let clientID { settings[AccountSetting.clientID.rawValue] = Variant(clientID) }
-        if let mytokenServer { settings[AccountSetting.mytokenServer.rawValue] = Variant(mytokenServer) }
-        if let loggedIn { settings[AccountSetting.loggedIn.rawValue] = Variant(loggedIn) }
-        if let hasClientSecret { settings[AccountSetting.hasClientSecret.rawValue] = Variant(hasClientSecret) }
-        if let tokenExpiresAt { settings[AccountSetting.tokenExpiresAt.rawValue] = Variant(tokenExpiresAt) }
-        if let registrationClientURI { settings[AccountSetting.registrationClientURI.rawValue] = Variant(registrationClientURI) }
-        return .structure([.string(name), settings.dbusValue])
     }
+
+    public var dbusValue: DBusValue { .structure([.string(name), Self.settingFields.options(of: self).dbusValue]) }
 
     public init(dbusValue: DBusValue) throws(DBusError) {
         guard case .structure(let fields) = dbusValue, fields.count == 2 else {
             throw .typeMismatch(expected: "(sa{sv})", actual: dbusValue.signature.rawValue, context: "account entry")
         }
         let (name, settings) = try fields.decode(String.self, [String: Variant].self)
-        self.name = name
-        issuer = try settings.value(AccountSetting.issuer.rawValue) ?? ""
-        kind = try settings.value(AccountSetting.kind.rawValue) ?? AccountKindName.oidc.rawValue
-        clientID = try settings.value(AccountSetting.clientID.rawValue)
-        scopes = try settings.value(AccountSetting.scopes.rawValue) ?? []
-        audience = try settings.value(AccountSetting.audience.rawValue) ?? []
-        audienceStyle = try settings.value(AccountSetting.audienceStyle.rawValue) ?? AudienceStyleName.resource.rawValue
-        mytokenServer = try settings.value(AccountSetting.mytokenServer.rawValue)
-        loggedIn = try settings.value(AccountSetting.loggedIn.rawValue)
-        hasClientSecret = try settings.value(AccountSetting.hasClientSecret.rawValue)
-        tokenExpiresAt = try settings.value(AccountSetting.tokenExpiresAt.rawValue)
-        registrationClientURI = try settings.value(AccountSetting.registrationClientURI.rawValue)
+        self.init(name: name, issuer: "", kind: "", clientID: nil, scopes: [], audience: [], audienceStyle: "",
+                  mytokenServer: nil, loggedIn: nil, hasClientSecret: nil)
+        try Self.settingFields.read(settings, into: &self)
     }
 
     /// `ListAccounts`' reply body.

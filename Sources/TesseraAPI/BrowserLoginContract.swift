@@ -44,20 +44,19 @@ public struct BrowserLoginReply: Sendable, Equatable {
         self.expiresAt = expiresAt
     }
 
-    public var body: [DBusValue] {
-        let info: [String: Variant] = [
-            BrowserLoginInfoKey.authorizationURI.rawValue: Variant(authorizationURI),
-            BrowserLoginInfoKey.redirectURI.rawValue: Variant(redirectURI),
-            BrowserLoginInfoKey.expiresAt.rawValue: Variant(expiresAt),
+    static var infoFields: [OptionField<Self>] {
+        [
+            OptionField(BrowserLoginInfoKey.authorizationURI, \.authorizationURI, default: ""),
+            OptionField(BrowserLoginInfoKey.redirectURI, \.redirectURI, default: ""),
+            OptionField(BrowserLoginInfoKey.expiresAt, \.expiresAt, default: 0),
         ]
-        return [.objectPath(flow), info.dbusValue]
     }
+
+    public var body: [DBusValue] { [.objectPath(flow), Self.infoFields.options(of: self).dbusValue] }
 
     public init(body: [DBusValue]) throws(DBusError) {
         let (flow, info) = try body.decode(ObjectPath.self, [String: Variant].self)
-        self.flow = flow
-        authorizationURI = try info.value(BrowserLoginInfoKey.authorizationURI.rawValue) ?? ""
-        redirectURI = try info.value(BrowserLoginInfoKey.redirectURI.rawValue) ?? ""
-        expiresAt = try info.value(BrowserLoginInfoKey.expiresAt.rawValue) ?? 0
+        self.init(flow: flow, authorizationURI: "", redirectURI: "", expiresAt: 0)
+        try Self.infoFields.read(info, into: &self)
     }
 }

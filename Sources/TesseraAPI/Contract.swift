@@ -239,28 +239,24 @@ public struct DeviceFlowReply: Sendable, Equatable {
         self.interval = interval
     }
 
-    public var body: [DBusValue] {
-        var info: [String: Variant] = [
-            DeviceFlowInfoKey.verificationURI.rawValue: Variant(verificationURI),
-            DeviceFlowInfoKey.expiresAt.rawValue: Variant(expiresAt),
-            DeviceFlowInfoKey.interval.rawValue: Variant(interval),
+    /// The `info` dictionary.
+    static var infoFields: [OptionField<Self>] {
+        [
+            // A mytoken login has no code to type: only the consent URI.
+            OptionField(DeviceFlowInfoKey.userCode, \.userCode, default: "", omitting: ""),
+            OptionField(DeviceFlowInfoKey.verificationURI, \.verificationURI, default: ""),
+            OptionField(DeviceFlowInfoKey.verificationURIComplete, \.verificationURIComplete),
+            OptionField(DeviceFlowInfoKey.expiresAt, \.expiresAt, default: 0),
+            OptionField(DeviceFlowInfoKey.interval, \.interval, default: 5),
         ]
-        // A mytoken login has no code to type: only the consent URI.
-        if !userCode.isEmpty { info[DeviceFlowInfoKey.userCode.rawValue] = Variant(userCode) }
-        if let verificationURIComplete {
-            info[DeviceFlowInfoKey.verificationURIComplete.rawValue] = Variant(verificationURIComplete)
-        }
-        return [.objectPath(flow), info.dbusValue]
     }
+
+    public var body: [DBusValue] { [.objectPath(flow), Self.infoFields.options(of: self).dbusValue] }
 
     public init(body: [DBusValue]) throws(DBusError) {
         let (flow, info) = try body.decode(ObjectPath.self, [String: Variant].self)
-        self.flow = flow
-        userCode = try info.value(DeviceFlowInfoKey.userCode.rawValue) ?? ""
-        verificationURI = try info.value(DeviceFlowInfoKey.verificationURI.rawValue) ?? ""
-        verificationURIComplete = try info.value(DeviceFlowInfoKey.verificationURIComplete.rawValue)
-        expiresAt = try info.value(DeviceFlowInfoKey.expiresAt.rawValue) ?? 0
-        interval = try info.value(DeviceFlowInfoKey.interval.rawValue) ?? 5
+        self.init(flow: flow, userCode: "", verificationURI: "", verificationURIComplete: nil, expiresAt: 0, interval: 5)
+        try Self.infoFields.read(info, into: &self)
     }
 }
 

@@ -149,58 +149,61 @@ public struct MytokenReply: Sendable, Equatable, CustomStringConvertible {
         self.rotatedMytoken = rotatedMytoken
     }
 
-    public var info: [String: Variant] {
-        var info: [String: Variant] = [
-            MytokenInfoKey.tokenType.rawValue: Variant(tokenType),
-            MytokenInfoKey.capabilities.rawValue: Variant(capabilities),
-            MytokenInfoKey.mytokenServer.rawValue: Variant(mytokenServer),
+    static var infoFields: [OptionField<Self>] {
+        [
+            OptionField(MytokenInfoKey.tokenType, \.tokenType, default: MytokenTokenTypeName.jwt.rawValue),
+            OptionField(MytokenInfoKey.expiresAt, \.expiresAt),
+            OptionField(MytokenInfoKey.restrictions, \.restrictions),
+            OptionField(MytokenInfoKey.capabilities, \.capabilities, default: []),
+            OptionField(MytokenInfoKey.mytokenServer, \.mytokenServer, default: ""),
+            OptionField(MytokenInfoKey.rotatedMytoken, \.rotatedMytoken),
         ]
-        if let expiresAt { info[MytokenInfoKey.expiresAt.rawValue] = Variant(expiresAt) }
-        if let restrictions { info[MytokenInfoKey.restrictions.rawValue] = Variant(restrictions) }
-        if let rotatedMytoken { info[MytokenInfoKey.rotatedMytoken.rawValue] = Variant(rotatedMytoken) }
-        return info
     }
+
+    public var info: [String: Variant] { Self.infoFields.options(of: self) }
 
     public var body: [DBusValue] { [.string(token), info.dbusValue] }
 
     public init(body: [DBusValue]) throws(DBusError) {
         let (token, info) = try body.decode(String.self, [String: Variant].self)
-        self.token = token
-        tokenType = try info.value(MytokenInfoKey.tokenType.rawValue) ?? MytokenTokenTypeName.jwt.rawValue
-        expiresAt = try info.value(MytokenInfoKey.expiresAt.rawValue)
-        restrictions = try info.value(MytokenInfoKey.restrictions.rawValue)
-        capabilities = try info.value(MytokenInfoKey.capabilities.rawValue) ?? []
-        mytokenServer = try info.value(MytokenInfoKey.mytokenServer.rawValue) ?? ""
-        rotatedMytoken = try info.value(MytokenInfoKey.rotatedMytoken.rawValue)
+        self.init(token: token, tokenType: "", expiresAt: nil, restrictions: nil, capabilities: [], mytokenServer: "",
+                  rotatedMytoken: nil)
+        try Self.infoFields.read(info, into: &self)
     }
 
     public var description: String { "MytokenReply(<redacted>, \(tokenType))" }
 }
 
 /// `ListMytokenTemplates`'s options.
-public struct MytokenTemplatesRequest: Sendable, Equatable {
+public struct MytokenTemplatesRequest: OptionsMessage {
     public var mytokenServer: String?
-    public var kind: String
+    /// What travels under `kind`; absent means `profiles`.
+    public var kindOption: String?
     public var group: String?
+
+    public var kind: String {
+        get { kindOption ?? MytokenTemplatesKindName.profiles.rawValue }
+        set { kindOption = newValue }
+    }
 
     public init(mytokenServer: String?, kind: String, group: String?) {
         self.mytokenServer = mytokenServer
-        self.kind = kind
+        self.kindOption = kind
         self.group = group
     }
 
-    public var dbusOptions: [String: Variant] {
-        var o: [String: Variant] = [MytokenTemplatesOption.kind.rawValue: Variant(kind)]
-        if let mytokenServer { o[MytokenTemplatesOption.mytokenServer.rawValue] = Variant(mytokenServer) }
-        if let group { o[MytokenTemplatesOption.group.rawValue] = Variant(group) }
-        return o
+    public init() {}
+
+    public static var fields: [OptionField<Self>] {
+        [
+            OptionField(MytokenTemplatesOption.mytokenServer, \.mytokenServer),
+            OptionField(MytokenTemplatesOption.kind, \.kindOption),
+            OptionField(MytokenTemplatesOption.group, \.group),
+        ]
     }
 
-    public init(dbusOptions: [String: Variant]) throws(ArgumentError) {
-        let r = try OptionReader(dbusOptions, allowed: MytokenTemplatesOption.allCases.map(\.rawValue))
-        mytokenServer = try r.value(MytokenTemplatesOption.mytokenServer.rawValue)
-        kind = try r.value(MytokenTemplatesOption.kind.rawValue) ?? MytokenTemplatesKindName.profiles.rawValue
-        group = try r.value(MytokenTemplatesOption.group.rawValue)
+    public static func == (a: Self, b: Self) -> Bool {
+        a.mytokenServer == b.mytokenServer && a.kind == b.kind && a.group == b.group
     }
 }
 
@@ -257,17 +260,19 @@ public struct MytokenInfoReply: Sendable, Equatable, CustomStringConvertible {
         self.rotatedMytoken = rotatedMytoken
     }
 
-    public var body: [DBusValue] {
-        var info: [String: Variant] = [MytokenInfoKey.mytokenServer.rawValue: Variant(mytokenServer)]
-        if let rotatedMytoken { info[MytokenInfoKey.rotatedMytoken.rawValue] = Variant(rotatedMytoken) }
-        return [.string(json), rows.dbusValue, info.dbusValue]
+    static var infoFields: [OptionField<Self>] {
+        [
+            OptionField(MytokenInfoKey.mytokenServer, \.mytokenServer, default: ""),
+            OptionField(MytokenInfoKey.rotatedMytoken, \.rotatedMytoken),
+        ]
     }
 
+    public var body: [DBusValue] { [.string(json), rows.dbusValue, Self.infoFields.options(of: self).dbusValue] }
+
     public init(body: [DBusValue]) throws(DBusError) {
-        let info: [String: Variant]
-        (json, rows, info) = try body.decode(String.self, [[String: String]].self, [String: Variant].self)
-        mytokenServer = try info.value(MytokenInfoKey.mytokenServer.rawValue) ?? ""
-        rotatedMytoken = try info.value(MytokenInfoKey.rotatedMytoken.rawValue)
+        let (json, rows, info) = try body.decode(String.self, [[String: String]].self, [String: Variant].self)
+        self.init(json: json, rows: rows, mytokenServer: "", rotatedMytoken: nil)
+        try Self.infoFields.read(info, into: &self)
     }
 
     public var description: String { "MytokenInfoReply(\(rows.count) rows)" }

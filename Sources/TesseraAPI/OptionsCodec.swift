@@ -2,7 +2,9 @@ import DBus
 
 // The one `a{sv}` codec of the contract: an options struct lists its fields once, as typed keys
 // (`OptionField(GetTokenOption.scopes, \.scopes)`), and gets its encoder and its strict decoder
-// from that list. Decoding rejects unknown keys and wrong types with the field named.
+// from that list. Decoding rejects unknown keys and wrong types with the field named. Replies
+// declare their `a{sv}` the same way (`[OptionField].options(of:)` / `read(_:into:)`); reading
+// an answer passes over keys it does not know, which a newer service may send.
 
 /// A malformed argument: the field it concerns and why. The service answers it as
 /// `io.tessera.Agent1.Error.InvalidArgument`.
@@ -13,13 +15,19 @@ public struct ArgumentError: Error, Sendable, Equatable, CustomStringConvertible
     public var description: String { "invalid \(field): \(reason)" }
 }
 
-/// Strict reading of an `a{sv}`: every key must be known and of its declared type.
+/// Reading of an `a{sv}`: every key of its declared type. Strict (an argument the service
+/// takes): every key must be known. Lenient (an answer): keys it does not know are passed over.
 public struct OptionReader {
     private let options: [String: Variant]
+
     public init(_ options: [String: Variant], allowed: [String]) throws(ArgumentError) {
         for key in options.keys.sorted() where !allowed.contains(key) {
             throw ArgumentError(field: key, reason: "is not a known option (known: \(allowed.joined(separator: ", ")))")
         }
+        self.options = options
+    }
+
+    public init(lenient options: [String: Variant]) {
         self.options = options
     }
 
@@ -43,6 +51,46 @@ public struct OptionField<Root> {
         encode = { root in root[keyPath: path].map { Variant($0) } }
         decode = { root, reader throws(ArgumentError) in root[keyPath: path] = try reader.value(name, as: Value.self) }
     }
+
+    /// A field that is always sent (a reply's), read as `default` when an answer leaves it out;
+    /// with `omitting`, not sent when it has that value.
+    public init<Key: RawRepresentable<String>, Value: DBusRepresentable & Equatable>(
+        _ key: Key, _ path: WritableKeyPath<Root, Value>, default defaultValue: Value, omitting: Value? = nil
+    ) {
+        let name = key.rawValue
+        self.name = name
+        encode = { root in
+            let value = root[keyPath: path]
+            return value == omitting ? nil : Variant(value)
+        }
+        decode = { root, reader throws(ArgumentError) in
+            root[keyPath: path] = try reader.value(name, as: Value.self) ?? defaultValue
+        }
+    }
+}
+
+extension Array {
+    /// `root`'s fields as an `a{sv}`.
+    public func options<Root>(of root: Root) -> [String: Variant] where Element == OptionField<Root> {
+        var options: [String: Variant] = [:]
+        for field in self {
+            if let value = field.encode(root) { options[field.name] = value }
+        }
+        return options
+    }
+
+    /// Reads an answer's `a{sv}` into `root`: keys this side does not know are passed over; a
+    /// known key of another type is an error.
+    public func read<Root>(_ options: [String: Variant], into root: inout Root) throws(DBusError)
+        where Element == OptionField<Root>
+    {
+        let reader = OptionReader(lenient: options)
+        do throws(ArgumentError) {
+            for field in self { try field.decode(&root, reader) }
+        } catch {
+            throw .invalidValue(error.description)
+        }
+    }
 }
 
 /// An `a{sv}` argument of the contract, declared by its fields.
@@ -57,13 +105,7 @@ public protocol OptionsMessage: Sendable, Equatable {
 extension OptionsMessage {
     public static var allowedKeys: [String] { fields.map(\.name) }
 
-    public var dbusOptions: [String: Variant] {
-        var options: [String: Variant] = [:]
-        for field in Self.fields {
-            if let value = field.encode(self) { options[field.name] = value }
-        }
-        return options
-    }
+    public var dbusOptions: [String: Variant] { Self.fields.options(of: self) }
 
     /// Decodes strictly: unknown keys (beyond `allowed`, by default every field's key) and wrong
     /// types are `ArgumentError`s naming the key.
@@ -71,5 +113,13 @@ extension OptionsMessage {
         let reader = try OptionReader(dbusOptions, allowed: allowed ?? Self.allowedKeys)
         self.init()
         for field in Self.fields { try field.decode(&self, reader) }
+    }
+
+    /// Decodes an answer leniently: unknown keys and values of another type are passed over.
+    public init(lenient options: [String: Variant]) {
+        let reader = OptionReader(lenient: options)
+        self.init()
+        // Per field: a value of another type loses that field only.
+        for field in Self.fields { try? field.decode(&self, reader) }
     }
 }

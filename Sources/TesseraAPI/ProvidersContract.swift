@@ -25,34 +25,31 @@ public struct ProviderInfo: Sendable, Equatable {
         self.source = source
     }
 
-    public var dbusValue: DBusValue {
-        var facts: [String: Variant] = [
-            ProviderKey.issuer.rawValue: Variant(issuer),
-            ProviderKey.displayName.rawValue: Variant(displayName),
-            ProviderKey.scopes.rawValue: Variant(scopes),
-            ProviderKey.audienceParameter.rawValue: Variant(audienceParameter),
-            ProviderKey.notes.rawValue: Variant(notes),
-            ProviderKey.source.rawValue: Variant(source),
+    static var factFields: [OptionField<Self>] {
+        [
+            OptionField(ProviderKey.issuer, \.issuer, default: ""),
+            // Default: the short name (set before reading).
+            OptionField(ProviderKey.displayName, \.displayName, default: ""),
+            OptionField(ProviderKey.registrationURI, \.registrationURI),
+            OptionField(ProviderKey.publicClientID, \.publicClientID),
+            OptionField(ProviderKey.scopes, \.scopes, default: []),
+            OptionField(ProviderKey.audienceParameter, \.audienceParameter, default: "auto"),
+            OptionField(ProviderKey.notes, \.notes, default: ""),
+            OptionField(ProviderKey.source, \.source, default: ""),
         ]
-        if let registrationURI { facts[ProviderKey.registrationURI.rawValue] = Variant(registrationURI) }
-        if let publicClientID { facts[ProviderKey.publicClientID.rawValue] = Variant(publicClientID) }
-        return .structure([.string(shortName), facts.dbusValue])
     }
+
+    public var dbusValue: DBusValue { .structure([.string(shortName), Self.factFields.options(of: self).dbusValue]) }
 
     public init(dbusValue: DBusValue) throws(DBusError) {
         guard case .structure(let fields) = dbusValue, fields.count == 2 else {
             throw .typeMismatch(expected: "(sa{sv})", actual: dbusValue.signature.rawValue, context: "provider entry")
         }
         let (shortName, facts) = try fields.decode(String.self, [String: Variant].self)
-        self.shortName = shortName
-        issuer = try facts.value(ProviderKey.issuer.rawValue) ?? ""
-        displayName = try facts.value(ProviderKey.displayName.rawValue) ?? shortName
-        registrationURI = try facts.value(ProviderKey.registrationURI.rawValue)
-        publicClientID = try facts.value(ProviderKey.publicClientID.rawValue)
-        scopes = try facts.value(ProviderKey.scopes.rawValue) ?? []
-        audienceParameter = try facts.value(ProviderKey.audienceParameter.rawValue) ?? "auto"
-        notes = try facts.value(ProviderKey.notes.rawValue) ?? ""
-        source = try facts.value(ProviderKey.source.rawValue) ?? ""
+        self.init(shortName: shortName, issuer: "", displayName: "", registrationURI: nil, publicClientID: nil,
+                  scopes: [], audienceParameter: "", notes: "", source: "")
+        try Self.factFields.read(facts, into: &self)
+        if facts[ProviderKey.displayName.rawValue] == nil { displayName = shortName }
     }
 
     /// `ListProviders`' reply body.
@@ -71,22 +68,15 @@ public struct ProviderInfo: Sendable, Equatable {
 }
 
 /// `GetIdToken`'s options, for both sides.
-public struct IdTokenOptions: Sendable, Equatable {
+public struct IdTokenOptions: OptionsMessage {
     public var minValid: UInt32?
     public var force: Bool?
 
     public init(minValid: UInt32? = nil, force: Bool? = nil) { self.minValid = minValid; self.force = force }
 
-    public var dbusOptions: [String: Variant] {
-        var options: [String: Variant] = [:]
-        if let minValid { options[IdTokenOption.minValid.rawValue] = Variant(minValid) }
-        if let force { options[IdTokenOption.force.rawValue] = Variant(force) }
-        return options
-    }
+    public init() {}
 
-    public init(dbusOptions: [String: Variant]) throws(ArgumentError) {
-        let reader = try OptionReader(dbusOptions, allowed: IdTokenOption.allCases.map(\.rawValue))
-        minValid = try reader.value(IdTokenOption.minValid.rawValue)
-        force = try reader.value(IdTokenOption.force.rawValue)
+    public static var fields: [OptionField<Self>] {
+        [OptionField(IdTokenOption.minValid, \.minValid), OptionField(IdTokenOption.force, \.force)]
     }
 }

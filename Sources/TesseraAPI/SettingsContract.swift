@@ -1,7 +1,7 @@
 import DBus
 
 /// `GetSettings`' answer and `SetSettings`' argument, for both sides.
-public struct ServiceSettingsMessage: Sendable, Equatable {
+public struct ServiceSettingsMessage: OptionsMessage {
     public var oidcAgentSocket: String?
     public var oidcAgentSocketActive: String?
     public var oidcAgentSocketProblem: String?
@@ -12,12 +12,14 @@ public struct ServiceSettingsMessage: Sendable, Equatable {
         self.oidcAgentSocketProblem = oidcAgentSocketProblem
     }
 
-    public var dbusOptions: [String: Variant] {
-        var options: [String: Variant] = [:]
-        if let oidcAgentSocket { options[ServiceSetting.oidcAgentSocket.rawValue] = Variant(oidcAgentSocket) }
-        if let oidcAgentSocketActive { options[ServiceSetting.oidcAgentSocketActive.rawValue] = Variant(oidcAgentSocketActive) }
-        if let oidcAgentSocketProblem { options[ServiceSetting.oidcAgentSocketProblem.rawValue] = Variant(oidcAgentSocketProblem) }
-        return options
+    public init() {}
+
+    public static var fields: [OptionField<Self>] {
+        [
+            OptionField(ServiceSetting.oidcAgentSocket, \.oidcAgentSocket),
+            OptionField(ServiceSetting.oidcAgentSocketActive, \.oidcAgentSocketActive),
+            OptionField(ServiceSetting.oidcAgentSocketProblem, \.oidcAgentSocketProblem),
+        ]
     }
 
     /// `SetSettings`' strict reading: only the writable keys, each of its type.
@@ -25,14 +27,9 @@ public struct ServiceSettingsMessage: Sendable, Equatable {
         for key in options.keys.sorted() where ServiceSetting(rawValue: key).map({ !ServiceSetting.writable.contains($0) }) == true {
             throw ArgumentError(field: key, reason: "is read-only")
         }
-        let reader = try OptionReader(options, allowed: ServiceSetting.writable.map(\.rawValue))
-        oidcAgentSocket = try reader.value(ServiceSetting.oidcAgentSocket.rawValue)
+        try self.init(dbusOptions: options, allowed: ServiceSetting.writable.map(\.rawValue))
     }
 
     /// `GetSettings`' answer as the CLI reads it (unknown keys from a newer service are ignored).
-    public init(settings options: [String: Variant]) {
-        oidcAgentSocket = try? options[ServiceSetting.oidcAgentSocket.rawValue]?.get(String.self)
-        oidcAgentSocketActive = try? options[ServiceSetting.oidcAgentSocketActive.rawValue]?.get(String.self)
-        oidcAgentSocketProblem = try? options[ServiceSetting.oidcAgentSocketProblem.rawValue]?.get(String.self)
-    }
+    public init(settings options: [String: Variant]) { self.init(lenient: options) }
 }

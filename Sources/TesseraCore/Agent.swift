@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Keyring
 import Logging
 import OIDC
@@ -59,6 +59,10 @@ public struct AccountSettings: Sendable {
     public var provider: String?
     /// A refresh token to import (tested by refreshing it once the account is added).
     public var refreshToken: Secret?
+    /// From an imported oidc-agent account: the client's registered redirect URIs, and the RFC
+    /// 7592 management of a client oidc-gen registered (deleted with the account).
+    public var redirectURIs: [String]?
+    public var management: ClientManagement?
     /// A mytoken account's login request fields (`MytokenClient.fields(of:)`).
     public var mytokenRequest: [String: MytokenJSON]?
     /// The server of the user's mytoken accounts when they all use one (filled in by the agent):
@@ -123,7 +127,7 @@ public final class Agent: Sendable {
                 providers: ProviderCatalog? = nil) {
         self.accountFile = accountFile
         self.providerCatalog = providers
-            ?? ProviderCatalog(userFile: (accountFile.path as NSString).deletingLastPathComponent + "/providers.json")
+            ?? ProviderCatalog(userFile: Paths.directory(of: accountFile.path) + "/providers.json")
         self.transport = transport
         self.vault = SecretVault(store: secrets)
         self.secrets = LoginSecrets(vault: vault, logger: logger)

@@ -12,27 +12,29 @@ struct FaultTests {
 
     struct Case: Sendable, CustomTestStringConvertible {
         let fault: String
+        /// What the message a person reads must carry: the detail that tells this failure apart.
+        let says: String
         let matches: @Sendable (OIDCError) -> Bool
         var testDescription: String { fault }
     }
 
     static let refreshCases: [Case] = [
-        Case(fault: "non-json") { if case .malformedResponse(let what) = $0 { what.contains("not JSON") || what.contains("not a JSON") } else { false } },
-        Case(fault: "empty-400") { if case .server(400, nil, let what?) = $0 { what.contains("empty body") } else { false } },
-        Case(fault: "empty-500") { if case .server(500, nil, let what?) = $0 { what.contains("empty body") } else { false } },
-        Case(fault: "html-500") { if case .server(500, nil, let what?) = $0 { what.contains("HTML page titled \"502 Bad Gateway\"") } else { false } },
-        Case(fault: "html-200") { if case .malformedResponse(let what) = $0 { what.contains("HTML page") } else { false } },
-        Case(fault: "missing-field") { if case .malformedResponse(let what) = $0 { what.contains("\"access_token\"") } else { false } },
-        Case(fault: "wrong-type") { if case .malformedResponse(let what) = $0 { what.contains("\"token_type\" is not a string") } else { false } },
-        Case(fault: "not-object") { if case .malformedResponse = $0 { true } else { false } },
-        Case(fault: "hang") { if case .transport(.timedOut(_, let seconds)) = $0 { seconds == 2 } else { false } },
-        Case(fault: "huge") { if case .transport(.bodyTooLarge(_, 1_048_576)) = $0 { true } else { false } },
-        Case(fault: "redirect") { if case .transport(.redirectRefused(_, 307, let location?)) = $0 { location.hasSuffix("/ok/endpoint") } else { false } },
-        Case(fault: "oauth-error") { $0 == .invalidGrant(description: "The refresh token is revoked.") },
-        Case(fault: "pending-428") { $0 == .authorizationPending },
-        Case(fault: "wrong-issuer") { if case .issuerMismatch(_, "https://evil.example.org") = $0 { true } else { false } },
-        Case(fault: "discovery-html") { if case .malformedResponse(let what) = $0 { what.contains("discovery document") && what.contains("HTML") } else { false } },
-        Case(fault: "discovery-no-token-endpoint") { if case .malformedResponse(let what) = $0 { what.contains("\"token_endpoint\"") } else { false } },
+        Case(fault: "non-json", says: "JSON") { if case .malformedResponse(let what) = $0 { what.contains("not JSON") || what.contains("not a JSON") } else { false } },
+        Case(fault: "empty-400", says: "HTTP 400") { if case .server(400, nil, let what?) = $0 { what.contains("empty body") } else { false } },
+        Case(fault: "empty-500", says: "HTTP 500") { if case .server(500, nil, let what?) = $0 { what.contains("empty body") } else { false } },
+        Case(fault: "html-500", says: "502 Bad Gateway") { if case .server(500, nil, let what?) = $0 { what.contains("HTML page titled \"502 Bad Gateway\"") } else { false } },
+        Case(fault: "html-200", says: "HTML page") { if case .malformedResponse(let what) = $0 { what.contains("HTML page") } else { false } },
+        Case(fault: "missing-field", says: "\"access_token\"") { if case .malformedResponse(let what) = $0 { what.contains("\"access_token\"") } else { false } },
+        Case(fault: "wrong-type", says: "\"token_type\"") { if case .malformedResponse(let what) = $0 { what.contains("\"token_type\" is not a string") } else { false } },
+        Case(fault: "not-object", says: "answer is not valid") { if case .malformedResponse = $0 { true } else { false } },
+        Case(fault: "hang", says: "within 2 s") { if case .transport(.timedOut(_, let seconds)) = $0 { seconds == 2 } else { false } },
+        Case(fault: "huge", says: "1048576 bytes") { if case .transport(.bodyTooLarge(_, 1_048_576)) = $0 { true } else { false } },
+        Case(fault: "redirect", says: "/ok/endpoint") { if case .transport(.redirectRefused(_, 307, let location?)) = $0 { location.hasSuffix("/ok/endpoint") } else { false } },
+        Case(fault: "oauth-error", says: "provider says: The refresh token is revoked.") { $0 == .invalidGrant(description: "The refresh token is revoked.") },
+        Case(fault: "pending-428", says: "not finished yet") { $0 == .authorizationPending },
+        Case(fault: "wrong-issuer", says: "evil.example.org") { if case .issuerMismatch(_, "https://evil.example.org") = $0 { true } else { false } },
+        Case(fault: "discovery-html", says: "discovery document") { if case .malformedResponse(let what) = $0 { what.contains("discovery document") && what.contains("HTML") } else { false } },
+        Case(fault: "discovery-no-token-endpoint", says: "\"token_endpoint\"") { if case .malformedResponse(let what) = $0 { what.contains("\"token_endpoint\"") } else { false } },
     ]
 
     func client(_ faults: FaultServer, _ fault: String, credentials: ClientCredentials = .publicClient("tessera")) -> OIDCClient {
@@ -55,7 +57,7 @@ struct FaultTests {
         // Generous slack: the point is "bounded by the timeout, never a hang"; the whole suite runs
         // in parallel on two cores, where starting many servers at once costs seconds.
         #expect(elapsed < Self.timeout + .seconds(10), "\(testCase.fault) took \(elapsed)")
-        #expect(!unwrapped.description.isEmpty)
+        #expect(unwrapped.description.contains(testCase.says), "\(testCase.fault): \(unwrapped.description)")
         #expect(!unwrapped.description.contains("fault-test-refresh-token"))
     }
 

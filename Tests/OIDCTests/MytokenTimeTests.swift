@@ -63,3 +63,26 @@ import Testing
         #expect(parsed >= before + 10 && parsed <= Int64(Date().timeIntervalSince1970) + 10)
     }
 }
+
+/// Without a zone the parser reads local times in the system's zone through the C library (tesserad
+/// has no time zone database: FoundationEssentials alone knows only GMT). TZ is set for the test.
+@Suite(.serialized) struct MytokenSystemTimeZoneTests {
+    @Test func localTimeWithoutAZoneUsesTheSystemZone() throws {
+        let saved = getenv("TZ").map { String(cString: $0) }
+        setenv("TZ", "Europe/Berlin", 1)
+        tzset()
+        defer {
+            if let saved { setenv("TZ", saved, 1) } else { unsetenv("TZ") }
+            tzset()
+        }
+        let system = MytokenTimeParser(now: Date(timeIntervalSince1970: 1_717_243_200))
+        #expect(system.timeZone == nil)
+        // Winter (UTC+1) and summer (UTC+2) in Berlin, as `localTimeUsesTheGivenZone` reads them.
+        #expect(try system.parse("2024-01-15 09:05") == 1_705_305_900)
+        #expect(try system.parse("2024-03-31 12:00") == 1_711_879_200)
+        #expect(try system.parse("2024-02-29 23:59") == 1_709_247_540)
+        for text in ["2024-02-30 10:00", "2023-02-29 10:00", "2024-04-31 00:00", "2024-13-01 10:00"] {
+            #expect(throws: MytokenError.self, "\(text)") { try system.parse(text) }
+        }
+    }
+}

@@ -86,6 +86,7 @@ import TesseraCore
         #expect(caller.sandbox == nil)
         #expect(caller.application == .executable(copy))
         #expect(caller.description == "\(copy) (pid \(try #require(caller.processID)))")
+        #expect(caller.program == "copied-caller (\(copy), pid \(try #require(caller.processID)))")
         await service.close()
     }
 
@@ -109,8 +110,37 @@ import TesseraCore
         #expect(caller.executable == copy)
         let pid = try #require(caller.processID)
         #expect(caller.description == "flatpak:org.example.Probe (\(copy), pid \(pid))")
+        #expect(caller.program == "flatpak:org.example.Probe (\(copy), pid \(pid))")
         #expect(caller.describe(hint: "Evil\n\u{1b}[2JApp") == "flatpak:org.example.Probe (\(copy), pid \(pid)) (calls itself “Evil[2JApp”)")
         await service.close()
+    }
+
+    /// End to end with tesserad: a login started by a sandboxed caller names it by its app id in
+    /// the notification, its executable and pid beside it.
+    @Test func aSandboxedCallersLoginNotificationNamesItsAppID() async throws {
+        let programs = try Programs()
+        let copy = try programs.copy("gdbus", as: "sandboxed-gdbus")
+        let info = try programs.write("flatpak-info", Self.flatpakInfo)
+        let session = try await KeyringSession(keyring: .unlocked)
+        let server = try await RecordingNotificationServer(address: session.busAddress, capabilities: ["body"])
+        let world = try await AgentWorld(busEnvironment: session.environment)
+        try await world.addAccount()
+        let socket = String(session.busAddress.dropFirst("unix:path=".count))
+        let busDirectory = URL(fileURLWithPath: socket).deletingLastPathComponent().path
+        let sandbox = ["--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+                       "--symlink", "usr/bin", "/bin", "--proc", "/proc", "--dev", "/dev",
+                       "--ro-bind", busDirectory, busDirectory, "--ro-bind", programs.directory, programs.directory,
+                       "--ro-bind-data", "3", "/.flatpak-info", "--die-with-parent"]
+        let call = [copy, "call", "--address", session.busAddress, "--dest", "io.tessera.Agent1", "--object-path",
+                    "/io/tessera/Agent1", "--method", "io.tessera.Agent1.StartDeviceFlow", world.account, "{}"]
+        let result = try await Command.run("/bin/sh", ["-c", "exec \"$0\" \"$@\" 3<\"$TESSERA_FD3\"",
+                                                       try Requirement.executable("bwrap")] + sandbox + call,
+                                           environment: ["TESSERA_FD3": info])
+        #expect(result.succeeded, "\(result.stderr)")
+        try await eventually("the login notification") { !server.notifications.isEmpty }
+        let body = try #require(server.notifications.first?.body)
+        #expect(body.contains("Requested by flatpak:org.example.Probe (\(copy), pid "), "\(body)")
+        #expect(world.agent.log().contains("flatpak:org.example.Probe"), "the log names the verified caller too")
     }
 
     /// Naming itself like a Flatpak app (its file name, FLATPAK_ID, the hint) makes nothing a Flatpak;
@@ -156,6 +186,20 @@ import TesseraCore
                     "org.example.App\u{1b}", "org.example.Äpp", String(repeating: "a.", count: 130) + "b"] {
             #expect(id("[Application]\nname=\(bad)\n") == nil, "\(bad)")
         }
+    }
+
+    @Test func flatpakInfoOnlyOnTmpfsMounts() {
+        func onTmpfs(_ text: String) -> Bool { CallerIdentity.flatpakInfoIsOnTmpfs(mountInfo: Array(text.utf8)) }
+        let root = "69 46 0:40 /newroot / rw,nosuid,nodev,relatime - tmpfs tmpfs rw\n"
+        let usr = "70 69 254:0 /usr /usr ro,nosuid,nodev,relatime - ext4 /dev/vda rw\n"
+        let info = "82 69 0:40 /bindfileQdVpmv//deleted /.flatpak-info ro,nosuid,nodev,relatime - tmpfs tmpfs rw\n"
+        #expect(onTmpfs(root + usr + info)) // what bwrap --ro-bind-data (flatpak) makes
+        #expect(onTmpfs(root + usr))
+        #expect(!onTmpfs(root + usr + "83 69 0:50 / /.flatpak-info ro master:1 - fuse.evil evil rw\n"))
+        #expect(!onTmpfs("22 1 0:50 / / rw shared:1 - fuse.evil evil rw\n" + info))
+        #expect(!onTmpfs(root + "90 69 0:51 / / rw - ext4 /dev/vda rw\n")) // a later mount on top of /
+        #expect(!onTmpfs(usr))
+        #expect(!CallerIdentity.flatpakInfoIsOnTmpfs(mountInfo: nil))
     }
 
     // MARK: Snap
@@ -247,7 +291,8 @@ import TesseraCore
     // MARK: oidc-agent socket peers
 
     /// A peer of the compatibility socket is named exactly as a bus caller: Debian's oidc-token,
-    /// copied to a path of its own, is that path, and its application hint stays a hint.
+    /// copied to a path of its own, is that path, and its application hint stays a hint; inside a
+    /// Flatpak-like sandbox it is the sandbox's app id.
     @Test func socketPeersGetTheSameIdentity() async throws {
         let programs = try Programs()
         let copy = try programs.copy("oidc-token", as: "socket-caller")
@@ -259,8 +304,23 @@ import TesseraCore
         }
         server.start()
         let result = try await Command.run(copy, ["--name=Claimed App", "some-account"], environment: ["OIDC_SOCK": path])
+        // The same program inside a Flatpak-like sandbox (the socket's directory bound in).
+        let info = try programs.write("flatpak-info", Self.flatpakInfo)
+        let sandbox = ["--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+                       "--symlink", "usr/bin", "/bin", "--proc", "/proc", "--dev", "/dev",
+                       "--bind", programs.directory, programs.directory, "--ro-bind-data", "3", "/.flatpak-info", "--die-with-parent"]
+        let sandboxed = try await Command.run(
+            "/bin/sh", ["-c", "exec \"$0\" \"$@\" 3<\"$TESSERA_FD3\"", try Requirement.executable("bwrap")] + sandbox
+                + [copy, "some-account"],
+            environment: ["OIDC_SOCK": path, "TESSERA_FD3": info])
         await server.stop()
-        let (caller, peer) = try #require(seen.withLock { $0.first }, "oidc-token got: \(result.stdout) \(result.stderr)")
+        let callers = seen.withLock { $0 }
+        #expect(callers.count == 2, "oidc-token in the sandbox got: \(sandboxed.stdout) \(sandboxed.stderr)")
+        if callers.count == 2 {
+            #expect(callers[1].0.sandbox == .flatpak("org.example.Probe"), "\(callers[1].0)")
+            #expect(callers[1].0.executable == copy)
+        }
+        let (caller, peer) = try #require(callers.first, "oidc-token got: \(result.stdout) \(result.stderr)")
         #expect(caller.executable == copy)
         #expect(caller.application == .executable(copy))
         #expect(caller.userID == getuid())
@@ -290,5 +350,6 @@ import TesseraCore
         defer { impostor.stop(signal: SIGKILL) }
         let caller = OIDCAgentAnswers.caller(from: peer)
         #expect(caller.executable == nil && caller.application == nil, "\(caller)")
+        #expect(caller.program == "an unidentified program (pid \(peer.processID))")
     }
 }

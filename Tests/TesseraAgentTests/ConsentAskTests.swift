@@ -246,4 +246,34 @@ import Testing
         #expect(!idToken.stdout.contains("\"id_token\"") && idToken.stdout.contains("policy denies it"), "\(idToken.stdout) \(idToken.stderr)")
         #expect(setup.questionCount() == 2)
     }
+
+    @Test func theTrayMenuListsAWaitingQuestionAndAnswersIt() async throws {
+        let setup = try await Setup()
+        let world = setup.world
+        let gdbus = try setup.copy("/usr/bin/gdbus", as: "gdbus-tray")
+        func menu(_ method: String, _ arguments: String...) async throws -> String {
+            try await Command.check("gdbus", ["call", "--session", "--dest", "io.tessera.Agent1", "--object-path", "/MenuBar",
+                                              "--method", "com.canonical.dbusmenu.\(method)", "--"] + arguments,
+                                    environment: world.environment, timeout: .seconds(10))
+        }
+        let (account, environment) = (world.account, world.environment)
+        async let call = Self.gdbusToken(gdbus, account: account, environment: environment)
+        _ = try await setup.waitForQuestions(1)
+        var layout = ""
+        defer { if !layout.contains("Allow once") { Issue.record("layout: \(layout)") } }
+        try await eventually("the tray menu lists the question") {
+            do { layout = try await menu("GetLayout", "0", "-1", "@as []") } catch { layout = "\(error)" }
+            return layout.contains("Allow once: gdbus-tray (\(gdbus), pid ")
+        }
+        #expect(layout.contains("Deny: gdbus-tray (\(gdbus), pid "), "\(layout)")
+        let allow = try #require(AgentWorld.capture(#"\((\d+), \{[^}]*'label': <'Allow once: gdbus-tray"#, in: layout), "\(layout)")
+        _ = try await menu("Event", allow, "clicked", "<0>", "0")
+        let allowed = try await call
+        #expect(allowed.succeeded, "\(allowed.stderr)\n\(world.agent.log())")
+        try await eventually("the answered question leaves the menu and its notification closes") {
+            let now = (try? await menu("GetLayout", "0", "-1", "@as []")) ?? "Allow once:"
+            let shown = (try? await setup.desktop.displayedCount()) ?? -1
+            return !now.contains("Allow once:") && shown == 0
+        }
+    }
 }

@@ -83,7 +83,11 @@ import Testing
 
         // `tessera token` takes the same flags and prints the same.
         let tessera = try Self.tessera()
-        for flags in [["-e"], ["-i"], ["-c"], ["-o", "-i"], ["-a"]] {
+        // With oidc-token's optional variable names too (argp: attached to -o/-i/-e, after = on the
+        // long options), alone and with -c, exactly as Debian's oidc-token 4.2.6 prints them.
+        for flags in [["-e"], ["-i"], ["-c"], ["-o", "-i"], ["-a"], ["-oMY_AT"], ["-eMY_EXP"], ["-iMY_ISS"], ["-c", "-oMY_AT"],
+                      ["-c", "-eMY_EXP", "-iMY_ISS"], ["-oie"], ["--token=MY_AT"], ["--expires-at=X", "-i"], ["-oMY_AT", "-e"],
+                      ["-oA", "-oB"], ["-c", "-o"], ["-oMY_AT", "-iMY_ISS", "-eMY_EXP"], ["--issuer=I", "--token=T"]] {
             let ours = try await Command.run(tessera, ["token"] + flags + [world.account], environment: world.environment)
             let theirs = try await socket.oidcToken(flags + [world.account])
             #expect(ours.succeeded && ours.stdout == theirs.stdout, "\(flags): \(ours.stdout) \(ours.stderr) vs \(theirs.stdout)")
@@ -310,6 +314,71 @@ import Testing
             #expect(bad.status == 2 && bad.stderr.contains(expected), "\(input): \(bad.stderr)")
         }
         #expect(!(try await world.check("ListAccounts")).contains("'other'"))
+    }
+
+    /// The README's recipe for a remote machine: the socket forwarded with `ssh -R` (a private
+    /// sshd on 127.0.0.1 stands in for the remote host: its own host key, an authorized key, a
+    /// high port, this user), and Debian's real oidc-token on the far side gets the same tokens.
+    @Test func oidcTokenThroughASocketForwardedWithSSH() async throws {
+        let sshd = try Requirement.executable("/usr/sbin/sshd")
+        let socket = try await loggedIn()
+        let world = socket.world
+        let directory = "\(world.directory)/ssh"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        for key in ["host_key", "client_key"] {
+            try await Command.check("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", "\(directory)/\(key)"])
+        }
+        try FileManager.default.copyItem(atPath: "\(directory)/client_key.pub", toPath: "\(directory)/authorized_keys")
+        // sshd needs its privilege separation directory when it runs as root.
+        if getuid() == 0 { try? FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true) }
+        var sshdProcess: BackgroundProcess?
+        var port = 0
+        for _ in 0..<5 where sshdProcess == nil {
+            port = Int.random(in: 30000...49000)
+            try """
+                Port \(port)
+                ListenAddress 127.0.0.1
+                HostKey \(directory)/host_key
+                AuthorizedKeysFile \(directory)/authorized_keys
+                PasswordAuthentication no
+                KbdInteractiveAuthentication no
+                PubkeyAuthentication yes
+                PermitRootLogin prohibit-password
+                StrictModes no
+                UsePAM no
+                PidFile \(directory)/sshd.pid
+                AllowStreamLocalForwarding yes
+                StreamLocalBindUnlink yes
+                StreamLocalBindMask 0177
+                """.write(toFile: "\(directory)/sshd_config", atomically: true, encoding: .utf8)
+            let process = try BackgroundProcess(sshd, ["-D", "-e", "-f", "\(directory)/sshd_config"], logPath: "\(directory)/sshd.log")
+            let deadline = ContinuousClock.now + .seconds(5)
+            while process.isRunning && !process.log().contains("Server listening") && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            if process.isRunning && process.log().contains("Server listening") { sshdProcess = process } else { process.stop() }
+        }
+        let server = try #require(sshdProcess, "sshd did not start")
+        defer { server.stop() }
+
+        let remote = "\(directory)/remote.sock"
+        func overSSH(_ command: String) async throws -> CommandResult {
+            try await Command.run("/usr/bin/ssh", [
+                "-F", "/dev/null", "-i", "\(directory)/client_key", "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=\(directory)/known_hosts", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes",
+                "-p", String(port), "-R", "\(remote):\(socket.path)", "127.0.0.1", command,
+            ], environment: world.environment, timeout: .seconds(30))
+        }
+        let local = try await socket.oidcToken(world.account)
+        #expect(local.succeeded, "\(local.stderr)")
+        let far = try await overSSH("OIDC_SOCK=\(remote) /usr/bin/oidc-token \(world.account)")
+        #expect(far.succeeded, "\(far.stderr)\n\(server.log())")
+        #expect(far.stdout == local.stdout, "the same cached token on the far side")
+        let environment = try await overSSH("OIDC_SOCK=\(remote) /usr/bin/oidc-token -c \(world.account)")
+        #expect(environment.stdout.contains("OIDC_ISS=\(world.provider.issuer.absoluteString)"), "\(environment.stdout) \(environment.stderr)")
+        let missing = try await overSSH("OIDC_SOCK=\(remote) /usr/bin/oidc-token no-such-account")
+        #expect(missing.status != 0 && missing.stderr.contains("no account named \"no-such-account\""), "\(missing.stderr)")
     }
 
     func rawConnect(_ path: String) throws -> Int32 {

@@ -171,6 +171,11 @@ import TesseraCore
         #expect(try await host.check(Tray.itemPath, "org.freedesktop.DBus.Properties.Get", "org.kde.StatusNotifierItem", "Status")
             .contains("'Active'"))
 
+        // dbus-monitor writes when it gets round to it (slow on a loaded machine): wait for it.
+        try? await eventually("dbus-monitor logged the tray's signals", timeout: .seconds(5)) {
+            let logged = (try? String(contentsOfFile: monitorLog, encoding: .utf8)) ?? ""
+            return logged.contains("member=NewStatus") && logged.contains("string \"Active\"")
+        }
         let signals = try String(contentsOfFile: monitorLog, encoding: .utf8)
         #expect(signals.contains("member=LayoutUpdated"))
         #expect(signals.contains("member=NewStatus") && signals.contains("string \"Active\""))

@@ -313,4 +313,33 @@ import TestSupport
         for name in ["wrong", "empty", "mixed", "ended"] { #expect(!names.stdout.contains("\"\(name)\""), "\(name): \(names)") }
         _ = agent
     }
+
+    /// Issue 13's bad input not covered by IAMPageTests: a providers file that is not JSON (the
+    /// built-in list keeps working, the file's entries are unknown), and a registration the
+    /// provider refuses (no account, no keyring item, no half of anything).
+    @Test func aBrokenProvidersFileAndARefusedRegistration() async throws {
+        let provider = try await TestProvider.start()
+        let config = try IAMPageTests.configDirectory(provider: provider)
+        let agent = try await RunningAgent(environment: ["XDG_CONFIG_HOME": config])
+        let file = "\(config)/tessera/providers.json"
+        try "{\"schema\": 1, \"providers\": [".write(toFile: file, atomically: true, encoding: .utf8)
+        let list = try await CLI.run(["provider", "list"])
+        #expect(list.status == 0 && list.stdout.contains("wlcg") && !list.stdout.contains("testidp"), "\(list)")
+        #expect(list.stderr.contains("\(file): (file): is not valid JSON"), "\(list)")
+        let unknown = try await CLI.run(["account", "add", "lost", "--provider", "testidp"])
+        #expect(unknown.status == 2 && unknown.stderr.contains("testidp") && unknown.stderr.contains("wlcg"), "\(unknown)")
+        #expect(try await IAMPageTests.account("lost") == nil)
+
+        // The registration endpoint answers 400 invalid_client_metadata.
+        let faults = try await FaultServer.start()
+        let issuer = faults.issuer(for: "error-status=400:invalid_client_metadata").absoluteString
+        let refused = try await CLI.run(["account", "add", "unregistered", "--issuer", issuer])
+        #expect(refused.status != 0 && refused.stderr.contains("invalid_client_metadata"), "\(refused)\n\(agent.log)")
+        #expect(try await IAMPageTests.account("unregistered") == nil, "not half-created")
+        let items = try await Command.run("secret-tool", ["search", "--all", "account", "unregistered"])
+        #expect(items.stdout.isEmpty && !items.stderr.contains("attribute"), "no keyring item: \(items)")
+        let accounts = (try? String(contentsOfFile: "\(config)/tessera/accounts.json", encoding: .utf8)) ?? ""
+        #expect(!accounts.contains("unregistered"), "\(accounts)")
+        _ = agent
+    }
 }

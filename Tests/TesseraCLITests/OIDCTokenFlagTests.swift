@@ -45,6 +45,30 @@ import Secrets
         }
     }
 
+    /// oidc-token's optional variable names, as argp reads them (attached to the short option,
+    /// after `=` on the long one), and what they print; compared with the real oidc-token in
+    /// OIDCTokenCompatibilityTests.
+    @Test func variableNamesParseAndPrintAsOidcTokens() throws {
+        func format(_ words: String...) throws -> TokenFormat {
+            var parsed = try Tessera.parseAsRoot(TokenCommand.normalizeVariableNames(["token"] + words))
+            try parsed.validate()
+            return try #require(parsed as? TokenCommand).format
+        }
+        #expect(try format("-oMY_AT", "egi") == .exports([.token], names: [.token: "MY_AT"]))
+        #expect(try format("--token=MY_AT", "egi") == .exports([.token], names: [.token: "MY_AT"]))
+        #expect(try format("-oie", "egi") == .exports([.token], names: [.token: "ie"]), "argp: -oie names the variable")
+        #expect(try format("-c", "-eX", "egi") == .exports([.token, .issuer, .expiresAt], names: [.expiresAt: "X"]))
+        #expect(try format("-c", "-o", "egi") == .env)
+        #expect(try format("-oA", "-oB", "egi") == .exports([.token], names: [.token: "B"]), "the last name wins")
+        #expect(TokenFormat.exports([.token, .issuer, .expiresAt], names: [.token: "MY_AT"]).render(issued)
+            == "MY_AT=eyJ.tok.sig; export MY_AT;\nOIDC_ISS=https://iam.example.org/; export OIDC_ISS;\nOIDC_EXP=1900000000; export OIDC_EXP;\n")
+        // Meant for eval: a name that is no shell variable is refused, never printed.
+        for bad in ["-o1X", "--token=a;b", "-e$(id)", "--issuer=", "-oA-B"] {
+            #expect(throws: (any Error).self, "\(bad)") { _ = try format(bad, "egi") }
+        }
+        #expect(TokenCommand.normalizeVariableNames(["account", "-oX"]) == ["account", "-oX"], "token only")
+    }
+
     @Test func fastPathLeavesTheNewFlagsToArgumentParser() {
         for flag in ["-f", "-c", "-e", "-i", "-o", "-a", "--bearer", "--auth-header"] {
             #expect(TokenFastPath.parse(["token", flag, "egi"]) == nil, "\(flag)")

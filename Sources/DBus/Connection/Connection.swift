@@ -14,6 +14,9 @@
 //         call.arguments                                   // already checked against the declared "s"
 //     }
 //     agent.property("Version", "u", get: { .uint32(1) })
+//     // Optional: answer from a cache on the connection's thread, before any task (nil: the
+//     // handler runs). The reply is marshalled once (`PreparedReply`) and kept with what it answers.
+//     try agent.answerImmediately("Echo") { call in cache.withLock { $0[call.arguments] } }
 //     agent.signal("Changed", arguments: [Argument("what", "s")])
 //     try await bus.export(agent, at: "/io/tessera/Example1")
 //     try await bus.requestName("io.tessera.Example1")       // throws DBusError.nameTaken if owned

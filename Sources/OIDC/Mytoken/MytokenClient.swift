@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Secrets
 
 /// A client of one mytoken server (oidc-mytoken API v0). Requests are JSON bodies; errors are the
@@ -56,28 +56,28 @@ public struct MytokenClient: Sendable {
         mytoken: Secret, scopes: [String] = [], audiences: [String] = [], comment: String? = nil,
         oidcIssuer: String? = nil
     ) async throws(MytokenError) -> MytokenAccessToken {
-        var body: [String: any Sendable] = ["grant_type": "mytoken", "mytoken": mytoken.reveal()]
-        if !scopes.isEmpty { body["scope"] = scopes.joined(separator: " ") }
-        if !audiences.isEmpty { body["audience"] = audiences.joined(separator: " ") }
-        if let comment, !comment.isEmpty { body["comment"] = comment }
-        if let oidcIssuer { body["oidc_issuer"] = oidcIssuer }
+        var body: [String: JSONValue] = ["grant_type": "mytoken", "mytoken": .string(mytoken.reveal())]
+        if !scopes.isEmpty { body["scope"] = .string(scopes.joined(separator: " ")) }
+        if !audiences.isEmpty { body["audience"] = .string(audiences.joined(separator: " ")) }
+        if let comment, !comment.isEmpty { body["comment"] = .string(comment) }
+        if let oidcIssuer { body["oidc_issuer"] = .string(oidcIssuer) }
         let object = try await post(configuration.accessTokenEndpoint, body)
-        guard let token = object["access_token"] as? String, !token.isEmpty else {
+        guard let token = object["access_token"]?.stringValue, !token.isEmpty else {
             throw .invalidResponse("the access token answer has no access_token")
         }
         let audiences: [String]
-        if let list = object["audience"] as? [String] {
+        if let list = object["audience"]?.stringsValue {
             audiences = list
-        } else if let text = object["audience"] as? String {
+        } else if let text = object["audience"]?.stringValue {
             audiences = text.split(separator: " ").map(String.init)
         } else {
             audiences = []
         }
         return MytokenAccessToken(
             accessToken: Secret(token),
-            tokenType: object["token_type"] as? String ?? "Bearer",
+            tokenType: object["token_type"]?.stringValue ?? "Bearer",
             expiresIn: Self.integer(object["expires_in"]),
-            scopes: (object["scope"] as? String)?.split(separator: " ").map(String.init) ?? [],
+            scopes: object["scope"]?.stringValue?.split(separator: " ").map(String.init) ?? [],
             audiences: audiences,
             rotatedMytoken: Self.tokenUpdate(object))
     }
@@ -92,7 +92,7 @@ public struct MytokenClient: Sendable {
     {
         var body = try Self.body(for: request)
         body["grant_type"] = "mytoken"
-        body["mytoken"] = mytoken.reveal()
+        body["mytoken"] = .string(mytoken.reveal())
         if request.failOnWiderRestrictions { body["error_on_restrictions"] = true }
         return try Self.issued(await post(configuration.mytokenEndpoint, body))
     }
@@ -100,8 +100,8 @@ public struct MytokenClient: Sendable {
     /// A single-use transfer code for an existing mytoken (the token transfer endpoint).
     public func createTransferCode(for mytoken: Secret) async throws(MytokenError) -> MytokenTransferCode {
         guard let endpoint = configuration.tokenTransferEndpoint else { throw .unsupported("transfer codes") }
-        let object = try await post(endpoint, ["mytoken": mytoken.reveal()])
-        guard let code = object["transfer_code"] as? String, !code.isEmpty else {
+        let object = try await post(endpoint, ["mytoken": .string(mytoken.reveal())])
+        guard let code = object["transfer_code"]?.stringValue, !code.isEmpty else {
             throw .invalidResponse("the transfer code answer has no transfer_code")
         }
         return MytokenTransferCode(code: Secret(code), expiresIn: Self.integer(object["expires_in"]))
@@ -110,7 +110,7 @@ public struct MytokenClient: Sendable {
     /// The mytoken behind a transfer code (`grant_type=transfer_code`); the code is used up.
     public func exchange(transferCode: Secret) async throws(MytokenError) -> IssuedMytoken {
         try Self.issued(await post(configuration.mytokenEndpoint,
-                                   ["grant_type": "transfer_code", "transfer_code": transferCode.reveal()]))
+                                   ["grant_type": "transfer_code", "transfer_code": .string(transferCode.reveal())]))
     }
 
     // MARK: Login through the server's OIDC flow
@@ -123,12 +123,12 @@ public struct MytokenClient: Sendable {
     {
         var body = try Self.body(for: request)
         body["grant_type"] = "oidc_flow"
-        body["oidc_issuer"] = oidcIssuer
+        body["oidc_issuer"] = .string(oidcIssuer)
         body["oidc_flow"] = "authorization_code"
         body["redirect_type"] = "native"
         let object = try await post(configuration.mytokenEndpoint, body)
-        guard let uri = (object["consent_uri"] as? String).flatMap(URL.init(string:)),
-              let code = object["polling_code"] as? String, !code.isEmpty
+        guard let uri = object["consent_uri"]?.stringValue.flatMap(URL.init(string:)),
+              let code = object["polling_code"]?.stringValue, !code.isEmpty
         else { throw .invalidResponse("the login answer has no consent_uri or polling_code") }
         let interval = Self.integer(object["interval"]) ?? 0
         return MytokenLogin(
@@ -140,11 +140,11 @@ public struct MytokenClient: Sendable {
     /// One poll (`grant_type=polling_code`). Pending is decided by the `error` field, never the
     /// status: the server sends `authorization_pending` with HTTP 428.
     public func poll(_ login: MytokenLogin) async throws(MytokenError) -> MytokenPollResult {
-        let body: [String: any Sendable] = ["grant_type": "polling_code", "polling_code": login.pollingCode.reveal()]
+        let body: [String: JSONValue] = ["grant_type": "polling_code", "polling_code": .string(login.pollingCode.reveal())]
         let (status, object) = try await exchange(configuration.mytokenEndpoint, body)
-        if let error = object["error"] as? String {
+        if let error = object["error"]?.stringValue {
             if error == "authorization_pending" || error == "slow_down" { return .pending }
-            throw MytokenError.fromServer(status: status, error: error, description: object["error_description"] as? String)
+            throw MytokenError.fromServer(status: status, error: error, description: object["error_description"]?.stringValue)
         }
         guard (200..<300).contains(status) else { throw .invalidResponse("HTTP \(status) without an error object") }
         return .issued(try Self.issued(object))
@@ -179,9 +179,9 @@ public struct MytokenClient: Sendable {
     /// created from it. Unknown tokens are not an error (the server answers 204 either way).
     public func revoke(_ token: Secret, recursive: Bool = false, oidcIssuer: String? = nil) async throws(MytokenError) {
         guard let endpoint = configuration.revocationEndpoint else { throw .unsupported("revocation") }
-        var body: [String: any Sendable] = ["token": token.reveal()]
+        var body: [String: JSONValue] = ["token": .string(token.reveal())]
         if recursive { body["recursive"] = true }
-        if let oidcIssuer { body["oidc_issuer"] = oidcIssuer }
+        if let oidcIssuer { body["oidc_issuer"] = .string(oidcIssuer) }
         _ = try await post(endpoint, body)
     }
 
@@ -190,85 +190,77 @@ public struct MytokenClient: Sendable {
     /// The request's JSON fields (what a login or sub-mytoken request sends besides its grant),
     /// e.g. to keep as an account's login request and send later as a profile's fields.
     public static func fields(of request: MytokenRequest) throws(MytokenError) -> [String: MytokenJSON] {
-        let body = try body(for: request)
-        guard case .object(let fields) = MytokenJSON.from(foundation: body) else { return [:] }
-        return fields
+        try body(for: request)
     }
 
     /// The request body. A JSON profile's fields come first and explicit fields replace them (the
     /// mytoken client's precedence); profile names go to `include` for the server to merge.
-    private static func body(for request: MytokenRequest) throws(MytokenError) -> [String: any Sendable] {
-        var body: [String: any Sendable] = request.profile.fields.mapValues(\.foundation)
+    private static func body(for request: MytokenRequest) throws(MytokenError) -> [String: JSONValue] {
+        var body: [String: JSONValue] = request.profile.fields
         if !request.profile.include.isEmpty {
-            body["include"] = MytokenTemplateInput.includeValue(request.profile.include).foundation
+            body["include"] = MytokenTemplateInput.includeValue(request.profile.include)
         }
         if let restrictions = request.restrictionsJSON {
-            body["restrictions"] = restrictions.foundation
+            body["restrictions"] = restrictions
         } else if !request.restrictions.isEmpty {
-            body["restrictions"] = try request.restrictions.map { (clause) throws(MytokenError) in try jsonObject(clause) }
+            body["restrictions"] = .array(try request.restrictions.map { (clause) throws(MytokenError) in try jsonObject(clause) })
         }
         if let capabilities = request.capabilities {
             guard !capabilities.isEmpty else {
                 throw .invalidArgument("an empty capability list gives a useless token; leave it out to inherit")
             }
-            body["capabilities"] = capabilities
+            body["capabilities"] = .array(capabilities.map(JSONValue.string))
         }
-        if let subtokenCapabilities = request.subtokenCapabilities { body["subtoken_capabilities"] = subtokenCapabilities }
+        if let subtokenCapabilities = request.subtokenCapabilities { body["subtoken_capabilities"] = .array(subtokenCapabilities.map(JSONValue.string)) }
         if let rotation = request.rotation, rotation.isEffective {
             body["rotation"] = try jsonObject(rotation)
         }
-        if let name = request.name, !name.isEmpty { body["name"] = name }
+        if let name = request.name, !name.isEmpty { body["name"] = .string(name) }
         if body["response_type"] == nil || request.responseType != .token {
-            body["response_type"] = request.responseType.rawValue
+            body["response_type"] = .string(request.responseType.rawValue)
         }
         if let maxTokenLength = request.maxTokenLength {
             guard maxTokenLength > 0 else { throw .invalidArgument("max_token_len must be positive, not \(maxTokenLength)") }
-            body["max_token_len"] = maxTokenLength
+            body["max_token_len"] = .integer(Int64(maxTokenLength))
         }
         if let applicationName = request.applicationName, !applicationName.isEmpty {
-            body["application_name"] = applicationName
+            body["application_name"] = .string(applicationName)
         }
         return body
     }
 
-    private static func jsonObject(_ value: some Encodable) throws(MytokenError) -> any Sendable {
-        do {
-            let data = try JSONEncoder().encode(value)
-            return try JSONSerialization.jsonObject(with: data) as! [String: any Sendable]
-        } catch {
-            throw .invalidArgument("cannot encode \(type(of: value))")
-        }
+    private static func jsonObject(_ value: some Encodable) throws(MytokenError) -> JSONValue {
+        guard let json = JSONValue(encoding: value) else { throw .invalidArgument("cannot encode \(type(of: value))") }
+        return json
     }
 
-    private static func issued(_ object: [String: Any]) throws(MytokenError) -> IssuedMytoken {
-        let typeName = object["mytoken_type"] as? String ?? (object["transfer_code"] != nil ? "transfer_code" : "token")
+    private static func issued(_ object: [String: JSONValue]) throws(MytokenError) -> IssuedMytoken {
+        let typeName = object["mytoken_type"]?.stringValue ?? (object["transfer_code"] != nil ? "transfer_code" : "token")
         guard let type = MytokenResponseType(rawValue: typeName) else {
             throw .invalidResponse("unknown mytoken_type '\(typeName)'")
         }
         let key = type == .transferCode ? "transfer_code" : "mytoken"
-        guard let token = object[key] as? String, !token.isEmpty else {
+        guard let token = object[key]?.stringValue, !token.isEmpty else {
             throw .invalidResponse("the answer has no \(key)")
         }
         return IssuedMytoken(
             token: Secret(token), type: type, expiresIn: integer(object["expires_in"]),
             restrictions: decode([MytokenRestriction].self, object["restrictions"]) ?? [],
-            capabilities: object["capabilities"] as? [String] ?? [],
-            subtokenCapabilities: object["subtoken_capabilities"] as? [String] ?? [],
+            capabilities: object["capabilities"]?.stringsValue ?? [],
+            subtokenCapabilities: object["subtoken_capabilities"]?.stringsValue ?? [],
             rotation: decode(MytokenRotation.self, object["rotation"]),
             rotatedMytoken: tokenUpdate(object))
     }
 
-    static func tokenUpdate(_ object: [String: Any]) -> Secret? {
-        guard let update = object["token_update"] as? [String: Any], let token = update["mytoken"] as? String,
+    static func tokenUpdate(_ object: [String: JSONValue]) -> Secret? {
+        guard let token = object["token_update"]?["mytoken"]?.stringValue,
               !token.isEmpty else { return nil }
         return Secret(token)
     }
 
-    private static func decode<T: Decodable>(_ type: T.Type, _ value: Any?) -> T? {
-        guard let value, !(value is NSNull),
-              let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed])
-        else { return nil }
-        return try? JSONDecoder().decode(type, from: data)
+    private static func decode<T: Decodable>(_ type: T.Type, _ value: JSONValue?) -> T? {
+        guard let value, !value.isNull else { return nil }
+        return value.decode(type)
     }
 
     /// The most seconds a server's `expires_in` or `interval` is believed: a century, so adding it
@@ -277,41 +269,29 @@ public struct MytokenClient: Sendable {
 
     /// A server's count of seconds: untrusted, so a negative or non-numeric one counts as absent
     /// and a huge one (1e30, 2^63) is clamped instead of trapping (found by `make fuzz`).
-    static func integer(_ value: Any?) -> Int? {
-        let seconds: Double
-        if let number = value as? Int {
-            seconds = Double(number)
-        } else if let number = value as? Double {
-            seconds = number
-        } else {
-            return nil
-        }
+    static func integer(_ value: JSONValue?) -> Int? {
+        guard let seconds = value?.numberValue else { return nil }
         guard seconds.isFinite, seconds >= 0 else { return nil }
         return seconds >= Double(maximumSeconds) ? maximumSeconds : Int(seconds)
     }
 
     /// POSTs `body` and returns the JSON object of a successful answer (empty for 204).
-    func post(_ url: URL, _ body: [String: any Sendable]) async throws(MytokenError) -> [String: Any] {
+    func post(_ url: URL, _ body: [String: JSONValue]) async throws(MytokenError) -> [String: JSONValue] {
         let (status, object) = try await exchange(url, body)
-        if let error = object["error"] as? String {
-            throw MytokenError.fromServer(status: status, error: error, description: object["error_description"] as? String)
+        if let error = object["error"]?.stringValue {
+            throw MytokenError.fromServer(status: status, error: error, description: object["error_description"]?.stringValue)
         }
         guard (200..<300).contains(status) else { throw .invalidResponse("HTTP \(status) without an error object") }
         return object
     }
 
-    private func exchange(_ url: URL, _ body: [String: any Sendable]) async throws(MytokenError) -> (Int, [String: Any]) {
-        let data: Data
-        do {
-            data = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
-        } catch {
-            throw .invalidArgument("cannot encode the request")
-        }
+    private func exchange(_ url: URL, _ body: [String: JSONValue]) async throws(MytokenError) -> (Int, [String: JSONValue]) {
+        let data = JSONValue.object(body).data()
         let response = try await Self.send(transport, HTTPRequest(
             method: .post, url: url,
             headers: ["Content-Type": "application/json", "Accept": "application/json"], body: data))
         if response.body.isEmpty { return (response.status, [:]) }
-        guard let object = (try? JSONSerialization.jsonObject(with: response.body)) as? [String: Any] else {
+        guard let object = JSONValue.parseObject(response.body) else {
             if (200..<300).contains(response.status) {
                 throw .invalidResponse("\(url.path) answered HTTP \(response.status) with a body that is not JSON")
             }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Secrets
 
 /// What a mytoken server publishes at `/.well-known/mytoken-configuration` (API v0).

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Posix
 
 /// One restriction clause of a mytoken (oidc-mytoken API v0). A mytoken with several clauses may
 /// be used when any one clause allows the use; absent fields do not restrict.
@@ -173,10 +174,10 @@ public enum MytokenRestrictionInput {
         if argument.hasPrefix("@") {
             let path = String(argument.dropFirst())
             guard !path.isEmpty else { throw .invalidRestriction("'@' must be followed by a file name") }
-            do {
-                text = try String(contentsOfFile: path, encoding: .utf8)
+            do throws(Errno) {
+                text = String(decoding: try Posix.readFile(path), as: UTF8.self)
             } catch {
-                throw .invalidRestriction("cannot read restrictions file '\(path)': \(error.localizedDescription)")
+                throw .invalidRestriction("cannot read restrictions file '\(path)': \(error)")
             }
         } else {
             text = argument
@@ -298,7 +299,7 @@ public enum MytokenRestrictionInput {
     static func list(_ values: [String], option: String) throws(MytokenError) -> [String]? {
         var result: [String] = []
         for value in values {
-            let trimmed = value.trimmingCharacters(in: .whitespaces)
+            let trimmed = value.trimmingWhitespace()
             guard !trimmed.isEmpty, !trimmed.contains(where: \.isWhitespace) else {
                 throw .invalidRestriction("\(option) value '\(value)' must be one non-empty word")
             }

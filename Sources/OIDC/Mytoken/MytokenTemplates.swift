@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The kinds of server-side templates a mytoken server keeps (its `profiles_endpoint`).
 public enum MytokenTemplateKind: String, Sendable, CaseIterable {

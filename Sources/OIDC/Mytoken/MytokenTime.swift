@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Parses time values the way the mytoken client does for `--nbf`, `--exp` and the `nbf`/`exp`
 /// fields of a restriction written as JSON:
@@ -8,12 +9,14 @@ import Foundation
 ///   units `y` (365 days), `w`, `d`, `h`, `m`, `s`.
 ///
 /// `now` and `timeZone` are fixed at construction so a whole request (several clauses) uses one
-/// instant, and tests can pin both.
+/// instant, and tests can pin both. Without a `timeZone`, local times are the system's (C
+/// library's `mktime`: `TZ`, else /etc/localtime): FoundationEssentials alone knows no zone but
+/// GMT, and the time zone database (ICU) is what tesserad leaves out by not loading full Foundation.
 public struct MytokenTimeParser: Sendable {
     public let now: Date
-    public let timeZone: TimeZone
+    public let timeZone: TimeZone?
 
-    public init(now: Date = Date(), timeZone: TimeZone = .current) {
+    public init(now: Date = Date(), timeZone: TimeZone? = nil) {
         self.now = now
         self.timeZone = timeZone
     }
@@ -78,6 +81,9 @@ public struct MytokenTimeParser: Sendable {
               let hour = Self.digits(clock[0]), let minute = Self.digits(clock[1]),
               (1...12).contains(month), (0...23).contains(hour), (0...59).contains(minute), day >= 1
         else { return nil }
+        guard let timeZone else {
+            return Self.systemLocalTime(year: year, month: month, day: day, hour: hour, minute: minute)
+        }
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timeZone
         let components = DateComponents(
@@ -89,6 +95,22 @@ public struct MytokenTimeParser: Sendable {
               let resolved = calendar.date(from: components)
         else { return nil }
         return Int64(resolved.timeIntervalSince1970.rounded(.down))
+    }
+
+    /// The wall-clock time in the system's zone, through `mktime`; nil for a day the month does
+    /// not have (mktime would roll 02-30 over into March).
+    private static func systemLocalTime(year: Int64, month: Int64, day: Int64, hour: Int64, minute: Int64) -> Int64? {
+        guard year <= 9999, day <= 31 else { return nil }
+        var parts = tm()
+        parts.tm_year = Int32(year) - 1900
+        parts.tm_mon = Int32(month) - 1
+        parts.tm_mday = Int32(day)
+        parts.tm_hour = Int32(hour)
+        parts.tm_min = Int32(minute)
+        parts.tm_isdst = -1
+        let seconds = mktime(&parts)
+        guard parts.tm_mon == Int32(month) - 1, parts.tm_mday == Int32(day) else { return nil }
+        return Int64(seconds)
     }
 
     private static let unitSeconds: [Character: Double] = [

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Secrets
 
 /// The tokeninfo endpoint's actions (api v0 `tokeninfoAction.go`) and the capability each needs.
@@ -88,9 +88,9 @@ extension MytokenClient {
     /// `.insufficientCapabilities` naming the capability the action needs.
     public func tokeninfo(_ action: MytokenTokeninfoAction, mytoken: Secret) async throws(MytokenError) -> MytokenTokeninfo {
         guard let endpoint = configuration.tokeninfoEndpoint else { throw .unsupported("the tokeninfo endpoint") }
-        let object: [String: Any]
+        let object: [String: JSONValue]
         do {
-            object = try await post(endpoint, ["action": action.rawValue, "mytoken": mytoken.reveal()])
+            object = try await post(endpoint, ["action": .string(action.rawValue), "mytoken": .string(mytoken.reveal())])
         } catch .insufficientCapabilities(let description) {
             throw .insufficientCapabilities(description: (description.map { $0 + "; " } ?? "")
                 + "\(action.rawValue) needs the capability '\(action.capability)': create the mytoken with "
@@ -99,7 +99,7 @@ extension MytokenClient {
         var answer = object
         let rotated = Self.tokenUpdate(object)
         answer["token_update"] = nil
-        return MytokenTokeninfo(action: action, json: MytokenJSON.from(foundation: answer), rotatedMytoken: rotated)
+        return MytokenTokeninfo(action: action, json: .object(answer), rotatedMytoken: rotated)
     }
 
     // MARK: Templates and profiles
@@ -119,7 +119,8 @@ extension MytokenClient {
     public func templates(_ kind: MytokenTemplateKind, group: String? = nil) async throws(MytokenError) -> [MytokenTemplate] {
         if let group {
             guard !group.isEmpty, !group.contains("/"), group.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }),
-                  group.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) == group
+                  // Characters a URL path carries as they are (Foundation's `urlPathAllowed`).
+                  group.unicodeScalars.allSatisfy({ $0.isASCIIAlphanumeric || "!$&'()*+,-.:;=@_~".unicodeScalars.contains($0) })
             else { throw .invalidArgument("'\(group.prefix(40))' is not a template group name") }
         }
         let value = try await getJSON(try profilesURL((group.map { [$0] } ?? []) + [kind.rawValue]))

@@ -1,6 +1,7 @@
-import Foundation
+import FoundationEssentials
 import OIDC
 import Secrets
+import TesseraNames
 
 /// An oidc-agent account configuration as `oidc-gen -p NAME` prints it (the decrypted JSON of
 /// oidc-agent 4 and 5): what Tessera needs to take the account over without a new login.
@@ -12,32 +13,33 @@ public struct OIDCAgentAccountConfiguration: Sendable, Equatable {
     public var refreshToken: Secret?
     public var scopes: [String]
     public var audience: [String]
-    /// Keys with a value that Tessera does not keep (redirect URIs, registration data, the
-    /// password-flow credentials, …), named so the import can say so.
+    /// The client's registered redirect URIs (oidc-agent's loopback ports): `login --browser`
+    /// must use one of them.
+    public var redirectURIs: [String]
+    /// RFC 7592 management of a client oidc-gen registered: deleted with the account.
+    public var registrationAccessToken: Secret?
+    public var registrationClientURI: String?
+    /// Keys with a value that Tessera does not keep (the password-flow credentials, a custom CA
+    /// bundle, …), named so the import can say so (`OIDCAgentImportKeys`).
     public var ignored: [String]
 
     /// The largest configuration accepted (real ones are a few kilobytes).
     public static let maxBytes = 256 * 1024
 
-    /// Keys read above, or carrying nothing worth a mention.
-    static let used: Set<String> = ["name", "shortname", "issuer_url", "issuer", "client_id", "client_secret",
-                                    "refresh_token", "scope", "audience", "client_name", "cert_path", "daeSetByUser",
-                                    "device_authorization_endpoint", "username", "password"]
-
     public init(json text: String) throws(RequestError) {
         guard text.utf8.count <= Self.maxBytes else {
             throw RequestError("the configuration is larger than \(Self.maxBytes / 1024) KiB; is this `oidc-gen -p` output?")
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)), let fields = object as? [String: Any] else {
+        guard let fields = JSONValue.parseObject(Data(text.utf8)) else {
             throw RequestError("the configuration is not a JSON object; pipe in what `oidc-gen -p NAME` prints")
         }
         func string(_ key: String) throws(RequestError) -> String? {
-            guard let value = fields[key], !(value is NSNull) else { return nil }
-            guard let text = value as? String else { throw RequestError("'\(key)' in the configuration must be a string") }
+            guard let value = fields[key], !value.isNull else { return nil }
+            guard let text = value.stringValue else { throw RequestError("'\(key)' in the configuration must be a string") }
             return text.isEmpty ? nil : text
         }
         func words(_ key: String) throws(RequestError) -> [String] {
-            if let list = fields[key] as? [String] { return list.filter { !$0.isEmpty } }
+            if let list = fields[key]?.stringsValue { return list.filter { !$0.isEmpty } }
             let text = try string(key)
             return (text ?? "").split(separator: " ").map(String.init)
         }
@@ -56,12 +58,28 @@ public struct OIDCAgentAccountConfiguration: Sendable, Equatable {
         refreshToken = try string("refresh_token").map(Secret.init)
         scopes = try words("scope")
         audience = try words("audience")
-        ignored = fields.compactMap { key, value -> String? in
-            guard !Self.used.contains(key) else { return nil }
-            if let text = value as? String, text.isEmpty { return nil }
-            if let list = value as? [Any], list.isEmpty { return nil }
-            if value is NSNull { return nil }
-            return key
-        }.sorted()
+        if let value = fields["redirect_uris"], !value.isNull {
+            guard let uris = value.stringsValue else {
+                throw RequestError("'redirect_uris' in the configuration must be a list of strings")
+            }
+            redirectURIs = uris.filter { !$0.isEmpty }
+        } else {
+            redirectURIs = []
+        }
+        registrationAccessToken = try string("registration_access_token").map(Secret.init)
+        registrationClientURI = try string("registration_client_uri")
+        ignored = OIDCAgentImportKeys.notImported(fields.mapValues(Self.importValue))
+    }
+
+    static func importValue(_ value: JSONValue) -> OIDCAgentImportKeys.Value {
+        switch value {
+        case .null: .empty
+        case .string(let text): text.isEmpty ? .empty : .text(text)
+        case .array(let list): list.isEmpty ? .empty : .other("list")
+        case .object(let object): object.isEmpty ? .empty : .other("object")
+        case .integer(let number): .other(String(number))
+        case .number(let number): .other(String(number))
+        case .bool(let flag): .other(String(flag))
+        }
     }
 }

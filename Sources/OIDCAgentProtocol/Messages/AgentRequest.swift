@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import OIDC
 
 /// Which account a token request names: oidc-agent clients send `account` (a short name) or,
 /// for an argument starting with `https://`, `issuer` (the first account of that provider).
@@ -60,11 +61,10 @@ public enum AgentRequest: Sendable, Equatable {
     /// Parses one request. Throws `AgentReply`-ready failures for a body that is not a JSON
     /// object or lacks what its request type needs.
     public init(json bytes: UnsafeRawBufferPointer) throws(RequestError) {
-        let object: Any
-        do { object = try JSONSerialization.jsonObject(with: Data(bytes), options: []) } catch {
+        guard let object = JSONValue.parse(Data(bytes)) else {
             throw RequestError("Bad Request: the request is not JSON.")
         }
-        guard let fields = object as? [String: Any] else { throw RequestError("Bad Request: the request is not a JSON object.") }
+        guard let fields = object.objectValue else { throw RequestError("Bad Request: the request is not a JSON object.") }
         let reader = FieldReader(fields: fields)
         guard let type = try reader.string("request") else {
             throw RequestError("Bad Request: Required field 'request' not present.")
@@ -95,11 +95,11 @@ public struct RequestError: Error, Sendable, Equatable {
 /// Typed, bounded access to the request's fields. Types are checked loosely the way oidc-agent's
 /// own parser is (a number may come as a string), but never silently wrong.
 private struct FieldReader {
-    let fields: [String: Any]
+    let fields: [String: JSONValue]
 
     func string(_ key: String) throws(RequestError) -> String? {
-        guard let value = fields[key], !(value is NSNull) else { return nil }
-        guard let text = value as? String else { throw RequestError("Bad Request: '\(key)' must be a string.") }
+        guard let value = fields[key], !value.isNull else { return nil }
+        guard let text = value.stringValue else { throw RequestError("Bad Request: '\(key)' must be a string.") }
         guard text.utf8.count <= AgentRequest.maxFieldBytes else {
             throw RequestError("Bad Request: '\(key)' is longer than \(AgentRequest.maxFieldBytes) bytes.")
         }
@@ -114,10 +114,10 @@ private struct FieldReader {
     }
 
     func integer(_ key: String) throws(RequestError) -> Int? {
-        guard let value = fields[key], !(value is NSNull) else { return nil }
-        if let number = value as? Int, abs(number) < 1_000_000_000_000 { return number }
-        if let number = value as? Double, number.rounded() == number, abs(number) < 1e12 { return Int(number) }
-        if let text = value as? String, text.utf8.count <= 16, let number = Int(text.trimmingCharacters(in: .whitespaces)) {
+        guard let value = fields[key], !value.isNull else { return nil }
+        if let number = value.integerValue, abs(number) < 1_000_000_000_000 { return Int(number) }
+        if case .number(let number) = value, number.rounded() == number, abs(number) < 1e12 { return Int(number) }
+        if let text = value.stringValue, text.utf8.count <= 16, let number = Int(text.trimmingWhitespace()) {
             return number
         }
         throw RequestError("Bad Request: '\(key)' must be a whole number of seconds.")

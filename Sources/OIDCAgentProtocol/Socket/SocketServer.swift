@@ -1,4 +1,5 @@
-import Foundation
+import Glibc
+import Posix
 import Logging
 import Synchronization
 
@@ -68,15 +69,13 @@ public final class OIDCAgentSocketServer: Sendable {
     /// Starts the loop thread (once).
     public func start() {
         guard !started.exchange(true, ordering: .relaxed) else { return }
-        let thread = Thread { [self] in
+        Posix.startThread(named: "oidc-agent-socket") { [self] in
             Loop(server: self).run()
             socket.closeAndUnlink()
             close(wake.read)
             close(wake.write)
             stoppedContinuation.yield()
         }
-        thread.name = "oidc-agent-socket"
-        thread.start()
     }
 
     /// Stops accepting, closes every connection, removes the socket file; returns when done.

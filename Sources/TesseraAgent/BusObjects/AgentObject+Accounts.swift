@@ -1,5 +1,5 @@
 import DBus
-import Foundation
+import FoundationEssentials
 import OIDC
 import Secrets
 import TesseraAPI
@@ -10,7 +10,7 @@ import TesseraCore
 extension AgentObject {
     func addAccount(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
         let (name, given) = try decodeOptions(call) { options throws(ArgumentError) in try AccountSettingsMessage(dbusOptions: options) }
-        let message = try Self.mergingOIDCAgentConfig(given)
+        let (message, imported) = try Self.mergingOIDCAgentConfig(given)
         var kind = AccountKind.oidc
         if let text = message.kind {
             guard let value = AccountKind(rawValue: text) else {
@@ -62,23 +62,15 @@ extension AgentObject {
         if let raw = message.mytokenRequest {
             settings.mytokenRequest = try Self.loginRequest(raw, kind: kind)
         }
-        if let style = message.audienceStyle {
-            guard let value = AudienceStyle(rawValue: style) else {
-                throw .invalidArgument(field: AccountSetting.audienceStyle.rawValue, reason: "must be resource, audience or auto, not \"\(style.prefix(64))\"")
-            }
-            settings.audienceStyle = value
-        }
-        settings.clientID = try message.clientID.map { id throws(AgentError) in try Validate.text(id, field: AccountSetting.clientID.rawValue) }
-        if let secret = message.clientSecret {
-            _ = try Validate.text(secret, field: AccountSetting.clientSecret.rawValue)
-            settings.clientSecret = Secret(secret)
-        }
-        settings.scopes = try message.scopes.map { s throws(AgentError) in try Validate.words(s, field: AccountSetting.scopes.rawValue) }
-        settings.audience = try message.audience.map { a throws(AgentError) in try Validate.words(a, field: AccountSetting.audience.rawValue) }
+        let common = try Self.commonSettings(message)
+        if let style = common.audienceStyle { settings.audienceStyle = style }
+        (settings.clientID, settings.clientSecret) = (common.clientID, common.clientSecret)
+        (settings.scopes, settings.audience) = (common.scopes, common.audience)
         settings.mytokenServer = try message.mytokenServer.map { url throws(AgentError) in
             try Validate.serverURL(url, field: AccountSetting.mytokenServer.rawValue)
         }
         settings.replace = message.replace ?? false
+        if let imported { try Self.importedClient(imported, into: &settings) }
         try await agent.addAccount(name: name, settings: settings)
         return []
     }
@@ -124,16 +116,25 @@ extension AgentObject {
         edit.issuer = try message.issuer.map { text throws(AgentError) in
             try Validate.serverURL(text, field: AccountSetting.issuer.rawValue)
         }
-        edit.clientID = try message.clientID.map { id throws(AgentError) in try Validate.text(id, field: AccountSetting.clientID.rawValue) }
-        if let secret = message.clientSecret {
-            _ = try Validate.text(secret, field: AccountSetting.clientSecret.rawValue)
-            edit.clientSecret = Secret(secret)
-        }
-        edit.scopes = try message.scopes.map { s throws(AgentError) in try Validate.words(s, field: AccountSetting.scopes.rawValue) }
-        edit.audience = try message.audience.map { a throws(AgentError) in try Validate.words(a, field: AccountSetting.audience.rawValue) }
-        edit.audienceStyle = try message.audienceStyle.map { style throws(AgentError) in try Self.audienceStyle(style) }
+        let common = try Self.commonSettings(message)
+        (edit.clientID, edit.clientSecret) = (common.clientID, common.clientSecret)
+        (edit.scopes, edit.audience, edit.audienceStyle) = (common.scopes, common.audience, common.audienceStyle)
         try await agent.setAccount(name: name, edit: edit)
         return []
+    }
+
+    /// The settings AddAccount and SetAccount share, checked one way for both.
+    static func commonSettings(_ message: AccountSettingsMessage) throws(AgentError)
+        -> (clientID: String?, clientSecret: Secret?, scopes: [String]?, audience: [String]?, audienceStyle: AudienceStyle?)
+    {
+        let clientID = try message.clientID.map { id throws(AgentError) in try Validate.text(id, field: AccountSetting.clientID.rawValue) }
+        let clientSecret = try message.clientSecret.map { secret throws(AgentError) in
+            Secret(try Validate.text(secret, field: AccountSetting.clientSecret.rawValue))
+        }
+        let scopes = try message.scopes.map { s throws(AgentError) in try Validate.words(s, field: AccountSetting.scopes.rawValue) }
+        let audience = try message.audience.map { a throws(AgentError) in try Validate.words(a, field: AccountSetting.audience.rawValue) }
+        let style = try message.audienceStyle.map { style throws(AgentError) in try Self.audienceStyle(style) }
+        return (clientID, clientSecret, scopes, audience, style)
     }
 
     static func audienceStyle(_ text: String) throws(AgentError) -> AudienceStyle {

@@ -1,5 +1,5 @@
 import DBus
-import Foundation
+import FoundationEssentials
 import OIDC
 import Secrets
 import TesseraAPI
@@ -63,27 +63,29 @@ extension AgentObject {
     }
 
     func exchangeTransferCode(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
-        let (text, options) = try decodeOptions(call) { options throws(ArgumentError) in
-            try MytokenServerOptions(dbusOptions: options, allowRecursive: false)
-        }
-        let code = Secret(try Validate.secret(text, field: "transfer_code"))
-        let server = try options.mytokenServer.map { text throws(AgentError) in
-            try Validate.serverURL(text, field: MytokenServerOption.mytokenServer.rawValue)
-        }
+        let (code, server, _) = try secretAndServer(call, field: "transfer_code", allowRecursive: false)
         let (issued, usedServer) = try await agent.exchange(transferCode: code, server: server)
         return Self.reply(issued, server: usedServer).body
     }
 
     func revokeMytoken(_ call: MethodCall) async throws(AgentError) -> [DBusValue] {
+        let (mytoken, server, options) = try secretAndServer(call, field: "mytoken", allowRecursive: true)
+        try await agent.revoke(mytoken: mytoken, server: server, recursive: options.recursive ?? false)
+        return []
+    }
+
+    /// The `(s secret, a{sv} options)` of ExchangeTransferCode and RevokeMytoken, checked.
+    private func secretAndServer(_ call: MethodCall, field: String, allowRecursive: Bool) throws(AgentError)
+        -> (Secret, URL?, MytokenServerOptions)
+    {
         let (text, options) = try decodeOptions(call) { options throws(ArgumentError) in
-            try MytokenServerOptions(dbusOptions: options, allowRecursive: true)
+            try MytokenServerOptions(dbusOptions: options, allowRecursive: allowRecursive)
         }
-        let mytoken = Secret(try Validate.secret(text, field: "mytoken"))
+        let secret = Secret(try Validate.secret(text, field: field))
         let server = try options.mytokenServer.map { text throws(AgentError) in
             try Validate.serverURL(text, field: MytokenServerOption.mytokenServer.rawValue)
         }
-        try await agent.revoke(mytoken: mytoken, server: server, recursive: options.recursive ?? false)
-        return []
+        return (secret, server, options)
     }
 
     static func reply(_ issued: IssuedMytoken, server: URL) -> MytokenReply {

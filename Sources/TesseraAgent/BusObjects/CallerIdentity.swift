@@ -28,6 +28,8 @@ public struct ProcessIdentity: Sendable, Equatable {
 public enum CallerIdentity {
     /// Longest `.flatpak-info` read (flatpak writes a few hundred bytes).
     static let maxFlatpakInfo = 64 * 1024
+    /// Longest `/proc/PID/mountinfo` read (a Flatpak sandbox has a few dozen mounts).
+    static let maxMountInfo = 1 << 20
     /// Longest security label read.
     static let maxLabel = 4096
 
@@ -74,14 +76,35 @@ public enum CallerIdentity {
     /// so code inside cannot swap it. A process outside any sandbox shares our mount namespace and
     /// cannot write to the real `/` (root's), so it is never asked. It is read through
     /// `/proc/PID/root` without following a symlink, only when it is a regular file on a tmpfs
-    /// (as flatpak's is; a caller's FUSE file cannot stall us), bounded in size. What this does not
+    /// (as flatpak's is), bounded in size. Before anything is looked up there, the process's
+    /// mount table (procfs, which no caller serves) must show a tmpfs at `/` and at
+    /// `/.flatpak-info`: a lookup or fstat on a FUSE mount the caller serves could stall us. What this does not
     /// stop: unsandboxed code of the user can build its own namespace with any `.flatpak-info`
     /// (bwrap needs no privilege) — such code is outside what Tessera can defend (README, Threat model).
     static func flatpak(of directory: ProcessDirectory) -> String? {
         guard let theirs = directory.readLink("ns/mnt"), let ours = Posix.readLink("/proc/self/ns/mnt"),
-              theirs != ours, let root = directory.root(),
+              theirs != ours, flatpakInfoIsOnTmpfs(mountInfo: directory.read("mountinfo", maxBytes: maxMountInfo)),
+              let root = directory.root(),
               let info = Posix.readTmpfsFile(".flatpak-info", in: root, maxBytes: maxFlatpakInfo) else { return nil }
         return flatpakAppID(info: info)
+    }
+
+    /// True when the mounts `/.flatpak-info` resolves through — the last mount at `/.flatpak-info`
+    /// if any, else the last at `/` — are tmpfs (`/proc/PID/mountinfo`: mount point is field 5, the
+    /// file system type follows the " - " separator; later lines are mounted on top of earlier ones).
+    static func flatpakInfoIsOnTmpfs(mountInfo: [UInt8]?) -> Bool {
+        guard let mountInfo else { return false }
+        var root: Substring?, info: Substring?
+        for line in String(decoding: mountInfo, as: UTF8.self).split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count > 4, let dash = fields.firstIndex(of: "-"), dash + 1 < fields.count else { continue }
+            switch fields[4] {
+            case "/": root = fields[dash + 1]
+            case "/.flatpak-info": info = fields[dash + 1]
+            default: continue
+            }
+        }
+        return root == "tmpfs" && (info ?? "tmpfs") == "tmpfs"
     }
 
     /// `name=` of the `[Application]` group of a `.flatpak-info` key file, when it is a valid app id.

@@ -1,5 +1,6 @@
 import DBus
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import Posix
 import Synchronization
@@ -52,6 +53,18 @@ public struct VerifiedCaller: Sendable, Equatable, CustomStringConvertible {
         case (nil, let pid?): return pid
         case (nil, nil): return uniqueName
         }
+    }
+
+    /// "X (exe, pid N)" for questions and notifications: "rclone (/usr/bin/rclone, pid 42)",
+    /// "flatpak:org.example.App (/app/bin/app, pid 42)", or "an unidentified program (pid 42)" —
+    /// the kernel's and the bus's word, never the caller's (its hint goes through `shown(hint:)`,
+    /// marked as its own claim).
+    public var program: String {
+        guard sandbox == nil, let path = executable else {
+            return application == nil ? "an unidentified program (\(description))" : description
+        }
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        return "\(name) (\(path)\(processID.map { ", pid \($0)" } ?? ""))"
     }
 
     /// Longest hint shown.
@@ -129,12 +142,15 @@ public final class CallerPolicy: Sendable {
     /// refused: then `verify` answers, and logs a refusal). Synchronous, for the D-Bus thread's
     /// immediate answers, which only an already verified caller may get.
     public func admittedIfKnown(_ sender: BusName) -> VerifiedCaller? {
-        guard let known = state.withLock({ $0.callers[sender.rawValue] }), known.userID == ownUserID else { return nil }
+        guard let known = state.withLock({ $0.callers[sender.rawValue] }), isAdmitted(known) else { return nil }
         return known
     }
 
+    /// The one rule both `verify` and `admittedIfKnown` apply.
+    private func isAdmitted(_ caller: VerifiedCaller) -> Bool { caller.userID == ownUserID }
+
     private func admit(_ caller: VerifiedCaller) throws(AgentError) -> VerifiedCaller {
-        guard caller.userID == ownUserID else {
+        guard isAdmitted(caller) else {
             logger.warning("refused a call from \(caller) of uid \(caller.userID): tesserad serves only uid \(ownUserID)")
             throw .notPermitted("tesserad serves only its own user (uid \(ownUserID)); this caller runs as uid \(caller.userID)")
         }

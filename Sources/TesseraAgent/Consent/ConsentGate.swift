@@ -168,15 +168,8 @@ public final class ConsentGate: Sendable {
         return answer
     }
 
-    /// "rclone (/usr/bin/rclone, pid 42)", "flatpak:org.example.App (/app/bin/app, pid 42)", or
-    /// "an unidentified program (pid 42)": the kernel's and the bus's word, never the caller's.
-    static func program(_ caller: VerifiedCaller) -> String {
-        guard caller.sandbox == nil, let path = caller.executable else {
-            return caller.application == nil ? "an unidentified program (\(caller.description))" : caller.description
-        }
-        let name = path.split(separator: "/").last.map(String.init) ?? path
-        return "\(name) (\(path)\(caller.processID.map { ", pid \($0)" } ?? ""))"
-    }
+    /// The question's name for the caller (`VerifiedCaller.program`, the one renderer of it).
+    static func program(_ caller: VerifiedCaller) -> String { caller.program }
 
     /// "scopes openid profile, audience https://x": what the token would carry.
     static func details(_ item: ConsentItem, account: Account?) -> String {

@@ -1,9 +1,11 @@
 import CHardening
 import DBus
-import Foundation
+import FoundationEssentials
+import Glibc
 import Keyring
 import Logging
 import OIDC
+import Posix
 import TesseraAPI
 import TesseraCore
 
@@ -165,7 +167,7 @@ public enum Daemon {
         logger.info("tesserad \(version) serving \(AgentBus.name) with \(agent.accounts.count) account(s)")
         // Only the name's owner serves the socket: a second tesserad that lost the name never touches it.
         await compatibility.start(commandLine: options.oidcAgentSocket)
-        let tray = Tray(connection: connection, agent: agent, logger: logger) { stop.fire() }
+        let tray = Tray(connection: connection, agent: agent, logger: logger, consent: object.consent) { stop.fire() }
         await tray.start()
 
         let takeover = Task {
@@ -207,7 +209,7 @@ final class StopSignal: Sendable {
         let fd = tessera_stop_signals_pipe()
         guard fd >= 0 else { return false }
         let continuation = self.continuation
-        let reader = Thread {
+        Posix.startThread(named: "signals") {
             var byte: UInt8 = 0
             while true {
                 let count = read(fd, &byte, 1)
@@ -220,8 +222,6 @@ final class StopSignal: Sendable {
                 }
             }
         }
-        reader.name = "signals"
-        reader.start()
         return true
     }
 

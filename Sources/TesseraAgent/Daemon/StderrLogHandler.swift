@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import TesseraCore
 
@@ -31,7 +32,7 @@ public struct StderrLogHandler: LogHandler {
         }
         // One write per line keeps concurrent lines whole; newlines inside a message would split an
         // entry in the journal, so they are escaped.
-        line = line.replacingOccurrences(of: "\n", with: "\\n") + "\n"
+        line = line.replacing("\n", with: "\\n") + "\n"
         line.utf8CString.withUnsafeBufferPointer { buffer in
             _ = write(STDERR_FILENO, buffer.baseAddress, buffer.count - 1)
         }

@@ -30,6 +30,7 @@ public final class Tray: Sendable {
 
     struct State {
         var accounts: [TrayAccount] = []
+        var questions: [PendingConsent] = []
         var ids = TrayMenuIDs()
         var menu: TrayMenu
         var revision: UInt32 = 1
@@ -38,19 +39,25 @@ public final class Tray: Sendable {
 
         init() { menu = TrayMenu(accounts: [], ids: &ids, revision: 1) }
 
-        var status: Status { accounts.contains { $0.state == .loginRequired } ? .needsAttention : .active }
+        var status: Status {
+            accounts.contains { $0.state == .loginRequired } || !questions.isEmpty ? .needsAttention : .active
+        }
     }
 
     let connection: Connection
     let agent: Agent
     let logger: Logger
     let quit: @Sendable () -> Void
+    /// The consent questions the menu lists and answers; nil in a tray without one.
+    let consent: ConsentGate?
     let state = Mutex(State())
     private let refreshRequests: AsyncStream<Void>.Continuation
     private let refreshStream: AsyncStream<Void>
 
     /// - Parameter quit: what the menu's "Quit" does (stop the service).
-    public init(connection: Connection, agent: Agent, logger: Logger, quit: @escaping @Sendable () -> Void) {
+    public init(connection: Connection, agent: Agent, logger: Logger, consent: ConsentGate? = nil,
+                quit: @escaping @Sendable () -> Void) {
+        self.consent = consent
         self.connection = connection
         self.agent = agent
         self.logger = logger
@@ -87,6 +94,10 @@ public final class Tray: Sendable {
         let listener = Task { [self] in
             for await signal in agentSignals where Self.changesAccounts(signal.member) { requestRefresh() }
         }
+        let questions = Task { [self] in
+            guard let consent else { return }
+            for await _ in consent.pendingChanges { requestRefresh() }
+        }
         let watcher = Task { [self] in
             if (try? await connection.nameOwner(of: Self.watcherName)) != nil {
                 await register()
@@ -97,10 +108,10 @@ public final class Tray: Sendable {
         }
         let started = state.withLock { state in
             guard !state.stopped else { return false }
-            state.tasks = [refresher, listener, watcher]
+            state.tasks = [refresher, listener, watcher, questions]
             return true
         }
-        if !started { [refresher, listener, watcher].forEach { $0.cancel() } }
+        if !started { [refresher, listener, watcher, questions].forEach { $0.cancel() } }
     }
 
     /// Removes the icon (hosts drop an item whose object is gone) and stops listening.
@@ -144,12 +155,14 @@ public final class Tray: Sendable {
             TrayAccount(name: status.account.name,
                         state: status.loggedIn.map { $0 ? .loggedIn : .loginRequired } ?? .unknown)
         }
+        let questions = consent?.pending ?? []
         let change = state.withLock { state -> (revision: UInt32, status: Status, statusChanged: Bool)? in
-            guard accounts != state.accounts else { return nil }
+            guard accounts != state.accounts || questions != state.questions else { return nil }
             let before = state.status
             state.accounts = accounts
+            state.questions = questions
             state.revision &+= 1
-            state.menu = TrayMenu(accounts: accounts, ids: &state.ids, revision: state.revision)
+            state.menu = TrayMenu(accounts: accounts, questions: questions, ids: &state.ids, revision: state.revision)
             return (state.revision, state.status, state.status != before)
         }
         guard let change else { return }
@@ -182,6 +195,9 @@ public final class Tray: Sendable {
             quit()
         case .login(let account):
             startLogin(account)
+        case .consent(let question, let allow):
+            logger.notice("consent question \(question) answered from the tray: \(allow ? "allow once" : "deny")")
+            consent?.answer(question, allow: allow)
         }
     }
 

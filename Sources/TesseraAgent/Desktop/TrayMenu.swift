@@ -27,6 +27,8 @@ public struct TrayAccount: Sendable, Hashable {
 /// What choosing a menu entry does.
 public enum TrayAction: Sendable, Hashable {
     case login(account: String)
+    /// Answers a waiting consent question: allow once, or deny.
+    case consent(question: Int, allow: Bool)
     case quit
 }
 
@@ -50,12 +52,30 @@ public struct TrayMenu: Sendable {
     static let quitID: Int32 = 1
     static let separatorID: Int32 = 2
     static let emptyID: Int32 = 3
+    static let questionsSeparatorID: Int32 = 4
 
-    /// Entries: one per account (enabled when choosing it can start a login), a separator, "Quit".
-    public init(accounts: [TrayAccount], ids: inout TrayMenuIDs, revision: UInt32) {
+    /// Entries: the consent questions waiting for an answer ("Allow once: …", "Deny: …") and a
+    /// separator, then one per account (enabled when choosing it can start a login), a separator, "Quit".
+    public init(accounts: [TrayAccount], questions: [PendingConsent] = [], ids: inout TrayMenuIDs, revision: UInt32) {
         self.revision = revision
         var items: [Int32: TrayMenuItem] = [:]
         var rootChildren: [Int32] = []
+        for question in questions {
+            for allow in [true, false] {
+                let id = ids.id(forQuestion: question.number, allow: allow)
+                let label = "\(allow ? "Allow once" : "Deny"): \(question.text)"
+                items[id] = TrayMenuItem(id: id, properties: [
+                    "label": .string(Self.mnemonicSafe(label)),
+                    "icon-name": .string(allow ? "emblem-ok-symbolic" : "action-unavailable-symbolic"),
+                ], children: [], action: .consent(question: question.number, allow: allow))
+                rootChildren.append(id)
+            }
+        }
+        if !questions.isEmpty {
+            items[Self.questionsSeparatorID] = TrayMenuItem(id: Self.questionsSeparatorID, properties: ["type": .string("separator")],
+                                                            children: [], action: nil)
+            rootChildren.append(Self.questionsSeparatorID)
+        }
         if accounts.isEmpty {
             items[Self.emptyID] = TrayMenuItem(id: Self.emptyID, properties: [
                 "label": .string(Self.mnemonicSafe("No accounts — add one with “tessera account add”")),
@@ -127,6 +147,11 @@ public struct TrayMenuIDs: Sendable {
     private var next: Int32 = 10
 
     public init() {}
+
+    /// A question's entries: keyed apart from account names (which cannot hold control characters).
+    mutating func id(forQuestion number: Int, allow: Bool) -> Int32 {
+        id(for: "\u{1}consent \(number) \(allow)")
+    }
 
     mutating func id(for account: String) -> Int32 {
         if let id = byName[account] { return id }

@@ -159,13 +159,7 @@ struct AgentClient: Sendable {
 
     func serviceInfo() async throws(CLIError) -> ServiceInfo {
         // Any call activates the service; ListAccounts would too, but a Peer ping is the cheapest.
-        do {
-            _ = try await connection.call(destination: Self.service, path: Self.object,
-                                          interface: InterfaceName(stringLiteral: "org.freedesktop.DBus.Peer"),
-                                          member: MemberName(stringLiteral: "Ping"))
-        } catch {
-            throw translate(error, member: "Ping", account: nil)
-        }
+        try await ping()
         let owner = (try? await connection.nameOwner(of: Self.service))?.rawValue ?? "?"
         var version = "(version unknown)"
         if let value = try? await property(AgentProperty.version.rawValue, interface: Self.interface, path: Self.object),
@@ -200,17 +194,22 @@ struct AgentClient: Sendable {
         try await call(member, arguments, account: account, destination: trustedOwner())
     }
 
+    /// org.freedesktop.DBus.Peer.Ping: the cheapest call, and it activates the service.
+    private func ping() async throws(CLIError) {
+        do {
+            _ = try await connection.call(destination: Self.service, path: Self.object,
+                                          interface: InterfaceName(stringLiteral: "org.freedesktop.DBus.Peer"),
+                                          member: MemberName(stringLiteral: "Ping"))
+        } catch {
+            throw translate(error, member: "Ping", account: nil)
+        }
+    }
+
     private func trustedOwner() async throws(CLIError) -> BusName {
         var owner = try? await connection.nameOwner(of: Self.service)
         if owner == nil {
             // Not running yet: a Peer ping makes the bus start it.
-            do {
-                _ = try await connection.call(destination: Self.service, path: Self.object,
-                                              interface: InterfaceName(stringLiteral: "org.freedesktop.DBus.Peer"),
-                                              member: MemberName(stringLiteral: "Ping"))
-            } catch {
-                throw translate(error, member: "Ping", account: nil)
-            }
+            try await ping()
             owner = try? await connection.nameOwner(of: Self.service)
         }
         guard let owner else { throw .serviceUnreachable(Self.startHint) }

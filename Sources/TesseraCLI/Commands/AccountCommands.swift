@@ -107,16 +107,10 @@ struct AccountCommand: AsyncParsableCommand {
                     throw CLIError.usage("'max' stands alone: it means every scope the provider supports")
                 }
             }
-            var secret: Secret?
-            if clientSecretFromStdin {
-                secret = try prompt.readSecret(prompt: "Client secret for \(clientID ?? name): ")
-                if secret?.isEmpty == true { throw CLIError.usage("the client secret is empty") }
-            }
-            var refreshToken: Secret?
-            if refreshTokenFromStdin {
-                refreshToken = try prompt.readSecret(prompt: "Refresh token for \(name): ")
-                if refreshToken?.isEmpty == true { throw CLIError.usage("the refresh token is empty") }
-            }
+            let secret = clientSecretFromStdin
+                ? try prompt.readRequiredSecret(prompt: "Client secret for \(clientID ?? name): ", what: "the client secret") : nil
+            let refreshToken = refreshTokenFromStdin
+                ? try prompt.readRequiredSecret(prompt: "Refresh token for \(name): ", what: "the refresh token") : nil
             let settings = AccountSettingsMessage(
                 issuer: issuer, clientID: clientID, clientSecret: secret?.reveal(),
                 scopes: scopes.isEmpty ? nil : scopes, audience: audiences.isEmpty ? nil : audiences,

@@ -69,8 +69,7 @@ extension AccountCommand {
             if clientSecretFromStdin {
                 let prompt = SecretPrompt()
                 defer { prompt.close() }
-                secret = try prompt.readSecret(prompt: "Client secret for \(clientID ?? name): ")
-                if secret?.isEmpty == true { throw CLIError.usage("the client secret is empty") }
+                secret = try prompt.readRequiredSecret(prompt: "Client secret for \(clientID ?? name): ", what: "the client secret")
             }
             let settings = AccountSettingsMessage(
                 issuer: issuer, clientID: clientID, clientSecret: secret?.reveal(),

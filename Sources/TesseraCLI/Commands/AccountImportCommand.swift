@@ -1,4 +1,5 @@
 import ArgumentParser
+import FoundationEssentials
 import Glibc
 import Secrets
 import TesseraAPI
@@ -13,9 +14,12 @@ extension AccountCommand {
             commandName: "import",
             abstract: "Import an account from oidc-agent (the output of `oidc-gen -p NAME` on stdin).",
             discussion: """
-                The issuer, client id and secret, refresh token, scopes and audience are taken over; \
-                the account is logged in at once. Redirect URIs and registration data are not kept \
-                (Tessera uses the device flow, or a loopback redirect for --browser).
+                The issuer, client id and secret, refresh token, scopes, audience, redirect URIs \
+                (`login --browser` listens on their loopback port) and registration data (the \
+                registration access token goes to the keyring, so `account remove` deletes the \
+                client oidc-gen registered) are taken over; the account is logged in at once. \
+                Anything else the configuration holds (e.g. a password-flow user name and password, \
+                a custom CA bundle) is named on standard error as not imported.
 
                 Example:
                   oidc-gen -p egi | tessera account import --oidc-agent egi
@@ -43,6 +47,41 @@ extension AccountCommand {
             let agent = try await AgentClient.connect()
             _ = try await agent.call(AgentMethod.addAccount.rawValue, [.string(name), settings.dbusOptions.dbusValue], account: name)
             StandardStream.output.line("Imported \(name) from oidc-agent. Try: tessera token \(shellWord(name))")
+            let left = Self.notImported(text)
+            if !left.isEmpty {
+                StandardStream.error.line("tessera: not imported from oidc-agent (Tessera does not keep them): \(left.joined(separator: ", "))")
+            }
+        }
+
+        /// The configuration's keys that hold something Tessera does not keep (the service's rule,
+        /// `OIDCAgentImportKeys`). Only key names and value shapes are read here.
+        static func notImported(_ text: Secret) -> [String] {
+            guard let fields = try? JSONDecoder().decode([String: ImportValue].self, from: Data(text.reveal().utf8)) else { return [] }
+            return OIDCAgentImportKeys.notImported(fields.mapValues(\.value))
+        }
+
+        /// A top-level value of the configuration, as far as the import rule cares.
+        struct ImportValue: Decodable {
+            let value: OIDCAgentImportKeys.Value
+
+            init(from decoder: any Decoder) throws {
+                let container = try decoder.singleValueContainer()
+                if container.decodeNil() {
+                    value = .empty
+                } else if let text = try? container.decode(String.self) {
+                    value = text.isEmpty ? .empty : .text(text)
+                } else if let number = try? container.decode(Int64.self) {
+                    value = .other(String(number))
+                } else if let flag = try? container.decode(Bool.self) {
+                    value = .other(String(flag))
+                } else if let list = try? container.decode([ImportValue].self) {
+                    value = list.isEmpty ? .empty : .other("list")
+                } else if let object = try? container.decode([String: ImportValue].self) {
+                    value = object.isEmpty ? .empty : .other("object")
+                } else {
+                    value = .other("value")
+                }
+            }
         }
 
         /// All of stdin, bounded; kept as a secret (it holds the refresh token).

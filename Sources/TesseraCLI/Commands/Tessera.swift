@@ -42,7 +42,7 @@ public enum TesseraMain {
             return 0
         }
         if let status = runFastPath(arguments) { return status }
-        let arguments = TokenCommand.normalizeBearerFileArgument(arguments)
+        let arguments = TokenCommand.normalizeVariableNames(TokenCommand.normalizeBearerFileArgument(arguments))
         let command: any ParsableCommand
         do {
             command = try Tessera.parseAsRoot(arguments)
@@ -67,7 +67,7 @@ public enum TesseraMain {
     }
 
     public static func run(_ arguments: [String]) async -> Int32 {
-        let arguments = TokenCommand.normalizeBearerFileArgument(arguments)
+        let arguments = TokenCommand.normalizeVariableNames(TokenCommand.normalizeBearerFileArgument(arguments))
         let command: any ParsableCommand
         do {
             command = try Tessera.parseAsRoot(arguments)

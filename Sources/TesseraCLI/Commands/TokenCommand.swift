@@ -69,6 +69,26 @@ struct TokenCommand: AsyncParsableCommand {
           help: "Print the expiry in Unix seconds (with -o/-i: as OIDC_EXP export lines), like oidc-token.")
     var printExpiresAt = false
 
+    /// oidc-token's optional names, `-oNAME`/`--token=NAME` (argp's optional arguments), become
+    /// these hidden options in `normalizeVariableNames`: ArgumentParser has no optional values.
+    @Option(name: .customLong("token-variable"), help: .hidden)
+    var tokenVariable: String?
+
+    @Option(name: .customLong("issuer-variable"), help: .hidden)
+    var issuerVariable: String?
+
+    @Option(name: .customLong("expires-at-variable"), help: .hidden)
+    var expiresAtVariable: String?
+
+    /// The export names given with -oNAME, -iNAME, -eNAME.
+    var variableNames: [TokenField: String] {
+        var names: [TokenField: String] = [:]
+        names[.token] = tokenVariable
+        names[.issuer] = issuerVariable
+        names[.expiresAt] = expiresAtVariable
+        return names
+    }
+
     @Flag(name: [.customShort("a"), .customLong("all")], help: "Print token, issuer and expiry, one per line.")
     var all = false
 
@@ -116,10 +136,13 @@ struct TokenCommand: AsyncParsableCommand {
 
     var format: TokenFormat {
         if json { return .json }
-        if env { return .env }
+        let names = variableNames
+        // -c with names: every value, the named ones under their names (as oidc-token prints them).
+        if env { return names.isEmpty ? .env : .exports(Set(TokenField.allCases), names: names) }
         if all { return .all }
         if authorizationHeader { return .authorizationHeader }
-        return fields.isEmpty ? .plain : .fields(fields)
+        if fields.isEmpty { return .plain }
+        return names.isEmpty ? .fields(fields) : .exports(fields, names: names)
     }
 
     mutating func validate() throws {
@@ -128,8 +151,15 @@ struct TokenCommand: AsyncParsableCommand {
         if bearerFilePath != nil && bearerFileAtDefaultPath {
             throw ValidationError("give --bearer-file once")
         }
-        if [json, env, bearerFile != nil, all, authorizationHeader, !fields.isEmpty].filter({ $0 }).count > 1 {
+        // -c goes with -o/-i/-e: they name its variables (oidc-token -c -oMY_AT).
+        if [json, env || !fields.isEmpty, bearerFile != nil, all, authorizationHeader].filter({ $0 }).count > 1 {
             throw ValidationError("choose one output: --json, -c/--env, --bearer-file, -a/--all, --bearer, or -o/-i/-e")
+        }
+        for (flag, name) in [("-o/--token", tokenVariable), ("-i/--issuer", issuerVariable), ("-e/--expires-at", expiresAtVariable)] {
+            // The output is meant for `eval`: a name that is no shell variable name could run code.
+            if let name, !Self.isShellVariableName(name) {
+                throw ValidationError("\(flag) takes a shell variable name (letters, digits, '_'; not a digit first), not '\(name)'")
+            }
         }
         if let applicationName, applicationName.isEmpty || applicationName.utf8.count > 80
             || applicationName.contains(where: { $0.isNewline }) {
@@ -180,6 +210,41 @@ struct TokenCommand: AsyncParsableCommand {
         } else {
             StandardStream.output.put(format.render(issued))
         }
+    }
+
+    static func isShellVariableName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, name.utf8.count <= 128,
+              first == UInt8(ascii: "_") || (first | 0x20 >= UInt8(ascii: "a") && first | 0x20 <= UInt8(ascii: "z")) else { return false }
+        return name.utf8.allSatisfy { byte in
+            byte == UInt8(ascii: "_") || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+                || (byte | 0x20 >= UInt8(ascii: "a") && byte | 0x20 <= UInt8(ascii: "z"))
+        }
+    }
+
+    /// oidc-token's `-o`, `-i` and `-e` take an optional variable name the argp way: attached to
+    /// the short option (`-oMY_AT`, so `-oie` names the token's variable "ie", as oidc-token reads
+    /// it) or after `=` on the long one (`--token=MY_AT`). Each becomes the flag plus a hidden
+    /// `--token-variable=MY_AT`, for `tessera token` only and only before `--`.
+    static func normalizeVariableNames(_ arguments: [String]) -> [String] {
+        guard arguments.first == "token" else { return arguments }
+        let options: [(short: String, long: String, hidden: String)] = [
+            ("-o", "--token=", "--token-variable="), ("-i", "--issuer=", "--issuer-variable="),
+            ("-e", "--expires-at=", "--expires-at-variable="),
+        ]
+        var result: [String] = []
+        var afterTerminator = false
+        for word in arguments {
+            if word == "--" { afterTerminator = true }
+            guard !afterTerminator,
+                  let option = options.first(where: { (word.hasPrefix($0.short) && word.count > 2) || word.hasPrefix($0.long) })
+            else {
+                result.append(word)
+                continue
+            }
+            let name = word.hasPrefix(option.long) ? String(word.dropFirst(option.long.count)) : String(word.dropFirst(2))
+            result += [option.short, option.hidden + name]
+        }
+        return result
     }
 
     /// `--bearer-file` may stand alone (default path) or take a PATH. ArgumentParser options need a

@@ -25,7 +25,7 @@ public enum BearerTokenFile {
         let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
         var bytes = Array(token.reveal().utf8) + [UInt8(ascii: "\n")]
         defer { for index in bytes.indices { bytes[index] = 0 } }
-        do {
+        do throws(StagedFile.Failure) {
             // A token for this session only: the rename need not survive a crash (no directory fsync).
             try StagedFile(bytes, replacing: path, mode: 0o600, prefix: ".bt-tessera.").commit(syncDirectory: false)
         } catch {

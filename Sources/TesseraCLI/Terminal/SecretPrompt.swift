@@ -47,6 +47,13 @@ struct SecretPrompt {
         return Secret(try readLineBytes(from: terminal, what: prompt))
     }
 
+    /// `readSecret`, refusing an empty answer: "`what` is empty".
+    func readRequiredSecret(prompt: String, what: String) throws(CLIError) -> Secret {
+        let secret = try readSecret(prompt: prompt)
+        if secret.isEmpty { throw .usage("\(what) is empty") }
+        return secret
+    }
+
     func close() {
         if let terminal { _ = Glibc.close(terminal) }
     }

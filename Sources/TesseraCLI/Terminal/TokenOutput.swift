@@ -31,6 +31,9 @@ public enum TokenFormat: Sendable, Equatable {
     case env
     /// oidc-token's `-o`/`-i`/`-e`: one of them prints its value alone, several print their export lines.
     case fields(Set<TokenField>)
+    /// oidc-token's `-o`/`-i`/`-e` with variable names (`-oMY_AT`, also with `-c`): export lines
+    /// for these values, each under its name or oidc-token's default.
+    case exports(Set<TokenField>, names: [TokenField: String])
     /// oidc-token's `-a`: token, issuer and expiry, one per line.
     case all
     /// `Authorization: Bearer …` (`--bearer`, `--auth-header`), e.g. for `curl -H "$(tessera token x --bearer)"`.
@@ -57,6 +60,11 @@ public enum TokenFormat: Sendable, Equatable {
             // The variable names and order are oidc-token's, so scripts written for it keep working.
             return chosen.map { field in "\(field.variable)=\(shellWord(field.value(of: issued))); export \(field.variable);\n" }
                 .joined()
+        case .exports(let fields, let names):
+            return TokenField.allCases.filter(fields.contains).map { field in
+                let variable = names[field] ?? field.variable
+                return "\(variable)=\(shellWord(field.value(of: issued))); export \(variable);\n"
+            }.joined()
         case .all:
             return [TokenField.token, .issuer, .expiresAt].map { $0.value(of: issued) + "\n" }.joined()
         case .authorizationHeader:

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import OIDC
 import TesseraNames
 
@@ -31,6 +31,9 @@ public struct Account: Sendable, Equatable {
     /// other scopes, or `scopes` changed by SetAccount since): a refresh then names `scopes`,
     /// else the provider answers with the login's. Kept in the file so a restart remembers it.
     public var loginScopes: [String]?
+    /// The redirect URIs registered for a client the user brought (an oidc-agent import):
+    /// `login --browser` listens on one of their loopback ports. Nil: any loopback port.
+    public var redirectURIs: [String]?
     /// Which programs get its tokens (issue 17); the default lets every program of the user.
     public var policy = AccountPolicy()
 

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Posix
 #if canImport(Glibc)
 import Glibc
@@ -55,6 +55,8 @@ public struct AccountFile: Sendable {
     static let readableSchemas = 1...2
     /// `Account.loginScopes`: the service's own record, not a setting a caller gives.
     static let loginScopesKey = "login-scopes"
+    /// `Account.redirectURIs`, from an import (no D-Bus setting sets it).
+    static let redirectURIsKey = "redirect-uris"
     public let path: String
 
     public init(path: String) { self.path = path }
@@ -65,7 +67,7 @@ public struct AccountFile: Sendable {
         if let xdg = environment["XDG_CONFIG_HOME"], xdg.hasPrefix("/") {
             config = xdg
         } else {
-            config = (environment["HOME"] ?? NSHomeDirectory()) + "/.config"
+            config = (environment["HOME"] ?? FileManager.default.homeDirectoryForCurrentUser.path) + "/.config"
         }
         return AccountFile(path: config + "/tessera/accounts.json")
     }
@@ -127,17 +129,14 @@ public struct AccountFile: Sendable {
 
     /// The accounts in a file's bytes, and every problem found, each naming its field.
     func parse(_ data: Data) -> AccountFileContents {
-        let json: Any
-        do {
-            json = try JSONSerialization.jsonObject(with: data)
-        } catch {
+        guard let json = JSONValue.parse(data) else {
             return AccountFileContents(accounts: [], problems: [problem("(file)", "is not valid JSON")])
         }
-        guard let root = json as? [String: Any] else {
+        guard let root = json.objectValue else {
             return AccountFileContents(accounts: [], problems: [problem("(file)", "must hold a JSON object")])
         }
         var problems: [AccountFileProblem] = []
-        guard let schema = root["schema"] as? Int else {
+        guard let schema = root["schema"]?.integerValue.flatMap({ Int(exactly: $0) }) else {
             return AccountFileContents(accounts: [], problems: [problem("schema", "is missing or not an integer")])
         }
         guard Self.readableSchemas.contains(schema) else {
@@ -148,7 +147,7 @@ public struct AccountFile: Sendable {
         for key in root.keys.sorted() where key != "schema" && key != "accounts" {
             problems.append(problem(key, "is not a known key (ignored)"))
         }
-        guard let list = root["accounts"] as? [Any] else {
+        guard let list = root["accounts"]?.arrayValue else {
             return AccountFileContents(accounts: [], problems: problems + [problem("accounts", "is missing or not a list")])
         }
         var accounts: [Account] = []
@@ -173,26 +172,26 @@ public struct AccountFile: Sendable {
         AccountFileProblem(file: path, field: field, reason: reason)
     }
 
-    private func decode(_ element: Any, at: String, problems: inout [AccountFileProblem]) throws(AccountFileProblem) -> Account {
-        guard let object = element as? [String: Any] else { throw problem(at, "must be a JSON object") }
+    private func decode(_ element: JSONValue, at: String, problems: inout [AccountFileProblem]) throws(AccountFileProblem) -> Account {
+        guard let object = element.objectValue else { throw problem(at, "must be a JSON object") }
         let stored: Set<String> = [
             AccountSetting.issuer, .clientID, .scopes, .audience, .audienceStyle, .kind, .mytokenServer, .mytokenRequest,
             .registrationClientURI,
-        ].reduce(into: ["name", Self.policyKey, Self.loginScopesKey]) { $0.insert($1.rawValue) }
+        ].reduce(into: ["name", Self.policyKey, Self.loginScopesKey, Self.redirectURIsKey]) { $0.insert($1.rawValue) }
         if let unknown = object.keys.sorted().first(where: { !stored.contains($0) }) {
             throw problem("\(at).\(unknown)", "is not a known account key")
         }
         func string(_ key: String, required: Bool) throws(AccountFileProblem) -> String? {
-            guard let value = object[key], !(value is NSNull) else {
+            guard let value = object[key], !value.isNull else {
                 if required { throw problem("\(at).\(key)", "is missing") }
                 return nil
             }
-            guard let text = value as? String else { throw problem("\(at).\(key)", "must be a string") }
+            guard let text = value.stringValue else { throw problem("\(at).\(key)", "must be a string") }
             return text
         }
         func strings(_ key: String) throws(AccountFileProblem) -> [String]? {
-            guard let value = object[key], !(value is NSNull) else { return nil }
-            guard let list = value as? [Any], let texts = list as? [String] else {
+            guard let value = object[key], !value.isNull else { return nil }
+            guard let texts = value.stringsValue else {
                 throw problem("\(at).\(key)", "must be a list of strings")
             }
             return texts
@@ -254,8 +253,8 @@ public struct AccountFile: Sendable {
             throw problem("\(at).mytoken-server", "is required for a mytoken account")
         }
         var mytokenRequest: [String: MytokenJSON]?
-        if let value = object[AccountSetting.mytokenRequest.rawValue], !(value is NSNull) {
-            guard kind == .mytoken, case .object(let fields) = MytokenJSON.from(foundation: value) else {
+        if let value = object[AccountSetting.mytokenRequest.rawValue], !value.isNull {
+            guard kind == .mytoken, case .object(let fields) = value else {
                 throw problem("\(at).\(AccountSetting.mytokenRequest.rawValue)", "must be a JSON object, for a mytoken account")
             }
             mytokenRequest = fields
@@ -268,7 +267,12 @@ public struct AccountFile: Sendable {
                 try Validate.words(granted, field: Self.loginScopesKey)
             }
         }
-        if let value = object[Self.policyKey], !(value is NSNull) {
+        if let uris = try strings(Self.redirectURIsKey) {
+            account.redirectURIs = try checked(Self.redirectURIsKey) { () throws(AgentError) in
+                try Validate.words(uris, field: Self.redirectURIsKey)
+            }
+        }
+        if let value = object[Self.policyKey], !value.isNull {
             account.policy = decodePolicy(value, at: "\(at).\(Self.policyKey)", problems: &problems)
         }
         return account
@@ -282,9 +286,9 @@ public struct AccountFile: Sendable {
     /// account: a default that cannot be read becomes `deny`, a rule whose decision cannot be read
     /// denies its program, and a rule whose key names no program is dropped (no caller could match
     /// it). Each is reported with its field; the file is kept aside on the next write.
-    private func decodePolicy(_ value: Any, at: String, problems: inout [AccountFileProblem]) -> AccountPolicy {
+    private func decodePolicy(_ value: JSONValue, at: String, problems: inout [AccountFileProblem]) -> AccountPolicy {
         let failClosed = "; every program is denied this account's tokens until it is fixed (tessera policy set)"
-        guard let object = value as? [String: Any] else {
+        guard let object = value.objectValue else {
             problems.append(problem(at, "must be a JSON object" + failClosed))
             return AccountPolicy(defaultDecision: .deny)
         }
@@ -292,16 +296,16 @@ public struct AccountFile: Sendable {
         for key in object.keys.sorted() where key != Self.policyDefaultKey && key != Self.policyApplicationsKey {
             problems.append(problem("\(at).\(key)", "is not a known policy key (ignored)"))
         }
-        if let text = object[Self.policyDefaultKey], !(text is NSNull) {
-            if let text = text as? String, let decision = ConsentDecision(rawValue: text) {
+        if let text = object[Self.policyDefaultKey], !text.isNull {
+            if let text = text.stringValue, let decision = ConsentDecision(rawValue: text) {
                 policy.defaultDecision = decision
             } else {
                 problems.append(problem("\(at).\(Self.policyDefaultKey)", "must be one of \(ConsentDecision.choices)" + failClosed))
                 policy.defaultDecision = .deny
             }
         }
-        guard let rules = object[Self.policyApplicationsKey], !(rules is NSNull) else { return policy }
-        guard let entries = rules as? [String: Any] else {
+        guard let rules = object[Self.policyApplicationsKey], !rules.isNull else { return policy }
+        guard let entries = rules.objectValue else {
             problems.append(problem("\(at).\(Self.policyApplicationsKey)", "must be a JSON object" + failClosed))
             policy.defaultDecision = .deny
             return policy
@@ -312,7 +316,7 @@ public struct AccountFile: Sendable {
                 problems.append(problem(field, "is not an application key (flatpak:ID, snap:NAME or exe:/PATH); the rule is ignored"))
                 continue
             }
-            if let text = entries[key] as? String, let decision = ConsentDecision(rawValue: text) {
+            if let text = entries[key]?.stringValue, let decision = ConsentDecision(rawValue: text) {
                 policy.rules[application] = decision
             } else {
                 problems.append(problem(field, "must be one of \(ConsentDecision.choices); the program is denied until it is fixed"))
@@ -320,92 +324,6 @@ public struct AccountFile: Sendable {
             }
         }
         return policy
-    }
-
-    /// Writes all accounts atomically. `keepInvalid` keeps the current file under a new
-    /// `.invalid` name (used when loading it reported problems, so the user's hand edits survive),
-    /// and only once the new file is written in full: a failed write leaves everything as it was.
-    /// Returns the name the old file was kept under, if any.
-    @discardableResult
-    public func save(_ accounts: [Account], keepInvalid: Bool = false) throws(AccountFileError) -> String? {
-        try ConfigFile.makeDirectory(for: path)
-        let list: [[String: Any]] = accounts.map { account in
-            var object: [String: Any] = [
-                "name": account.name,
-                AccountSetting.kind.rawValue: account.kind.rawValue,
-                AccountSetting.issuer.rawValue: account.issuer.absoluteString,
-                AccountSetting.scopes.rawValue: account.scopes,
-                AccountSetting.audience.rawValue: account.audience,
-                AccountSetting.audienceStyle.rawValue: account.audienceStyle.rawValue,
-            ]
-            if let clientID = account.clientID { object[AccountSetting.clientID.rawValue] = clientID }
-            if let server = account.mytokenServer { object[AccountSetting.mytokenServer.rawValue] = server.absoluteString }
-            if let fields = account.mytokenRequest { object[AccountSetting.mytokenRequest.rawValue] = MytokenJSON.object(fields).foundation }
-            if let uri = account.registrationClientURI {
-                object[AccountSetting.registrationClientURI.rawValue] = uri.absoluteString
-            }
-            if let granted = account.loginScopes { object[Self.loginScopesKey] = granted }
-            if !account.policy.isDefault {
-                object[Self.policyKey] = [
-                    Self.policyDefaultKey: account.policy.defaultDecision.rawValue,
-                    Self.policyApplicationsKey: Dictionary(uniqueKeysWithValues: account.policy.rules.map { ($0.key.key, $0.value.rawValue) }),
-                ] as [String: Any]
-            }
-            return object
-        }
-        // Schema 1 while no account has a policy or a login-scopes record: an older tesserad
-        // still reads the file.
-        let schema = accounts.allSatisfy { $0.policy.isDefault && $0.loginScopes == nil } ? 1 : Self.schemaVersion
-        let root: [String: Any] = ["schema": schema, "accounts": list]
-        let data: Data
-        do {
-            data = try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        } catch {
-            throw .writeFailed(file: path, reason: "cannot encode the accounts")
-        }
-        let staged = try ConfigFile.stage(data, for: path)
-        var kept: String?
-        if keepInvalid {
-            do { kept = try keepAside() } catch {
-                staged.discard()
-                throw error
-            }
-        }
-        do { try staged.commit() } catch {
-            if let kept { Posix.unlink(kept) }  // the original is still in place
-            throw .writeFailed(file: path, reason: error.description)
-        }
-        return kept
-    }
-
-    /// A second name for the current file, `.invalid` or the first free `.invalid.N` (a hard
-    /// link, so the file itself stays in place until the new one replaces it). Nil when there is
-    /// no file to keep.
-    private func keepAside() throws(AccountFileError) -> String? {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return nil }
-        for number in 0..<1000 {
-            let name = number == 0 ? "\(path).invalid" : "\(path).invalid.\(number)"
-            if link(path, name) == 0 { return name }
-            if errno == EEXIST { continue }
-            // A file system without hard links: copy it instead, never over an existing name.
-            guard let data = FileManager.default.contents(atPath: path) else { break }
-            let copy: FileDescriptor
-            do { copy = try FileDescriptor.open(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600) } catch {
-                if error.code == EEXIST { continue }
-                break
-            }
-            defer { copy.close() }
-            do throws(Errno) {
-                try data.withUnsafeBytes { buffer in Result { () throws(Errno) in try copy.writeAll(buffer) } }.get()
-                try copy.persist(mode: 0o600)
-                return name
-            } catch {
-                Posix.unlink(name)
-                break
-            }
-        }
-        throw .writeFailed(file: path, reason: "cannot keep the unreadable file as \(path).invalid: \(String(cString: strerror(errno)))")
     }
 }
 

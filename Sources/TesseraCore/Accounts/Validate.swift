@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import OIDC
 
 /// Input checks shared by the D-Bus methods and the account file, so a name the service accepts
@@ -19,7 +19,7 @@ public enum Validate {
         if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             throw .invalidArgument(field: field, reason: "must not contain control characters")
         }
-        if name != name.trimmingCharacters(in: .whitespaces) {
+        if name != name.trimmingWhitespace() {
             throw .invalidArgument(field: field, reason: "must not start or end with a space")
         }
         if name.contains("://") {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import OIDC
 import TesseraNames
 
@@ -15,7 +15,8 @@ extension Agent {
             let client = try await oidc.client(for: account)
             let authorization: AuthorizationCodeFlow
             do throws(OIDCError) {
-                authorization = try await client.startAuthorizationCode(scopes: scopes ?? account.scopes, audience: account.audience)
+                authorization = try await client.startAuthorizationCode(scopes: scopes ?? account.scopes, audience: account.audience,
+                                                                        redirectURIs: account.redirectURIs ?? [])
             } catch {
                 throw AgentError(error, account: account.name)
             }

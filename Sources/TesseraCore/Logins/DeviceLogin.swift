@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import OIDC
 
 /// An OpenID account's own login: the device flow (RFC 8628).

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import OIDC
 
 /// A mytoken account's login: the server's OIDC flow with a polling code (the user gives consent

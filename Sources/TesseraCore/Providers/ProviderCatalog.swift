@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import OIDC
 import Synchronization
 import TesseraNames
@@ -69,7 +70,7 @@ public final class ProviderCatalog: Sendable {
     /// `$XDG_CONFIG_HOME/tessera/providers.json` (or `~/.config/…`), beside the account file.
     public static func standard(environment: [String: String] = ProcessInfo.processInfo.environment) -> ProviderCatalog {
         let accounts = AccountFile.standard(environment: environment).path
-        return ProviderCatalog(userFile: (accounts as NSString).deletingLastPathComponent + "/providers.json")
+        return ProviderCatalog(userFile: Paths.directory(of: accounts) + "/providers.json")
     }
 
     /// Every known provider, sorted by short name, and what is wrong in the user's file (if anything).
@@ -109,11 +110,11 @@ public final class ProviderCatalog: Sendable {
         func problem(_ field: String, _ reason: String) -> ProviderFileProblem {
             ProviderFileProblem(file: file, field: field, reason: reason)
         }
-        guard let json = try? JSONSerialization.jsonObject(with: data) else {
+        guard let json = JSONValue.parse(data) else {
             return (base, [problem("(file)", "is not valid JSON")])
         }
-        guard let root = json as? [String: Any] else { return (base, [problem("(file)", "must hold a JSON object")]) }
-        guard let schema = root["schema"] as? Int else {
+        guard let root = json.objectValue else { return (base, [problem("(file)", "must hold a JSON object")]) }
+        guard let schema = root["schema"]?.integerValue else {
             return (base, [problem("schema", "is missing or not an integer (write \"schema\": \(schemaVersion))")])
         }
         guard schema == schemaVersion else {
@@ -123,7 +124,7 @@ public final class ProviderCatalog: Sendable {
         for key in root.keys.sorted() where !["schema", "providers", "source"].contains(key) {
             problems.append(problem(key, "is not a known key (ignored)"))
         }
-        guard let list = root["providers"] as? [Any] else {
+        guard let list = root["providers"]?.arrayValue else {
             return (base, problems + [problem("providers", "is missing or not a list")])
         }
         var providers = base
@@ -148,13 +149,13 @@ public final class ProviderCatalog: Sendable {
         return (providers, problems)
     }
 
-    private static func decode(_ element: Any, at: String, file: String, base: [KnownProvider], source: String)
+    private static func decode(_ element: JSONValue, at: String, file: String, base: [KnownProvider], source: String)
         throws(ProviderFileProblem) -> KnownProvider
     {
         func problem(_ key: String, _ reason: String) -> ProviderFileProblem {
             ProviderFileProblem(file: file, field: "\(at).\(key)", reason: reason)
         }
-        guard let object = element as? [String: Any] else {
+        guard let object = element.objectValue else {
             throw ProviderFileProblem(file: file, field: at, reason: "must be a JSON object")
         }
         let known: Set<String> = Set(ProviderKey.allCases.map(\.rawValue)).subtracting([ProviderKey.source.rawValue])
@@ -163,8 +164,8 @@ public final class ProviderCatalog: Sendable {
             throw problem(unknown, "is not a known key (known: \(known.sorted().joined(separator: ", ")))")
         }
         func string(_ key: String) throws(ProviderFileProblem) -> String? {
-            guard let value = object[key], !(value is NSNull) else { return nil }
-            guard let text = value as? String else { throw problem(key, "must be a string") }
+            guard let value = object[key], !value.isNull else { return nil }
+            guard let text = value.stringValue else { throw problem(key, "must be a string") }
             return text
         }
         func checked<T>(_ key: String, _ body: () throws(AgentError) -> T) throws(ProviderFileProblem) -> T {
@@ -209,8 +210,8 @@ public final class ProviderCatalog: Sendable {
                 try Validate.text(text, field: ProviderKey.publicClientID.rawValue)
             }
         }
-        if let value = object[ProviderKey.scopes.rawValue], !(value is NSNull) {
-            guard let list = value as? [Any], let words = list as? [String] else {
+        if let value = object[ProviderKey.scopes.rawValue], !value.isNull {
+            guard let words = value.stringsValue else {
                 throw problem(ProviderKey.scopes.rawValue, "must be a list of strings")
             }
             entry.scopes = try checked(ProviderKey.scopes.rawValue) { () throws(AgentError) in

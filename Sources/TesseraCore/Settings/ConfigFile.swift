@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Posix
 
 /// How the service writes its files in `$XDG_CONFIG_HOME/tessera`: the directory made 0700 if
@@ -8,7 +9,7 @@ enum ConfigFile {
     /// The standard directory, from `XDG_CONFIG_HOME` or `~/.config`.
     static func directory(environment: [String: String]) -> String {
         if let xdg = environment["XDG_CONFIG_HOME"], xdg.hasPrefix("/") { return xdg + "/tessera" }
-        return (environment["HOME"] ?? NSHomeDirectory()) + "/.config/tessera"
+        return (environment["HOME"] ?? FileManager.default.homeDirectoryForCurrentUser.path) + "/.config/tessera"
     }
 
     static func write(_ data: Data, to path: String) throws(AccountFileError) {
@@ -21,7 +22,7 @@ enum ConfigFile {
 
     /// `path`'s directory, made (0700) when missing.
     static func makeDirectory(for path: String) throws(AccountFileError) {
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = Paths.directory(of: path)
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
@@ -39,5 +40,19 @@ enum ConfigFile {
         } catch {
             throw .writeFailed(file: path, reason: error.description)
         }
+    }
+}
+
+/// File path arithmetic the service needs (Foundation's `NSString` path methods are full
+/// Foundation only).
+enum Paths {
+    /// The directory part of `path`: "/a/b/c" → "/a/b", "/a" → "/", "name" → "" (like
+    /// `deletingLastPathComponent`; trailing slashes do not count).
+    static func directory(of path: String) -> String {
+        var path = Substring(path)
+        while path.count > 1 && path.hasSuffix("/") { path = path.dropLast() }
+        guard let slash = path.lastIndex(of: "/") else { return "" }
+        let directory = path[..<slash]
+        return directory.isEmpty ? "/" : String(directory)
     }
 }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import OIDC
 import TesseraNames
 
 /// The service-wide settings a user turns on once (`GetSettings`/`SetSettings`).
@@ -28,15 +29,15 @@ public struct SettingsFile: Sendable {
             if FileManager.default.fileExists(atPath: path) { return (ServiceSettings(), problem("(file)", "cannot be read")) }
             return (ServiceSettings(), nil)
         }
-        guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+        guard let root = JSONValue.parseObject(data) else {
             return (ServiceSettings(), problem("(file)", "must hold a JSON object"))
         }
-        guard root["schema"] as? Int == Self.schemaVersion else {
+        guard root["schema"]?.integerValue == Int64(Self.schemaVersion) else {
             return (ServiceSettings(), problem("schema", "must be \(Self.schemaVersion)"))
         }
         var settings = ServiceSettings()
         if let value = root[ServiceSetting.oidcAgentSocket.rawValue] {
-            guard let text = value as? String else {
+            guard let text = value.stringValue else {
                 return (ServiceSettings(), problem(ServiceSetting.oidcAgentSocket.rawValue, "must be a string"))
             }
             settings.oidcAgentSocket = text
@@ -45,14 +46,11 @@ public struct SettingsFile: Sendable {
     }
 
     public func save(_ settings: ServiceSettings) throws(AccountFileError) {
-        let root: [String: Any] = ["schema": Self.schemaVersion, ServiceSetting.oidcAgentSocket.rawValue: settings.oidcAgentSocket]
-        let data: Data
-        do {
-            data = try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        } catch {
-            throw .writeFailed(file: path, reason: "cannot encode the settings")
-        }
-        try ConfigFile.write(data, to: path)
+        let root: JSONValue = [
+            "schema": .integer(Int64(Self.schemaVersion)),
+            ServiceSetting.oidcAgentSocket.rawValue: .string(settings.oidcAgentSocket),
+        ]
+        try ConfigFile.write(root.data(pretty: true), to: path)
     }
 
     private func problem(_ field: String, _ reason: String) -> AccountFileProblem {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import OIDC
 import Secrets
 import TesseraNames
@@ -13,13 +13,7 @@ public enum Mytokens {
 
     /// A string claim of a JWT mytoken's payload.
     public static func claim(_ name: String, of token: Secret) -> String? {
-        let parts = token.reveal().split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3 else { return nil }
-        var base64 = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        guard let data = Data(base64Encoded: base64),
-              let claims = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return nil }
-        return claims[name] as? String
+        JWT.claims(of: token)?[name]?.stringValue
     }
 }
 

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Keyring
 import Logging
 import OIDC
@@ -37,7 +37,14 @@ struct OIDCSource: CredentialSource {
                               mytokenServer: settings.mytokenServer)
         var clientSecret = settings.clientSecret
         var management: ClientManagement?
-        if account.clientID == nil {
+        if account.clientID != nil {
+            // A client the user brought keeps its registered redirect URIs, and the management
+            // of a client registered elsewhere (oidc-gen) moves along, so removing deletes it.
+            let sameClient = existing?.clientID == account.clientID && existing.map { IssuerKey($0.issuer) } == IssuerKey(issuer)
+            account.redirectURIs = settings.redirectURIs ?? (sameClient ? existing?.redirectURIs : nil)
+            management = settings.management
+            account.registrationClientURI = management?.clientURI ?? (sameClient ? existing?.registrationClientURI : nil)
+        } else {
             let registration: ClientRegistration
             do {
                 registration = try await OIDCClient.register(

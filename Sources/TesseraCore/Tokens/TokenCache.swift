@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// An access token held in memory only. Its `description` is redacted so it can never reach a

@@ -14,7 +14,8 @@ From IAM's public sources (indigo-iam/iam, IamOAuth2RequestFactory) and oidc-age
     "Refresh token for value <token> was not found" (IAM quotes the token; clients must scrub it)
   - dynamic registration at /iam/api/client-registration, several grant types per client (not
     the password grant), answering registration_access_token and a registration_client_uri under
-    the same path that supports RFC 7592 GET and DELETE
+    the same path that supports RFC 7592 GET and DELETE; the answer names the client's `scope`
+    (the requested scopes the provider supports, else its defaults), which oidc-gen checks
 """
 import json
 import re
@@ -42,6 +43,7 @@ _lock = threading.Lock()
 _granted = {}  # refresh token -> audience granted at authorization (inherited on rotation)
 _device_audience = {}  # device code -> audience asked for at device authorization
 _client_grants = {}  # client_id -> the RFC 7591 grant types registered (DOT stores only one)
+_client_scopes = {}  # client_id -> the scopes registered (IAM keeps a scope list per client)
 
 
 def _error(error, description, status=400):
@@ -147,6 +149,8 @@ def _iam_answer(response, client_id=None):
     with _lock:
         if client_id in _client_grants:
             body["grant_types"] = _client_grants[client_id]
+        if client_id in _client_scopes:
+            body["scope"] = _client_scopes[client_id]
     return http.JsonResponse(body, status=response.status_code)
 
 
@@ -172,8 +176,13 @@ class RegistrationView(dcr.DynamicClientRegistrationView):
         request._body = json.dumps({**document, "grant_types": [primary, "refresh_token"]}).encode()
         response = super().post(request, *args, **kwargs)
         if response.status_code == 201:
+            supported = oauth2_settings.SCOPES
+            requested = document.get("scope") if isinstance(document.get("scope"), str) else ""
+            scopes = [word for word in dict.fromkeys(requested.split()) if word in supported]
+            client_id = json.loads(response.content)["client_id"]
             with _lock:
-                _client_grants[json.loads(response.content)["client_id"]] = list(dict.fromkeys(grants))
+                _client_grants[client_id] = list(dict.fromkeys(grants))
+                _client_scopes[client_id] = " ".join(scopes or oauth2_settings.DEFAULT_SCOPES)
         return _iam_answer(response)
 
 
@@ -190,6 +199,7 @@ class RegistrationManagementView(dcr.DynamicClientRegistrationManagementView):
         if response.status_code == 204:
             with _lock:
                 _client_grants.pop(client_id, None)
+                _client_scopes.pop(client_id, None)
         return response
 
 

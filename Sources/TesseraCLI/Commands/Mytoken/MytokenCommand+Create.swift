@@ -43,16 +43,12 @@ extension MytokenCommand {
             var request = try options.request(clause)
             if failOnWiderRestrictions { request.failOnWiderRestrictions = true }
 
-            var origin: MytokenOrigin?
-            if account == nil {
-                let (mytoken, from) = try input.read()
-                request.mytoken = mytoken.reveal()
-                request.mytokenServer = input.server
-                origin = from
-            }
+            let passed = try input.passed(unless: account)
+            request.mytoken = passed?.mytoken.reveal()
+            request.mytokenServer = passed?.server
             let agent = try await AgentClient.connect()
             let created = try await agent.createMytoken(account: account, request: request)
-            if let rotated = created.rotated, let origin { MytokenInput.keep(rotated, origin: origin) }
+            if let rotated = created.rotated, let origin = passed?.origin { MytokenInput.keep(rotated, origin: origin) }
             try MytokenFiles.deliver(created.token, to: output.path)
         }
     }

@@ -27,10 +27,7 @@ extension MytokenCommand {
         @Flag(name: .customLong("transfer-code-stdin"), help: "Read the transfer code from standard input.")
         var transferCodeStdin = false
 
-        @Option(name: .customLong("mytoken-server"),
-                help: ArgumentHelp("The mytoken server (default $MYTOKEN_SERVER or $MYTOKEN_URL, else your mytoken accounts').",
-                                   valueName: "url"))
-        var serverArgument: String?
+        @OptionGroup var serverOption: MytokenServerOption
 
         @Option(name: .customLong("store"), help: ArgumentHelp("Store the mytoken as this new account.", valueName: "account"))
         var store: String?
@@ -40,7 +37,7 @@ extension MytokenCommand {
 
         @OptionGroup var output: MytokenOutput
 
-        var server: String? { serverArgument ?? defaultMytokenServer() }
+        var server: String? { serverOption.server }
 
         func validate() throws {
             if transferCode?.isEmpty == true { throw ValidationError("--transfer-code is empty") }

@@ -51,16 +51,12 @@ extension MytokenCommand {
         func run() async throws {
             guard let actionName else { return }
             var request = MytokenInfoRequest()
-            var origin: MytokenOrigin?
-            if account == nil {
-                let (mytoken, from) = try input.read()
-                request.mytoken = mytoken.reveal()
-                request.mytokenServer = input.server
-                origin = from
-            }
+            let passed = try input.passed(unless: account)
+            request.mytoken = passed?.mytoken.reveal()
+            request.mytokenServer = passed?.server
             let agent = try await AgentClient.connect()
             let reply = try await agent.info(account: account, action: actionName, request: request)
-            if let rotated = reply.rotatedMytoken, let origin { MytokenInput.keep(Secret(rotated), origin: origin) }
+            if let rotated = reply.rotatedMytoken, let origin = passed?.origin { MytokenInput.keep(Secret(rotated), origin: origin) }
             if json {
                 StandardStream.output.line(reply.json)
                 return

@@ -27,10 +27,7 @@ extension MytokenCommand {
                 help: ArgumentHelp("The OpenID provider: an issuer URL or the server's name for it.", valueName: "provider"))
         var provider: String?
 
-        @Option(name: .customLong("mytoken-server"),
-                help: ArgumentHelp("The mytoken server (default $MYTOKEN_SERVER or $MYTOKEN_URL, else your mytoken accounts').",
-                                   valueName: "url"))
-        var serverArgument: String?
+        @OptionGroup var serverOption: MytokenServerOption
 
         @OptionGroup var clause: MytokenScopeOptions
 
@@ -47,7 +44,7 @@ extension MytokenCommand {
 
         func run() async throws {
             var request = try options.request(clause)
-            request.mytokenServer = serverArgument ?? defaultMytokenServer()
+            request.mytokenServer = serverOption.server
             request.oidcIssuer = provider ?? Environment.value("MYTOKEN_PROVIDER")
             if noNotify { request.notify = false }
             let agent = try await AgentClient.connect()

@@ -25,10 +25,7 @@ extension MytokenCommand {
                 help: ArgumentHelp("The template group (default: the server's default group).", valueName: "group"))
         var group: String?
 
-        @Option(name: .customLong("mytoken-server"),
-                help: ArgumentHelp("The mytoken server (default $MYTOKEN_SERVER or $MYTOKEN_URL, else your mytoken accounts').",
-                                   valueName: "url"))
-        var serverArgument: String?
+        @OptionGroup var serverOption: MytokenServerOption
 
         @Flag(help: "Print the server's answer as JSON.")
         var json = false
@@ -49,7 +46,7 @@ extension MytokenCommand {
             guard let kind else { return }
             let agent = try await AgentClient.connect()
             let reply = try await agent.templates(MytokenTemplatesRequest(
-                mytokenServer: serverArgument ?? defaultMytokenServer(), kind: kind.rawValue, group: group))
+                mytokenServer: serverOption.server, kind: kind.rawValue, group: group))
             if json {
                 StandardStream.output.line(reply.json)
                 return

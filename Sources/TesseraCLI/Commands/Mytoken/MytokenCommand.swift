@@ -35,3 +35,14 @@ struct MytokenOutput: ParsableArguments {
         if path?.isEmpty == true { throw ValidationError("-o needs a file name") }
     }
 }
+
+/// `--mytoken-server URL` for the commands that name no account and pass no mytoken.
+struct MytokenServerOption: ParsableArguments {
+    @Option(name: .customLong("mytoken-server"),
+            help: ArgumentHelp("The mytoken server (default $MYTOKEN_SERVER or $MYTOKEN_URL, else your mytoken accounts').",
+                               valueName: "url"))
+    var argument: String?
+
+    /// The server named, else the default.
+    var server: String? { argument ?? defaultMytokenServer() }
+}

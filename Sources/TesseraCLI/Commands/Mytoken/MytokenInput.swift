@@ -59,6 +59,14 @@ struct MytokenInput: ParsableArguments {
 
     /// The mytoken as passed, or by WLCG bearer token discovery when none was: `$BEARER_TOKEN`,
     /// `$BEARER_TOKEN_FILE`, `$XDG_RUNTIME_DIR/bt_u$UID`, `/tmp/bt_u$UID`.
+    /// The passed mytoken, its server and where it came from, for a command that names no
+    /// account; nil when it names one (the account knows its own).
+    func passed(unless account: String?) throws(CLIError) -> (mytoken: Secret, server: String?, origin: MytokenOrigin)? {
+        guard account == nil else { return nil }
+        let (mytoken, origin) = try read()
+        return (mytoken, server, origin)
+    }
+
     func read() throws(CLIError) -> (Secret, MytokenOrigin) {
         if let file { return (try Self.firstLine(of: file), .file(file)) }
         if let environmentVariable {

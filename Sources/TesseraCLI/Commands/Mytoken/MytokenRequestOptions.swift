@@ -93,20 +93,10 @@ struct NewMytokenOptions: ParsableArguments {
         }
         var request = CreateMytokenRequest()
         if let restriction {
-            if let path = Self.path(restriction) {
-                request.restrictions = try MytokenFiles.read(path, what: "restrictions file")
-                request.restrictionsFile = path
-            } else {
-                request.restrictions = restriction
-            }
+            (request.restrictions, request.restrictionsFile) = try Self.inlineOrFile(restriction, what: "restrictions file")
         }
         if let rotation {
-            if let path = Self.path(rotation) {
-                request.rotationTemplate = try MytokenFiles.read(path, what: "rotation file")
-                request.rotationFile = path
-            } else {
-                request.rotationTemplate = rotation
-            }
+            (request.rotationTemplate, request.rotationFile) = try Self.inlineOrFile(rotation, what: "rotation file")
         }
         request.profile = profile
         request.notBefore = nbf
@@ -132,6 +122,12 @@ struct NewMytokenOptions: ParsableArguments {
 
     /// The mytoken client's rule: an argument starting with `./`, `../`, `/` or `~/` names a file
     /// (`~` is $HOME); anything else is JSON or template names.
+    /// The argument's text, or the file's when it names one (and then the file's path).
+    static func inlineOrFile(_ argument: String, what: String) throws(CLIError) -> (text: String, file: String?) {
+        guard let path = path(argument) else { return (argument, nil) }
+        return (try MytokenFiles.read(path, what: what), path)
+    }
+
     static func path(_ argument: String) -> String? {
         if argument.hasPrefix("./") || argument.hasPrefix("../") || argument.hasPrefix("/") { return argument }
         if argument.hasPrefix("~/"), let home = Environment.value("HOME") {
