@@ -142,12 +142,15 @@ public final class CallerPolicy: Sendable {
     /// refused: then `verify` answers, and logs a refusal). Synchronous, for the D-Bus thread's
     /// immediate answers, which only an already verified caller may get.
     public func admittedIfKnown(_ sender: BusName) -> VerifiedCaller? {
-        guard let known = state.withLock({ $0.callers[sender.rawValue] }), known.userID == ownUserID else { return nil }
+        guard let known = state.withLock({ $0.callers[sender.rawValue] }), isAdmitted(known) else { return nil }
         return known
     }
 
+    /// The one rule both `verify` and `admittedIfKnown` apply.
+    private func isAdmitted(_ caller: VerifiedCaller) -> Bool { caller.userID == ownUserID }
+
     private func admit(_ caller: VerifiedCaller) throws(AgentError) -> VerifiedCaller {
-        guard caller.userID == ownUserID else {
+        guard isAdmitted(caller) else {
             logger.warning("refused a call from \(caller) of uid \(caller.userID): tesserad serves only uid \(ownUserID)")
             throw .notPermitted("tesserad serves only its own user (uid \(ownUserID)); this caller runs as uid \(caller.userID)")
         }
