@@ -3,11 +3,12 @@
 # all against the same local test provider, in one throw-away session (private bus, keyring).
 # Writes bench/RESULTS.md (every goal of issue 15 with its verdict, from this one run) and stops
 # every process it started. Run through `make bench`, which builds the release binaries and
-# installs the peers (scripts/deps.sh --bench) first. A full run takes about 5 minutes here.
+# installs the peers (scripts/deps.sh --bench) first. A full run takes about 6 minutes here, a
+# quick one about 1 minute (2-core VM, loaded).
 #
 # Environment: BENCH_QUICK=1 (fewer calls, 5 s idle; written to bench/out/RESULTS-quick.md),
 # BENCH_ONLY=SECTION,... (only those sections: seq clients hol coalesce cli memory idle activation;
-# written to bench/out/RESULTS-partial.md; idle needs memory), BENCH_BIN (directory of the release
+# written to bench/out/RESULTS-partial.md), BENCH_BIN (directory of the release
 # tesserad and tessera; default: SwiftPM's release bin path for $SWIFTFLAGS), SWIFT, SWIFTFLAGS.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -39,7 +39,9 @@ public final class CurlTransport: HTTPTransport {
     public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
         try URLPolicy.check(request.url)
         let exchange = CurlExchange(request: request, configuration: configuration)
-        let engine = CurlEngine.shared
+        guard let engine = CurlEngine.shared else {
+            throw OIDCError.transport(.failed(url: request.url.absoluteString, reason: CurlEngine.unavailableReason))
+        }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPResponse, any Error>) in
                 exchange.install(continuation)
@@ -71,26 +73,30 @@ private struct EasyHandle: @unchecked Sendable {
 
 /// The process's one libcurl multi handle and the thread that drives it.
 private final class CurlEngine: Sendable {
-    static let shared = CurlEngine()
+    /// Made on the first request, which is when libcurl is loaded; nil when it cannot be.
+    static let shared: CurlEngine? = tessera_curl_load() == nil ? CurlEngine() : nil
+
+    /// Why `shared` is nil (libcurl missing or too old), for the request's error.
+    static var unavailableReason: String { tessera_curl_load().map { String(cString: $0) } ?? "libcurl is unavailable" }
 
     private let multi: MultiHandle
     private let queue = Mutex<(starting: [CurlExchange], cancelling: [CurlExchange])>(([], []))
 
     private init() {
-        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
-        guard let pointer = curl_multi_init() else { preconditionFailure("curl_multi_init failed (out of memory)") }
+        tessera_curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+        guard let pointer = tessera_curl_multi_init() else { preconditionFailure("curl_multi_init failed (out of memory)") }
         multi = MultiHandle(pointer: pointer)
         Posix.startThread(named: "http") { [self] in run() }
     }
 
     func start(_ exchange: CurlExchange) {
         queue.withLock { $0.starting.append(exchange) }
-        curl_multi_wakeup(multi.pointer)
+        tessera_curl_multi_wakeup(multi.pointer)
     }
 
     func cancel(_ exchange: CurlExchange) {
         queue.withLock { $0.cancelling.append(exchange) }
-        curl_multi_wakeup(multi.pointer)
+        tessera_curl_multi_wakeup(multi.pointer)
     }
 
     private func run() {
@@ -103,27 +109,27 @@ private final class CurlEngine: Sendable {
             for exchange in starting {
                 guard let easy = exchange.makeHandle() else { continue }
                 running[easy] = exchange
-                curl_multi_add_handle(multi.pointer, easy)
+                tessera_curl_multi_add_handle(multi.pointer, easy)
             }
             for exchange in cancelling {
                 if let easy = exchange.easyHandle, running.removeValue(forKey: easy) != nil {
-                    curl_multi_remove_handle(multi.pointer, easy)
+                    tessera_curl_multi_remove_handle(multi.pointer, easy)
                 }
                 exchange.finish(.failure(OIDCError.cancelled))
             }
             var active: Int32 = 0
-            curl_multi_perform(multi.pointer, &active)
+            tessera_curl_multi_perform(multi.pointer, &active)
             var left: Int32 = 0
-            while let message = curl_multi_info_read(multi.pointer, &left) {
+            while let message = tessera_curl_multi_info_read(multi.pointer, &left) {
                 guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle,
                       let exchange = running.removeValue(forKey: easy) else { continue }
                 let code = message.pointee.data.result
-                curl_multi_remove_handle(multi.pointer, easy)
+                tessera_curl_multi_remove_handle(multi.pointer, easy)
                 exchange.complete(code)
             }
             // curl shortens the wait to its own next timer while transfers run; with none, sleep
             // until `start`/`cancel` wakes us.
-            curl_multi_poll(multi.pointer, nil, 0, running.isEmpty ? Int32.max : 1000, nil)
+            tessera_curl_multi_poll(multi.pointer, nil, 0, running.isEmpty ? Int32.max : 1000, nil)
         }
     }
 }
@@ -159,8 +165,8 @@ private final class CurlExchange: Sendable {
     deinit {
         transfer.withLock { transfer in
             if let easy = transfer.easy {
-                curl_easy_cleanup(easy.pointer)
-                curl_slist_free_all(easy.headerList)
+                tessera_curl_easy_cleanup(easy.pointer)
+                tessera_curl_slist_free_all(easy.headerList)
             }
         }
     }
@@ -205,14 +211,14 @@ private final class CurlExchange: Sendable {
     /// cancelled first or libcurl refused an option.
     func makeHandle() -> UnsafeMutableRawPointer? {
         guard !isFinished else { return nil }
-        guard let easy = curl_easy_init() else {
+        guard let easy = tessera_curl_easy_init() else {
             finish(.failure(OIDCError.transport(.failed(url: url, reason: "libcurl could not make a handle"))))
             return nil
         }
         var headerList: UnsafeMutablePointer<curl_slist>?
         var fields = ["Accept: application/json", "Expect:"]
         fields += request.headers.map { "\($0.key): \($0.value)" }
-        for field in fields { headerList = curl_slist_append(headerList, field) }
+        for field in fields { headerList = tessera_curl_slist_append(headerList, field) }
         let handle = EasyHandle(pointer: easy, headerList: headerList)
         transfer.withLock { $0.easy = handle }
 
@@ -317,6 +323,6 @@ private final class CurlExchange: Sendable {
     }
 
     private static func text(of code: CURLcode) -> String {
-        curl_easy_strerror(code).map { String(cString: $0) } ?? "libcurl error \(code.rawValue)"
+        tessera_curl_easy_strerror(code).map { String(cString: $0) } ?? "libcurl error \(code.rawValue)"
     }
 }

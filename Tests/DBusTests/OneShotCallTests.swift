@@ -104,7 +104,7 @@ import TestSupport
 
     @Test func readsTheFirstUnixAddress() throws {
         func path(_ address: String) -> [UInt8]? {
-            guard var socketAddress = UnixStreamSocket.unixSocketAddress(address) else { return nil }
+            guard var (socketAddress, _) = UnixStreamSocket.unixSocketAddress(address) else { return nil }
             let bytes = withUnsafeBytes(of: &socketAddress.sun_path) { Array($0) }
             let end = bytes.dropFirst().firstIndex(of: 0) ?? bytes.count
             return Array(bytes[..<end])
@@ -116,5 +116,31 @@ import TestSupport
         #expect(path("unix:runtime=yes") == nil)
         #expect(path("unix:path=/" + String(repeating: "x", count: 200)) == nil)
         #expect(path("") == nil)
+    }
+
+    /// A bus on an abstract socket (the name's length, not a NUL, ends it) takes the route too.
+    @Test func anAbstractSocketBusTakesThePipelinedRoute() async throws {
+        try Requirement.session()
+        let address = "unix:abstract=/tmp/tessera-oneshot-\(UInt32.random(in: 0...UInt32.max))"
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: try Requirement.executable("dbus-daemon"))
+        daemon.arguments = ["--session", "--nofork", "--nopidfile", "--address=\(address)"]
+        daemon.standardOutput = FileHandle.nullDevice
+        daemon.standardError = FileHandle.nullDevice
+        try daemon.run()
+        // SIGKILL: the child inherits this test thread's blocked signals, SIGTERM among them.
+        defer { kill(daemon.processIdentifier, SIGKILL); daemon.waitUntilExit() }
+        var socket: UnixStreamSocket?
+        for _ in 0..<250 where socket == nil {
+            socket = UnixStreamSocket(connectingTo: address)
+            if socket == nil { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        let connected = try #require(socket, "the bus at \(address) did not listen")
+        let call = try Message.methodCall(destination: .bus, path: "/org/freedesktop/DBus", interface: .bus, member: "GetId")
+        let reply = try connected.pipelinedCall(call, timeout: .seconds(10))
+        guard case .string(let id)? = reply?.first else { Issue.record("\(String(describing: reply))"); return }
+        #expect(id.count == 32, "\(id)")
+        #expect(try OneShotCall.call(onBusAt: address, destination: .bus, path: "/org/freedesktop/DBus", interface: .bus,
+                                     member: "GetId", arguments: [], timeout: .seconds(10)) == [.string(id)])
     }
 }

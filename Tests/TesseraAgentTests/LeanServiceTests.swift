@@ -2,7 +2,8 @@ import Foundation
 import TestSupport
 import Testing
 
-/// Issue 15: tesserad runs on FoundationEssentials alone. Full Foundation, FoundationNetworking
+/// Issue 15: tesserad runs on FoundationEssentials alone, and loads libcurl only when it first
+/// makes a request. Full Foundation, FoundationNetworking
 /// (URLSession), FoundationInternationalization and ICU were most of its resident memory and of
 /// its start-up (dynamic loading); nothing in the service needs them. Checked in the running
 /// process — after start and after a login, token and refresh, so a library loaded on first use
@@ -19,6 +20,8 @@ import Testing
         // The C library is mapped into every process: proof the whole table was read.
         #expect(atStart.contains { $0.hasSuffix("/libc.so.6") }, "the check reads all of the maps: \(atStart.sorted())")
         #expect(Self.offending(atStart).isEmpty, "tesserad at start maps \(Self.offending(atStart))")
+        // libcurl (and OpenSSL, GnuTLS, Kerberos, LDAP… with it) is loaded by the first request.
+        #expect(!atStart.contains { $0.contains("/libcurl.so") }, "tesserad loaded libcurl before any request")
 
         try await world.addAccount()
         try await world.login()
@@ -26,6 +29,7 @@ import Testing
         _ = try await world.token("{'force': <true>}")
         let afterUse = try Self.mappedLibraries(of: pid)
         #expect(Self.offending(afterUse).isEmpty, "tesserad after a login and a refresh maps \(Self.offending(afterUse))")
+        #expect(afterUse.contains { $0.contains("/libcurl.so") }, "the login's requests went through libcurl")
     }
 
     static func offending(_ libraries: Set<String>) -> [String] {

@@ -56,13 +56,12 @@ final class UnixStreamSocket {
     /// Connects to the first entry of a D-Bus address when it is `unix:path=…` or `unix:abstract=…`;
     /// nil for anything else, or when the connect fails (libdbus then reports it in its words).
     init?(connectingTo address: String) {
-        guard var socketAddress = Self.unixSocketAddress(address) else { return nil }
+        guard let (address, length) = Self.unixSocketAddress(address) else { return nil }
+        var socketAddress = address
         let descriptor = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { return nil }
         let connected = withUnsafePointer(to: &socketAddress) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, length) }
         }
         guard connected == 0 else {
             close(descriptor)
@@ -73,8 +72,9 @@ final class UnixStreamSocket {
 
     deinit { close(descriptor) }
 
-    /// The `sockaddr_un` of the address's first entry, through libdbus's own address parser.
-    static func unixSocketAddress(_ address: String) -> sockaddr_un? {
+    /// The `sockaddr_un` of the address's first entry and its length, through libdbus's own
+    /// address parser. An abstract name is not NUL-terminated: its length ends it, as in libdbus.
+    static func unixSocketAddress(_ address: String) -> (sockaddr_un, socklen_t)? {
         var entries: UnsafeMutablePointer<OpaquePointer?>?
         var count: Int32 = 0
         guard (try? withCError { error -> Bool? in
@@ -98,7 +98,9 @@ final class UnixStreamSocket {
         withUnsafeMutableBytes(of: &socketAddress.sun_path) { bytes in
             for (index, byte) in path.enumerated() { bytes[index] = byte }
         }
-        return socketAddress
+        let pathOffset = MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path) ?? 2
+        let length = path[0] == 0 ? pathOffset + path.count : MemoryLayout<sockaddr_un>.size
+        return (socketAddress, socklen_t(length))
     }
 
     /// Sends the handshake, `Hello` and `call` at once and reads until the call's reply. Nil when
