@@ -141,7 +141,11 @@ public enum Posix {
             let body: @Sendable () -> Void
             init(name: String, body: @escaping @Sendable () -> Void) { self.name = name; self.body = body }
         }
-        let context = Unmanaged.passRetained(Start(name: name, body: body)).toOpaque()
+        // The kernel keeps 15 bytes and pthread_setname_np refuses a longer name outright
+        // ("tessera-keyring-0" would leave the thread named after the executable).
+        var short = name
+        while short.utf8.count > 15 { short.removeLast() }
+        let context = Unmanaged.passRetained(Start(name: short, body: body)).toOpaque()
         var thread = pthread_t()
         let status = pthread_create(&thread, nil, { context in
             let start = Unmanaged<Start>.fromOpaque(context!).takeRetainedValue()

@@ -18,6 +18,24 @@ struct AuthorizationCodeTests {
                    audienceStyle: style, transport: transport, cache: ProviderMetadataCache())
     }
 
+    /// An imported oidc-agent client's redirect URIs: only loopback http with a port is listened
+    /// on, and sent exactly as registered; a list without one is refused with the reason.
+    @Test func registeredLoopbackRedirectsAreUsedAsRegistered() throws {
+        let plain = try #require(LoopbackRedirect("http://localhost:8080"))
+        #expect(plain.port == 8080 && plain.path == "/")
+        let withPath = try #require(LoopbackRedirect("http://127.0.0.1:4242/cb"))
+        #expect(withPath.port == 4242 && withPath.path == "/cb")
+        for refused in ["https://localhost:8080", "http://localhost", "http://example.org:8080/", "edu.kit.data.oidc-agent:/redirect",
+                        "http://localhost:8080/?x=1", "http://localhost:0"] {
+            #expect(LoopbackRedirect(refused) == nil, "\(refused)")
+        }
+        let port = UInt16.random(in: 40000...49000)
+        let listener = try OIDCClient.listener(for: ["edu.kit.data.oidc-agent:/redirect", "http://localhost:\(port)"])
+        #expect(listener.redirectURI.absoluteString == "http://localhost:\(port)" && listener.port == port)
+        #expect(throws: OIDCError.self) { _ = try OIDCClient.listener(for: ["edu.kit.data.oidc-agent:/redirect"]) }
+        #expect(try OIDCClient.listener(for: []).redirectURI.absoluteString.hasPrefix("http://127.0.0.1:"))
+    }
+
     @Test func sha256AndPKCEFollowTheStandardVectors() throws {
         func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
         #expect(hex(SHA256.hash([])) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
