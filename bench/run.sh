@@ -35,10 +35,10 @@ wants() { [[ -z "$only" || ",$only," == *",$1,"* ]]; }
 # Sizes. The quick mode keeps every measurement but makes it small.
 if ((quick)); then
     rounds=1 sequential_calls=2000 concurrent_calls=4000 hol_calls=200 coalescing_callers=200
-    cli_rounds=1 cli_runs=40 footprint_calls=10000 logins=10 idle_seconds=5 activations=2
+    cli_rounds=2 cli_runs=20 footprint_calls=10000 logins=10 idle_seconds=5 activations=2
 else
     rounds=3 sequential_calls=20000 concurrent_calls=20000 hol_calls=500 coalescing_callers=200
-    cli_rounds=3 cli_runs=100 footprint_calls=100000 logins=50 idle_seconds=60 activations=5
+    cli_rounds=10 cli_runs=30 footprint_calls=100000 logins=50 idle_seconds=60 activations=5
 fi
 hol_delay=3
 
@@ -295,12 +295,12 @@ if wants coalesce; then
 fi
 
 # ---------------------------------------------------------------- 6: CLI, whole process
-# Rounds of hyperfine over all four commands, so a burst of load on this shared machine hits each
-# of them alike; the report pools the rounds' times.
+# Many short rounds of hyperfine over all four commands, so a burst of load on this shared
+# machine hits each of them alike; the report pools the rounds' times.
 if wants cli; then
     log "6: tessera vs oidc-token, $cli_rounds x $cli_runs runs each"
     for round in $(seq "$cli_rounds"); do
-        hyperfine --shell=none --warmup 10 --runs "$cli_runs" --export-json "$out/cli.r$round.json" \
+        hyperfine --shell=none --warmup 3 --runs "$cli_runs" --export-json "$out/cli.r$round.json" \
             --command-name "tessera token fast" "$bin/tessera token fast" \
             --command-name "oidc-token fast" "oidc-token fast" \
             --command-name "tessera --version" "$bin/tessera --version" \
