@@ -42,18 +42,16 @@ public enum TesseraMain {
             return 0
         }
         if let status = runFastPath(arguments) { return status }
-        let arguments = TokenCommand.normalizeVariableNames(TokenCommand.normalizeBearerFileArgument(arguments))
-        let command: any ParsableCommand
-        do {
-            command = try Tessera.parseAsRoot(arguments)
-        } catch {
-            return reportParseOutcome(error, arguments: arguments)
+        switch parse(arguments) {
+        case .finished(let status):
+            return status
+        case .command(let command, let arguments):
+            let outcome = ExitStatus()
+            Task.detached {
+                outcome.finish(await execute(command, arguments: arguments))
+            }
+            return outcome.wait()
         }
-        let outcome = ExitStatus()
-        Task.detached {
-            outcome.finish(await execute(command, arguments: arguments))
-        }
-        return outcome.wait()
     }
 
     /// What `tessera --version` prints: ArgumentParser's answer (a test keeps them equal), without
@@ -67,14 +65,25 @@ public enum TesseraMain {
     }
 
     public static func run(_ arguments: [String]) async -> Int32 {
-        let arguments = TokenCommand.normalizeVariableNames(TokenCommand.normalizeBearerFileArgument(arguments))
-        let command: any ParsableCommand
-        do {
-            command = try Tessera.parseAsRoot(arguments)
-        } catch {
-            return reportParseOutcome(error, arguments: arguments)
+        switch parse(arguments) {
+        case .finished(let status): status
+        case .command(let command, let arguments): await execute(command, arguments: arguments)
         }
-        return await execute(command, arguments: arguments)
+    }
+
+    private enum Parsed {
+        /// Help, version, a completion script or a usage error, already reported.
+        case finished(Int32)
+        case command(any ParsableCommand, arguments: [String])
+    }
+
+    private static func parse(_ arguments: [String]) -> Parsed {
+        let arguments = TokenCommand.normalizeVariableNames(TokenCommand.normalizeBearerFileArgument(arguments))
+        do {
+            return .command(try Tessera.parseAsRoot(arguments), arguments: arguments)
+        } catch {
+            return .finished(reportParseOutcome(error, arguments: arguments))
+        }
     }
 
     private static func execute(_ command: any ParsableCommand, arguments: [String]) async -> Int32 {
