@@ -80,6 +80,8 @@ extension Connection {
     public nonisolated func credentialsAndProcess(of sender: BusName) async throws(DBusError)
         -> (credentials: [String: Variant], process: ProcessHandle?)
     {
+        // The caller check (admitCallers) has usually just asked the same question for this sender.
+        if let vouched = await takeVouchedCredentials(of: sender) { return (vouched.credentials, vouched.process) }
         let reply = try await call(destination: .bus, path: "/org/freedesktop/DBus", interface: .bus,
                                    member: "GetConnectionCredentials", arguments: [.string(sender.rawValue)],
                                    timeout: .seconds(25), takingProcessFD: true)

@@ -70,7 +70,7 @@ extension Connection {
 
     /// Calls the bus daemon; `then` runs on the loop thread inside the dispatch of the answer, so
     /// it sees the answer in order with the signals around it (which a continuation would not).
-    func busCallOnLoop(_ member: MemberName, _ arguments: [DBusValue],
+    func busCallOnLoop(_ member: MemberName, _ arguments: [DBusValue], takingProcessFD: Bool = false,
                        then: @escaping @Sendable (isolated Connection, Result<[DBusValue], DBusError>) -> Void) {
         let message: Message
         do {
@@ -81,7 +81,7 @@ extension Connection {
         }
         let outgoing = message.releaseOwnership()
         defer { dbus_message_unref(outgoing.pointer) }
-        startCall(outgoing, PendingReply(), Self.milliseconds(.seconds(25)), onLoop: then)
+        startCall(outgoing, PendingReply(), Self.milliseconds(.seconds(25)), takingProcessFD: takingProcessFD, onLoop: then)
     }
 
     func startCall(_ message: CHandle, _ reply: PendingReply, _ milliseconds: Int32, takingProcessFD: Bool = false,

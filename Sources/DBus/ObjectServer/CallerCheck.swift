@@ -1,3 +1,4 @@
+import Posix
 import CDBus
 
 /// A method call that `Connection.admitCallers(ofUserID:refusing:)` turned away: what the refusal's
@@ -32,8 +33,19 @@ struct CallerCheck {
     /// Unique name → uid as the bus daemon said. Unique names are never reused on a bus, and an
     /// entry goes with its name's NameOwnerChanged, so the cache cannot outlive its connection.
     var known: [BusName: UInt32] = [:]
+    /// The whole `GetConnectionCredentials` answer the uid came from, kept until the service asks
+    /// for it (`takeVouchedCredentials`): a new caller then costs one trip to the bus daemon, not
+    /// two — for a one-shot client like `tessera token` that trip is most of the call's latency.
+    var vouched: [BusName: VouchedCredentials] = [:]
     /// Calls that arrived while their sender's uid was being asked, in arrival order.
     var waiting: [BusName: [HeldMessage]] = [:]
+}
+
+/// A `GetConnectionCredentials` answer held for the service, with the bus's `ProcessFD` if any
+/// (owned here; closed when the handle goes, if nobody took it).
+struct VouchedCredentials: Sendable {
+    let credentials: [String: Variant]
+    let process: ProcessHandle?
 }
 
 /// One reference to a received message, kept while a call waits for its caller's uid.
@@ -46,7 +58,7 @@ final class HeldMessage: Sendable {
 
 extension Connection {
     /// From now on, every method call to an object of this connection runs only for a caller
-    /// whose Unix uid (`GetConnectionUnixUser`, asked once per connection) is `userID`; any other
+    /// whose Unix uid (from `GetConnectionCredentials`, asked once per connection) is `userID`; any other
     /// is answered with `refusing`'s error before its arguments are read. Call it before exporting.
     public func admitCallers(ofUserID userID: UInt32,
                              refusing refusal: @escaping @Sendable (RefusedCall) -> any Error = RefusedCall.accessDenied)
@@ -58,7 +70,7 @@ extension Connection {
             try await busCall("AddMatch", [.string(MatchRule.nameOwnerChanged(of: nil).description)])
         }
         callerCheck = CallerCheck(userID: userID, refusal: refusal, known: callerCheck?.known ?? [:],
-                                  waiting: callerCheck?.waiting ?? [:])
+                                  vouched: callerCheck?.vouched ?? [:], waiting: callerCheck?.waiting ?? [:])
     }
 
     /// True when the call may run now. Otherwise it was refused, or is held until the bus says who
@@ -80,7 +92,7 @@ extension Connection {
             return false
         }
         callerCheck?.waiting[sender] = [held]
-        busCallOnLoop("GetConnectionUnixUser", [.string(sender.rawValue)]) { connection, result in
+        busCallOnLoop("GetConnectionCredentials", [.string(sender.rawValue)], takingProcessFD: true) { connection, result in
             connection.callerLookedUp(sender, result)
         }
         return false
@@ -89,9 +101,19 @@ extension Connection {
     /// Runs on the loop in message order, so a departure seen before this answer was an error
     /// answer (never cached), and one after it removes the entry.
     private func callerLookedUp(_ sender: BusName, _ result: Result<[DBusValue], DBusError>) {
+        let values = try? result.get()
+        // The ProcessFD (if the bus sent one) is owned from here on, whatever happens next.
+        var process: ProcessHandle?
+        if let values, values.count == 2, case .unixFD(let fd) = values[1] { process = ProcessHandle(takingOwnership: fd) }
         guard let held = callerCheck?.waiting.removeValue(forKey: sender), let check = callerCheck else { return }
-        let userID = try? result.get().decode(UInt32.self)
-        if let userID { callerCheck?.known[sender] = userID }
+        let credentials = values.flatMap { try? Array($0.prefix(1)).decode([String: Variant].self) }
+        let userID = try? credentials?["UnixUserID"]?.get(UInt32.self)
+        if let userID, let credentials {
+            callerCheck?.known[sender] = userID
+            if userID == check.userID {
+                callerCheck?.vouched[sender] = VouchedCredentials(credentials: credentials, process: process)
+            }
+        }
         for entry in held {
             let message = entry.message
             if userID == check.userID {
@@ -112,6 +134,13 @@ extension Connection {
     /// A caller left the bus: forget its uid.
     func forgetCaller(_ name: BusName) {
         callerCheck?.known[name] = nil
+        callerCheck?.vouched[name] = nil
+    }
+
+    /// The credentials the caller check was given for `sender`, once (the ProcessFD's owner moves
+    /// to the caller); nil when it holds none, e.g. no check is installed or they were taken.
+    func takeVouchedCredentials(of sender: BusName) -> VouchedCredentials? {
+        callerCheck?.vouched.removeValue(forKey: sender)
     }
 }
 

@@ -69,6 +69,10 @@ public enum CallerIdentity {
 
     // MARK: Flatpak
 
+    /// tesserad's own mount namespace, read once: it does not change while the service runs, and
+    /// every new caller is compared with it.
+    static let ownMountNamespace = Posix.readLink("/proc/self/ns/mnt")
+
     /// The Flatpak app id from `.flatpak-info` at the root of the process's own mount namespace.
     ///
     /// Why it can be believed: flatpak writes that file, read-only, onto the sandbox's tmpfs root
@@ -82,7 +86,7 @@ public enum CallerIdentity {
     /// stop: unsandboxed code of the user can build its own namespace with any `.flatpak-info`
     /// (bwrap needs no privilege) — such code is outside what Tessera can defend (README, Threat model).
     static func flatpak(of directory: ProcessDirectory) -> String? {
-        guard let theirs = directory.readLink("ns/mnt"), let ours = Posix.readLink("/proc/self/ns/mnt"),
+        guard let theirs = directory.readLink("ns/mnt"), let ours = ownMountNamespace,
               theirs != ours, flatpakInfoIsOnTmpfs(mountInfo: directory.read("mountinfo", maxBytes: maxMountInfo)),
               let root = directory.root(),
               let info = Posix.readTmpfsFile(".flatpak-info", in: root, maxBytes: maxFlatpakInfo) else { return nil }
