@@ -73,52 +73,44 @@ struct PolicyCommand: AsyncParsableCommand {
         }
     }
 
-    struct Allow: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "allow", abstract: "Always give a program the account's tokens.")
-
+    /// The two arguments `allow`, `deny` and `forget` share: an account and a program's key.
+    struct ApplicationRule: ParsableArguments {
         @Argument(help: ArgumentHelp("The account.", valueName: "account"))
         var account: String
         @Argument(help: ArgumentHelp("exe:/path, flatpak:ID, snap:NAME or an absolute path.", valueName: "application"))
         var application: String
 
         mutating func validate() throws { application = try PolicyCommand.applicationKey(application) }
+    }
+
+    struct Allow: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "allow", abstract: "Always give a program the account's tokens.")
+        @OptionGroup var rule: ApplicationRule
 
         func run() async throws {
-            try await AgentClient.connect().setApplicationPolicy(of: account, application: application, to: .allow)
-            StandardStream.output.line("\(account): \(application) allowed")
+            try await AgentClient.connect().setApplicationPolicy(of: rule.account, application: rule.application, to: .allow)
+            StandardStream.output.line("\(rule.account): \(rule.application) allowed")
         }
     }
 
     struct Deny: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "deny", abstract: "Never give a program the account's tokens.")
-
-        @Argument(help: ArgumentHelp("The account.", valueName: "account"))
-        var account: String
-        @Argument(help: ArgumentHelp("exe:/path, flatpak:ID, snap:NAME or an absolute path.", valueName: "application"))
-        var application: String
-
-        mutating func validate() throws { application = try PolicyCommand.applicationKey(application) }
+        @OptionGroup var rule: ApplicationRule
 
         func run() async throws {
-            try await AgentClient.connect().setApplicationPolicy(of: account, application: application, to: .deny)
-            StandardStream.output.line("\(account): \(application) denied")
+            try await AgentClient.connect().setApplicationPolicy(of: rule.account, application: rule.application, to: .deny)
+            StandardStream.output.line("\(rule.account): \(rule.application) denied")
         }
     }
 
     struct Forget: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "forget", abstract: "Drop a program's rule; it gets the account's default again.")
-
-        @Argument(help: ArgumentHelp("The account.", valueName: "account"))
-        var account: String
-        @Argument(help: ArgumentHelp("exe:/path, flatpak:ID, snap:NAME or an absolute path.", valueName: "application"))
-        var application: String
-
-        mutating func validate() throws { application = try PolicyCommand.applicationKey(application) }
+        @OptionGroup var rule: ApplicationRule
 
         func run() async throws {
-            try await AgentClient.connect().forgetApplication(of: account, application: application)
-            StandardStream.output.line("\(account): the rule for \(application) is gone")
+            try await AgentClient.connect().forgetApplication(of: rule.account, application: rule.application)
+            StandardStream.output.line("\(rule.account): the rule for \(rule.application) is gone")
         }
     }
 }
