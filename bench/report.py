@@ -185,16 +185,22 @@ def main(source, target):
         say("")
 
     # ------------------------------------------------------------------ memory
-    start, after_calls, after_logins = (fields(raw.get(k)) for k in ("memory.start", "memory.after_calls", "memory.after_logins"))
+    start, warm, after_calls, after_logins = (fields(raw.get(k)) for k in
+                                              ("memory.start", "memory.warm", "memory.after_calls", "memory.after_logins"))
     calls, logins, oidc_memory = fields(raw.get("memory.calls")), fields(raw.get("memory.logins")), fields(raw.get("memory.oidc_agent"))
     if start:
-        growth = after_calls["rss_kb"] - start["rss_kb"] if after_calls else None
+        # Growth is counted from after the warm-up calls (first keyring read and refresh), when measured.
+        base = warm or start
+        growth = after_calls["rss_kb"] - base["rss_kb"] if after_calls else None
         say("## tesserad memory (`/proc/PID/smaps_rollup`)")
         say("")
         say("| | RSS | PSS | threads |")
         say("|---|---|---|---|")
         say(f"| at start (fresh process, accounts in the keyring, after its first reply) | {mib(start.get('rss_kb'))} | "
             f"{mib(start.get('pss_kb'))} | {start.get('threads', 0):.0f} |")
+        if warm:
+            say(f"| after its first 1000 GetToken calls (keyring read, one refresh: libsecret and libcurl loaded) | "
+                f"{mib(warm.get('rss_kb'))} | {mib(warm.get('pss_kb'))} | {warm.get('threads', 0):.0f} |")
         if after_calls:
             say(f"| after {calls.get('calls', 0):.0f} cached GetToken calls (4 clients, {calls.get('calls_per_s', 0):.0f} "
                 f"calls/s, {calls.get('errors', 0):.0f} errors) | {mib(after_calls.get('rss_kb'))} | "
@@ -207,8 +213,8 @@ def main(source, target):
             say(f"| oidc-agent's daemon, for comparison | {mib(oidc_memory.get('rss_kb'))} | {mib(oidc_memory.get('pss_kb'))} | "
                 f"{oidc_memory.get('threads', 0):.0f} |")
         say("")
-        say(f"\"No growth\" allows {GROWTH_TOLERANCE_KB // 1024} MiB (the first calls touch some allocator pages; a leak "
-            "grows with the call count).")
+        say(f"\"No growth\" allows {GROWTH_TOLERANCE_KB // 1024} MiB, counted from after the first 1000 calls (the first "
+            "call loads libsecret and libcurl and touches allocator pages once; a leak grows with the call count).")
         say("")
         goals.append(("tesserad RSS at start", "≤ 15 MiB", f"{mib(start['rss_kb'])} (PSS {mib(start.get('pss_kb'))})",
                       verdict(start["rss_kb"] <= 15 * 1024)))
