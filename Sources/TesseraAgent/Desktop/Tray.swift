@@ -36,6 +36,9 @@ public final class Tray: Sendable {
         var revision: UInt32 = 1
         var tasks: [Task<Void, Never>] = []
         var stopped = false
+        /// False until the first refresh: the accounts' login state is read from the keyring only
+        /// once something shows the tray (see `start()`).
+        var read = false
 
         init() { menu = TrayMenu(accounts: [], ids: &ids, revision: 1) }
 
@@ -69,7 +72,10 @@ public final class Tray: Sendable {
     /// Exports the item and its menu and starts watching for a tray host. Problems are logged, never
     /// fatal: the tray is a convenience and the service works without it.
     public func start() async {
-        await refresh()
+        // No keyring read here: the login states are read when a tray host registers the icon, when
+        // the menu is first asked for, or when the accounts change. A service that only hands out
+        // tokens (no panel, as on a server or in a script's session) then never loads the keyring
+        // library's pages for the tray — about 3 MiB of its resident memory at start.
         do {
             try await connection.export(itemInterface(), at: Self.itemPath)
             try await connection.export(menuInterface(), at: Self.menuPath)
@@ -136,6 +142,7 @@ public final class Tray: Sendable {
     // MARK: Watcher
 
     private func register() async {
+        await readIfNeverRead()
         do {
             // Registering our unique name: every watcher then looks for the item at /StatusNotifierItem.
             _ = try await connection.call(destination: Self.watcherName, path: Self.watcherPath,
@@ -151,6 +158,7 @@ public final class Tray: Sendable {
 
     /// Re-reads the accounts and tells the host what changed.
     func refresh() async {
+        state.withLock { $0.read = true }
         let accounts = await agent.listAccounts().map { status in
             TrayAccount(name: status.account.name,
                         state: status.loggedIn.map { $0 ? .loggedIn : .loginRequired } ?? .unknown)
@@ -180,6 +188,11 @@ public final class Tray: Sendable {
             // Not exported yet (the first refresh) or the bus is gone: nothing to tell.
             logger.debug("tray change not signalled: \(error)")
         }
+    }
+
+    /// The first read, for a host or client asking before anything else refreshed the tray.
+    func readIfNeverRead() async {
+        if !state.withLock({ $0.read }) { await refresh() }
     }
 
     var snapshot: (accounts: [TrayAccount], menu: TrayMenu, status: Status) {

@@ -74,6 +74,7 @@ extension Tray {
                                           Argument("propertyNames", "as")],
                     outputs: [Argument("revision", "u"), Argument("layout", "(ia{sv}av)")]) { [self] call in
             let (parent, depth, names) = try call.arguments.decode(Int32.self, Int32.self, [String].self)
+            await readIfNeverRead()
             let menu = snapshot.menu
             return [.uint32(menu.revision), try menu.layout(parent: parent, depth: depth, propertyNames: names)]
         }
@@ -112,6 +113,7 @@ extension Tray {
             return [.array(of: "i", unknown)]
         }
         menu.method("AboutToShow", inputs: [Argument("id", "i")], outputs: [Argument("needUpdate", "b")]) { [self] _ in
+            await readIfNeverRead()
             aboutToShow()
             return [.bool(false)]
         }
