@@ -32,41 +32,11 @@ public final class ConsentDesktop {
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dmenu)
         try "[global]\n    dmenu = \(dmenu)\n".write(toFile: "\(root)/dunstrc", atomically: true, encoding: .utf8)
 
-        let displayFile = "\(root)/display"
-        xvfb = try BackgroundProcess("Xvfb", ["-displayfd", "1", "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-                                     logPath: displayFile)
-        var display = ""
         let deadline = ContinuousClock.now + .seconds(10)
-        while true {
-            if let number = xvfb.log().split(separator: "\n").first(where: { Int($0) != nil }) { display = ":\(number)"; break }
-            guard xvfb.isRunning, ContinuousClock.now < deadline else { throw TestSupportError.failed("Xvfb did not start: \(xvfb.log())") }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        let socket = "\(root)/bus"
-        try """
-            <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
-             "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-            <busconfig>
-              <type>session</type>
-              <listen>unix:path=\(socket)</listen>
-              <policy context="default">
-                <allow send_destination="*" eavesdrop="true"/>
-                <allow eavesdrop="true"/>
-                <allow own="*"/>
-              </policy>
-            </busconfig>
-            """.write(toFile: "\(root)/bus.conf", atomically: true, encoding: .utf8)
-        environment = [
-            "DISPLAY": display, "DBUS_SESSION_BUS_ADDRESS": "unix:path=\(socket)", "HOME": home,
-            "XDG_RUNTIME_DIR": runtime, "XDG_CONFIG_HOME": "\(home)/.config", "XDG_CACHE_HOME": "\(home)/.cache",
-            "XDG_DATA_HOME": "\(home)/.local/share", "NO_AT_BRIDGE": "1",
-        ]
-        bus = try BackgroundProcess("dbus-daemon", ["--config-file=\(root)/bus.conf", "--nofork", "--nopidfile"],
-                                    environment: environment, logPath: "\(root)/bus.log")
-        while !FileManager.default.fileExists(atPath: socket) {
-            guard bus.isRunning, ContinuousClock.now < deadline else { throw TestSupportError.failed("dbus-daemon did not start: \(bus.log())") }
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        let display: String
+        (xvfb, display) = try await DesktopParts.startXvfb(root: root, until: deadline)
+        environment = DesktopParts.environment(root: root, display: display)
+        bus = try await DesktopParts.startBus(root: root, environment: environment, until: deadline)
         keyringPID = try await KeyringSession.startKeyring(environment: environment, logPath: "\(root)/keyring.log")
         if notifications {
             let dunst = try BackgroundProcess("dunst", ["-config", "\(root)/dunstrc"], environment: environment,
@@ -100,20 +70,9 @@ public final class ConsentDesktop {
         return Int(output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
     }
 
-    /// For processes that are not our children (the daemonized keyring): SIGTERM, then wait.
-    private static func terminate(_ pid: Int32) {
-        kill(pid, SIGTERM)
-        for _ in 0..<100 {
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")"), !stat[close...].hasPrefix(") Z") else { return }
-            usleep(10_000)
-        }
-        kill(pid, SIGKILL)
-    }
-
     deinit {
         dunst?.stop()
-        if let keyringPID { Self.terminate(keyringPID) }
+        if let keyringPID { DesktopParts.terminate(keyringPID) }
         bus.stop(signal: SIGKILL)
         xvfb.stop()
     }

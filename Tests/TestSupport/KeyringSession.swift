@@ -104,19 +104,11 @@ public final class KeyringSession {
             environment: environment, timeout: .seconds(10))
     }
 
-    /// A reparented daemon is never reaped here (PID 1 does not), so a zombie counts as gone.
-    private static func isAlive(_ pid: Int32) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return false }
-        return !stat[close...].hasPrefix(") Z")
-    }
-
     deinit {
         if let keyringPID {
             kill(keyringPID, SIGTERM)
             // Not our child (it daemonized), so it cannot be waited for; give it a moment.
-            for _ in 0..<100 where Self.isAlive(keyringPID) { usleep(10_000) }
+            for _ in 0..<100 where DesktopParts.isAlive(keyringPID) { usleep(10_000) }
         }
         // dbus-daemon was seen to ignore SIGTERM here; a throw-away bus has nothing to flush.
         bus.stop(signal: SIGKILL)

@@ -34,50 +34,12 @@ public final class TrayDesktop {
         try Self.panelConfig.write(toFile: "\(config)/xfce4/xfconf/xfce-perchannel-xml/xfce4-panel.xml",
                                    atomically: true, encoding: .utf8)
 
-        let displayFile = "\(root)/display"
-        _ = FileManager.default.createFile(atPath: displayFile, contents: nil)
-        // -displayfd writes the display number it took to fd 1, which is the log file here.
-        xvfb = try BackgroundProcess("Xvfb", ["-displayfd", "1", "-screen", "0", "\(width)x\(height)x24", "-nolisten", "tcp"],
-                                     logPath: displayFile)
-        var display = ""
         let deadline = ContinuousClock.now + .seconds(10)
-        while true {
-            if let number = xvfb.log().split(separator: "\n").first(where: { Int($0) != nil }) { display = ":\(number)"; break }
-            guard xvfb.isRunning, ContinuousClock.now < deadline else {
-                throw TestSupportError.failed("Xvfb did not start: \(xvfb.log())")
-            }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-
-        let socket = "\(root)/bus"
-        let busConfig = """
-            <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
-             "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-            <busconfig>
-              <type>session</type>
-              <listen>unix:path=\(socket)</listen>
-              <servicedir>\(services)</servicedir>
-              <policy context="default">
-                <allow send_destination="*" eavesdrop="true"/>
-                <allow eavesdrop="true"/>
-                <allow own="*"/>
-              </policy>
-            </busconfig>
-            """
-        try busConfig.write(toFile: "\(root)/bus.conf", atomically: true, encoding: .utf8)
-        environment = [
-            "DISPLAY": display, "DBUS_SESSION_BUS_ADDRESS": "unix:path=\(socket)", "HOME": home,
-            "XDG_RUNTIME_DIR": runtime, "XDG_CONFIG_HOME": config, "XDG_CACHE_HOME": "\(home)/.cache",
-            "XDG_DATA_HOME": "\(home)/.local/share", "NO_AT_BRIDGE": "1",
-        ]
-        bus = try BackgroundProcess("dbus-daemon", ["--config-file=\(root)/bus.conf", "--nofork", "--nopidfile"],
-                                    environment: environment, logPath: "\(root)/bus.log")
-        while !FileManager.default.fileExists(atPath: socket) {
-            guard bus.isRunning, ContinuousClock.now < deadline else {
-                throw TestSupportError.failed("dbus-daemon did not start: \(bus.log())")
-            }
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        let display: String
+        (xvfb, display) = try await DesktopParts.startXvfb(root: root, until: deadline)  // 1024×768: `width`, `height`
+        environment = DesktopParts.environment(root: root, display: display)
+        bus = try await DesktopParts.startBus(root: root, settings: ["<servicedir>\(services)</servicedir>"],
+                                              environment: environment, until: deadline)
         keyringPID = try await KeyringSession.startKeyring(environment: environment, logPath: "\(root)/keyring.log")
         try await startPanel()
     }
@@ -176,28 +138,16 @@ public final class TrayDesktop {
     public func shutDown() async {
         panel?.stop()
         panel = nil
-        if let xfconfd = await owner(of: "org.xfce.Xfconf") { Self.terminate(xfconfd) }
-        if let keyringPID { Self.terminate(keyringPID) }
+        if let xfconfd = await owner(of: "org.xfce.Xfconf") { DesktopParts.terminate(xfconfd) }
+        if let keyringPID { DesktopParts.terminate(keyringPID) }
         keyringPID = nil
         bus.stop(signal: SIGKILL)
         xvfb.stop()
     }
 
-    /// For processes that are not our children (daemonized or bus-activated): SIGTERM, then wait
-    /// until gone or a zombie (PID 1 here does not reap orphans).
-    private static func terminate(_ pid: Int32) {
-        kill(pid, SIGTERM)
-        for _ in 0..<100 {
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")"), !stat[close...].hasPrefix(") Z") else { return }
-            usleep(10_000)
-        }
-        kill(pid, SIGKILL)
-    }
-
     deinit {
         panel?.stop()
-        if let keyringPID { Self.terminate(keyringPID) }
+        if let keyringPID { DesktopParts.terminate(keyringPID) }
         bus.stop(signal: SIGKILL)
         xvfb.stop()
         try? FileManager.default.removeItem(atPath: root)
