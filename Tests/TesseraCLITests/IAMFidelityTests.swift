@@ -75,10 +75,7 @@ import TestSupport
         try await IAMPageTests.login("wlcg", at: provider)
         #expect(try await CLI.run(["token", "wlcg"]).status == 0)
 
-        let directory = try makeTemporaryDirectory("iam-expired-monitor")
-        let monitor = try BackgroundProcess(
-            "dbus-monitor", ["--session", "interface='org.freedesktop.Notifications'", "interface='io.tessera.Agent1'"],
-            logPath: "\(directory)/monitor.log")
+        let monitor = try IAMPageTests.notificationMonitor("iam-expired-monitor")
         defer { monitor.stop() }
         try await Task.sleep(for: .seconds(5))
         _ = try await Command.run("dunstctl", ["close-all"])

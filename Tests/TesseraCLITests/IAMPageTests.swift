@@ -198,10 +198,7 @@ import TestSupport
         try await Self.login("lapsed", at: provider)
         #expect(try await CLI.run(["token", "lapsed"]).status == 0)
 
-        let directory = try makeTemporaryDirectory("expired-monitor")
-        let monitor = try BackgroundProcess(
-            "dbus-monitor", ["--session", "interface='org.freedesktop.Notifications'", "interface='io.tessera.Agent1'"],
-            logPath: "\(directory)/monitor.log")
+        let monitor = try Self.notificationMonitor("expired-monitor")
         defer { monitor.stop() }
         try await Task.sleep(for: .seconds(5))
         _ = try await Command.run("dunstctl", ["close-all"])
@@ -209,27 +206,17 @@ import TestSupport
         let refused = try await CLI.run(["token", "lapsed", "--force"])
         #expect(refused.status == 3, "\(refused)")
         #expect(refused.stderr.contains("tessera login lapsed"), "\(refused)")
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline && !monitor.log().contains("Log in to lapsed again") {
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        let log = monitor.log()
-        #expect(log.contains("member=LoginRequired"), "\(log.suffix(2000))")
-        #expect(log.contains("Log in to lapsed again") && log.contains("string \"Log in\""), "\(log.suffix(2000))")
-        let lookup = try await Command.run("secret-tool", ["lookup", "account", "lapsed", "kind", "refresh_token"])
-        #expect(lookup.stdout.isEmpty, "the dead refresh token was deleted")
+        // LoginRequired, the notification, the deleted refresh token, its "Log in" action, the
+        // device flow `tessera login` picks up, a token again.
+        try await IAMFidelityTests.expectLoginExpiredFlow(monitor: monitor, account: "lapsed", provider: provider, agent: agent)
+    }
 
-        // The notification's "Log in" action starts the device flow; its code is shown.
-        #expect(try await Command.run("dunstctl", ["action", "0"]).succeeded)
-        let started = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < started && !monitor.log().contains("Enter the code") {
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        #expect(monitor.log().contains("Enter the code"), "the login notification follows the action")
-        // `tessera login` joins the flow the action started and finishes it.
-        try await Self.login("lapsed", at: provider)
-        #expect(try await CLI.run(["token", "lapsed"]).status == 0)
-        #expect(agent.log.contains("\"Log in\" chosen on the notification for lapsed"), "\(agent.log.suffix(2000))")
+    /// dbus-monitor on the test session: notifications and the agent's signals.
+    static func notificationMonitor(_ stem: String) throws -> BackgroundProcess {
+        let directory = try makeTemporaryDirectory(stem)
+        return try BackgroundProcess(
+            "dbus-monitor", ["--session", "interface='org.freedesktop.Notifications'", "interface='io.tessera.Agent1'"],
+            logPath: "\(directory)/monitor.log")
     }
 
     /// The IAM page's commands in order against the provider in IAM mode: a provider entry with
