@@ -92,19 +92,24 @@ import Testing
 
     // MARK: Revoke, RemoveAccount
 
-    @Test func noTokenAfterRevoke() async throws {
+    /// Eight callers hammer GetToken for the account while `method` (Revoke, RemoveAccount) runs
+    /// on it; every outcome, with the phase it was sent in (0 before, 2 after the call's reply).
+    static func hammer(during method: String) async throws -> (AgentWorld, [Outcome]) {
         let world = try await Self.ready()
         let race = Race()
         let account = world.account
         let callers = try await Self.startCallers(8, race, account: { account })
         try await Self.letRun(race)
         race.advance()
-        try await world.check("Revoke", world.account, "{}")
+        try await world.check(method, world.account, "{}")
         race.advance()
         try await Self.letRun(race)
         await Self.stop(race, callers)
+        return (world, race.all)
+    }
 
-        let outcomes = race.all
+    @Test func noTokenAfterRevoke() async throws {
+        let (world, outcomes) = try await Self.hammer(during: "Revoke")
         #expect(outcomes.filter { $0.sentIn == 0 }.allSatisfy { $0.reply != nil })
         let after = outcomes.filter { $0.sentIn >= 2 }
         #expect(after.count >= 100)
@@ -115,18 +120,8 @@ import Testing
     }
 
     @Test func noTokenAfterRemoveAccount() async throws {
-        let world = try await Self.ready()
-        let race = Race()
-        let account = world.account
-        let callers = try await Self.startCallers(8, race, account: { account })
-        try await Self.letRun(race)
-        race.advance()
-        try await world.check("RemoveAccount", world.account, "{}")
-        race.advance()
-        try await Self.letRun(race)
-        await Self.stop(race, callers)
-
-        let after = race.all.filter { $0.sentIn >= 2 }
+        let (world, outcomes) = try await Self.hammer(during: "RemoveAccount")
+        let after = outcomes.filter { $0.sentIn >= 2 }
         #expect(after.count >= 100)
         #expect(after.allSatisfy { $0.reply == nil && $0.errorName == "NoSuchAccount" },
                 "\(after.filter { $0.reply != nil }.count) of \(after.count) calls sent after RemoveAccount got a token")
