@@ -26,6 +26,31 @@ public final class LibSecretStore: SecretStore {
         // limit the spares (at most two, GLib's default) stay parked instead. Process-wide; GLib
         // is only here for libsecret.
         g_thread_pool_set_max_idle_time(0)
+        Self.registerEnumTypes()
+    }
+
+    /// libsecret 0.20 (Debian 12) registers its enum GTypes without a once-guard: its generated
+    /// `*_get_type` reads a static, and if it is 0 registers the type and stores the result. Two
+    /// threads making their first keyring call at the same moment both register; the loser gets
+    /// G_TYPE_INVALID and stores it, and from then on every schema built in the process has
+    /// attributes of invalid type ("cannot register existing type 'SecretSchemaAttributeType'"),
+    /// so every store fails without a GError until tesserad restarts. Registering them all here,
+    /// before any worker runs a job, closes that window; a `static let` runs it once per process.
+    private static let enumTypes: [GType] = [
+        secret_schema_attribute_type_get_type(), secret_schema_flags_get_type(), secret_schema_type_get_type(),
+        secret_search_flags_get_type(), secret_service_flags_get_type(), secret_collection_flags_get_type(),
+        secret_collection_create_flags_get_type(), secret_item_flags_get_type(),
+        secret_item_create_flags_get_type(), secret_backend_flags_get_type(), secret_error_get_type(),
+    ]
+
+    private static func registerEnumTypes() { _ = enumTypes }
+
+    /// The names of libsecret's enum types the GLib type system does not know yet. Looking them
+    /// up registers nothing, so a fresh process can check that creating a store registered them.
+    public static func unregisteredEnumTypes() -> [String] {
+        ["SecretSchemaAttributeType", "SecretSchemaFlags", "SecretSearchFlags", "SecretServiceFlags",
+         "SecretCollectionFlags", "SecretItemFlags", "SecretError"]
+            .filter { g_type_from_name($0) == 0 }
     }
 
     /// Fails for a value libsecret cannot keep intact: empty or containing a NUL character.

@@ -8,6 +8,8 @@
 //   keyring-probe [--timeout SECONDS] delete-all ACCOUNT
 //   keyring-probe [--timeout SECONDS] list
 //   keyring-probe [--timeout SECONDS] STEP + STEP ...           (several steps, one store)
+//   keyring-probe enum-types                  (after creating a store, before any keyring call:
+//                                              `ok` if libsecret's enum types are registered)
 //
 // Prints `ok [value]` or `error <case>: <message>` per step on stdout; exits 1 if any step failed, 2 on misuse.
 import Foundation
@@ -68,6 +70,9 @@ for step in steps {
             guard operands.count == 1 else { usage() }
             try await store.deleteAll(account: operands[0])
             print("ok")
+        case "enum-types":
+            let missing = LibSecretStore.unregisteredEnumTypes()
+            print(missing.isEmpty ? "ok" : "missing \(missing.joined(separator: " "))")
         case "list":
             let keys = try await store.accountsWithSecrets()
             print((["ok"] + keys.map { "\($0.account)|\($0.issuer)|\($0.kind.rawValue)" }).joined(separator: " "))

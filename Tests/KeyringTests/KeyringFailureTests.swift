@@ -122,4 +122,13 @@ import TestSupport
         #expect(run.elapsed < .seconds(6), "took \(run.elapsed)")
         #expect(try await secretToolAccounts(session) == ["alice", "bob"])
     }
+
+    /// libsecret 0.20 registers its enum types without a once-guard, so two workers making the
+    /// process's first keyring calls at the same moment could leave every later store failing
+    /// with no GError (seen in CI as "the Secret Service did not store the item"). A fresh
+    /// process (the probe) shows that creating a store registers them before any call runs.
+    @Test func creatingAStoreRegistersLibsecretsEnumTypesBeforeAnyKeyringCall() async throws {
+        let result = try await Command.run(try Self.probePath(), ["enum-types"], timeout: .seconds(20))
+        #expect(result.stdout == "ok\n", "\(result.stdout)\(result.stderr)")
+    }
 }
