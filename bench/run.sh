@@ -9,7 +9,9 @@
 # Environment: BENCH_QUICK=1 (fewer calls, 5 s idle; written to bench/out/RESULTS-quick.md),
 # BENCH_ONLY=SECTION,... (only those sections: seq clients hol coalesce cli memory idle activation;
 # written to bench/out/RESULTS-partial.md), BENCH_BIN (directory of the release
-# tesserad and tessera; default: SwiftPM's release bin path for $SWIFTFLAGS), SWIFT, SWIFTFLAGS.
+# tesserad and tessera; default: SwiftPM's release bin path for $SWIFTFLAGS), SWIFT, SWIFTFLAGS,
+# BENCH_EXPLORE=CMD (after set-up, run CMD in the bench's session instead of measuring: for
+# profiling by hand; it sees BIN, OIDC_SOCK and the session's bus, and both agents hold `fast`).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -214,6 +216,12 @@ floor_call=(--dest "$floor_name" --path /io/tessera/Bench1 --iface io.tessera.Be
 floor_pid=$!
 pids+=($floor_pid)
 wait_for_name "$floor_name"
+
+if [[ -n "${BENCH_EXPLORE:-}" ]]; then
+    log "set-up done; running $BENCH_EXPLORE"
+    BIN=$bin bash -c "$BENCH_EXPLORE"
+    exit
+fi
 
 # CPU time (user + system, all threads) a process spent, in microseconds: latency on this shared
 # machine is noisy, the server's CPU per call much less so.
