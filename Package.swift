@@ -22,7 +22,9 @@ let package = Package(
     targets: [
         // C libraries, found through pkg-config; the shims only hold what Swift cannot import.
         .systemLibrary(name: "CDBus", pkgConfig: "dbus-1", providers: [.apt(["libdbus-1-dev"])]),
-        .systemLibrary(name: "CLibSecret", pkgConfig: "libsecret-1", providers: [.apt(["libsecret-1-dev"])]),
+        // libsecret-1.so.0 (libsecret-1-0), dlopened on the first keyring call: not linked, so GLib,
+        // GObject and GIO are not mapped into every tesserad at exec (Sources/CLibSecret/include/clibsecret.h).
+        .target(name: "CLibSecret"),
         // libcurl (headers from libcurl4-openssl-dev), dlopened on the first request: not linked,
         // so tesserad starts without it and its ~25 libraries (Sources/CCurl/include/ccurl.h).
         .target(name: "CCurl"),
@@ -100,7 +102,11 @@ let package = Package(
         .testTarget(name: "DBusTests", dependencies: ["DBus", "TestSupport"], swiftSettings: strict),
         // Runs one keyring operation in a child process on another bus (see its header comment).
         .executableTarget(name: "keyring-probe", dependencies: ["Keyring", "Secrets"], path: "Tests/KeyringProbe", swiftSettings: strict),
-        .testTarget(name: "KeyringTests", dependencies: ["Keyring", "Secrets", "TestSupport"], swiftSettings: strict),
+        // libsecret's real headers (and libraries), for KeyringTests to check CLibSecret's hand-declared ABI.
+        .systemLibrary(name: "CLibSecretHeaders", path: "Tests/CLibSecretHeaders", pkgConfig: "libsecret-1",
+                       providers: [.apt(["libsecret-1-dev"])]),
+        .testTarget(name: "KeyringTests", dependencies: ["Keyring", "Secrets", "TestSupport", "CLibSecret", "CLibSecretHeaders"],
+                    swiftSettings: strict),
         .testTarget(name: "OIDCAgentProtocolTests", dependencies: ["OIDCAgentProtocol", "Secrets", "TestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "QRCodeTests", dependencies: ["QRCode"], swiftSettings: strict),

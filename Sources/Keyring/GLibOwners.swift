@@ -1,16 +1,17 @@
 import CLibSecret
 
 // Small owning wrappers over the GLib/libsecret objects one keyring call needs. Each one is
-// created, used and released on the worker thread that runs the call.
+// created, used and released on the worker thread that runs the call, after
+// `LibSecretStore.loadLibrary()` succeeded there.
 
 /// Turns a `GError **` out-parameter into a thrown `KeyringError`, freeing the GError at once.
 func withGError<Result>(
-    _ body: (UnsafeMutablePointer<UnsafeMutablePointer<GError>?>) -> Result
+    _ body: (UnsafeMutablePointer<UnsafeMutablePointer<tessera_gerror>?>) -> Result
 ) throws(KeyringError) -> Result {
-    var error: UnsafeMutablePointer<GError>?
+    var error: UnsafeMutablePointer<tessera_gerror>?
     let result = body(&error)
     if let error {
-        defer { g_error_free(error) }
+        defer { tessera_gerror_free(error) }
         throw KeyringError(error)
     }
     return result
@@ -21,34 +22,41 @@ final class AttributeTable {
     let table: OpaquePointer
 
     init(_ pairs: [(String, String)]) {
-        table = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free)
-        for (key, value) in pairs { g_hash_table_insert(table, g_strdup(key), g_strdup(value)) }
+        table = tessera_gtable_new_strings()
+        for (key, value) in pairs { tessera_gtable_insert(table, key, value) }
     }
 
     /// Adopts a table libsecret returned with transfer full.
     init(takingOwnership table: OpaquePointer) { self.table = table }
 
     subscript(key: String) -> String? {
-        guard let value = g_hash_table_lookup(table, key) else { return nil }
-        return String(cString: value.assumingMemoryBound(to: CChar.self))
+        tessera_gtable_lookup(table, key).map { String(cString: $0) }
     }
 
-    deinit { g_hash_table_unref(table) }
+    deinit { tessera_gtable_unref(table) }
 }
 
-/// The `io.tessera.Secret` schema, built with `secret_schema_newv`.
+/// A libsecret schema, built with `secret_schema_newv`.
 final class Schema {
-    let schema: UnsafeMutablePointer<SecretSchema>
+    enum AttributeType {
+        case string, integer
 
-    init(name: String, attributes: KeyValuePairs<String, SecretSchemaAttributeType>) {
-        // The table maps attribute names to GINT_TO_POINTER(type); STRING is 0, i.e. NULL.
-        let types = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, nil)
-        defer { g_hash_table_unref(types) }
-        for (key, type) in attributes {
-            g_hash_table_insert(types, g_strdup(key), UnsafeMutableRawPointer(bitPattern: Int(type.rawValue)))
+        var raw: Int32 {
+            switch self {
+            case .string: TESSERA_SECRET_ATTRIBUTE_STRING
+            case .integer: TESSERA_SECRET_ATTRIBUTE_INTEGER
+            }
         }
-        schema = secret_schema_newv(name, SECRET_SCHEMA_NONE, types)
     }
 
-    deinit { secret_schema_unref(schema) }
+    let schema: OpaquePointer
+
+    init(name: String, attributes: KeyValuePairs<String, AttributeType>) {
+        let types = tessera_secret_schema_types_new()
+        defer { tessera_gtable_unref(types) }
+        for (key, type) in attributes { tessera_secret_schema_types_insert(types, key, type.raw) }
+        schema = tessera_secret_schema_newv(name, types)
+    }
+
+    deinit { tessera_secret_schema_unref(schema) }
 }

@@ -21,36 +21,38 @@ public final class LibSecretStore: SecretStore {
     public init(timeout: Duration = .seconds(10), threads: Int = 4) {
         self.timeout = timeout
         workers = BlockingWorkers(threads: max(1, threads), name: "tessera-keyring")
-        // libsecret's GTasks run on GLib's thread pool, whose spare workers wait 15 s for work and
-        // then retire: one wake-up of an idle service after every keyring call. With no time
-        // limit the spares (at most two, GLib's default) stay parked instead. Process-wide; GLib
-        // is only here for libsecret.
-        g_thread_pool_set_max_idle_time(0)
-        Self.registerEnumTypes()
     }
 
-    /// libsecret 0.20 (Debian 12) registers its enum GTypes without a once-guard: its generated
-    /// `*_get_type` reads a static, and if it is 0 registers the type and stores the result. Two
-    /// threads making their first keyring call at the same moment both register; the loser gets
-    /// G_TYPE_INVALID and stores it, and from then on every schema built in the process has
-    /// attributes of invalid type ("cannot register existing type 'SecretSchemaAttributeType'"),
-    /// so every store fails without a GError until tesserad restarts. Registering them all here,
-    /// before any worker runs a job, closes that window; a `static let` runs it once per process.
-    private static let enumTypes: [GType] = [
-        secret_schema_attribute_type_get_type(), secret_schema_flags_get_type(), secret_schema_type_get_type(),
-        secret_search_flags_get_type(), secret_service_flags_get_type(), secret_collection_flags_get_type(),
-        secret_collection_create_flags_get_type(), secret_item_flags_get_type(),
-        secret_item_create_flags_get_type(), secret_backend_flags_get_type(), secret_error_get_type(),
-    ]
+    /// The library `loadLibrary` opens.
+    public static let libraryName = "libsecret-1.so.0"
 
-    private static func registerEnumTypes() { _ = enumTypes }
+    /// Loads libsecret (and GLib, GObject, GIO with it) on the first keyring call, not at exec:
+    /// a service answering cached tokens may not touch the keyring for a long while, and the
+    /// libraries were 2 MiB of tesserad's memory at start. Once per process; later calls give the
+    /// first outcome, whatever they name. The loader also registers libsecret's enum GTypes before
+    /// any call can run: libsecret 0.20 (Debian 12) registers them without a once-guard, its
+    /// generated `*_get_type` reads a static and, if it is 0, registers the type and stores the
+    /// result. Two threads making their first keyring call at the same moment both register; the
+    /// loser gets G_TYPE_INVALID and stores it, and from then on every schema built in the process
+    /// has attributes of invalid type ("cannot register existing type 'SecretSchemaAttributeType'"),
+    /// so every store fails without a GError until tesserad restarts.
+    ///
+    /// Every keyring call runs this first, on its worker thread (a `dlopen` does not belong on the
+    /// caller's). A missing library is `.unavailable`, like a missing Secret Service.
+    /// - Parameter library: tests name a library that does not exist.
+    public static func loadLibrary(named library: String = libraryName) throws(KeyringError) {
+        if let failure = tessera_secret_load(library) {
+            throw .unavailable(String(cString: failure))
+        }
+    }
 
-    /// The names of libsecret's enum types the GLib type system does not know yet. Looking them
-    /// up registers nothing, so a fresh process can check that creating a store registered them.
+    /// The names of libsecret's enum types the GLib type system does not know yet (all of them
+    /// when libsecret cannot be opened). Looking them up registers nothing, so a fresh process can
+    /// check that `loadLibrary` registered them.
     public static func unregisteredEnumTypes() -> [String] {
         ["SecretSchemaAttributeType", "SecretSchemaFlags", "SecretSearchFlags", "SecretServiceFlags",
          "SecretCollectionFlags", "SecretItemFlags", "SecretError"]
-            .filter { g_type_from_name($0) == 0 }
+            .filter { tessera_secret_type_is_registered(libraryName, $0) != 1 }
     }
 
     /// Fails for a value libsecret cannot keep intact: empty or containing a NUL character.
@@ -59,12 +61,13 @@ public final class LibSecretStore: SecretStore {
         guard !secret.isEmpty else { throw .invalidArgument("a secret cannot be empty") }
         guard !secret.containsNUL else { throw .invalidArgument("a secret cannot contain a NUL character") }
         try await workers.run(timeout: timeout) { () throws(KeyringError) in
+            try Self.loadLibrary()
             let schema = Self.makeSchema()
             let attributes = Self.attributes(of: key, generation: true)
             let stored = try secret.withUTF8CString { password throws(KeyringError) in
                 try withGError { error in
-                    secret_password_storev_sync(
-                        schema.schema, attributes.table, SECRET_COLLECTION_DEFAULT, key.label, password, nil, error)
+                    tessera_secret_password_storev_sync(
+                        schema.schema, attributes.table, TESSERA_SECRET_COLLECTION_DEFAULT, key.label, password, error)
                 }
             }
             guard stored != 0 else { throw .other("the Secret Service did not store the item") }
@@ -74,10 +77,11 @@ public final class LibSecretStore: SecretStore {
     public func load(_ key: SecretKey) async throws(KeyringError) -> Secret? {
         try Self.validate(key)
         return try await workers.run(timeout: timeout) { () throws(KeyringError) in
+            try Self.loadLibrary()
             let schema = Self.makeSchema()
             let attributes = Self.attributes(of: key, generation: true)
             let password = try withGError { error in
-                secret_password_lookupv_nonpageable_sync(schema.schema, attributes.table, nil, error)
+                tessera_secret_password_lookupv_nonpageable_sync(schema.schema, attributes.table, error)
             }
             guard let password else {
                 // libsecret answers "nothing" when the item exists but its collection stayed
@@ -88,7 +92,7 @@ public final class LibSecretStore: SecretStore {
                 return nil
             }
             // secret_password_free wipes the C copy before freeing it.
-            defer { secret_password_free(password) }
+            defer { tessera_secret_password_free(password) }
             return Secret(copyingCString: password)
         }
     }
@@ -106,19 +110,20 @@ public final class LibSecretStore: SecretStore {
 
     public func accountsWithSecrets() async throws(KeyringError) -> [SecretKey] {
         try await workers.run(timeout: timeout) { () throws(KeyringError) in
+            try Self.loadLibrary()
             let schema = Self.makeSchema()
             let query = AttributeTable([])
             // SECRET_SEARCH_ALL without UNLOCK/LOAD_SECRETS: locked items are listed too, and no
             // secret is unlocked or sent over the bus.
             let list = try withGError { error in
-                secret_password_searchv_sync(schema.schema, query.table, SECRET_SEARCH_ALL, nil, error)
+                tessera_secret_password_searchv_sync(schema.schema, query.table, TESSERA_SECRET_SEARCH_ALL, error)
             }
-            defer { g_list_free_full(list, g_object_unref) }
+            defer { tessera_secret_list_free(list) }
             var keys: Set<SecretKey> = []
             var node = list
             while let current = node {
                 node = current.pointee.next
-                guard let item = current.pointee.data, let table = secret_retrievable_get_attributes(OpaquePointer(item))
+                guard let item = current.pointee.data, let table = tessera_secret_retrievable_get_attributes(item)
                 else { continue }
                 let attributes = AttributeTable(takingOwnership: table)
                 guard let account = attributes["account"], let issuer = attributes["issuer"],
@@ -134,10 +139,11 @@ public final class LibSecretStore: SecretStore {
 
     private func clear(_ pairs: [(String, String)]) async throws(KeyringError) -> Bool {
         try await workers.run(timeout: timeout) { () throws(KeyringError) in
+            try Self.loadLibrary()
             let schema = Self.makeSchema()
             let attributes = AttributeTable(pairs)
             let cleared = try withGError { error in
-                secret_password_clearv_sync(schema.schema, attributes.table, nil, error)
+                tessera_secret_password_clearv_sync(schema.schema, attributes.table, error)
             } != 0
             // libsecret silently skips items it could not unlock; any left over are locked.
             if try Self.countItems(matching: pairs, schema) > 0 { throw .locked }
@@ -151,20 +157,26 @@ public final class LibSecretStore: SecretStore {
     ) throws(KeyringError) -> Int {
         let attributes = AttributeTable(pairs)
         let list = try withGError { error in
-            secret_password_searchv_sync(schema.schema, attributes.table, SECRET_SEARCH_ALL, nil, error)
+            tessera_secret_password_searchv_sync(schema.schema, attributes.table, TESSERA_SECRET_SEARCH_ALL, error)
         }
-        defer { g_list_free_full(list, g_object_unref) }
-        return Int(g_list_length(list))
+        defer { tessera_secret_list_free(list) }
+        var count = 0
+        var node = list
+        while let current = node {
+            count += 1
+            node = current.pointee.next
+        }
+        return count
     }
 
     /// Built per call on the worker thread: cheap next to the D-Bus round trip, and no GLib
     /// object is shared between threads.
     private static func makeSchema() -> Schema {
         Schema(name: schemaName, attributes: [
-            "account": SECRET_SCHEMA_ATTRIBUTE_STRING,
-            "issuer": SECRET_SCHEMA_ATTRIBUTE_STRING,
-            "kind": SECRET_SCHEMA_ATTRIBUTE_STRING,
-            "gen": SECRET_SCHEMA_ATTRIBUTE_INTEGER,
+            "account": .string,
+            "issuer": .string,
+            "kind": .string,
+            "gen": .integer,
         ])
     }
 

@@ -8,8 +8,11 @@
 //   keyring-probe [--timeout SECONDS] delete-all ACCOUNT
 //   keyring-probe [--timeout SECONDS] list
 //   keyring-probe [--timeout SECONDS] STEP + STEP ...           (several steps, one store)
-//   keyring-probe enum-types                  (after creating a store, before any keyring call:
-//                                              `ok` if libsecret's enum types are registered)
+//   keyring-probe enum-types                  (`ok` if libsecret's enum types are registered, else
+//                                              `missing NAME...`; registers nothing itself)
+//   keyring-probe load-library                (loads libsecret as a keyring call's first step does)
+//   keyring-probe --library NAME STEP ...     (loads NAME instead of libsecret first: a missing
+//                                              library must make every call fail cleanly)
 //
 // Prints `ok [value]` or `error <case>: <message>` per step on stdout; exits 1 if any step failed, 2 on misuse.
 import Foundation
@@ -38,6 +41,13 @@ var arguments = Array(CommandLine.arguments.dropFirst())
 var timeout = Duration.seconds(10)
 if arguments.first == "--timeout", arguments.count >= 2, let seconds = Double(arguments[1]) {
     timeout = .milliseconds(Int64(seconds * 1000))
+    arguments.removeFirst(2)
+}
+if arguments.first == "--library", arguments.count >= 2 {
+    // The first load wins for the whole process: every later call gets this library's outcome.
+    do throws(KeyringError) { try LibSecretStore.loadLibrary(named: arguments[1]) } catch {
+        FileHandle.standardError.write(Data("loading \(arguments[1]): \(error)\n".utf8))
+    }
     arguments.removeFirst(2)
 }
 // Steps separated by "+" run one after another on the same store (one output line each), so a
@@ -73,6 +83,9 @@ for step in steps {
         case "enum-types":
             let missing = LibSecretStore.unregisteredEnumTypes()
             print(missing.isEmpty ? "ok" : "missing \(missing.joined(separator: " "))")
+        case "load-library":
+            try LibSecretStore.loadLibrary()
+            print("ok")
         case "list":
             let keys = try await store.accountsWithSecrets()
             print((["ok"] + keys.map { "\($0.account)|\($0.issuer)|\($0.kind.rawValue)" }).joined(separator: " "))

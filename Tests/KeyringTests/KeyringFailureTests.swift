@@ -125,10 +125,35 @@ import TestSupport
 
     /// libsecret 0.20 registers its enum types without a once-guard, so two workers making the
     /// process's first keyring calls at the same moment could leave every later store failing
-    /// with no GError (seen in CI as "the Secret Service did not store the item"). A fresh
-    /// process (the probe) shows that creating a store registers them before any call runs.
-    @Test func creatingAStoreRegistersLibsecretsEnumTypesBeforeAnyKeyringCall() async throws {
-        let result = try await Command.run(try Self.probePath(), ["enum-types"], timeout: .seconds(20))
-        #expect(result.stdout == "ok\n", "\(result.stdout)\(result.stderr)")
+    /// with no GError (seen in CI as "the Secret Service did not store the item"). libsecret is
+    /// loaded by the first keyring call, and every call loads it first, serially: a fresh process
+    /// (the probe) shows the types unregistered after creating a store, and all registered by the
+    /// load alone, before any keyring call runs.
+    @Test func loadingLibsecretRegistersItsEnumTypesBeforeAnyKeyringCall() async throws {
+        let result = try await Command.run(
+            try Self.probePath(), ["enum-types", "+", "load-library", "+", "enum-types"], timeout: .seconds(20))
+        #expect(result.stdout == """
+            missing SecretSchemaAttributeType SecretSchemaFlags SecretSearchFlags SecretServiceFlags \
+            SecretCollectionFlags SecretItemFlags SecretError
+            ok
+            ok
+
+            """, "\(result.stdout)\(result.stderr)")
+    }
+
+    /// libsecret is loaded at run time: without it every keyring call says the keyring is
+    /// unavailable and why, and the process goes on (no crash, no hang).
+    @Test func aMissingLibsecretMakesEveryCallUnavailable() async throws {
+        let result = try await Command.run(
+            try Self.probePath(),
+            ["--library", "libsecret-missing.so.0", "list", "+", "load", "alice", "https://i.example", "refresh_token"],
+            timeout: .seconds(20))
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 2, "\(result.stdout)\(result.stderr)")
+        for line in lines {
+            #expect(line.hasPrefix("error unavailable: "), "\(line)")
+            #expect(line.contains("cannot load libsecret: libsecret-missing.so.0"), "\(line)")
+        }
+        #expect(result.status == 1)
     }
 }

@@ -2,8 +2,8 @@ import Foundation
 import TestSupport
 import Testing
 
-/// Issue 15: tesserad runs on FoundationEssentials alone, and loads libcurl only when it first
-/// makes a request. Full Foundation, FoundationNetworking
+/// Issue 15: tesserad runs on FoundationEssentials alone, loads libcurl only when it first
+/// makes a request and libsecret only when it first uses the keyring. Full Foundation, FoundationNetworking
 /// (URLSession), FoundationInternationalization and ICU were most of its resident memory and of
 /// its start-up (dynamic loading); nothing in the service needs them. Checked in the running
 /// process — after start and after a login, token and refresh, so a library loaded on first use
@@ -22,6 +22,8 @@ import Testing
         #expect(Self.offending(atStart).isEmpty, "tesserad at start maps \(Self.offending(atStart))")
         // libcurl (and OpenSSL, GnuTLS, Kerberos, LDAP… with it) is loaded by the first request.
         #expect(!atStart.contains { $0.contains("/libcurl.so") }, "tesserad loaded libcurl before any request")
+        // libsecret (and GLib, GObject, GIO with it) is loaded by the first keyring call.
+        #expect(Self.keyringLibraries(atStart).isEmpty, "tesserad at start maps \(Self.keyringLibraries(atStart))")
 
         try await world.addAccount()
         try await world.login()
@@ -30,6 +32,16 @@ import Testing
         let afterUse = try Self.mappedLibraries(of: pid)
         #expect(Self.offending(afterUse).isEmpty, "tesserad after a login and a refresh maps \(Self.offending(afterUse))")
         #expect(afterUse.contains { $0.contains("/libcurl.so") }, "the login's requests went through libcurl")
+        #expect(Self.keyringLibraries(afterUse).count == 4, "the login stored its refresh token through libsecret: \(Self.keyringLibraries(afterUse))")
+    }
+
+    /// libsecret and the GLib libraries it brings, as mapped.
+    static func keyringLibraries(_ libraries: Set<String>) -> [String] {
+        let names = ["libsecret-1.so", "libglib-2.0.so", "libgobject-2.0.so", "libgio-2.0.so"]
+        return Set(libraries.compactMap { path -> String? in
+            let file = path.split(separator: "/").last.map(String.init) ?? path
+            return names.first { file.hasPrefix($0) }
+        }).sorted()
     }
 
     static func offending(_ libraries: Set<String>) -> [String] {
