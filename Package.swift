@@ -101,7 +101,7 @@ let package = Package(
         // Runs one keyring operation in a child process on another bus (see its header comment).
         .executableTarget(name: "keyring-probe", dependencies: ["Keyring", "Secrets"], path: "Tests/KeyringProbe", swiftSettings: strict),
         .testTarget(name: "KeyringTests", dependencies: ["Keyring", "Secrets", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "OIDCAgentProtocolTests", dependencies: ["OIDCAgentProtocol", "Secrets", "TestSupport"],
+        .testTarget(name: "OIDCAgentProtocolTests", dependencies: ["OIDCAgentProtocol", "Posix", "Secrets", "TestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "QRCodeTests", dependencies: ["QRCode"], swiftSettings: strict),
         .testTarget(name: "OIDCTests", dependencies: ["OIDC", "Secrets", "TestSupport"], swiftSettings: strict),
