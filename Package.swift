@@ -107,7 +107,7 @@ let package = Package(
                        providers: [.apt(["libsecret-1-dev"])]),
         .testTarget(name: "KeyringTests", dependencies: ["Keyring", "Secrets", "TestSupport", "CLibSecret", "CLibSecretHeaders"],
                     swiftSettings: strict),
-        .testTarget(name: "OIDCAgentProtocolTests", dependencies: ["OIDCAgentProtocol", "Secrets", "TestSupport"],
+        .testTarget(name: "OIDCAgentProtocolTests", dependencies: ["OIDCAgentProtocol", "Posix", "Secrets", "TestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "QRCodeTests", dependencies: ["QRCode"], swiftSettings: strict),
         .testTarget(name: "OIDCTests", dependencies: ["OIDC", "Secrets", "TestSupport"], swiftSettings: strict),

@@ -61,7 +61,8 @@ public final class Message {
     private func address(to context: ReplyContext) throws(DBusError) {
         dbus_message_set_no_reply(raw, 1)
         guard dbus_message_set_reply_serial(raw, context.serial) != 0 else { throw .outOfMemory }
-        if let destination = context.sender {
+        // A peer-to-peer client has no bus name: its reply goes back on its own connection, unaddressed.
+        if context.peer == nil, let destination = context.sender {
             guard dbus_message_set_destination(raw, destination.rawValue) != 0 else { throw .outOfMemory }
         }
     }
@@ -374,6 +375,8 @@ struct ReplyContext: Sendable {
     var serial: UInt32
     var sender: BusName?
     var expectsReply: Bool
+    /// The peer-to-peer connection the call came in on (`Connection.servePeers`); nil for the bus.
+    var peer: PeerLink? = nil
 }
 
 /// A libdbus pointer that crosses to the loop thread. The one `@unchecked Sendable` in the module:

@@ -1,6 +1,7 @@
 import Foundation
 import OIDC
 @testable import OIDCAgentProtocol
+import Posix
 import Testing
 import TestSupport
 

@@ -54,6 +54,8 @@ public actor Connection {
     var objects: [ObjectPath: [ExportedInterface]] = [:]
     /// Set by `admitCallers(ofUserID:refusing:)`.
     var callerCheck: CallerCheck?
+    /// Set by `servePeers(at:)`: peer-to-peer clients served beside the bus.
+    var peerServer: PeerServer?
     /// Owners of the well-known names that subscriptions name as their sender.
     var ownerTracks: [BusName: OwnerTrack] = [:]
     var subscriptions: [UInt64: Subscription] = [:]
@@ -136,6 +138,7 @@ public actor Connection {
     }
 
     func shutDown() {
+        stopServingPeers()
         isOpen = false
         loop.detach()
         removeFilter()

@@ -34,9 +34,13 @@ extension EventLoop {
             if stopping { break }
 
             // After the jobs: one of them may have closed the connection.
-            if let connection = state.withLock({ $0.connection }) {
-                while dbus_connection_get_dispatch_status(connection.pointer) == DBUS_DISPATCH_DATA_REMAINS {
-                    dbus_connection_dispatch(connection.pointer)
+            let (connection, peers) = state.withLock { ($0.connection, $0.peers) }
+            for served in [connection].compactMap({ $0 }) + peers {
+                // A message handled just now may have closed and detached this peer.
+                if served.pointer != connection?.pointer,
+                   !state.withLock({ $0.peers.contains { $0.pointer == served.pointer } }) { continue }
+                while dbus_connection_get_dispatch_status(served.pointer) == DBUS_DISPATCH_DATA_REMAINS {
+                    dbus_connection_dispatch(served.pointer)
                 }
             }
 

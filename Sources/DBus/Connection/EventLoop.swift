@@ -46,6 +46,8 @@ final class EventLoop: MainExecutor, TaskExecutor, SchedulingExecutor {
         var watches: [CHandle] = []
         var timers: [Timer] = []
         var connection: CHandle?
+        /// Peer-to-peer connections served beside `connection` (`Connection.servePeers`).
+        var peers: [CHandle] = []
         var closeOnExit: CHandle?
         var sleeping = false
         var stopping = false

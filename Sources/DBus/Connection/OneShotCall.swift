@@ -17,12 +17,24 @@ import Glibc
 /// the bus yet) goes through `BlockingConnection` instead, so every error reads as before.
 /// Messages are built and read by libdbus (`dbus_message_marshal`/`demarshal`); no Unix fds.
 public enum OneShotCall {
+    /// - Parameter peerSocket: given the session bus address, the path of a peer-to-peer socket
+    ///   of the destination (`Connection.servePeers`) to try first: one round trip to the service
+    ///   itself, no bus daemon in between. Used only if the process behind it runs as this user
+    ///   and accepts us; if it is missing, refuses, or goes away before answering, the call goes
+    ///   through the bus as if it had never been tried.
     public static func session(
         destination: BusName?, path: ObjectPath, interface: InterfaceName?, member: MemberName,
-        arguments: [DBusValue] = [], timeout: Duration = .seconds(25)
+        arguments: [DBusValue] = [], timeout: Duration = .seconds(25),
+        peerSocket: ((_ busAddress: String) -> String?)? = nil
     ) throws(DBusError) -> [DBusValue] {
-        try call(onBusAt: sessionBusAddress(), destination: destination, path: path, interface: interface,
-                 member: member, arguments: arguments, timeout: timeout)
+        let address = try sessionBusAddress()
+        if let peerPath = peerSocket?(address),
+           let reply = try peerCall(at: peerPath, path: path, interface: interface, member: member,
+                                    arguments: arguments, timeout: timeout) {
+            return reply
+        }
+        return try call(onBusAt: address, destination: destination, path: path, interface: interface,
+                        member: member, arguments: arguments, timeout: timeout)
     }
 
     static func call(
@@ -37,6 +49,21 @@ public enum OneShotCall {
         return try BlockingConnection(address: address).call(
             destination: destination, path: path, interface: interface, member: member, arguments: arguments,
             timeout: timeout)
+    }
+
+    /// The call on a peer-to-peer socket; nil when it could not be made there (then nothing ran,
+    /// or the service went away mid-call and the caller may ask again on the bus). The service's
+    /// own answer, error replies and a timeout included, is final.
+    static func peerCall(
+        at socketPath: String, path: ObjectPath, interface: InterfaceName?, member: MemberName,
+        arguments: [DBusValue], timeout: Duration
+    ) throws(DBusError) -> [DBusValue]? {
+        guard let socket = UnixStreamSocket(connectingToPath: socketPath), socket.peerUserID == getuid() else { return nil }
+        let call = try Message.methodCall(destination: nil, path: path, interface: interface, member: member)
+        try call.append(arguments)
+        do { return try socket.pipelinedCall(call, timeout: timeout, registering: false) } catch .disconnected {
+            return nil
+        }
     }
 }
 
@@ -55,8 +82,24 @@ final class UnixStreamSocket {
 
     /// Connects to the first entry of a D-Bus address when it is `unix:path=…` or `unix:abstract=…`;
     /// nil for anything else, or when the connect fails (libdbus then reports it in its words).
-    init?(connectingTo address: String) {
+    convenience init?(connectingTo address: String) {
         guard let (address, length) = Self.unixSocketAddress(address) else { return nil }
+        self.init(connecting: address, length)
+    }
+
+    /// Connects to the AF_UNIX socket at a filesystem path; nil if that fails.
+    convenience init?(connectingToPath path: String) {
+        let bytes = Array(path.utf8)
+        guard path.hasPrefix("/"), bytes.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else { return nil }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in bytes.enumerated() { raw[index] = byte }
+        }
+        self.init(connecting: address, socklen_t(MemoryLayout<sockaddr_un>.size))
+    }
+
+    private init?(connecting address: sockaddr_un, _ length: socklen_t) {
         var socketAddress = address
         let descriptor = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { return nil }
@@ -72,25 +115,20 @@ final class UnixStreamSocket {
 
     deinit { close(descriptor) }
 
-    /// The `sockaddr_un` of the address's first entry and its length, through libdbus's own
-    /// address parser. An abstract name is not NUL-terminated: its length ends it, as in libdbus.
+    /// The uid of the process that listens at the other end (SO_PEERCRED); nil if unknown.
+    var peerUserID: UInt32? {
+        // struct ucred { pid_t pid; uid_t uid; gid_t gid; }, read as three 32-bit fields.
+        var fields = [Int32](repeating: -1, count: 3)
+        var length = socklen_t(MemoryLayout<Int32>.size * 3)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_PEERCRED, &fields, &length) == 0,
+              length == socklen_t(MemoryLayout<Int32>.size * 3) else { return nil }
+        return UInt32(bitPattern: fields[1])
+    }
+
+    /// The `sockaddr_un` of the address's first entry and its length. An abstract name is not
+    /// NUL-terminated: its length ends it, as in libdbus.
     static func unixSocketAddress(_ address: String) -> (sockaddr_un, socklen_t)? {
-        var entries: UnsafeMutablePointer<OpaquePointer?>?
-        var count: Int32 = 0
-        guard (try? withCError { error -> Bool? in
-            dbus_parse_address(address, &entries, &count, error) != 0 ? true : nil
-        }) != nil, let entries else { return nil }
-        defer { dbus_address_entries_free(entries) }
-        guard count > 0, let first = entries[0], String(cString: dbus_address_entry_get_method(first)) == "unix"
-        else { return nil }
-        var path: [UInt8]
-        if let value = dbus_address_entry_get_value(first, "path") {
-            path = Array(String(cString: value).utf8)
-        } else if let value = dbus_address_entry_get_value(first, "abstract") {
-            path = [0] + Array(String(cString: value).utf8)  // Linux's abstract namespace: a leading NUL
-        } else {
-            return nil  // unix:runtime=, unix:dir=, … are for servers or need libdbus's logic
-        }
+        guard let path = BusAddress.unixSocketBytes(of: address) else { return nil }
         var socketAddress = sockaddr_un()
         socketAddress.sun_family = sa_family_t(AF_UNIX)
         let capacity = MemoryLayout.size(ofValue: socketAddress.sun_path)
@@ -103,12 +141,10 @@ final class UnixStreamSocket {
         return (socketAddress, socklen_t(length))
     }
 
-    /// Sends the handshake, `Hello` and `call` at once and reads until the call's reply. Nil when
-    /// the bus refused the authentication, before anything ran: the caller may then try libdbus.
-    func pipelinedCall(_ call: Message, timeout: Duration) throws(DBusError) -> [DBusValue]? {
-        let hello = try Message.methodCall(destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus",
-                                           interface: "org.freedesktop.DBus", member: "Hello")
-        dbus_message_set_serial(hello.raw, Self.helloSerial)
+    /// Sends the handshake, `Hello` (when `registering` with a bus; a peer-to-peer server takes
+    /// none) and `call` at once and reads until the call's reply. Nil when the other end refused
+    /// the authentication, before anything ran: the caller may then try libdbus.
+    func pipelinedCall(_ call: Message, timeout: Duration, registering: Bool = true) throws(DBusError) -> [DBusValue]? {
         dbus_message_set_serial(call.raw, Self.callSerial)
         // EXTERNAL with our uid as the initial response (hex of its decimal digits), as libdbus sends it.
         let uid = String(getuid()).utf8.map { byte in
@@ -116,7 +152,12 @@ final class UnixStreamSocket {
             return String(decoding: [digits[Int(byte >> 4)], digits[Int(byte & 0xF)]], as: UTF8.self)
         }.joined()
         var request: [UInt8] = [0] + Array("AUTH EXTERNAL \(uid)\r\nBEGIN\r\n".utf8)
-        request += try Self.marshal(hello)
+        if registering {
+            let hello = try Message.methodCall(destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus",
+                                               interface: "org.freedesktop.DBus", member: "Hello")
+            dbus_message_set_serial(hello.raw, Self.helloSerial)
+            request += try Self.marshal(hello)
+        }
         request += try Self.marshal(call)
         guard send(request) else { return nil }
 
@@ -224,3 +265,32 @@ final class UnixStreamSocket {
         }
     }
 }
+
+/// What a D-Bus address names, read with libdbus's own address parser.
+public enum BusAddress {
+    /// The AF_UNIX socket of the address's first entry: its path, or `@name` for an abstract
+    /// socket; nil for any other kind (`unix:runtime=`, `unix:dir=` are for servers, `tcp:` …).
+    public static func unixSocket(of address: String) -> String? {
+        guard let bytes = unixSocketBytes(of: address) else { return nil }
+        return bytes.first == 0 ? "@" + String(decoding: bytes.dropFirst(), as: UTF8.self) : String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The `sun_path` bytes: the path, or a NUL and the name for Linux's abstract namespace.
+    static func unixSocketBytes(of address: String) -> [UInt8]? {
+        var entries: UnsafeMutablePointer<OpaquePointer?>?
+        var count: Int32 = 0
+        guard (try? withCError { error -> Bool? in
+            dbus_parse_address(address, &entries, &count, error) != 0 ? true : nil
+        }) != nil, let entries else { return nil }
+        defer { dbus_address_entries_free(entries) }
+        guard count > 0, let first = entries[0], String(cString: dbus_address_entry_get_method(first)) == "unix"
+        else { return nil }
+        if let value = dbus_address_entry_get_value(first, "path") {
+            return Array(String(cString: value).utf8)
+        } else if let value = dbus_address_entry_get_value(first, "abstract") {
+            return [0] + Array(String(cString: value).utf8)
+        }
+        return nil
+    }
+}
+

@@ -51,7 +51,11 @@ struct VouchedCredentials: Sendable {
 /// One reference to a received message, kept while a call waits for its caller's uid.
 final class HeldMessage: Sendable {
     private let handle: CHandle
-    init(_ message: Message) { handle = message.releaseOwnership() }
+    let context: ReplyContext
+    init(_ message: Message, _ context: ReplyContext) {
+        handle = message.releaseOwnership()
+        self.context = context
+    }
     deinit { dbus_message_unref(handle.pointer) }
     var message: Message { Message(retaining: handle.pointer) }
 }
@@ -86,7 +90,7 @@ extension Connection {
             refuse(message, context, sender: sender, userID: userID)
             return false
         }
-        let held = HeldMessage(message)
+        let held = HeldMessage(message, context)
         if check.waiting[sender] != nil {
             callerCheck?.waiting[sender]?.append(held)
             return false
@@ -117,9 +121,9 @@ extension Connection {
         for entry in held {
             let message = entry.message
             if userID == check.userID {
-                dispatchMethodCall(message, ReplyContext(message))
+                dispatchMethodCall(message, entry.context)
             } else {
-                refuse(message, ReplyContext(message), sender: sender, userID: userID)
+                refuse(message, entry.context, sender: sender, userID: userID)
             }
         }
     }
@@ -138,14 +142,16 @@ extension Connection {
     }
 
     /// The credentials the caller check was given for `sender`, once (the ProcessFD's owner moves
-    /// to the caller); nil when it holds none, e.g. no check is installed or they were taken.
+    /// to the caller); nil when it holds none, e.g. no check is installed or they were taken. A
+    /// peer-to-peer caller's come from the kernel and are given every time.
     func takeVouchedCredentials(of sender: BusName) -> VouchedCredentials? {
-        callerCheck?.vouched.removeValue(forKey: sender)
+        if let peer = peerCredentials(of: sender) { return peer }
+        return callerCheck?.vouched.removeValue(forKey: sender)
     }
 }
 
 extension ReplyContext {
-    init(_ call: Message) {
-        self.init(serial: call.serial, sender: call.sender, expectsReply: call.expectsReply)
+    init(_ call: Message, peer: PeerLink? = nil) {
+        self.init(serial: call.serial, sender: call.sender, expectsReply: call.expectsReply, peer: peer)
     }
 }

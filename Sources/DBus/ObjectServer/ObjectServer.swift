@@ -32,8 +32,8 @@ extension Connection {
     /// The paths currently exported.
     public var exportedPaths: [ObjectPath] { objects.keys.sorted() }
 
-    func handleMethodCall(_ message: Message) {
-        let context = ReplyContext(message)
+    func handleMethodCall(_ message: Message, peer: PeerLink? = nil) {
+        let context = ReplyContext(message, peer: peer)
         // Refused first, whatever the method: the descriptors close when libdbus frees the message.
         if message.carriesUnixFDs {
             return replyError(context, .invalidArgs, "\(message.interface.map { "\($0)." } ?? "")\(message.member.map(\.rawValue) ?? ""): "
@@ -118,7 +118,7 @@ extension Connection {
         guard context.expectsReply else { return true }
         // Out of memory for the copy: the handler answers instead (it fails the same way or not).
         guard let reply = prepared.reply(to: context) else { return false }
-        dbus_connection_send(handle.pointer, reply, nil)
+        dbus_connection_send(route(for: context).pointer, reply, nil)
         dbus_message_unref(reply)
         return true
     }
@@ -136,7 +136,7 @@ extension Connection {
         Task.immediate(executorPreference: loop) {
             guard let message = await Self.replyMessage(to: context, outputSignature: outputSignature, from: work),
                   context.expectsReply else { return }
-            self.send(message)
+            self.send(message, via: context.peer)
         }
     }
 
@@ -161,17 +161,21 @@ extension Connection {
         }
     }
 
-    /// Sends at once when already on the loop thread (the usual case), else hands over to it.
-    nonisolated func send(_ message: Message) {
-        guard loop.isOnLoopThread else { return sendFromAnyThread(message) }
+    /// Sends at once when already on the loop thread (the usual case), else hands over to it; on
+    /// the bus, or back to the peer-to-peer client `peer`.
+    nonisolated func send(_ message: Message, via peer: PeerLink? = nil) {
+        guard loop.isOnLoopThread else { return sendFromAnyThread(message, via: peer) }
         let outgoing = CHandle(message.raw)
         withExtendedLifetime(message) {
             assumeIsolated { connection in
                 guard connection.isOpen else { return }
-                dbus_connection_send(connection.handle.pointer, outgoing.pointer, nil)
+                dbus_connection_send((peer?.handle ?? connection.handle).pointer, outgoing.pointer, nil)
             }
         }
     }
+
+    /// The libdbus connection a reply to `context` goes out on.
+    func route(for context: ReplyContext) -> CHandle { context.peer?.handle ?? handle }
 
     static func errorReply(to context: ReplyContext, for error: any Error) -> Message? {
         let name: ErrorName, text: String
@@ -183,13 +187,13 @@ extension Connection {
         return try? Message.error(to: context, name: name, message: text)
     }
 
-    nonisolated func sendFromAnyThread(_ message: Message) {
+    nonisolated func sendFromAnyThread(_ message: Message, via peer: PeerLink? = nil) {
         let outgoing = message.releaseOwnership()
         let accepted = loop.submit {
             defer { dbus_message_unref(outgoing.pointer) }
             self.assumeIsolated { connection in
                 guard connection.isOpen else { return }
-                dbus_connection_send(connection.handle.pointer, outgoing.pointer, nil)
+                dbus_connection_send((peer?.handle ?? connection.handle).pointer, outgoing.pointer, nil)
             }
         }
         if !accepted { dbus_message_unref(outgoing.pointer) }
@@ -197,17 +201,17 @@ extension Connection {
 
     func reply(_ context: ReplyContext, _ values: [DBusValue]) {
         guard context.expectsReply, let message = try? Message.methodReturn(to: context).appending(values) else { return }
-        dbus_connection_send(handle.pointer, message.raw, nil)
+        dbus_connection_send(route(for: context).pointer, message.raw, nil)
     }
 
     func replyError(_ context: ReplyContext, for error: any Error) {
         guard context.expectsReply, let message = Self.errorReply(to: context, for: error) else { return }
-        dbus_connection_send(handle.pointer, message.raw, nil)
+        dbus_connection_send(route(for: context).pointer, message.raw, nil)
     }
 
     func replyError(_ context: ReplyContext, _ name: ErrorName, _ text: String) {
         guard context.expectsReply, let message = try? Message.error(to: context, name: name, message: text) else { return }
-        dbus_connection_send(handle.pointer, message.raw, nil)
+        dbus_connection_send(route(for: context).pointer, message.raw, nil)
     }
 }
 

@@ -27,7 +27,7 @@ public final class PreparedReply: Sendable {
         guard let copy = dbus_message_copy(template.pointer) else { return nil }
         dbus_message_set_no_reply(copy, 1)
         var addressed = dbus_message_set_reply_serial(copy, context.serial) != 0
-        if addressed, let destination = context.sender {
+        if addressed, context.peer == nil, let destination = context.sender {
             addressed = dbus_message_set_destination(copy, destination.rawValue) != 0
         }
         guard addressed else {

@@ -2,6 +2,7 @@ import FoundationEssentials
 import Logging
 import OIDC
 import OIDCAgentProtocol
+import Posix
 import Secrets
 import TesseraAPI
 import TesseraCore

@@ -28,10 +28,13 @@ public enum Daemon {
         var level: Logger.Level = .info
         /// `--oidc-agent-socket [PATH]`: serve oidc-agent's protocol for this run (PATH or `default`).
         var oidcAgentSocket: String?
+        /// `--no-peer-socket`: serve the bus only (every client then goes through dbus-daemon).
+        var peerSocket = true
     }
 
     static let usage = """
-        usage: tesserad [--replace] [--oidc-agent-socket [PATH]] [--log-level trace|debug|info|notice|warning|error]
+        usage: tesserad [--replace] [--oidc-agent-socket [PATH]] [--no-peer-socket]
+                        [--log-level trace|debug|info|notice|warning|error]
                tesserad --version | --print-introspection
 
         The Tessera session service: owns io.tessera.Agent1 on the session bus.
@@ -40,6 +43,8 @@ public enum Daemon {
                             serve oidc-agent's clients (oidc-token, liboidc-agent) at PATH, default
                             ${TMPDIR:-/tmp}/oidc-agent-service-$UID/oidc-agent.sock, for this run
                             (`tessera compat enable` turns it on for good)
+          --no-peer-socket  serve only the bus, not also peer-to-peer D-Bus at
+                            $XDG_RUNTIME_DIR/tessera/bus-KEY (what `tessera token` uses when it can)
           --log-level L     how much to log to stderr (default info; also TESSERA_LOG_LEVEL)
           --version         print the version and exit
         """
@@ -70,6 +75,8 @@ public enum Daemon {
                 return ExitCode.success.rawValue
             case "--replace":
                 options.replace = true
+            case "--no-peer-socket":
+                options.peerSocket = false
             case "--oidc-agent-socket":
                 if let next = rest.first, !next.hasPrefix("-") {
                     guard next.hasPrefix("/") else {
@@ -165,6 +172,8 @@ public enum Daemon {
             return .failure
         }
         logger.info("tesserad \(version) serving \(AgentBus.name) with \(agent.accounts.count) account(s)")
+        // Like the compatibility socket, only the name's owner serves it.
+        let peers = options.peerSocket ? await PeerEndpoint.start(on: connection, logger: logger) : nil
         // Only the name's owner serves the socket: a second tesserad that lost the name never touches it.
         await compatibility.start(commandLine: options.oidcAgentSocket)
         let tray = Tray(connection: connection, agent: agent, logger: logger, consent: object.consent) { stop.fire() }
@@ -186,6 +195,7 @@ public enum Daemon {
         if unfinished > 0 { logger.error("stopping with \(unfinished) refresh(es) unfinished; their logins may be lost") }
         await tray.stop()
         await compatibility.stop()
+        await peers?.stop(on: connection)
         // Our own release below is not a takeover: stop listening before it.
         takeover.cancel()
         _ = try? await connection.releaseName(AgentContract.busName)

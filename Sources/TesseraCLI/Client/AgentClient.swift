@@ -38,14 +38,18 @@ struct AgentClient: Sendable {
         return try Self.issuedToken(from: body)
     }
 
-    /// `tessera token`'s one call, in one round trip through the bus (the fast path; see
-    /// `TokenFastPath` and `OneShotCall`).
+    /// `tessera token`'s one call, in one round trip: to tesserad's peer-to-peer socket when it
+    /// serves one for this bus, else through the bus (the fast path; see `TokenFastPath`,
+    /// `OneShotCall` and `PeerSocket`).
     static func tokenOnce(_ request: TokenQuery) throws(CLIError) -> IssuedToken {
         let body: [DBusValue]
         do {
             body = try OneShotCall.session(destination: service, path: object, interface: interface,
                                            member: MemberName(AgentMethod.getToken.rawValue),
-                                           arguments: tokenArguments(request), timeout: callTimeout)
+                                           arguments: tokenArguments(request), timeout: callTimeout) { busAddress in
+                PeerSocket.linkPath(runtimeDirectory: getenv("XDG_RUNTIME_DIR").map { String(cString: $0) },
+                                    busAddress: busAddress)
+            }
         } catch {
             if case .connectionFailed = error { throw connectionFailure(error) }
             throw translate(error, member: AgentMethod.getToken.rawValue, account: request.account)
