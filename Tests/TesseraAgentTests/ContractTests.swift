@@ -59,6 +59,22 @@ import Testing
                                audience: [], issuer: "https://issuer", account: "a")
         #expect(try TokenReply(body: token.body) == token)
         #expect(!"\(token)".contains("(t,"))
+        // A token reply from a newer or odd service: unknown keys passed over, absent ones defaulted,
+        // a known key of another type or a body of another shape refused with what was expected.
+        func info(_ entries: [(String, DBusValue)]) -> DBusValue {
+            .dictionary(keySignature: "s", valueSignature: "v", entries.map { .init(key: .string($0.0), value: .variant($0.1)) })
+        }
+        let sparse = try TokenReply(body: [.string("t"), .int64(5), info([("future-key", .uint32(1)), ("account", .string("a"))])])
+        #expect(sparse == TokenReply(token: "t", expiresAt: 5, tokenType: "Bearer", scopes: [], audience: [], issuer: "", account: "a"))
+        #expect(throws: DBusError.typeMismatch(expected: "as", actual: "s", context: "option 'scopes'")) {
+            try TokenReply(body: [.string("t"), .int64(5), info([("scopes", .string("openid"))])])
+        }
+        #expect(throws: DBusError.typeMismatch(expected: "s", actual: "u", context: "option 'issuer'")) {
+            try TokenReply(body: [.string("t"), .int64(5), info([("issuer", .uint32(3))])])
+        }
+        #expect(throws: DBusError.typeMismatch(expected: "sxa{sv}", actual: "sx", context: "arguments")) {
+            try TokenReply(body: [.string("t"), .int64(5)])
+        }
         let flow = DeviceFlowReply(flow: AgentContract.flowPath(1), userCode: "ABCD-EFGH", verificationURI: "https://i/device",
                                    verificationURIComplete: "https://i/device?user_code=ABCD-EFGH", expiresAt: 1, interval: 5)
         #expect(try DeviceFlowReply(body: flow.body) == flow)

@@ -1,4 +1,6 @@
+import DBus
 import Testing
+import TesseraAPI
 @testable import TesseraCLI
 
 /// `tessera token` skips ArgumentParser for its plain forms (`TokenFastPath`). Whatever the fast
@@ -84,5 +86,32 @@ import Testing
     @Test func theBinaryPrintsIt() async throws {
         let run = try await CLI.run(["--version"])
         #expect(run.status == 0 && run.stdout == TesseraMain.versionLine + "\n" && run.stderr.isEmpty, "\(run)")
+    }
+
+    /// The fast path writes GetToken's options itself (no key paths); they must be exactly what
+    /// the contract's codec makes of the same request, for every combination the CLI can send.
+    @Test func directlyWrittenOptionsEqualTheContractCodecs() {
+        let scopeChoices: [[String]] = [[], ["openid"], ["storage.read:/", "openid", "offline_access"]]
+        let audienceChoices: [[String]] = [[], ["https://a.example"], ["b", "a"]]
+        let minValidChoices: [UInt32?] = [nil, 0, 300, UInt32.max]
+        var compared = 0
+        for scopes in scopeChoices {
+            for audience in audienceChoices {
+                for minValid in minValidChoices {
+                    for force in [false, true] {
+                        for application in [nil, "my-script", ""] as [String?] {
+                            let query = TokenQuery(account: "wlcg", scopes: scopes, audience: audience, minValid: minValid,
+                                                   force: force, application: application)
+                            let codec = GetTokenOptions(
+                                scopes: scopes.isEmpty ? nil : scopes, audience: audience.isEmpty ? nil : audience,
+                                minValid: minValid, force: force ? true : nil, application: application ?? "tessera")
+                            #expect(AgentClient.tokenOptions(query) == codec.dbusOptions.dbusValue, "\(query)")
+                            compared += 1
+                        }
+                    }
+                }
+            }
+        }
+        #expect(compared == 216)
     }
 }

@@ -14,6 +14,7 @@ extension EventLoop {
         let taskExecutor = asUnownedTaskExecutor()
         var fds: [pollfd] = []
         var polled: [CHandle] = []
+        var lastPoll = ContinuousClock.now
         while true {
             let now = ContinuousClock.now
             let (jobs, work, stopping) = state.withLock { state in
@@ -51,6 +52,10 @@ extension EventLoop {
                 let deadlines = [timerDeadline, state.scheduled.first?.deadline].compactMap { $0 }
                 return (state.watches, deadlines.min(), hasWork)
             }
+            // More jobs are queued (a task resumed another): run them before looking at the
+            // descriptors again, unless that was over a millisecond ago — a call's handling hops
+            // through several jobs, and a poll(2) between each cost more than the jobs.
+            if hasWork && ContinuousClock.now - lastPoll < .milliseconds(1) { continue }
             fds.removeAll(keepingCapacity: true)
             polled.removeAll(keepingCapacity: true)
             fds.append(pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0))
@@ -71,6 +76,7 @@ extension EventLoop {
                 timeoutMS = remaining <= .zero ? 0 : Int32(clamping: seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
             }
             let ready = poll(&fds, nfds_t(fds.count), timeoutMS)
+            lastPoll = ContinuousClock.now
             state.withLock { $0.sleeping = false }
             if ready > 0 {
                 if fds[0].revents != 0 {

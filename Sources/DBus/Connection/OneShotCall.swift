@@ -71,6 +71,7 @@ public enum OneShotCall {
 final class UnixStreamSocket {
     private let descriptor: Int32
 
+    private static let hexDigits = Array("0123456789abcdef".utf8)
     private static let helloSerial: UInt32 = 1
     private static let callSerial: UInt32 = 2
     /// What libdbus says when a reply does not come in time (`dbus_connection_send_with_reply_and_block`).
@@ -146,12 +147,14 @@ final class UnixStreamSocket {
     /// the authentication, before anything ran: the caller may then try libdbus.
     func pipelinedCall(_ call: Message, timeout: Duration, registering: Bool = true) throws(DBusError) -> [DBusValue]? {
         dbus_message_set_serial(call.raw, Self.callSerial)
-        // EXTERNAL with our uid as the initial response (hex of its decimal digits), as libdbus sends it.
-        let uid = String(getuid()).utf8.map { byte in
-            let digits = Array("0123456789abcdef".utf8)
-            return String(decoding: [digits[Int(byte >> 4)], digits[Int(byte & 0xF)]], as: UTF8.self)
-        }.joined()
-        var request: [UInt8] = [0] + Array("AUTH EXTERNAL \(uid)\r\nBEGIN\r\n".utf8)
+        // EXTERNAL with our uid as the initial response (hex of its decimal digits), as libdbus
+        // sends it. A plain loop: `map { … }.joined()` cost 0.19 M instructions in a one-shot run.
+        var request: [UInt8] = [0] + Array("AUTH EXTERNAL ".utf8)
+        for digit in String(getuid()).utf8 {
+            request.append(Self.hexDigits[Int(digit >> 4)])
+            request.append(Self.hexDigits[Int(digit & 0xF)])
+        }
+        request += Array("\r\nBEGIN\r\n".utf8)
         if registering {
             let hello = try Message.methodCall(destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus",
                                                interface: "org.freedesktop.DBus", member: "Hello")

@@ -23,6 +23,7 @@ final class PeerLink: Sendable {
     let handle: CHandle
     /// The kernel's word on the client, in `GetConnectionCredentials` form; nil if unreadable.
     let credentials: VouchedCredentials?
+    let acceptedAt = ContinuousClock.now
     private let loop: EventLoop
 
     init(name: BusName, retaining handle: CHandle, credentials: VouchedCredentials?, loop: EventLoop) {
@@ -121,6 +122,7 @@ extension Connection {
     }
 
     private func acceptPeer(_ handle: CHandle) {
+        dropSilentPeers()
         // Not referencing the connection makes libdbus close and free it once this returns.
         guard var server = peerServer, server.peers.count < server.maximumPeers else { return }
         server.accepted += 1
@@ -144,12 +146,6 @@ extension Connection {
         server.peers[name] = link
         peerServer = server
         if let peer { callerCheck?.known[name] = peer.userID }
-        // One that connects and never authenticates does not keep its place.
-        let patience = server.authenticationTime
-        Task { [weak self] in
-            try? await Task.sleep(for: patience)
-            await self?.dropPeerIfUnauthenticated(name)
-        }
     }
 
     /// The peer's credentials as `GetConnectionCredentials` names them, with its pidfd.
@@ -162,9 +158,16 @@ extension Connection {
         return VouchedCredentials(credentials: credentials, process: peer.process)
     }
 
-    private func dropPeerIfUnauthenticated(_ name: BusName) {
-        guard let link = peerServer?.peers[name], dbus_connection_get_is_authenticated(link.handle.pointer) == 0 else { return }
-        dropPeer(name)
+    /// Peers still not authenticated after `authenticationTime` lose their place. Checked when
+    /// the next peer arrives, not by a timer: a client that connects and says nothing can only
+    /// keep others out until they come, and an idle service never wakes for it.
+    private func dropSilentPeers() {
+        guard let server = peerServer else { return }
+        let now = ContinuousClock.now
+        for (name, link) in server.peers
+        where now - link.acceptedAt > server.authenticationTime && dbus_connection_get_is_authenticated(link.handle.pointer) == 0 {
+            dropPeer(name)
+        }
     }
 
     /// A message from a peer, on the loop thread inside its dispatch.
@@ -185,16 +188,12 @@ extension Connection {
         announceDeparture(of: name)
     }
 
-    /// Feeds a `NameOwnerChanged(name, name, "")` from the bus through the usual path, so the
-    /// caller check and every `nameOwnerChanges` subscriber forget the peer as they forget a bus
-    /// client that left.
+    /// Tells the caller check and every subscriber of the bus's `NameOwnerChanged` that the
+    /// peer left, as the bus tells them of a client that left.
     private func announceDeparture(of name: BusName) {
-        guard let signal = try? Message.signal(path: "/org/freedesktop/DBus", interface: .bus, member: "NameOwnerChanged"),
-              dbus_message_set_sender(signal.raw, BusName.bus.rawValue) != 0,
-              (try? signal.append([.string(name.rawValue), .string(name.rawValue), .string("")])) != nil
-        else { return forgetCaller(name) }
-        noteBusSignal(signal)
-        deliver(signal)
+        forgetCaller(name)
+        deliver(SignalMessage(sender: .bus, path: "/org/freedesktop/DBus", interface: .bus, member: "NameOwnerChanged",
+                              arguments: [.string(name.rawValue), .string(name.rawValue), .string("")]))
     }
 
     /// What the service may know of a peer caller: the kernel's credentials, kept for the

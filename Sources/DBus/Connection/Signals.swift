@@ -65,8 +65,11 @@ extension Connection {
     func deliver(_ message: Message) {
         guard !subscriptions.isEmpty, let path = message.path, let interface = message.interface,
               let member = message.member, let arguments = try? message.arguments() else { return }
-        let signal = SignalMessage(sender: message.sender, path: path, interface: interface, member: member,
-                                   arguments: arguments)
+        deliver(SignalMessage(sender: message.sender, path: path, interface: interface, member: member,
+                              arguments: arguments))
+    }
+
+    func deliver(_ signal: SignalMessage) {
         for subscription in subscriptions.values
         where subscription.rule.matches(signal) && comesFromOwner(signal, for: subscription.rule) {
             subscription.deliver(signal)

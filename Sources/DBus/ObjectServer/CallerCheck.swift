@@ -42,10 +42,12 @@ struct CallerCheck {
 }
 
 /// A `GetConnectionCredentials` answer held for the service, with the bus's `ProcessFD` if any
-/// (owned here; closed when the handle goes, if nobody took it).
-struct VouchedCredentials: Sendable {
-    let credentials: [String: Variant]
-    let process: ProcessHandle?
+/// (owned here; closed when the handle goes, if nobody took it). For a peer-to-peer caller, the
+/// kernel's credentials in the same form.
+public struct VouchedCredentials: Sendable {
+    public let credentials: [String: Variant]
+    /// A pidfd taken when the caller connected (the bus's ProcessFD, SO_PEERPIDFD), if any.
+    public let process: ProcessHandle?
 }
 
 /// One reference to a received message, kept while a call waits for its caller's uid.
@@ -144,6 +146,11 @@ extension Connection {
     /// The credentials the caller check was given for `sender`, once (the ProcessFD's owner moves
     /// to the caller); nil when it holds none, e.g. no check is installed or they were taken. A
     /// peer-to-peer caller's come from the kernel and are given every time.
+    /// What the object server already knows of `sender` without asking anyone, left in place.
+    func vouchedCredentials(of sender: BusName) -> VouchedCredentials? {
+        peerCredentials(of: sender) ?? callerCheck?.vouched[sender]
+    }
+
     func takeVouchedCredentials(of sender: BusName) -> VouchedCredentials? {
         if let peer = peerCredentials(of: sender) { return peer }
         return callerCheck?.vouched.removeValue(forKey: sender)

@@ -94,7 +94,8 @@ extension Connection {
             return replyError(context, .invalidArgs, "\(error)")
         }
         if let answer = exported.immediateAnswers[member],
-           answerImmediately(answer, ImmediateCall(sender: sender, arguments: arguments), declared.output, context) {
+           answerImmediately(answer, ImmediateCall(sender: sender, arguments: arguments, vouched: vouchedCredentials(of: sender)),
+                             declared.output, context) {
             return
         }
         let interface = exported.declaration.name

@@ -43,6 +43,16 @@ public final class PreparedReply: Sendable {
 public struct ImmediateCall {
     public let sender: BusName
     public let arguments: [DBusValue]
+    /// The caller's credentials when the object server holds them already (a peer-to-peer
+    /// caller's from the kernel; a bus caller's first call, from the caller check's own
+    /// question): enough to identify a new caller without waiting. Nil otherwise.
+    public let vouched: VouchedCredentials?
+
+    public init(sender: BusName, arguments: [DBusValue], vouched: VouchedCredentials? = nil) {
+        self.sender = sender
+        self.arguments = arguments
+        self.vouched = vouched
+    }
 }
 
 /// A synchronous answer to a method call, tried on the connection's thread as the call arrives —

@@ -11,11 +11,13 @@ import TesseraCore
 /// It answers only when every check of the full handler (`getToken`) is known to pass without
 /// waiting: a caller already verified and admitted, options the handler would accept, an account
 /// of exactly that name, per-application consent known to be `allow`, and a token under the same
-/// key valid for `min-valid`. Anything else — first call of a connection, `force`, an issuer URL,
-/// a bad option, a miss — declines, and the handler answers as it always has, errors included.
+/// key valid for `min-valid`. A connection's first call qualifies when the object server holds its
+/// caller's credentials already (peer-to-peer callers, bus callers just looked up): the caller is
+/// identified from them here. Anything else — a caller not yet vouched for, `force`, an issuer
+/// URL, a bad option, a miss — declines, and the handler answers as it always has, errors included.
 extension AgentObject {
     func answerCachedToken(_ call: ImmediateCall) -> PreparedReply? {
-        guard let caller = callers.admittedIfKnown(call.sender),
+        guard let caller = callers.admitted(call.sender, vouched: call.vouched),
               call.arguments.count == 2, case .string(let name) = call.arguments[0],
               let options = ImmediateTokenOptions(call.arguments[1]),
               let account = agent.account(named: name),

@@ -146,6 +146,20 @@ public final class CallerPolicy: Sendable {
         return known
     }
 
+    /// `admittedIfKnown`, or for a caller not yet looked up whose credentials the object server
+    /// already holds (`ImmediateCall.vouched`: a peer-to-peer caller, or a bus caller's first
+    /// call), looked up now from them — the same reads `verify` makes, with no bus trip — and
+    /// remembered. So a one-shot client's only call can be answered from the cache too.
+    public func admitted(_ sender: BusName, vouched: VouchedCredentials?) -> VerifiedCaller? {
+        if let known = admittedIfKnown(sender) { return known }
+        guard let vouched, state.withLock({ $0.callers[sender.rawValue] == nil }) else { return nil }
+        guard let caller = identify(sender, vouched.credentials, vouched.process, askedAt: Posix.sinceBoot()) else { return nil }
+        state.withLock { state in
+            if !state.departed.contains(sender.rawValue) { state.callers[sender.rawValue] = caller }
+        }
+        return isAdmitted(caller) ? caller : nil
+    }
+
     /// The one rule both `verify` and `admittedIfKnown` apply.
     private func isAdmitted(_ caller: VerifiedCaller) -> Bool { caller.userID == ownUserID }
 
@@ -163,9 +177,16 @@ public final class CallerPolicy: Sendable {
             logger.warning("cannot verify the caller \(sender): \(error)")
             throw .notPermitted("the bus could not vouch for the caller \(sender.rawValue): \(error)")
         }
-        guard let userID = try? credentials["UnixUserID"]?.get(UInt32.self) else {
+        guard let caller = identify(sender, credentials, process, askedAt: askedAt) else {
             throw .notPermitted("the bus does not know the Unix user of the caller \(sender.rawValue)")
         }
+        return caller
+    }
+
+    /// Who the caller is, from its credentials; nil without a uid.
+    private func identify(_ sender: BusName, _ credentials: [String: Variant], _ process: ProcessHandle?,
+                          askedAt: Duration) -> VerifiedCaller? {
+        guard let userID = try? credentials["UnixUserID"]?.get(UInt32.self) else { return nil }
         let processID = try? credentials["ProcessID"]?.get(UInt32.self)
         let label = try? credentials["LinuxSecurityLabel"]?.get([UInt8].self)
         let caller = VerifiedCaller.identify(uniqueName: sender.rawValue, userID: userID, processID: processID,
