@@ -10,6 +10,10 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+/// This manifest's directory, for the linker flags that name a file of the package (SwiftPM does
+/// not promise which directory the linker runs in).
+let packageRoot = String(#filePath.dropLast("/Package.swift".count))
+
 let package = Package(
     name: "Tessera",
     platforms: [.macOS(.v15)],
@@ -101,7 +105,7 @@ let package = Package(
             // fewer of the static binary's pages to fault in at every start.
             linkerSettings: [.unsafeFlags(["-static-executable", "-l_FoundationCollections", "-l_FoundationCShims",
                                             "-lswiftSynchronization", "-use-ld=lld",
-                                            "-Xlinker", "--symbol-ordering-file=Sources/tessera/symbol-order.txt",
+                                            "-Xlinker", "--symbol-ordering-file=\(packageRoot)/Sources/tessera/symbol-order.txt",
                                             "-Xlinker", "--no-warn-symbol-ordering"],
                                            .when(configuration: .release))]),
 
