@@ -10,6 +10,10 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+/// This manifest's directory, for the linker flags that name a file of the package (SwiftPM does
+/// not promise which directory the linker runs in).
+let packageRoot = String(#filePath.dropLast("/Package.swift".count))
+
 let package = Package(
     name: "Tessera",
     platforms: [.macOS(.v15)],
@@ -96,9 +100,13 @@ let package = Package(
         // the two server-only libsystemd functions it refers to. Link-time only: nothing is compiled twice.
         .target(name: "CSystemdStubs", cSettings: [.define("TESSERA_STATIC_DBUS", .when(configuration: .release))]),
         .executableTarget(
-            name: "tessera", dependencies: ["TesseraCLI", "CSystemdStubs"], swiftSettings: strict,
+            name: "tessera", dependencies: ["TesseraCLI", "CSystemdStubs"], exclude: ["symbol-order.txt"], swiftSettings: strict,
+            // The functions a `tessera token` run executes, packed together (scripts/cli-symbol-order.sh):
+            // fewer of the static binary's pages to fault in at every start.
             linkerSettings: [.unsafeFlags(["-static-executable", "-l_FoundationCollections", "-l_FoundationCShims",
-                                            "-lswiftSynchronization", "-use-ld=lld"],
+                                            "-lswiftSynchronization", "-use-ld=lld",
+                                            "-Xlinker", "--symbol-ordering-file=\(packageRoot)/Sources/tessera/symbol-order.txt",
+                                            "-Xlinker", "--no-warn-symbol-ordering"],
                                            .when(configuration: .release))]),
 
         // Benchmark only (bench/dbus-roundtrip/run.sh); not run by `make test`.
