@@ -3,9 +3,6 @@
 // Layout and the rules for who may import whom: ../shared/DESIGN.md and README.md.
 import PackageDescription
 
-/// This checkout's root (ends in "/"): the linker needs absolute paths.
-let packageDirectory = String(#filePath.dropLast("Package.swift".count))
-
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
@@ -91,7 +88,7 @@ let package = Package(
             name: "tesserad", dependencies: ["DBus", "TesseraAgent"], exclude: ["hot-functions.order"], swiftSettings: strict,
             linkerSettings: [.unsafeFlags(["-static-stdlib", "-l_FoundationCollections", "-l_FoundationCShims",
                                             "-lswiftSynchronization", "-use-ld=lld", "-Xclang-linker", "-no-pie",
-                                            "-Xlinker", "--symbol-ordering-file=\(packageDirectory)Sources/tesserad/hot-functions.order",
+                                            "-Xlinker", "--symbol-ordering-file=\(packageRoot)/Sources/tesserad/hot-functions.order",
                                             "-Xlinker", "--no-warn-symbol-ordering"],
                                            .when(configuration: .release))]),
         // Release `tessera` is a fully static executable (glibc, libdbus-1.a, the Swift runtime): no
