@@ -17,11 +17,10 @@ import TesseraCore
 /// URL, a bad option, a miss — declines, and the handler answers as it always has, errors included.
 extension AgentObject {
     func answerCachedToken(_ call: ImmediateCall) -> PreparedReply? {
-        guard let caller = callers.admitted(call.sender, vouched: call.vouched),
-              call.arguments.count == 2, case .string(let name) = call.arguments[0],
+        guard call.arguments.count == 2, case .string(let name) = call.arguments[0],
               let options = ImmediateTokenOptions(call.arguments[1]),
               let account = agent.account(named: name),
-              consentIsKnownToAllow(caller, account: account) else { return nil }
+              let caller = admittedCaller(call, account: account) else { return nil }
         let key = options.scopes == nil && options.audience == nil
             ? defaultTokenKey(of: account)
             : TokenKey(account: account.name, scopes: options.scopes ?? account.scopes,
@@ -51,6 +50,20 @@ extension AgentObject {
             keys[account.name] = DefaultTokenKey(scopes: account.scopes, audience: account.audience, key: key)
         }
         return key
+    }
+
+    /// Who may be answered here, for the log: the caller when the object server vouches that it
+    /// is the user's own and consent is known to allow it; nil otherwise (the handler decides).
+    /// When the account allows every program, the program does not matter and is not looked up
+    /// (no /proc reads for a one-shot caller): the uid alone decides.
+    func admittedCaller(_ call: ImmediateCall, account: Account) -> String? {
+        if agent.allowsEveryProgram(account: account.name) {
+            if let known = callers.admittedIfKnown(call.sender) { return known.description }
+            return callers.isOwnUser(call.vouched) ? call.sender.rawValue : nil
+        }
+        guard let caller = callers.admitted(call.sender, vouched: call.vouched),
+              consentIsKnownToAllow(caller, account: account) else { return nil }
+        return caller.description
     }
 
     /// THE consent hook of the immediate path (issue 17): true only when the consent store's

@@ -160,6 +160,11 @@ public final class CallerPolicy: Sendable {
         return isAdmitted(caller) ? caller : nil
     }
 
+    /// Whether credentials the object server holds name this service's own user.
+    public func isOwnUser(_ vouched: VouchedCredentials?) -> Bool {
+        (try? vouched?.credentials["UnixUserID"]?.get(UInt32.self)) == ownUserID
+    }
+
     /// The one rule both `verify` and `admittedIfKnown` apply.
     private func isAdmitted(_ caller: VerifiedCaller) -> Bool { caller.userID == ownUserID }
 

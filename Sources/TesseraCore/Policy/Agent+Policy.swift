@@ -17,6 +17,18 @@ extension Agent {
         return policy?.decision(for: application) ?? .allow
     }
 
+    /// True when `account`'s policy lets every program have its tokens (no `ask`, no `deny`, for
+    /// anyone), so who a caller is cannot change the decision: the connection thread then answers
+    /// a cached call without looking up the caller's program. An unknown account answers true, as
+    /// `decision` answers `.allow`.
+    public func allowsEveryProgram(account: String) -> Bool {
+        let policy = state.withLock { state in
+            (state.accounts.first { $0.name == account } ?? issuerMatch(account, in: state.accounts))?.policy
+        }
+        guard let policy else { return true }
+        return policy.defaultDecision == .allow && policy.rules.values.allSatisfy { $0 == .allow }
+    }
+
     /// The first account of an issuer, as `resolve` finds it (only for text that looks like a URL).
     private func issuerMatch(_ text: String, in accounts: [Account]) -> Account? {
         guard text.contains("://"), let wanted = try? IssuerKey(Validate.serverURL(text, field: "account")) else { return nil }
