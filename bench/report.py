@@ -216,6 +216,12 @@ def main(source, target):
         say(f"\"No growth\" allows {GROWTH_TOLERANCE_KB // 1024} MiB, counted from after the first 1000 calls (the first "
             "call loads libsecret and libcurl and touches allocator pages once; a leak grows with the call count).")
         say("")
+        ordering = fields(raw.get("memory.ordering"))
+        if ordering:
+            say(f"The release link lays out the functions listed in `Sources/tesserad/hot-functions.order` together: "
+                f"{ordering.get('found', 0):.0f} of its {ordering.get('listed', 0):.0f} names are in this binary "
+                "(when many are gone, regenerate it: bench/order-functions.sh).")
+            say("")
         goals.append(("tesserad RSS at start", "≤ 15 MiB", f"{mib(start['rss_kb'])} (PSS {mib(start.get('pss_kb'))})",
                       verdict(start["rss_kb"] <= 15 * 1024)))
         if growth is not None:

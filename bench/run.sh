@@ -361,6 +361,13 @@ if wants memory; then
     for _ in $(seq "$logins"); do password_login pw || login_failures=$((login_failures + 1)); done
     record memory.logins "logins=$logins failures=$login_failures seconds=$(awk -v ns=$(($(date +%s%N) - login_started)) 'BEGIN {printf "%.1f", ns / 1e9}')"
     record memory.after_logins "$(memory "$tesserad_pid")"
+    # The release link lays out the functions in this list together (Package.swift): how many of
+    # its names the binary still has, since a list gone stale lays out less well.
+    order_file="$root/Sources/tesserad/hot-functions.order"
+    if [[ -f "$order_file" ]]; then
+        record memory.ordering "listed=$(wc -l <"$order_file") found=$(nm --defined-only "$bin/tesserad" |
+            awk 'NR == FNR {wanted[$1]; next} ($3 in wanted) {print $3}' "$order_file" - | sort -u | wc -l)"
+    fi
     # oidc-agent next to it (it forks: the daemon is the child of the process we started).
     oidc_daemon=$(cat /proc/"$oidc_agent_pid"/task/*/children 2>/dev/null | awk '{print $1}')
     if [[ -n "$oidc_daemon" ]]; then record memory.oidc_agent "$(memory "$oidc_daemon")"; fi
