@@ -1,5 +1,6 @@
 import Foundation
 import TestSupport
+import TesseraAPI
 import Testing
 
 /// Issue 17's acceptance: accounts on `ask` and `deny` against real callers — gdbus, a Python
@@ -245,6 +246,45 @@ import Testing
                                             environment: environment, timeout: .seconds(30))
         #expect(!idToken.stdout.contains("\"id_token\"") && idToken.stdout.contains("policy denies it"), "\(idToken.stdout) \(idToken.stderr)")
         #expect(setup.questionCount() == 2)
+    }
+
+    /// A program calling over tesserad's peer-to-peer socket (here gdbus with `--address`) is
+    /// the same caller to the consent rules as on the bus: named from the kernel's credentials,
+    /// refused under `deny`, asked under `ask`, answered under a rule that allows it.
+    @Test func peerToPeerCallersMeetTheSameConsent() async throws {
+        let setup = try await Setup()
+        let world = setup.world
+        let gdbus = try setup.copy("/usr/bin/gdbus", as: "gdbus-peer")
+        let link = try #require(PeerSocket.linkPath(runtimeDirectory: world.environment["XDG_RUNTIME_DIR"],
+                                                    busAddress: world.environment["DBUS_SESSION_BUS_ADDRESS"]))
+        let (account, environment) = (world.account, world.environment)
+        func peerToken() async throws -> CommandResult {
+            try await Self.peerToken(gdbus, link: link, account: account, environment: environment)
+        }
+        try await world.check("SetPolicy", world.account, "allow")
+        let first = try await peerToken()
+        #expect(first.succeeded, "\(first.stderr)")
+
+        try await world.check("SetPolicy", world.account, "deny")
+        let refused = try await peerToken()
+        #expect(AgentWorld.errorName(refused) == "NotPermitted", "\(refused.stderr)")
+        #expect(refused.stderr.contains("gdbus-peer (\(gdbus), pid "), "\(refused.stderr)")
+
+        try await world.check("SetPolicy", world.account, "ask")
+        async let asked = Self.peerToken(gdbus, link: link, account: account, environment: environment)
+        let questions = try await setup.waitForQuestions(1)
+        #expect(questions.contains(gdbus), "\(questions)")
+        try await setup.desktop.dunstctl(["close-all"])
+        #expect(AgentWorld.errorName(try await asked) == "NotPermitted")
+
+        try await world.check("SetApplicationPolicy", world.account, "exe:\(gdbus)", "allow")
+        #expect(try await peerToken().succeeded)
+    }
+
+    static func peerToken(_ gdbus: String, link: String, account: String, environment: [String: String]) async throws -> CommandResult {
+        try await Command.run(gdbus, ["call", "--address", "unix:path=\(link)", "--dest", "io.tessera.Agent1",
+                                      "--object-path", "/io/tessera/Agent1", "--method", "io.tessera.Agent1.GetToken",
+                                      account, "{}"], environment: environment, timeout: .seconds(60))
     }
 
     @Test func theTrayMenuListsAWaitingQuestionAndAnswersIt() async throws {

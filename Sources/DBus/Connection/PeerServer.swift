@@ -176,7 +176,19 @@ extension Connection {
         guard message.kind == .methodCall, let link = peerServer?.peers[name] else { return }
         // The object server and the service know callers by name; a peer gets its own.
         guard dbus_message_set_sender(message.raw, name.rawValue) != 0 else { return }
+        if message.destination == .bus { return answerAsBus(message, link) }
         handleMethodCall(message, peer: link)
+    }
+
+    /// Clients written for a bus (GDBus's `--address`, sd-bus) say `Hello` first: a peer is told
+    /// its name, as a bus would. Nothing else of the bus daemon's exists here.
+    private func answerAsBus(_ message: Message, _ link: PeerLink) {
+        let context = ReplyContext(message, peer: link)
+        if message.interface == .bus, message.member == "Hello", message.signature == .empty {
+            return reply(context, [.string(link.name.rawValue)])
+        }
+        replyError(context, .unknownMethod, "\(message.member.map(\.rawValue) ?? "this method") of the bus is not served "
+                   + "on tesserad's peer-to-peer socket: it is not a bus")
     }
 
     /// Forgets a peer and closes its connection (once nothing replies on it any more); its name
