@@ -147,61 +147,81 @@ enum NameRules {
     private static func isAlpha(_ c: UInt8) -> Bool { (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 95 }
     private static func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
 
+    // Plain loops over the UTF-8 bytes, no `split` into arrays of slices: a one-shot client
+    // (`tessera token`) validates a few names and nothing else, and the generic slices cost it
+    // more than the rest of the checks together. Two passes keep the old order of complaints.
+
+    /// How many `separator`-separated elements `bytes` has, and its length.
+    private static func shape(_ s: String, separator: UInt8) -> (length: Int, elements: Int) {
+        var length = 0, elements = 1
+        for c in s.utf8 {
+            length += 1
+            if c == separator { elements += 1 }
+        }
+        return (length, elements)
+    }
+
+    /// Checks each element in order: `element(firstByte, isEmpty)` and `byte(c)` return a complaint or nil.
+    private static func eachElement(_ bytes: Substring.UTF8View, separator: UInt8,
+                                    empty: String, first: (UInt8) -> String?, byte: (UInt8) -> String?) -> String? {
+        var atStart = true
+        for c in bytes {
+            if c == separator {
+                if atStart { return empty }
+                atStart = true
+                continue
+            }
+            if atStart, let complaint = first(c) { return complaint }
+            atStart = false
+            if let complaint = byte(c) { return complaint }
+        }
+        return atStart ? empty : nil
+    }
+
+    private static func badByte(_ c: UInt8, allowed: String) -> String {
+        "it contains '\(Character(Unicode.Scalar(c)))'; only \(allowed) are allowed"
+    }
+
     /// Interface and error names: two or more dot-separated elements of [A-Za-z0-9_], not starting with a digit.
     static func dotted(_ s: String, allowHyphen: Bool) -> String? {
-        let bytes = Array(s.utf8)
-        if bytes.isEmpty { return "it is empty" }
-        if bytes.count > maximumLength { return "it is longer than \(maximumLength) bytes" }
-        let elements = bytes.split(separator: 46, omittingEmptySubsequences: false)
-        if elements.count < 2 { return "it needs at least two elements separated by '.'" }
-        for element in elements {
-            guard let first = element.first else { return "it has an empty element" }
-            if isDigit(first) { return "an element starts with a digit" }
-            for c in element where !(isAlpha(c) || isDigit(c) || (allowHyphen && c == 45)) {
-                return "it contains '\(Character(Unicode.Scalar(c)))'; only [A-Za-z0-9_] are allowed"
-            }
-        }
-        return nil
+        let (length, elements) = shape(s, separator: 46)
+        if length == 0 { return "it is empty" }
+        if length > maximumLength { return "it is longer than \(maximumLength) bytes" }
+        if elements < 2 { return "it needs at least two elements separated by '.'" }
+        return eachElement(Substring(s).utf8, separator: 46, empty: "it has an empty element",
+                           first: { isDigit($0) ? "an element starts with a digit" : nil },
+                           byte: { c in isAlpha(c) || isDigit(c) || (allowHyphen && c == 45) ? nil : badByte(c, allowed: "[A-Za-z0-9_]") })
     }
 
     static func busName(_ s: String) -> String? {
         guard s.hasPrefix(":") else { return dotted(s, allowHyphen: true) }
-        let bytes = Array(s.utf8.dropFirst())
-        if bytes.count + 1 > maximumLength { return "it is longer than \(maximumLength) bytes" }
-        let elements = bytes.split(separator: 46, omittingEmptySubsequences: false)
-        if elements.count < 2 { return "a unique name needs at least two elements separated by '.'" }
-        for element in elements {
-            if element.isEmpty { return "it has an empty element" }
-            for c in element where !(isAlpha(c) || isDigit(c) || c == 45) {
-                return "it contains '\(Character(Unicode.Scalar(c)))'; only [A-Za-z0-9_-] are allowed"
-            }
+        let rest = Substring(s).dropFirst()
+        var length = 1, elements = 1
+        for c in rest.utf8 {
+            length += 1
+            if c == 46 { elements += 1 }
         }
-        return nil
+        if length > maximumLength { return "it is longer than \(maximumLength) bytes" }
+        if elements < 2 { return "a unique name needs at least two elements separated by '.'" }
+        return eachElement(rest.utf8, separator: 46, empty: "it has an empty element", first: { _ in nil },
+                           byte: { c in isAlpha(c) || isDigit(c) || c == 45 ? nil : badByte(c, allowed: "[A-Za-z0-9_-]") })
     }
 
     static func member(_ s: String) -> String? {
-        let bytes = Array(s.utf8)
-        if bytes.isEmpty { return "it is empty" }
-        if bytes.count > maximumLength { return "it is longer than \(maximumLength) bytes" }
-        if isDigit(bytes[0]) { return "it starts with a digit" }
-        for c in bytes where !(isAlpha(c) || isDigit(c)) {
-            return "it contains '\(Character(Unicode.Scalar(c)))'; only [A-Za-z0-9_] are allowed"
-        }
+        let length = s.utf8.count
+        if length == 0 { return "it is empty" }
+        if length > maximumLength { return "it is longer than \(maximumLength) bytes" }
+        if let first = s.utf8.first, isDigit(first) { return "it starts with a digit" }
+        for c in s.utf8 where !(isAlpha(c) || isDigit(c)) { return badByte(c, allowed: "[A-Za-z0-9_]") }
         return nil
     }
 
     static func objectPath(_ s: String) -> String? {
-        let bytes = Array(s.utf8)
-        guard bytes.first == 47 else { return "it must start with '/'" }
-        if bytes.count == 1 { return nil }
-        if bytes.last == 47 { return "it must not end with '/'" }
-        for element in bytes.dropFirst().split(separator: 47, omittingEmptySubsequences: false) {
-            if element.isEmpty { return "it contains '//'" }
-            for c in element where !(isAlpha(c) || isDigit(c)) {
-                return "it contains '\(Character(Unicode.Scalar(c)))'; only [A-Za-z0-9_] are allowed"
-            }
-        }
-        return nil
+        guard s.utf8.first == 47 else { return "it must start with '/'" }
+        if s.utf8.count == 1 { return nil }
+        if s.utf8.last == 47 { return "it must not end with '/'" }
+        return eachElement(Substring(s).dropFirst().utf8, separator: 47, empty: "it contains '//'", first: { _ in nil },
+                           byte: { c in isAlpha(c) || isDigit(c) ? nil : badByte(c, allowed: "[A-Za-z0-9_]") })
     }
 }
 
