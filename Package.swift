@@ -97,12 +97,12 @@ let package = Package(
         // the two server-only libsystemd functions it refers to. Link-time only: nothing is compiled twice.
         .target(name: "CSystemdStubs", cSettings: [.define("TESSERA_STATIC_DBUS", .when(configuration: .release))]),
         .executableTarget(
-            name: "tessera", dependencies: ["TesseraCLI", "CSystemdStubs"], exclude: ["symbol-order.txt"], swiftSettings: strict,
-            // The functions a `tessera token` run executes, packed together (scripts/cli-symbol-order.sh):
+            name: "tessera", dependencies: ["TesseraCLI", "CSystemdStubs"], exclude: ["hot-functions.order"], swiftSettings: strict,
+            // The functions a `tessera token` run executes, packed together (bench/order-functions.sh):
             // fewer of the static binary's pages to fault in at every start.
             linkerSettings: [.unsafeFlags(["-static-executable", "-l_FoundationCollections", "-l_FoundationCShims",
                                             "-lswiftSynchronization", "-use-ld=lld",
-                                            "-Xlinker", "--symbol-ordering-file=\(packageRoot)/Sources/tessera/symbol-order.txt",
+                                            "-Xlinker", "--symbol-ordering-file=\(packageRoot)/Sources/tessera/hot-functions.order",
                                             "-Xlinker", "--no-warn-symbol-ordering"],
                                            .when(configuration: .release))]),
 

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Writes Sources/tesserad/hot-functions.order: the functions tesserad runs, in the order the release
-# link lays them out (Package.swift passes the list to lld as --symbol-ordering-file). First those
-# it runs from exec to its first reply, then those it runs serving: cached and refreshed GetToken
-# calls from the bus and from `tessera token`, password logins. The kernel maps the 64 KiB around
-# each page of code a process touches; with these functions scattered through the 11 MB of code
-# (the Swift runtime and FoundationEssentials are linked statically) most of it ended up resident.
+# Writes Sources/tesserad/hot-functions.order and Sources/tessera/hot-functions.order: the
+# functions each binary runs, in the order the release link lays them out (Package.swift passes
+# the lists to lld as --symbol-ordering-file). The kernel maps the 64 KiB around each page of code a
+# process touches; with these functions scattered through 11 MB of code (the Swift runtime and
+# FoundationEssentials are linked statically) most of it ended up resident, and every start of
+# the CLI faulted in ~80 such windows.
+# - tesserad: first what it runs from exec to its first reply, then what it runs serving: cached
+#   and refreshed GetToken calls from the bus and from `tessera token`, password logins.
+# - tessera: what `tessera token NAME` and `tessera --version` run (the commands scripts repeat).
 #
 # Run it inside the bench's set-up session (accounts logged in, release binaries built):
 #   make release && BENCH_EXPLORE=bench/order-functions.sh bash bench/run.sh
-# then relink tesserad with the new list (SwiftPM does not track the file):
-#   rm .build/release/tesserad && make release
+# then relink with the new lists (SwiftPM does not track the files):
+#   rm .build/release/tesserad .build/release/tessera && make release
 # Regenerate after large changes to tesserad; a stale list only lays out less well (lld skips
 # names that no longer exist), it never changes what runs.
 set -euo pipefail
@@ -17,6 +20,45 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 : "${BIN:?run through BENCH_EXPLORE (see the header)}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# Lists a binary's functions from callgrind profiles (in order; each once): ARGS = PROFILE... BINARY.
+cat >"$work/order.py" <<'EOF'
+import re, sys
+
+def functions(path, binary):
+    """Functions of `binary` a callgrind profile saw run, callers and callees, first seen first."""
+    seen, current_object, callee_object = {}, None, None
+    for line in open(path, errors="replace"):
+        key, _, value = line.rstrip("\n").partition("=")
+        if key == "ob":
+            current_object, callee_object = value, None
+        elif key == "cob":
+            callee_object = value
+        elif key in ("fn", "cfn"):
+            owner = callee_object if key == "cfn" and callee_object is not None else current_object
+            name = re.sub(r"'\d+$", "", value)  # callgrind's recursion-depth suffix
+            if owner == binary and not name.startswith("0x") and " " not in name and "(" not in name:
+                seen.setdefault(name, None)
+        elif key == "calls":
+            callee_object = None
+    return list(seen)
+
+binary = sys.argv[-1]
+ordered = []
+for profile in sys.argv[1:-1]:
+    ordered += [name for name in functions(profile, binary) if name not in set(ordered)]
+print(f"{len(ordered)} functions of {binary.rsplit('/', 1)[-1]}", file=sys.stderr)
+print("\n".join(ordered))
+EOF
+
+# The CLI first, against the bench's own tesserad (valgrind 3.19 cannot read Swift 6's DWARF 5:
+# copies without debug information; the symbol table stays).
+strip --strip-debug -o "$work/tessera" "$BIN/tessera"
+valgrind --tool=callgrind --callgrind-out-file="$work/cli-token" --demangle=no --compress-strings=no --compress-pos=no \
+    "$work/tessera" token fast >/dev/null 2>&1
+valgrind --tool=callgrind --callgrind-out-file="$work/cli-version" --demangle=no --compress-strings=no --compress-pos=no \
+    "$work/tessera" --version >/dev/null 2>&1
+python3 "$work/order.py" "$work/cli-token" "$work/cli-version" "$work/tessera" >"$root/Sources/tessera/hot-functions.order"
+
 
 bus_pid_of() {
     dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
@@ -25,8 +67,7 @@ bus_pid_of() {
 get_token=(--dest io.tessera.Agent1 --path /io/tessera/Agent1 --iface io.tessera.Agent1 --method GetToken
     --expect-sig 'sxa{sv}' --arg-string fast --arg-options "")
 
-# The bench's tesserad makes way for one under callgrind (valgrind 3.19 cannot read Swift 6's
-# DWARF 5: a copy without debug information; the symbol table stays).
+# The bench's tesserad makes way for one under callgrind (a copy without debug information too).
 running=$(bus_pid_of io.tessera.Agent1)
 if [[ -n "$running" ]]; then kill "$running"; sleep 1; fi
 strip --strip-debug -o "$work/tesserad" "$BIN/tesserad"
@@ -50,30 +91,6 @@ sleep 1
 kill "$profiled"
 wait "$profiled" || true   # profile: everything after
 
-python3 - "$work/profile.1" "$work/profile" "$work/tesserad" >"$root/Sources/tesserad/hot-functions.order" <<'EOF'
-import re, sys
-
-def functions(path, binary):
-    """Functions of `binary` a callgrind profile saw run, callers and callees, first seen first."""
-    seen, current_object, callee_object = {}, None, None
-    for line in open(path, errors="replace"):
-        key, _, value = line.rstrip("\n").partition("=")
-        if key == "ob":
-            current_object, callee_object = value, None
-        elif key == "cob":
-            callee_object = value
-        elif key in ("fn", "cfn"):
-            owner = callee_object if key == "cfn" and callee_object is not None else current_object
-            name = re.sub(r"'\d+$", "", value)  # callgrind's recursion-depth suffix
-            if owner == binary and not name.startswith("0x") and " " not in name and "(" not in name:
-                seen.setdefault(name, None)
-        elif key == "calls":
-            callee_object = None
-    return list(seen)
-
-start = functions(sys.argv[1], sys.argv[3])
-later = [name for name in functions(sys.argv[2], sys.argv[3]) if name not in set(start)]
-print(f"{len(start)} functions at start, {len(later)} more serving", file=sys.stderr)
-print("\n".join(start + later))
-EOF
-echo "wrote Sources/tesserad/hot-functions.order; relink: rm .build/release/tesserad && make release" >&2
+python3 "$work/order.py" "$work/profile.1" "$work/profile" "$work/tesserad" >"$root/Sources/tesserad/hot-functions.order"
+echo "wrote Sources/tesserad/hot-functions.order and Sources/tessera/hot-functions.order;" \
+    "relink: rm .build/release/tesserad .build/release/tessera && make release" >&2
