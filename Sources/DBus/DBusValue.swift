@@ -115,7 +115,7 @@ public indirect enum DBusValue: Sendable, Hashable {
             return size + 8
         case .dictionary(let keySignature, let valueSignature, let entries):
             guard keySignature.rawValue.utf8.count == 1,
-                  SignatureParser.basicCodes.contains(keySignature.rawValue.utf8.first!) else {
+                  SignatureParser.isBasicCode(keySignature.rawValue.utf8.first!) else {
                 throw .invalidValue("dictionary key signature '\(keySignature)' is not a basic type")
             }
             guard valueSignature.isSingleCompleteType else {

@@ -227,7 +227,16 @@ enum NameRules {
 
 /// Splits and checks signatures by the specification's grammar (depth limits included).
 enum SignatureParser {
-    static let basicCodes: Set<UInt8> = Set("ybnqiuxtdsogh".utf8)
+    /// The basic type codes `ybnqiuxtdsogh`. A switch, not a `Set`: a one-shot client would build
+    /// the set (and its hashing seed and storage metadata) to check one signature.
+    static func isBasicCode(_ c: UInt8) -> Bool {
+        switch c {
+        case UInt8(ascii: "y"), UInt8(ascii: "b"), UInt8(ascii: "n"), UInt8(ascii: "q"), UInt8(ascii: "i"),
+             UInt8(ascii: "u"), UInt8(ascii: "x"), UInt8(ascii: "t"), UInt8(ascii: "d"), UInt8(ascii: "s"),
+             UInt8(ascii: "o"), UInt8(ascii: "g"), UInt8(ascii: "h"): true
+        default: false
+        }
+    }
 
     static func completeTypes(of signature: String) throws(DBusError) -> [String] {
         let bytes = Array(signature.utf8)
@@ -240,13 +249,13 @@ enum SignatureParser {
             guard index < bytes.count else { throw fail("it ends in the middle of a type") }
             let c = bytes[index]
             index += 1
-            if basicCodes.contains(c) || c == UInt8(ascii: "v") { return }
+            if isBasicCode(c) || c == UInt8(ascii: "v") { return }
             switch c {
             case UInt8(ascii: "a"):
                 if arrayDepth + 1 > 32 { throw fail("arrays are nested deeper than 32") }
                 if index < bytes.count, bytes[index] == UInt8(ascii: "{") {
                     index += 1
-                    guard index < bytes.count, basicCodes.contains(bytes[index]) else {
+                    guard index < bytes.count, isBasicCode(bytes[index]) else {
                         throw fail("a dictionary key must be a basic type")
                     }
                     index += 1
