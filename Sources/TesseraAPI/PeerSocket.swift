@@ -33,7 +33,13 @@ public enum PeerSocket {
             hash ^= UInt64(byte)
             hash = hash &* 0x0000_0100_0000_01b3
         }
-        let digits = String(hash, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
+        // By hand, not `String(hash, radix: 16)`: the generic integer printing costs a one-shot
+        // `tessera token` more than the rest of this function.
+        var digits = [UInt8](repeating: 0, count: 16)
+        for index in 0..<16 {
+            let nibble = UInt8(truncatingIfNeeded: hash >> (60 - 4 * UInt64(index))) & 0xF
+            digits[index] = nibble < 10 ? 48 + nibble : 87 + nibble
+        }
+        return String(decoding: digits, as: UTF8.self)
     }
 }

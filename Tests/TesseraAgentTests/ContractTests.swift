@@ -86,6 +86,26 @@ import Testing
                                               audience: [], audienceStyle: "audience", kind: "oidc", replace: true)
         #expect(try AccountSettingsMessage(dbusOptions: settings.dbusOptions) == settings)
     }
+
+    /// Where the CLI looks for tesserad's peer socket: a stable hash of the bus's socket (so both
+    /// sides agree without talking), nothing for buses that are not UNIX socket paths.
+    @Test func peerSocketPathFollowsTheBusSocket() {
+        #expect(PeerSocket.linkPath(runtimeDirectory: "/run/user/1000", busAddress: "unix:path=/run/user/1000/bus")
+            == "/run/user/1000/tessera/bus-91e90a7d210929a8")
+        // The same socket however the address is spelled (a guid, escaping, a trailing slash on the directory).
+        #expect(PeerSocket.linkPath(runtimeDirectory: "/run/user/1000/", busAddress: "unix:path=/run/user/1000/bus,guid=0123")
+            == "/run/user/1000/tessera/bus-91e90a7d210929a8")
+        #expect(PeerSocket.linkPath(runtimeDirectory: "/run/user/1000", busAddress: "unix:path=%2frun/user/1000/bus")
+            == "/run/user/1000/tessera/bus-91e90a7d210929a8")
+        #expect(PeerSocket.linkPath(runtimeDirectory: "/r", busAddress: "unix:abstract=/tmp/dbus-abc") == "/r/tessera/bus-f3150bb359cffff5")
+        #expect(PeerSocket.linkPath(runtimeDirectory: nil, busAddress: "unix:path=/run/user/1000/bus") == nil)
+        #expect(PeerSocket.linkPath(runtimeDirectory: "relative", busAddress: "unix:path=/run/user/1000/bus") == nil)
+        #expect(PeerSocket.linkPath(runtimeDirectory: "/run/user/1000", busAddress: "tcp:host=localhost,port=1") == nil)
+        #expect(PeerSocket.linkPath(runtimeDirectory: "/run/user/1000", busAddress: "unix:runtime=yes") == nil)
+        #expect(PeerSocket.linkPath(runtimeDirectory: "/run/user/1000", busAddress: "garbage") == nil)
+        #expect(PeerSocket.linkPath(runtimeDirectory: "/" + String(repeating: "d", count: 100), busAddress: "unix:path=/b") == nil)
+    }
+
 }
 
 /// The package root: the directory holding Package.swift, found from this source file.

@@ -71,7 +71,8 @@ public enum OneShotCall {
 final class UnixStreamSocket {
     private let descriptor: Int32
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
+    /// A lower-case hex digit, computed: a table would be one more lazily made global to fault in.
+    private static func hexDigit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? 48 + nibble : 87 + nibble }
     private static let helloSerial: UInt32 = 1
     private static let callSerial: UInt32 = 2
     /// What libdbus says when a reply does not come in time (`dbus_connection_send_with_reply_and_block`).
@@ -151,8 +152,8 @@ final class UnixStreamSocket {
         // sends it. A plain loop: `map { … }.joined()` cost 0.19 M instructions in a one-shot run.
         var request: [UInt8] = [0] + Array("AUTH EXTERNAL ".utf8)
         for digit in String(getuid()).utf8 {
-            request.append(Self.hexDigits[Int(digit >> 4)])
-            request.append(Self.hexDigits[Int(digit & 0xF)])
+            request.append(Self.hexDigit(digit >> 4))
+            request.append(Self.hexDigit(digit & 0xF))
         }
         request += Array("\r\nBEGIN\r\n".utf8)
         if registering {
