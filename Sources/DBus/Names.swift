@@ -93,6 +93,9 @@ public struct Signature: DBusName {
     init(unchecked string: String) { rawValue = string }
 
     public static let empty = Signature(unchecked: "")
+    /// Common single types, known valid: no parse at each use (a literal `"s"` is parsed when used).
+    public static let string = Signature(unchecked: "s")
+    public static let variant = Signature(unchecked: "v")
     /// The single complete types this signature is made of (`sa{sv}` → `s`, `a{sv}`).
     public var completeTypes: [Signature] {
         // A validated signature always splits.
@@ -161,11 +164,17 @@ enum NameRules {
         return (length, elements)
     }
 
-    /// Checks each element in order: `element(firstByte, isEmpty)` and `byte(c)` return a complaint or nil.
-    private static func eachElement(_ bytes: Substring.UTF8View, separator: UInt8,
+    /// Checks each element in order (after `skipping` leading bytes): `first(c)` for an element's
+    /// first byte and `byte(c)` for every byte return a complaint or nil.
+    private static func eachElement(_ s: String, skipping: Int = 0, separator: UInt8,
                                     empty: String, first: (UInt8) -> String?, byte: (UInt8) -> String?) -> String? {
         var atStart = true
-        for c in bytes {
+        var skip = skipping
+        for c in s.utf8 {
+            if skip > 0 {
+                skip -= 1
+                continue
+            }
             if c == separator {
                 if atStart { return empty }
                 atStart = true
@@ -188,22 +197,17 @@ enum NameRules {
         if length == 0 { return "it is empty" }
         if length > maximumLength { return "it is longer than \(maximumLength) bytes" }
         if elements < 2 { return "it needs at least two elements separated by '.'" }
-        return eachElement(Substring(s).utf8, separator: 46, empty: "it has an empty element",
+        return eachElement(s, separator: 46, empty: "it has an empty element",
                            first: { isDigit($0) ? "an element starts with a digit" : nil },
                            byte: { c in isAlpha(c) || isDigit(c) || (allowHyphen && c == 45) ? nil : badByte(c, allowed: "[A-Za-z0-9_]") })
     }
 
     static func busName(_ s: String) -> String? {
         guard s.hasPrefix(":") else { return dotted(s, allowHyphen: true) }
-        let rest = Substring(s).dropFirst()
-        var length = 1, elements = 1
-        for c in rest.utf8 {
-            length += 1
-            if c == 46 { elements += 1 }
-        }
+        let (length, elements) = shape(s, separator: 46)
         if length > maximumLength { return "it is longer than \(maximumLength) bytes" }
         if elements < 2 { return "a unique name needs at least two elements separated by '.'" }
-        return eachElement(rest.utf8, separator: 46, empty: "it has an empty element", first: { _ in nil },
+        return eachElement(s, skipping: 1, separator: 46, empty: "it has an empty element", first: { _ in nil },
                            byte: { c in isAlpha(c) || isDigit(c) || c == 45 ? nil : badByte(c, allowed: "[A-Za-z0-9_-]") })
     }
 
@@ -220,7 +224,7 @@ enum NameRules {
         guard s.utf8.first == 47 else { return "it must start with '/'" }
         if s.utf8.count == 1 { return nil }
         if s.utf8.last == 47 { return "it must not end with '/'" }
-        return eachElement(Substring(s).dropFirst().utf8, separator: 47, empty: "it contains '//'", first: { _ in nil },
+        return eachElement(s, skipping: 1, separator: 47, empty: "it contains '//'", first: { _ in nil },
                            byte: { c in isAlpha(c) || isDigit(c) ? nil : badByte(c, allowed: "[A-Za-z0-9_]") })
     }
 }

@@ -74,7 +74,7 @@ struct AgentClient: Sendable {
             var elements: [DBusValue] = []
             elements.reserveCapacity(values.count)
             for value in values { elements.append(.string(value)) }
-            return .array(elementSignature: "s", elements)
+            return .array(elementSignature: .string, elements)
         }
         // In the order of the keys' marshalled forms, as the codec's dictionary sorts them.
         add(.application, .string(request.application ?? "tessera"))
@@ -82,7 +82,7 @@ struct AgentClient: Sendable {
         if request.force { add(.force, .bool(true)) }
         if let minValid = request.minValid { add(.minValid, .uint32(minValid)) }
         if !request.scopes.isEmpty { add(.scopes, strings(request.scopes)) }
-        return .dictionary(keySignature: "s", valueSignature: "v", entries)
+        return .dictionary(keySignature: .string, valueSignature: .variant, entries)
     }
 
     private static func issuedToken(from body: [DBusValue]) throws(CLIError) -> IssuedToken {
