@@ -95,6 +95,52 @@ import TestSupport
         #expect(try await CLI.run(["token", "nosuch"]).status == 1)
     }
 
+    /// A directory others could enter (or one that is a link, or another user's) is refused as
+    /// the oidc-agent socket's is: the log says why, no socket is made, and the bus serves alone.
+    @Test func anUnsafeSocketDirectoryIsRefusedAndTheBusServes() async throws {
+        let directory = try Self.socketDirectory
+        try? FileManager.default.removeItem(atPath: directory)
+        #expect(mkdir(directory, 0o755) == 0 && chmod(directory, 0o755) == 0)
+        defer { chmod(directory, 0o700) }
+        let agent = try await RunningAgent()
+        #expect(try Self.link() == nil)
+        try await waitUntil("the refusal to be logged") { agent.log.contains("no peer-to-peer socket") }
+        #expect(agent.log.contains("its mode is 755"), "\(agent.log)")
+        let run = try await CLI.run(["token", "nosuch"])
+        #expect(run.status == 1 && run.stderr.contains("no account named"), "\(run)")
+    }
+
+    /// tesserad serves 64 peers at a time. With every place taken by clients that connect and say
+    /// nothing, `tessera token` is turned away before authenticating and asks the bus instead:
+    /// each call gets the service's answer, through the bus (dbus-monitor counts them).
+    @Test func withEveryPeerPlaceTakenTheCallsGoThroughTheBus() async throws {
+        _ = try Requirement.executable("dbus-monitor")
+        let agent = try await RunningAgent()
+        let (link, _) = try #require(try Self.link())
+        var silent: [Int32] = []
+        defer { for fd in silent { close(fd) } }
+        for _ in 0..<64 {
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in link.utf8.enumerated() { raw[i] = b } }
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            #expect(connected == 0)
+            silent.append(fd)
+        }
+        let tessera = try Binaries.path("tessera")
+        var results: [CommandResult] = []
+        let crossed = try await Self.busGetTokens {
+            results = try await ParallelCommands.run(Array(repeating: [tessera, "token", "nosuch"], count: 20))
+        }
+        #expect(results.allSatisfy { $0.status == 1 && $0.stderr.contains("no account named \"nosuch\"") },
+                "\(results.filter { !$0.stderr.contains("no account named") }.prefix(3))")
+        #expect(crossed == 20)
+        #expect(agent.process.isRunning)
+    }
+
     func waitUntil(_ what: String, _ condition: () -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(10)
         while !condition() {
