@@ -22,8 +22,10 @@ public enum OneShotCall {
     ///   itself, no bus daemon in between. Used only if the process behind it runs as this user
     ///   and accepts us; if it is missing, refuses, or goes away before answering, the call goes
     ///   through the bus as if it had never been tried.
+    ///   `destination` is only evaluated for the bus (a peer-to-peer call has none): a one-shot
+    ///   client then never builds the name.
     public static func session(
-        destination: BusName?, path: ObjectPath, interface: InterfaceName?, member: MemberName,
+        destination: @autoclosure () -> BusName?, path: ObjectPath, interface: InterfaceName?, member: MemberName,
         arguments: [DBusValue] = [], timeout: Duration = .seconds(25),
         peerSocket: ((_ busAddress: String) -> String?)? = nil
     ) throws(DBusError) -> [DBusValue] {
@@ -33,7 +35,7 @@ public enum OneShotCall {
                                     arguments: arguments, timeout: timeout) {
             return reply
         }
-        return try call(onBusAt: address, destination: destination, path: path, interface: interface,
+        return try call(onBusAt: address, destination: destination(), path: path, interface: interface,
                         member: member, arguments: arguments, timeout: timeout)
     }
 
