@@ -25,6 +25,10 @@
 //     try await bus.emit(path: "/io/tessera/Example1", interface: "io.tessera.Example1",
 //                        member: "Changed", arguments: [.string("accounts")])
 //
+//     // Also serve the exported objects peer-to-peer, without the bus daemon in between (same
+//     // object server and caller check; PeerServer.swift):
+//     try await bus.servePeers(at: "\(runtimeDirectory)/example/bus")
+//
 //     // Subscribe (AddMatch now, RemoveMatch when the stream ends):
 //     for await signal in try await bus.signals(matching: MatchRule(interface: "io.tessera.Example1")) {
 //         print(signal.member, signal.arguments)
@@ -35,8 +39,9 @@
 //
 // Laid out as zbus is: this file holds the actor's state, its life and the routing of incoming
 // messages; Calls.swift, Signals.swift and Bus.swift (the bus daemon's methods) extend it, with
-// NameOwnerTracking.swift for signals from well-known names; ../ObjectServer holds the exported
-// objects, the standard interfaces (StandardInterfaces.swift) and the caller check.
+// NameOwnerTracking.swift for signals from well-known names and PeerServer.swift for peer-to-peer
+// clients; ../ObjectServer holds the exported objects, the standard interfaces
+// (StandardInterfaces.swift) and the caller check.
 
 import CDBus
 import Synchronization
