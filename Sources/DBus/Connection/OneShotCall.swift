@@ -1,5 +1,6 @@
 import CDBus
 import Glibc
+import Posix
 
 /// One method call on the session bus, for a process that makes that call and exits
 /// (`tessera token NAME`): authentication, `Hello` and the call go out in one write, and the
@@ -93,14 +94,8 @@ final class UnixStreamSocket {
 
     /// Connects to the AF_UNIX socket at a filesystem path; nil if that fails.
     convenience init?(connectingToPath path: String) {
-        let bytes = Array(path.utf8)
-        guard path.hasPrefix("/"), bytes.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else { return nil }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in bytes.enumerated() { raw[index] = byte }
-        }
-        self.init(connecting: address, socklen_t(MemoryLayout<sockaddr_un>.size))
+        guard path.hasPrefix("/"), path.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else { return nil }
+        self.init(connecting: SocketFiles.address(path), socklen_t(MemoryLayout<sockaddr_un>.size))
     }
 
     private init?(connecting address: sockaddr_un, _ length: socklen_t) {

@@ -41,7 +41,7 @@ struct PeerEndpoint {
         // Point the link at our socket in one step: a client sees the old target or ours.
         let staged = "\(socket).link"
         unlink(staged)
-        let target = String(socket[socket.index(after: socket.lastIndex(of: "/")!)...])
+        let target = fileName(socket)
         guard symlink(target, staged) == 0, rename(staged, link) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(staged)
@@ -57,12 +57,12 @@ struct PeerEndpoint {
     /// took over has pointed it at its own).
     func stop(on connection: Connection) async {
         await connection.stopServingPeers()
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let count = readlink(link, &buffer, buffer.count - 1)
-        let target = String(socket[socket.index(after: socket.lastIndex(of: "/")!)...])
-        if count > 0, String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) == target {
-            unlink(link)
-        }
+        if Posix.readLink(link) == Self.fileName(socket) { unlink(link) }
+    }
+
+    /// The last component of an absolute path (the link's target is relative to its directory).
+    private static func fileName(_ path: String) -> String {
+        String(path[path.index(after: path.lastIndex(of: "/") ?? path.startIndex)...])
     }
 
     /// Sockets of earlier tesserads of this bus that died without stopping (`bus-KEY.PID` that
@@ -70,7 +70,7 @@ struct PeerEndpoint {
     private static func removeStaleSockets(beside link: String, in directory: String) {
         guard let stream = opendir(directory) else { return }
         defer { closedir(stream) }
-        let prefix = String(link[link.index(after: link.lastIndex(of: "/")!)...]) + "."
+        let prefix = fileName(link) + "."
         while let entry = readdir(stream) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
