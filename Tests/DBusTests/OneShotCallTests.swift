@@ -34,12 +34,13 @@ import TestSupport
     @Test func theTestBusTakesThePipelinedRoute() async throws {
         let (service, name) = try await makeService("OneShotRoute")
         let socket = try #require(UnixStreamSocket(connectingTo: try Self.address()))
-        let call = try Message.methodCall(destination: name, path: testPath, interface: testInterfaceName, member: "Add")
-        try call.append([.int32(40), .int32(2)])
+        let call = try PipelinedRequest(destination: name, path: testPath, interface: testInterfaceName, member: "Add",
+                                        arguments: [.int32(40), .int32(2)], registering: true)
         #expect(try socket.pipelinedCall(call, timeout: .seconds(10)) == [.int32(42)])
         // Hello made it a connection of its own: the service sees a unique name as the sender.
         let callerSocket = try #require(UnixStreamSocket(connectingTo: try Self.address()))
-        let caller = try Message.methodCall(destination: name, path: testPath, interface: testInterfaceName, member: "Caller")
+        let caller = try PipelinedRequest(destination: name, path: testPath, interface: testInterfaceName, member: "Caller",
+                                          arguments: [], registering: true)
         let reply = try callerSocket.pipelinedCall(caller, timeout: .seconds(10))
         guard case .string(let sender)? = reply?.first else { Issue.record("\(String(describing: reply))"); return }
         #expect(sender.hasPrefix(":"), "\(sender)")
@@ -136,7 +137,8 @@ import TestSupport
             if socket == nil { try await Task.sleep(for: .milliseconds(20)) }
         }
         let connected = try #require(socket, "the bus at \(address) did not listen")
-        let call = try Message.methodCall(destination: .bus, path: "/org/freedesktop/DBus", interface: .bus, member: "GetId")
+        let call = try PipelinedRequest(destination: .bus, path: "/org/freedesktop/DBus", interface: .bus, member: "GetId",
+                                        arguments: [], registering: true)
         let reply = try connected.pipelinedCall(call, timeout: .seconds(10))
         guard case .string(let id)? = reply?.first else { Issue.record("\(String(describing: reply))"); return }
         #expect(id.count == 32, "\(id)")

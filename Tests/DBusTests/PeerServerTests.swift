@@ -57,12 +57,13 @@ import TestSupport
         // A client written for a bus says Hello first and is told its name; the bus daemon's
         // other methods are not there.
         let hello = try #require(UnixStreamSocket(connectingToPath: peer.socket))
-        let echo = try Message.methodCall(destination: nil, path: testPath, interface: testInterfaceName, member: "Echo")
-        try echo.append([.string("after hello")])
-        #expect(try hello.pipelinedCall(echo, timeout: .seconds(10), registering: true) == [.string("after hello")])
+        let echo = try PipelinedRequest(destination: nil, path: testPath, interface: testInterfaceName, member: "Echo",
+                                        arguments: [.string("after hello")], registering: true)
+        #expect(try hello.pipelinedCall(echo, timeout: .seconds(10)) == [.string("after hello")])
         let listNames = try #require(UnixStreamSocket(connectingToPath: peer.socket))
-        let names = try Message.methodCall(destination: .bus, path: "/org/freedesktop/DBus", interface: .bus, member: "ListNames")
-        #expect(throws: DBusError.self) { try listNames.pipelinedCall(names, timeout: .seconds(10), registering: false) }
+        let names = try PipelinedRequest(destination: .bus, path: "/org/freedesktop/DBus", interface: .bus, member: "ListNames",
+                                         arguments: [], registering: false)
+        #expect(throws: DBusError.self) { try listNames.pipelinedCall(names, timeout: .seconds(10)) }
         // The bus side is untouched.
         let client = try await Connection(address: peer.bus.address)
         #expect(try await client.call(destination: peer.service.uniqueName, path: testPath, interface: testInterfaceName,

@@ -15,8 +15,9 @@ import Posix
 ///
 /// Only a `unix:path=` or `unix:abstract=` first address with the EXTERNAL mechanism takes this
 /// route. Any other address, a refused connect or a refused authentication (nothing was done on
-/// the bus yet) goes through `BlockingConnection` instead, so every error reads as before.
-/// Messages are built and read by libdbus (`dbus_message_marshal`/`demarshal`); no Unix fds.
+/// the bus yet) goes through `BlockingConnection` instead, so every error reads as before; so
+/// does a call that passes Unix fds. Messages are written and read by `WireEncoder` and
+/// `WireDecoder`, not libdbus: see there for why.
 public enum OneShotCall {
     /// - Parameter peerSocket: given the session bus address, the path of a peer-to-peer socket
     ///   of the destination (`Connection.servePeers`) to try first: one round trip to the service
@@ -44,11 +45,12 @@ public enum OneShotCall {
         onBusAt address: String, destination: BusName?, path: ObjectPath, interface: InterfaceName?,
         member: MemberName, arguments: [DBusValue], timeout: Duration
     ) throws(DBusError) -> [DBusValue] {
-        let call = try Message.methodCall(destination: destination, path: path, interface: interface, member: member)
-        try call.append(arguments)
-        if let socket = UnixStreamSocket(connectingTo: address) {
-            if let reply = try socket.pipelinedCall(call, timeout: timeout) { return reply }
+        let request = try? PipelinedRequest(destination: destination, path: path, interface: interface,
+                                           member: member, arguments: arguments, registering: true)
+        if let request, let socket = UnixStreamSocket(connectingTo: address) {
+            if let reply = try socket.pipelinedCall(request, timeout: timeout) { return reply }
         }
+        // Also where the arguments cannot go this way: libdbus's connection reports or sends them.
         return try BlockingConnection(address: address).call(
             destination: destination, path: path, interface: interface, member: member, arguments: arguments,
             timeout: timeout)
@@ -61,23 +63,52 @@ public enum OneShotCall {
         at socketPath: String, path: ObjectPath, interface: InterfaceName?, member: MemberName,
         arguments: [DBusValue], timeout: Duration
     ) throws(DBusError) -> [DBusValue]? {
+        let request = try PipelinedRequest(destination: nil, path: path, interface: interface, member: member,
+                                           arguments: arguments, registering: false)
         guard let socket = UnixStreamSocket(connectingToPath: socketPath), socket.peerUserID == getuid() else { return nil }
-        let call = try Message.methodCall(destination: nil, path: path, interface: interface, member: member)
-        try call.append(arguments)
-        do { return try socket.pipelinedCall(call, timeout: timeout, registering: false) } catch .disconnected {
+        do { return try socket.pipelinedCall(request, timeout: timeout) } catch .disconnected {
             return nil
         }
     }
+}
+
+/// The bytes a one-shot client sends at once: the EXTERNAL authentication with our uid,
+/// `BEGIN`, `Hello` when `registering` with a bus (a peer-to-peer server takes none), the call.
+struct PipelinedRequest {
+    static let helloSerial: UInt32 = 1
+    static let callSerial: UInt32 = 2
+    let bytes: [UInt8]
+
+    init(destination: BusName?, path: ObjectPath, interface: InterfaceName?, member: MemberName,
+         arguments: [DBusValue], registering: Bool) throws(DBusError) {
+        // EXTERNAL with our uid as the initial response (hex of its decimal digits), as libdbus
+        // sends it. A plain loop: `map { … }.joined()` cost 0.19 M instructions in a one-shot run.
+        var request: [UInt8] = [0]
+        request.reserveCapacity(512)
+        request.append(contentsOf: "AUTH EXTERNAL ".utf8)
+        for digit in String(getuid()).utf8 {
+            request.append(Self.hexDigit(digit >> 4))
+            request.append(Self.hexDigit(digit & 0xF))
+        }
+        request.append(contentsOf: "\r\nBEGIN\r\n".utf8)
+        if registering {
+            request = try WireEncoder.methodCall(
+                serial: Self.helloSerial, destination: .bus, path: "/org/freedesktop/DBus", interface: .bus,
+                member: "Hello", arguments: [], appendingTo: request)
+        }
+        bytes = try WireEncoder.methodCall(serial: Self.callSerial, destination: destination, path: path,
+                                           interface: interface, member: member, arguments: arguments,
+                                           appendingTo: request)
+    }
+
+    /// A lower-case hex digit, computed: a table would be one more lazily made global to fault in.
+    private static func hexDigit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? 48 + nibble : 87 + nibble }
 }
 
 /// A connected `AF_UNIX` stream socket to a bus, closed on deinit.
 final class UnixStreamSocket {
     private let descriptor: Int32
 
-    /// A lower-case hex digit, computed: a table would be one more lazily made global to fault in.
-    private static func hexDigit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? 48 + nibble : 87 + nibble }
-    private static let helloSerial: UInt32 = 1
-    private static let callSerial: UInt32 = 2
     /// What libdbus says when a reply does not come in time (`dbus_connection_send_with_reply_and_block`).
     private static let noReplyText = """
         Did not receive a reply. Possible causes include: the remote application did not send a reply, \
@@ -140,28 +171,10 @@ final class UnixStreamSocket {
         return (socketAddress, socklen_t(length))
     }
 
-    /// Sends the handshake, `Hello` (when `registering` with a bus; a peer-to-peer server takes
-    /// none) and `call` at once and reads until the call's reply. Nil when the other end refused
+    /// Sends `request` at once and reads until the call's reply. Nil when the other end refused
     /// the authentication, before anything ran: the caller may then try libdbus.
-    func pipelinedCall(_ call: Message, timeout: Duration, registering: Bool = true) throws(DBusError) -> [DBusValue]? {
-        dbus_message_set_serial(call.raw, Self.callSerial)
-        // EXTERNAL with our uid as the initial response (hex of its decimal digits), as libdbus
-        // sends it. A plain loop: `map { … }.joined()` cost 0.19 M instructions in a one-shot run.
-        var request: [UInt8] = [0] + Array("AUTH EXTERNAL ".utf8)
-        for digit in String(getuid()).utf8 {
-            request.append(Self.hexDigit(digit >> 4))
-            request.append(Self.hexDigit(digit & 0xF))
-        }
-        request += Array("\r\nBEGIN\r\n".utf8)
-        if registering {
-            let hello = try Message.methodCall(destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus",
-                                               interface: "org.freedesktop.DBus", member: "Hello")
-            dbus_message_set_serial(hello.raw, Self.helloSerial)
-            request += try Self.marshal(hello)
-        }
-        request += try Self.marshal(call)
-        guard send(request) else { return nil }
-
+    func pipelinedCall(_ request: PipelinedRequest, timeout: Duration) throws(DBusError) -> [DBusValue]? {
+        guard send(request.bytes) else { return nil }
         let deadline = ContinuousClock.now + timeout
         var received: [UInt8] = []
         var authenticated = false
@@ -175,27 +188,15 @@ final class UnixStreamSocket {
             if !authenticated {
                 guard let end = Self.lineEnd(in: received) else { continue }
                 // "OK <server guid>"; REJECTED or ERROR means nothing was run.
-                guard received.starts(with: Array("OK ".utf8)) else { return nil }
+                guard received.starts(with: "OK ".utf8) else { return nil }
                 authenticated = true
                 offset = end
             }
-            while received.count - offset >= 16 {
-                let needed = received[offset...].withUnsafeBytes { bytes in
-                    dbus_message_demarshal_bytes_needed(bytes.baseAddress?.assumingMemoryBound(to: CChar.self),
-                                                        Int32(clamping: bytes.count))
-                }
-                guard needed > 0 else { throw .invalidValue("the bus sent a malformed message") }
-                guard received.count - offset >= Int(needed) else { break }
-                let raw = received[offset..<(offset + Int(needed))].withUnsafeBytes { bytes in
-                    Result { () throws(DBusError) in
-                        try withCError { error in
-                            dbus_message_demarshal(bytes.baseAddress?.assumingMemoryBound(to: CChar.self),
-                                                   Int32(needed), error)
-                        }
-                    }
-                }
-                let message = Message(takingOwnership: try raw.get())
-                offset += Int(needed)
+            while received.count - offset >= WireDecoder.fixedHeaderLength {
+                let needed = try WireDecoder.messageLength(received[offset..<(offset + WireDecoder.fixedHeaderLength)])
+                guard received.count - offset >= needed else { break }
+                let message = try WireDecoder.message(Array(received[offset..<(offset + needed)]))
+                offset += needed
                 if let reply = try Self.outcome(of: message) { return reply }
             }
             if offset > 0 && offset == received.count {
@@ -207,28 +208,21 @@ final class UnixStreamSocket {
 
     /// The call's arguments when `message` is its reply; throws its error; nil for anything else
     /// (Hello's reply, the NameAcquired signal).
-    private static func outcome(of message: Message) throws(DBusError) -> [DBusValue]? {
-        let type = dbus_message_get_type(message.raw)
-        let replyTo = dbus_message_get_reply_serial(message.raw)
-        guard type == DBUS_MESSAGE_TYPE_ERROR || type == DBUS_MESSAGE_TYPE_METHOD_RETURN,
-              replyTo == callSerial || replyTo == helloSerial else { return nil }
-        if type == DBUS_MESSAGE_TYPE_METHOD_RETURN { return replyTo == callSerial ? try message.arguments() : nil }
-        let name = dbus_message_get_error_name(message.raw).map { String(cString: $0) } ?? ""
+    private static func outcome(of message: WireMessage) throws(DBusError) -> [DBusValue]? {
+        let replyTo = message.replySerial
+        guard message.type == WireHeader.error || message.type == WireHeader.methodReturn,
+              replyTo == PipelinedRequest.callSerial || replyTo == PipelinedRequest.helloSerial else { return nil }
+        if message.type == WireHeader.methodReturn {
+            return replyTo == PipelinedRequest.callSerial ? try message.arguments() : nil
+        }
+        let name = message.errorName ?? ""
         // libdbus's error text is the error's first argument when that is a string.
         let text: String
         if case .string(let first)? = (try? message.arguments())?.first { text = first } else { text = "" }
-        if replyTo == helloSerial {
+        if replyTo == PipelinedRequest.helloSerial {
             throw .connectionFailed("registering with the bus (Hello): \(text) (\(name))")
         }
         throw .remote(name: (try? ErrorName(name)) ?? .failed, message: text)
-    }
-
-    private static func marshal(_ message: Message) throws(DBusError) -> [UInt8] {
-        var buffer: UnsafeMutablePointer<CChar>?
-        var length: Int32 = 0
-        guard dbus_message_marshal(message.raw, &buffer, &length) != 0, let buffer else { throw .outOfMemory }
-        defer { dbus_free(buffer) }
-        return Array(UnsafeRawBufferPointer(start: buffer, count: Int(length)))
     }
 
     /// The index just past the first "\r\n", if there is one.

@@ -1,0 +1,206 @@
+/// Writes D-Bus messages in the wire format (little-endian), for the one-shot client
+/// (`OneShotCall`): a process that makes one call and exits.
+///
+/// Why not libdbus here: building, validating, marshalling and demarshalling one message through
+/// libdbus touched ~40 pages of libdbus code and data in a process that lives a millisecond, a
+/// tenth of `tessera token`'s time (bench/RESULTS.md). Everything long-lived (tesserad, the CLI's
+/// other commands) keeps using libdbus; `WireCodecTests` checks every message written here with
+/// libdbus's own validator (`dbus_message_demarshal`), and every message read here against
+/// libdbus's reading of the same bytes.
+///
+/// Values must have passed `DBusValue.validate()`, which `methodCall` does: after it, writing
+/// cannot fail. Alignment is relative to the message's first byte, as the specification says.
+struct WireEncoder {
+    private(set) var bytes: [UInt8]
+    private let origin: Int
+
+    /// Appends a message to `bytes` (which may already hold the authentication lines).
+    init(appendingTo bytes: [UInt8]) {
+        self.bytes = bytes
+        origin = bytes.count
+    }
+
+    /// A method call with its header fields and body; `serial` must not be 0.
+    static func methodCall(
+        serial: UInt32, destination: BusName?, path: ObjectPath, interface: InterfaceName?, member: MemberName,
+        arguments: [DBusValue], appendingTo prefix: [UInt8] = []
+    ) throws(DBusError) -> [UInt8] {
+        var size = 0
+        for argument in arguments { size += try argument.validate() }
+        if size >= DBusLimits.maximumMessageLength {
+            throw .invalidValue("a message body of about \(size) bytes exceeds the D-Bus limit of \(DBusLimits.maximumMessageLength) bytes")
+        }
+        if arguments.containsUnixFD {
+            throw .invalidValue("a one-shot call cannot pass Unix file descriptors")
+        }
+        var encoder = WireEncoder(appendingTo: prefix)
+        encoder.bytes.reserveCapacity(prefix.count + 256 + size)
+        encoder.bytes.append(UInt8(ascii: "l"))
+        encoder.bytes.append(WireHeader.methodCall)
+        encoder.bytes.append(0)  // flags: a reply is expected, auto-start allowed
+        encoder.bytes.append(1)  // protocol version
+        let bodyLengthAt = encoder.bytes.count
+        encoder.uint32(0)
+        encoder.uint32(serial)
+        let fieldsLengthAt = encoder.bytes.count
+        encoder.uint32(0)
+        let fieldsStart = encoder.bytes.count
+        encoder.field(WireHeader.path, "o") { $0.string(path.rawValue) }
+        if let interface { encoder.field(WireHeader.interface, "s") { $0.string(interface.rawValue) } }
+        encoder.field(WireHeader.member, "s") { $0.string(member.rawValue) }
+        if let destination { encoder.field(WireHeader.destination, "s") { $0.string(destination.rawValue) } }
+        if !arguments.isEmpty {
+            let signature = arguments.signatureString
+            encoder.field(WireHeader.signature, "g") { $0.signature(signature) }
+        }
+        encoder.patch(UInt32(encoder.bytes.count - fieldsStart), at: fieldsLengthAt)
+        encoder.align(8)
+        let bodyStart = encoder.bytes.count
+        for argument in arguments { encoder.append(argument) }
+        encoder.patch(UInt32(encoder.bytes.count - bodyStart), at: bodyLengthAt)
+        return encoder.bytes
+    }
+
+    mutating func append(_ value: DBusValue) {
+        switch value {
+        case .byte(let v): bytes.append(v)
+        case .bool(let v): uint32(v ? 1 : 0)
+        case .int16(let v): uint16(UInt16(bitPattern: v))
+        case .uint16(let v): uint16(v)
+        case .int32(let v): uint32(UInt32(bitPattern: v))
+        case .uint32(let v): uint32(v)
+        case .int64(let v): uint64(UInt64(bitPattern: v))
+        case .uint64(let v): uint64(v)
+        case .double(let v): uint64(v.bitPattern)
+        case .string(let v): string(v)
+        case .objectPath(let v): string(v.rawValue)
+        case .signature(let v): signature(v.rawValue)
+        case .unixFD(let v): uint32(UInt32(bitPattern: v))  // refused by `methodCall` before any write
+        case .array(let element, let values):
+            array(elementAlignment: WireHeader.alignment(of: element.rawValue.utf8.first ?? 0)) {
+                for value in values { $0.append(value) }
+            }
+        case .dictionary(_, _, let entries):
+            array(elementAlignment: 8) {
+                for entry in entries {
+                    $0.align(8)
+                    $0.append(entry.key)
+                    $0.append(entry.value)
+                }
+            }
+        case .structure(let fields):
+            align(8)
+            for field in fields { append(field) }
+        case .variant(let inner):
+            signature(inner.signatureString)
+            append(inner)
+        }
+    }
+
+    // MARK: Pieces
+
+    private mutating func field(_ code: UInt8, _ type: StaticString, _ value: (inout WireEncoder) -> Void) {
+        align(8)
+        bytes.append(code)
+        bytes.append(1)
+        bytes.append(type.utf8Start.pointee)
+        bytes.append(0)
+        value(&self)
+    }
+
+    /// The length, the padding to the first element (not counted in the length), the elements.
+    private mutating func array(elementAlignment: Int, _ elements: (inout WireEncoder) -> Void) {
+        align(4)
+        let lengthAt = bytes.count
+        uint32(0)
+        align(elementAlignment)
+        let start = bytes.count
+        elements(&self)
+        patch(UInt32(bytes.count - start), at: lengthAt)
+    }
+
+    mutating func align(_ boundary: Int) {
+        while (bytes.count - origin) % boundary != 0 { bytes.append(0) }
+    }
+
+    private mutating func uint16(_ v: UInt16) {
+        align(2)
+        bytes.append(UInt8(truncatingIfNeeded: v))
+        bytes.append(UInt8(truncatingIfNeeded: v >> 8))
+    }
+
+    private mutating func uint32(_ v: UInt32) {
+        align(4)
+        for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt32(shift))) }
+    }
+
+    private mutating func uint64(_ v: UInt64) {
+        align(8)
+        for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(shift))) }
+    }
+
+    private mutating func string(_ s: String) {
+        uint32(UInt32(s.utf8.count))
+        bytes.append(contentsOf: s.utf8)
+        bytes.append(0)
+    }
+
+    private mutating func signature(_ s: String) {
+        bytes.append(UInt8(s.utf8.count))
+        bytes.append(contentsOf: s.utf8)
+        bytes.append(0)
+    }
+
+    private mutating func patch(_ v: UInt32, at index: Int) {
+        for i in 0..<4 { bytes[index + i] = UInt8(truncatingIfNeeded: v >> UInt32(8 * i)) }
+    }
+}
+
+/// The fixed parts of the format that the encoder and the decoder share.
+enum WireHeader {
+    static let methodCall: UInt8 = 1
+    static let methodReturn: UInt8 = 2
+    static let error: UInt8 = 3
+    static let signal: UInt8 = 4
+
+    static let path: UInt8 = 1
+    static let interface: UInt8 = 2
+    static let member: UInt8 = 3
+    static let errorName: UInt8 = 4
+    static let replySerial: UInt8 = 5
+    static let destination: UInt8 = 6
+    static let sender: UInt8 = 7
+    static let signature: UInt8 = 8
+    static let unixFDs: UInt8 = 9
+    static let containerInstance: UInt8 = 10
+
+    /// The alignment of a type by its first signature character.
+    static func alignment(of code: UInt8) -> Int {
+        switch code {
+        case UInt8(ascii: "y"), UInt8(ascii: "g"), UInt8(ascii: "v"): 1
+        case UInt8(ascii: "n"), UInt8(ascii: "q"): 2
+        case UInt8(ascii: "x"), UInt8(ascii: "t"), UInt8(ascii: "d"), UInt8(ascii: "("), UInt8(ascii: "{"): 8
+        default: 4  // b i u s o h a
+        }
+    }
+}
+
+extension Array where Element == DBusValue {
+    /// True when a file descriptor is anywhere in the values.
+    var containsUnixFD: Bool {
+        for value in self where value.containsUnixFD { return true }
+        return false
+    }
+}
+
+extension DBusValue {
+    var containsUnixFD: Bool {
+        switch self {
+        case .unixFD: true
+        case .array(_, let values), .structure(let values): values.containsUnixFD
+        case .dictionary(_, _, let entries): entries.contains { $0.key.containsUnixFD || $0.value.containsUnixFD }
+        case .variant(let inner): inner.containsUnixFD
+        default: false
+        }
+    }
+}
