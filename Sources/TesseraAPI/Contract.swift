@@ -212,6 +212,48 @@ public struct TokenReply: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The same reply read straight from the wire (`tessera token` on the peer socket): the
+    /// same rules as `init(body:)` without building the `DBusValue` tree. `TokenReplyWireTests`
+    /// checks that both read every reply alike.
+    package init(wire reply: WireMessage) throws(DBusError) {
+        guard reply.signature == "sxa{sv}" else {
+            throw .typeMismatch(expected: "sxa{sv}", actual: reply.signature, context: "arguments")
+        }
+        var reader = try reply.bodyReader()
+        token = try reader.string()
+        expiresAt = try reader.int64()
+        var (tokenType, scopes, audience, issuer, account) = ("Bearer", [String](), [String](), "", "")
+        try reader.array(alignment: 8) { (entry: inout WireReader) throws(DBusError) in
+            try entry.align(8)
+            let key = try entry.string()
+            let type = try entry.signatureText()
+            func text() throws(DBusError) -> String {
+                guard type == "s" else { throw Self.mismatch("s", type, key) }
+                return try entry.string()
+            }
+            func texts() throws(DBusError) -> [String] {
+                guard type == "as" else { throw Self.mismatch("as", type, key) }
+                var values: [String] = []
+                try entry.array(alignment: 4) { (element: inout WireReader) throws(DBusError) in values.append(try element.string()) }
+                return values
+            }
+            switch key {
+            case TokenInfoKey.tokenType.rawValue: tokenType = try text()
+            case TokenInfoKey.scopes.rawValue: scopes = try texts()
+            case TokenInfoKey.audience.rawValue: audience = try texts()
+            case TokenInfoKey.issuer.rawValue: issuer = try text()
+            case TokenInfoKey.account.rawValue: account = try text()
+            default: _ = try entry.value(ofType: type)
+            }
+        }
+        guard reader.isAtEnd else { throw .invalidValue("a malformed message: the body is longer than its values") }
+        (self.tokenType, self.scopes, self.audience, self.issuer, self.account) = (tokenType, scopes, audience, issuer, account)
+    }
+
+    private static func mismatch(_ expected: String, _ actual: String, _ key: String) -> DBusError {
+        .typeMismatch(expected: expected, actual: actual, context: "option '\(key)'")
+    }
+
     private static func string(_ value: DBusValue, _ key: String) throws(DBusError) -> String {
         guard case .string(let text) = value else { throw mismatch("s", value, key) }
         return text

@@ -106,6 +106,15 @@ import TesseraAPI
                                 scopes: scopes.isEmpty ? nil : scopes, audience: audience.isEmpty ? nil : audience,
                                 minValid: minValid, force: force ? true : nil, application: application ?? "tessera")
                             #expect(AgentClient.tokenOptions(query) == codec.dbusOptions.dbusValue, "\(query)")
+                            // The peer socket's call writes the same bytes straight to the wire.
+                            let direct = PipelinedRequest(
+                                destination: nil, path: AgentContract.objectPath, interface: AgentContract.interfaceName,
+                                member: "GetToken", signature: AgentClient.tokenSignature, registering: false
+                            ) { AgentClient.writeTokenArguments(query, to: &$0) }
+                            let viaValues = try? PipelinedRequest(
+                                destination: nil, path: AgentContract.objectPath, interface: AgentContract.interfaceName,
+                                member: "GetToken", arguments: AgentClient.tokenArguments(query), registering: false)
+                            #expect(direct.bytes == viaValues?.bytes, "\(query)")
                             compared += 1
                         }
                     }
@@ -113,5 +122,47 @@ import TesseraAPI
             }
         }
         #expect(compared == 216)
+    }
+}
+
+/// `TokenReply(wire:)` (the peer socket's reply, read on the wire) must read every reply as
+/// `TokenReply(body:)` reads its `DBusValue`s: the same values, or an error for the same ones.
+@Suite struct TokenReplyWireTests {
+    static func bothReadings(_ body: [DBusValue]) throws -> (wire: TokenReply?, values: TokenReply?) {
+        let bytes = try WireEncoder.methodCall(serial: 1, destination: nil, path: "/r", interface: nil, member: "R",
+                                               arguments: body)
+        let message = try WireDecoder.message(bytes)
+        return (try? TokenReply(wire: message), try? TokenReply(body: body))
+    }
+
+    @Test func everyReplyReadsAlike() throws {
+        let full = TokenReply(token: "eyJ.a.b", expiresAt: 1_900_000_000, tokenType: "DPoP", scopes: ["openid", "storage.read:/"],
+                              audience: ["https://a.example"], issuer: "https://iam.example/", account: "wlcg")
+        var bodies: [[DBusValue]] = [full.body]
+        let info: [String: DBusValue] = ["token-type": .string("Bearer"), "scopes": .array(of: "s", []),
+                                         "audience": .array(of: "s", [.string("x"), .string("ÿ")]), "issuer": .string("i"),
+                                         "account": .string("ä")]
+        bodies.append([.string("t"), .int64(-1), .dictionary(info)])
+        // Keys unknown to this CLI (a newer service), of any type, are passed over.
+        var extended = info
+        extended["future"] = .structure([.int32(1), .dictionary(["deep": .variant(.bool(true))])])
+        extended["zz"] = .array(of: "ay", [.array(of: "y", [.byte(1)])])
+        bodies.append([.string("t"), .int64(5), .dictionary(extended)])
+        bodies.append([.string(""), .int64(0), .dictionary([:])])
+        // Known keys of another type, and bodies of another shape: both refuse.
+        bodies.append([.string("t"), .int64(5), .dictionary(["scopes": .string("openid")])])
+        bodies.append([.string("t"), .int64(5), .dictionary(["issuer": .array(of: "s", [])])])
+        bodies.append([.string("t"), .int64(5)])
+        bodies.append([.string("t"), .int32(5), .dictionary([:])])
+        bodies.append([.string("t"), .int64(5), .dictionary([:]), .string("extra")])
+        bodies.append([.string("t"), .int64(5), .dictionary(keySignature: "s", valueSignature: "s", [])])
+        var accepted = 0, refused = 0
+        for body in bodies {
+            let (wire, values) = try Self.bothReadings(body)
+            #expect(wire == values, "\(body)")
+            if values == nil { refused += 1 } else { accepted += 1 }
+        }
+        #expect(accepted == 4 && refused == 6)
+        #expect(try Self.bothReadings(full.body).wire == full)
     }
 }

@@ -1,19 +1,19 @@
 /// One received message, read from the wire format by `WireDecoder`: the header fields a caller
 /// of one method needs, and the body still in bytes until `arguments()` reads it.
-struct WireMessage {
-    var type: UInt8
-    var serial: UInt32
-    var replySerial: UInt32?
-    var errorName: String?
-    var signature: String
-    var carriesUnixFDs: Bool
+package struct WireMessage {
+    package var type: UInt8
+    package var serial: UInt32
+    package var replySerial: UInt32?
+    package var errorName: String?
+    package var signature: String
+    package var carriesUnixFDs: Bool
     fileprivate var bytes: [UInt8]
     fileprivate var bodyStart: Int
     fileprivate var bigEndian: Bool
 
     /// The body's values. Refuses a body that says it carries Unix file descriptors (none can
     /// arrive on this route, and no method takes one), as `Message.arguments()` does.
-    func arguments() throws(DBusError) -> [DBusValue] {
+    package func arguments() throws(DBusError) -> [DBusValue] {
         if carriesUnixFDs { throw .invalidValue(Message.unixFDRefusal) }
         var reader = WireReader(bytes: bytes, origin: 0, offset: bodyStart, end: bytes.count, bigEndian: bigEndian)
         let types = Array(signature.utf8)
@@ -25,13 +25,31 @@ struct WireMessage {
         guard reader.offset == bytes.count else { throw WireReader.malformed("the body is longer than its values") }
         return values
     }
+
+    /// A cursor at the body's first value, for reading a known signature value by value.
+    package func bodyReader() throws(DBusError) -> WireReader {
+        if carriesUnixFDs { throw .invalidValue(Message.unixFDRefusal) }
+        return WireReader(bytes: bytes, origin: 0, offset: bodyStart, end: bytes.count, bigEndian: bigEndian)
+    }
+
+    /// True for a method return (`methodReturn`) or an error reply.
+    package var isReply: Bool { type == WireHeader.methodReturn || type == WireHeader.error }
+
+    /// An error reply as the error libdbus would report: its name, and its first argument as
+    /// the text when that is a string. Nil for any other message.
+    package var remoteError: DBusError? {
+        guard type == WireHeader.error else { return nil }
+        let text: String
+        if case .string(let first)? = (try? arguments())?.first { text = first } else { text = "" }
+        return .remote(name: (try? ErrorName(errorName ?? "")) ?? .failed, message: text)
+    }
 }
 
 /// Reads messages in the wire format (either byte order), checking what libdbus checks of a
 /// received message: lengths within bounds and limits, zero padding, valid UTF-8 without NUL in
 /// strings, valid object paths and signatures, booleans 0 or 1, nesting at most 64 deep, the
 /// header fields each type requires. Anything else is `DBusError.invalidValue`, never a trap.
-enum WireDecoder {
+package enum WireDecoder {
     /// The fixed part of a header: byte order, type, flags, version, body length, serial, and
     /// the header fields' array length.
     static let fixedHeaderLength = 16
@@ -58,7 +76,7 @@ enum WireDecoder {
     }
 
     /// Reads one whole message (exactly `messageLength` bytes).
-    static func message(_ bytes: [UInt8]) throws(DBusError) -> WireMessage {
+    package static func message(_ bytes: [UInt8]) throws(DBusError) -> WireMessage {
         let total = try messageLength(bytes[...])
         guard bytes.count == total else { throw WireReader.malformed("a message of \(bytes.count) bytes where its header says \(total)") }
         let bigEndian = bytes[0] == UInt8(ascii: "B")
@@ -161,12 +179,42 @@ enum WireDecoder {
 }
 
 /// A bounds-checked cursor over a message's bytes.
-struct WireReader {
+package struct WireReader {
     let bytes: [UInt8]
     let origin: Int
-    var offset: Int
-    var end: Int
+    package private(set) var offset: Int
+    package fileprivate(set) var end: Int
     let bigEndian: Bool
+
+    init(bytes: [UInt8], origin: Int, offset: Int, end: Int, bigEndian: Bool) {
+        (self.bytes, self.origin, self.offset, self.end, self.bigEndian) = (bytes, origin, offset, end, bigEndian)
+    }
+
+    package var isAtEnd: Bool { offset == end }
+
+    package mutating func int64() throws(DBusError) -> Int64 { Int64(bitPattern: try unsigned(8)) }
+
+    /// Reads an array's length and padding, then `element` until its end; `alignment` is the
+    /// element type's (8 for dictionary entries, which `element` must align to itself).
+    package mutating func array(alignment: Int, _ element: (inout WireReader) throws(DBusError) -> Void) throws(DBusError) {
+        let length = Int(try uint32())
+        guard length <= DBusLimits.maximumArrayLength else { throw Self.malformed("an array of \(length) bytes") }
+        try align(alignment)
+        guard end - offset >= length else { throw Self.malformed("an array runs past its end") }
+        let outerEnd = end
+        end = offset + length
+        while offset < end { try element(&self) }
+        end = outerEnd
+    }
+
+    /// The value of a complete type given by its signature (a variant's, or one to pass over).
+    package mutating func value(ofType signature: String) throws(DBusError) -> DBusValue {
+        let types = Array(signature.utf8)
+        var index = 0
+        let value = try self.value(types, &index, depth: 1)
+        guard index == types.count else { throw Self.malformed("'\(signature)' is not one complete type") }
+        return value
+    }
 
     static func malformed(_ why: String) -> DBusError { .invalidValue("a malformed message: \(why)") }
 
@@ -185,7 +233,7 @@ struct WireReader {
         return offset
     }
 
-    mutating func align(_ boundary: Int) throws(DBusError) {
+    package mutating func align(_ boundary: Int) throws(DBusError) {
         while (offset - origin) % boundary != 0 {
             guard offset < end else { throw Self.malformed("padding runs past its end") }
             guard bytes[offset] == 0 else { throw Self.malformed("non-zero padding") }
@@ -203,18 +251,25 @@ struct WireReader {
         return value
     }
 
-    mutating func uint32() throws(DBusError) -> UInt32 { UInt32(truncatingIfNeeded: try unsigned(4)) }
+    package mutating func uint32() throws(DBusError) -> UInt32 { UInt32(truncatingIfNeeded: try unsigned(4)) }
 
     private mutating func text(length: Int) throws(DBusError) -> String {
         let at = try take(length + 1)
         guard bytes[at + length] == 0 else { throw Self.malformed("a string is not NUL-terminated") }
         let slice = bytes[at..<(at + length)]
-        guard !slice.contains(0) else { throw Self.malformed("a string contains NUL") }
+        var ascii = true
+        for byte in slice {
+            if byte == 0 { throw Self.malformed("a string contains NUL") }
+            if byte >= 0x80 { ascii = false }
+        }
+        // ASCII (tokens, names, paths) needs no validation; the generic validating initializer
+        // costs a one-shot process a runtime type lookup.
+        if ascii { return String(decoding: slice, as: UTF8.self) }
         guard let text = String(validating: slice, as: UTF8.self) else { throw Self.malformed("a string is not valid UTF-8") }
         return text
     }
 
-    mutating func string() throws(DBusError) -> String {
+    package mutating func string() throws(DBusError) -> String {
         let length = Int(try uint32())
         guard length < DBusLimits.maximumMessageLength else { throw Self.malformed("a string longer than a message") }
         return try text(length: length)
@@ -226,7 +281,7 @@ struct WireReader {
         return path
     }
 
-    mutating func signatureText() throws(DBusError) -> String {
+    package mutating func signatureText() throws(DBusError) -> String {
         let signature = try text(length: Int(try byte()))
         do { _ = try SignatureParser.completeTypes(of: signature) } catch { throw Self.malformed("an invalid signature") }
         return signature

@@ -10,8 +10,8 @@
 ///
 /// Values must have passed `DBusValue.validate()`, which `methodCall` does: after it, writing
 /// cannot fail. Alignment is relative to the message's first byte, as the specification says.
-struct WireEncoder {
-    private(set) var bytes: [UInt8]
+package struct WireEncoder {
+    package private(set) var bytes: [UInt8]
     private let origin: Int
 
     /// Appends a message to `bytes` (which may already hold the authentication lines).
@@ -21,7 +21,7 @@ struct WireEncoder {
     }
 
     /// A method call with its header fields and body; `serial` must not be 0.
-    static func methodCall(
+    package static func methodCall(
         serial: UInt32, destination: BusName?, path: ObjectPath, interface: InterfaceName?, member: MemberName,
         arguments: [DBusValue], appendingTo prefix: [UInt8] = []
     ) throws(DBusError) -> [UInt8] {
@@ -33,8 +33,21 @@ struct WireEncoder {
         if arguments.containsUnixFD {
             throw .invalidValue("a one-shot call cannot pass Unix file descriptors")
         }
+        return methodCall(serial: serial, destination: destination, path: path, interface: interface, member: member,
+                          signature: arguments.signatureString, appendingTo: prefix, capacity: size) { body in
+            for argument in arguments { body.append(argument) }
+        }
+    }
+
+    /// A method call whose body `write` writes directly, typed, with no `DBusValue` in between
+    /// (the one-shot `tessera token`); `signature` must be what it writes: callers test that
+    /// their bytes equal the `DBusValue` form's.
+    package static func methodCall(
+        serial: UInt32, destination: BusName?, path: ObjectPath, interface: InterfaceName?, member: MemberName,
+        signature: String, appendingTo prefix: [UInt8] = [], capacity: Int = 0, body write: (inout WireEncoder) -> Void
+    ) -> [UInt8] {
         var encoder = WireEncoder(appendingTo: prefix)
-        encoder.bytes.reserveCapacity(prefix.count + 256 + size)
+        encoder.bytes.reserveCapacity(prefix.count + 256 + capacity)
         encoder.bytes.append(UInt8(ascii: "l"))
         encoder.bytes.append(WireHeader.methodCall)
         encoder.bytes.append(0)  // flags: a reply is expected, auto-start allowed
@@ -49,22 +62,19 @@ struct WireEncoder {
         if let interface { encoder.field(WireHeader.interface, "s") { $0.string(interface.rawValue) } }
         encoder.field(WireHeader.member, "s") { $0.string(member.rawValue) }
         if let destination { encoder.field(WireHeader.destination, "s") { $0.string(destination.rawValue) } }
-        if !arguments.isEmpty {
-            let signature = arguments.signatureString
-            encoder.field(WireHeader.signature, "g") { $0.signature(signature) }
-        }
+        if !signature.isEmpty { encoder.field(WireHeader.signature, "g") { $0.signature(signature) } }
         encoder.patch(UInt32(encoder.bytes.count - fieldsStart), at: fieldsLengthAt)
         encoder.align(8)
         let bodyStart = encoder.bytes.count
-        for argument in arguments { encoder.append(argument) }
+        write(&encoder)
         encoder.patch(UInt32(encoder.bytes.count - bodyStart), at: bodyLengthAt)
         return encoder.bytes
     }
 
-    mutating func append(_ value: DBusValue) {
+    package mutating func append(_ value: DBusValue) {
         switch value {
         case .byte(let v): bytes.append(v)
-        case .bool(let v): uint32(v ? 1 : 0)
+        case .bool(let v): bool(v)
         case .int16(let v): uint16(UInt16(bitPattern: v))
         case .uint16(let v): uint16(v)
         case .int32(let v): uint32(UInt32(bitPattern: v))
@@ -109,7 +119,7 @@ struct WireEncoder {
     }
 
     /// The length, the padding to the first element (not counted in the length), the elements.
-    private mutating func array(elementAlignment: Int, _ elements: (inout WireEncoder) -> Void) {
+    package mutating func array(elementAlignment: Int, _ elements: (inout WireEncoder) -> Void) {
         align(4)
         let lengthAt = bytes.count
         uint32(0)
@@ -119,7 +129,7 @@ struct WireEncoder {
         patch(UInt32(bytes.count - start), at: lengthAt)
     }
 
-    mutating func align(_ boundary: Int) {
+    package mutating func align(_ boundary: Int) {
         while (bytes.count - origin) % boundary != 0 { bytes.append(0) }
     }
 
@@ -129,7 +139,17 @@ struct WireEncoder {
         bytes.append(UInt8(truncatingIfNeeded: v >> 8))
     }
 
-    private mutating func uint32(_ v: UInt32) {
+    package mutating func bool(_ v: Bool) { uint32(v ? 1 : 0) }
+
+    /// `v`: the value's signature, then the value.
+    package mutating func variant(_ signature: StaticString, _ value: (inout WireEncoder) -> Void) {
+        bytes.append(UInt8(signature.utf8CodeUnitCount))
+        bytes.append(contentsOf: UnsafeBufferPointer(start: signature.utf8Start, count: signature.utf8CodeUnitCount))
+        bytes.append(0)
+        value(&self)
+    }
+
+    package mutating func uint32(_ v: UInt32) {
         align(4)
         for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt32(shift))) }
     }
@@ -139,13 +159,13 @@ struct WireEncoder {
         for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(shift))) }
     }
 
-    private mutating func string(_ s: String) {
+    package mutating func string(_ s: String) {
         uint32(UInt32(s.utf8.count))
         bytes.append(contentsOf: s.utf8)
         bytes.append(0)
     }
 
-    private mutating func signature(_ s: String) {
+    package mutating func signature(_ s: String) {
         bytes.append(UInt8(s.utf8.count))
         bytes.append(contentsOf: s.utf8)
         bytes.append(0)

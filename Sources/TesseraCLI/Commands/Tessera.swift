@@ -36,6 +36,19 @@ public enum TesseraMain {
     /// registers `.eh_frame`, and registered objects are searched before PT_GNU_EH_FRAME): 55 M of
     /// the 61 M instructions `tessera --version` took. Async commands run on a task while the
     /// main thread waits for their exit status; nothing in the CLI uses the main actor or queue.
+    /// The process's entry: `tessera --version` and `tessera token NAME …` straight from `argv`,
+    /// everything else through `main(_:)`.
+    public static func main(argc: Int32, argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
+        let count = Int(argc) - 1
+        func argument(_ index: Int) -> String { argv[index + 1].map { String(cString: $0) } ?? "" }
+        if count == 1 && argument(0) == "--version" {
+            StandardStream.output.line(versionLine)
+            return 0
+        }
+        if let status = TokenFastPath.parse(count: count, argument)?.run() { return status }
+        return main((0..<count).map(argument))
+    }
+
     public static func main(_ arguments: [String]) -> Int32 {
         if arguments == ["--version"] {
             StandardStream.output.line(versionLine)
