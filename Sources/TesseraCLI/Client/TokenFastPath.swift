@@ -24,6 +24,13 @@ struct TokenFastPath: Equatable {
         parse(count: arguments.count) { arguments[$0] }
     }
 
+    /// Parses and runs; nil when the line is not one for the fast path. A plain `Int32?` out:
+    /// an optional of this struct would have its metadata built at run time on first use.
+    static func run(count: Int, _ argument: (Int) -> String) -> Int32? {
+        guard let fast = parse(count: count, argument) else { return nil }
+        return fast.run()
+    }
+
     /// The same, one word at a time: `tessera` passes its C `argv` without building the
     /// `[String]` of `CommandLine.arguments` (the first array of a one-shot process costs it the
     /// runtime's type lookup, ~0.05 ms).

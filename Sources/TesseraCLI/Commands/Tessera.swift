@@ -45,7 +45,7 @@ public enum TesseraMain {
             StandardStream.output.line(versionLine)
             return 0
         }
-        if let status = TokenFastPath.parse(count: count, argument)?.run() { return status }
+        if let status = TokenFastPath.run(count: count, argument) { return status }
         return main((0..<count).map(argument))
     }
 
