@@ -175,3 +175,76 @@ struct SplitMix {
         return z ^ (z >> 31)
     }
 }
+
+/// A peer socket whose other end is not a D-Bus server, or a broken one: the one-shot client
+/// gets an error or falls back (nil), and never traps or hangs past its timeout.
+@Suite struct HostilePeerTests {
+    /// Listens at a fresh path, answers one client with `answer` (after reading its request), then
+    /// closes; returns the path.
+    private static func serve(_ answer: [UInt8]) throws -> String {
+        let path = "/tmp/tessera-hostile-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { bytes in for (i, b) in path.utf8.enumerated() { bytes[i] = b } }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(bound == 0 && listen(listener, 1) == 0)
+        let thread = Thread(answer: answer, listener: listener, path: path)
+        thread.start()
+        return path
+    }
+
+    private final class Thread: @unchecked Sendable {
+        let answer: [UInt8], listener: Int32, path: String
+        init(answer: [UInt8], listener: Int32, path: String) { (self.answer, self.listener, self.path) = (answer, listener, path) }
+        func start() {
+            var handle = pthread_t()
+            let context = Unmanaged.passRetained(self).toOpaque()
+            pthread_create(&handle, nil, { context in
+                let me = Unmanaged<Thread>.fromOpaque(context!).takeRetainedValue()
+                let client = accept(me.listener, nil, nil)
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                _ = recv(client, &buffer, buffer.count, 0)
+                me.answer.withUnsafeBytes { _ = send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                close(client)
+                close(me.listener)
+                unlink(me.path)
+                return nil
+            }, context)
+            pthread_detach(handle)
+        }
+    }
+
+    private static func call(_ path: String) throws(DBus.DBusError) -> WireMessage? {
+        let request = PipelinedRequest(destination: nil, path: "/io/tessera/Agent1", interface: nil, member: "GetToken",
+                                       signature: "s", registering: false) { $0.string("wlcg") }
+        return try OneShotCall.peerExchange(at: path, request, timeout: .seconds(5))
+    }
+
+    @Test func garbageAndBrokenAnswersAreErrorsOrAFallBack() throws {
+        let ok = Array("OK 0123456789abcdef0123456789abcdef\r\n".utf8)
+        // Refused, or gone before or right after authenticating: nothing to read, so fall back.
+        #expect(try Self.call(try Self.serve(Array("REJECTED EXTERNAL\r\n".utf8))) == nil)
+        #expect(try Self.call(try Self.serve([])) == nil)
+        #expect(try Self.call(try Self.serve(ok)) == nil)
+        // After OK, bytes that are no message, or a message that is cut short or lies: errors.
+        let liars: [[UInt8]] = [
+            ok + Array(repeating: 0x41, count: 64),
+            ok + [UInt8(ascii: "l"), 2, 0, 1, 0xFF, 0xFF, 0xFF, 0x7F, 1, 0, 0, 0, 0, 0, 0, 0],  // a 2 GiB body
+            ok + [UInt8(ascii: "l"), 2, 0, 1, 4, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0],  // no reply serial, body missing
+            ok + [UInt8(ascii: "l"), 2, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 8, 0, 0, 0, 5, 1, UInt8(ascii: "u"), 0, 2, 0, 0],
+        ]
+        for answer in liars {
+            let path = try Self.serve(answer)
+            do throws(DBus.DBusError) {
+                let reply = try Self.call(path)
+                #expect(reply == nil, "\(answer.count) bytes were read as a reply")
+            } catch {
+                guard case .invalidValue(let why) = error else { Issue.record("\(error)"); continue }
+                #expect(why.contains("malformed") || why.contains("exceeds"), "\(why)")
+            }
+        }
+    }
+}
