@@ -93,11 +93,13 @@ let package = Package(
                                            .when(configuration: .release))]),
         // Release `tessera` is a fully static executable (glibc, libdbus-1.a, the Swift runtime): no
         // dynamic loader work at start, which was 72 % of `tessera token` (README, Performance).
-        // `-static` makes CDBus's `-ldbus-1` pick Debian's libdbus-1.a; CSystemdStubs stands in for
-        // the two server-only libsystemd functions it refers to. Link-time only: nothing is compiled twice.
-        .target(name: "CSystemdStubs", cSettings: [.define("TESSERA_STATIC_DBUS", .when(configuration: .release))]),
+        // `-static` makes CDBus's `-ldbus-1` pick Debian's libdbus-1.a; CStaticStubs stands in for
+        // the two server-only libsystemd functions it refers to, and for the Swift runtime's argv
+        // functions (whose own object reads /proc/self/maps at every start of a static executable).
+        // Link-time only: nothing is compiled twice.
+        .target(name: "CStaticStubs", cSettings: [.define("TESSERA_STATIC_CLI", .when(configuration: .release))]),
         .executableTarget(
-            name: "tessera", dependencies: ["TesseraCLI", "CSystemdStubs"], exclude: ["hot-functions.order"], swiftSettings: strict,
+            name: "tessera", dependencies: ["TesseraCLI", "CStaticStubs"], exclude: ["hot-functions.order"], swiftSettings: strict,
             // The functions a `tessera token` run executes, packed together (bench/order-functions.sh):
             // fewer of the static binary's pages to fault in at every start.
             linkerSettings: [.unsafeFlags(["-static-executable", "-l_FoundationCollections", "-l_FoundationCShims",

@@ -27,6 +27,24 @@ import TestSupport
         #expect(!types.contains(dynamic), "\(path) has a dynamic section")
     }
 
+    /// Its argv comes from glibc's call of its constructor (Sources/CStaticStubs/swift_argv.c), not
+    /// from the Swift runtime's object that reads /proc/self/maps at every start; every other test
+    /// of this suite run against the release build checks that the arguments still arrive whole.
+    @Test(.enabled(if: testingReleaseBuild, "only the release build is linked statically"))
+    func releaseBinaryDoesNotReadItsMapsAtStart() async throws {
+        let trace = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-start-\(getpid()).trace").path
+        defer { try? FileManager.default.removeItem(atPath: trace) }
+        let strace = Process()
+        strace.executableURL = URL(fileURLWithPath: try Requirement.executable("strace"))
+        strace.arguments = ["-f", "-e", "trace=openat,open", "-o", trace, try Binaries.path("tessera"), "--version"]
+        strace.standardOutput = FileHandle.nullDevice
+        try strace.run()
+        strace.waitUntilExit()
+        #expect(strace.terminationStatus == 0)
+        let opened = try String(contentsOfFile: trace, encoding: .utf8)
+        #expect(!opened.contains("/proc/self/maps"), "\(opened)")
+    }
+
     /// Without a session bus address the CLI says so and exits 4, even with an X display at hand
     /// (where libdbus's autolaunch would otherwise start a bus of its own).
     @Test func noBusAddressFailsWithoutAutolaunch() async throws {

@@ -7,13 +7,13 @@
 // client: it never listens, so these are never reached. Should they ever be, they answer the way
 // libsystemd does outside socket activation: no sockets were passed (0), and "not a socket" (0).
 //
-// Compiled only in release (TESSERA_STATIC_DBUS, set in Package.swift), the configuration that links
+// Compiled only in release (TESSERA_STATIC_CLI, set in Package.swift), the configuration that links
 // libdbus-1.a; debug builds link the shared libdbus with the real libsystemd. Weak, so a real
 // libsystemd in the link would win. SwiftPM hands the target's object file to the linker directly, so
 // nothing has to refer to it.
-#include "systemd_stubs.h"
+#include "static_stubs.h"
 
-#ifdef TESSERA_STATIC_DBUS
+#ifdef TESSERA_STATIC_CLI
 __attribute__((weak)) int sd_listen_fds(int unset_environment) {
     (void)unset_environment;
     return 0;
