@@ -35,11 +35,14 @@ public enum PeerSocket {
         }
         // By hand, not `String(hash, radix: 16)`: the generic integer printing costs a one-shot
         // `tessera token` more than the rest of this function.
-        var digits = [UInt8](repeating: 0, count: 16)
-        for index in 0..<16 {
-            let nibble = UInt8(truncatingIfNeeded: hash >> (60 - 4 * UInt64(index))) & 0xF
-            digits[index] = nibble < 10 ? 48 + nibble : 87 + nibble
+        // Written into the string's own storage: no `[UInt8]` (whose type the runtime would look
+        // up by name in a one-shot `tessera token`).
+        return String(unsafeUninitializedCapacity: 16) { digits in
+            for index in 0..<16 {
+                let nibble = UInt8(truncatingIfNeeded: hash >> (60 - 4 * UInt64(index))) & 0xF
+                digits[index] = nibble < 10 ? 48 + nibble : 87 + nibble
+            }
+            return 16
         }
-        return String(decoding: digits, as: UTF8.self)
     }
 }

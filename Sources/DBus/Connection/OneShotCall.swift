@@ -85,36 +85,36 @@ public enum OneShotCall {
 package struct PipelinedRequest {
     static let helloSerial: UInt32 = 1
     static let callSerial: UInt32 = 2
-    package let bytes: [UInt8]
+    let buffer: ByteBuffer
+    /// What is sent, as an array (tests).
+    package var bytes: [UInt8] { buffer.array }
 
     package init(destination: BusName?, path: ObjectPath, interface: InterfaceName?, member: MemberName,
                  arguments: [DBusValue], registering: Bool) throws(DBusError) {
-        var request = Self.handshake(registering: registering)
-        request = try WireEncoder.methodCall(serial: Self.callSerial, destination: destination, path: path,
-                                             interface: interface, member: member, arguments: arguments,
-                                             appendingTo: request)
-        bytes = request
+        buffer = try WireEncoder.methodCall(serial: Self.callSerial, destination: destination, path: path,
+                                            interface: interface, member: member, arguments: arguments,
+                                            appendingTo: Self.handshake(registering: registering))
     }
 
     /// A call whose body `write` writes, typed (see `WireEncoder.methodCall(…body:)`).
     package init(destination: BusName?, path: ObjectPath, interface: InterfaceName?, member: MemberName,
                  signature: String, registering: Bool, body write: (inout WireEncoder) -> Void) {
-        bytes = WireEncoder.methodCall(serial: Self.callSerial, destination: destination, path: path,
-                                       interface: interface, member: member, signature: signature,
-                                       appendingTo: Self.handshake(registering: registering), body: write)
+        buffer = WireEncoder.methodCall(serial: Self.callSerial, destination: destination, path: path,
+                                        interface: interface, member: member, signature: signature,
+                                        appendingTo: Self.handshake(registering: registering), body: write)
     }
 
-    private static func handshake(registering: Bool) -> [UInt8] {
+    private static func handshake(registering: Bool) -> ByteBuffer {
         // EXTERNAL with our uid as the initial response (hex of its decimal digits), as libdbus
         // sends it. A plain loop: `map { … }.joined()` cost 0.19 M instructions in a one-shot run.
-        var request: [UInt8] = [0]
-        request.reserveCapacity(512)
-        request.append(contentsOf: "AUTH EXTERNAL ".utf8)
+        let request = ByteBuffer(capacity: 512)
+        request.append(0)
+        request.append("AUTH EXTERNAL ")
         for digit in String(getuid()).utf8 {
             request.append(Self.hexDigit(digit >> 4))
             request.append(Self.hexDigit(digit & 0xF))
         }
-        request.append(contentsOf: "\r\nBEGIN\r\n".utf8)
+        request.append("\r\nBEGIN\r\n")
         guard registering else { return request }
         return WireEncoder.methodCall(serial: helloSerial, destination: .bus, path: "/org/freedesktop/DBus",
                                       interface: .bus, member: "Hello", signature: "", appendingTo: request) { _ in }
@@ -166,12 +166,13 @@ final class UnixStreamSocket {
 
     /// The uid of the process that listens at the other end (SO_PEERCRED); nil if unknown.
     var peerUserID: UInt32? {
-        // struct ucred { pid_t pid; uid_t uid; gid_t gid; }, read as three 32-bit fields.
-        var fields = [Int32](repeating: -1, count: 3)
+        // struct ucred { pid_t pid; uid_t uid; gid_t gid; }, read as three 32-bit fields (a
+        // tuple, not an array: no array type to look up in a one-shot process).
+        var fields: (Int32, Int32, Int32) = (-1, -1, -1)
         var length = socklen_t(MemoryLayout<Int32>.size * 3)
         guard getsockopt(descriptor, SOL_SOCKET, SO_PEERCRED, &fields, &length) == 0,
               length == socklen_t(MemoryLayout<Int32>.size * 3) else { return nil }
-        return UInt32(bitPattern: fields[1])
+        return UInt32(bitPattern: fields.1)
     }
 
     /// The `sockaddr_un` of the address's first entry and its length. An abstract name is not
@@ -200,28 +201,28 @@ final class UnixStreamSocket {
     /// Sends `request` and reads until the call's method return or error reply (a failed Hello
     /// throws); nil when the authentication was refused.
     func exchange(_ request: PipelinedRequest, timeout: Duration) throws(DBusError) -> WireMessage? {
-        guard send(request.bytes) else { return nil }
+        guard send(request.buffer) else { return nil }
         let deadline = ContinuousClock.now + timeout
-        var received: [UInt8] = []
+        let received = ByteBuffer(capacity: 4096)
         var authenticated = false
         var offset = 0
         while true {
-            guard let more = try receive(until: deadline) else {
+            guard try receive(into: received, until: deadline) else {
                 guard authenticated else { return nil }  // refused or closed before BEGIN took effect
                 throw .disconnected
             }
-            received += more
             if !authenticated {
                 guard let end = Self.lineEnd(in: received) else { continue }
                 // "OK <server guid>"; REJECTED or ERROR means nothing was run.
-                guard received.starts(with: "OK ".utf8) else { return nil }
+                guard received.count >= 3, received[0] == UInt8(ascii: "O"), received[1] == UInt8(ascii: "K"),
+                      received[2] == UInt8(ascii: " ") else { return nil }
                 authenticated = true
                 offset = end
             }
             while received.count - offset >= WireDecoder.fixedHeaderLength {
-                let needed = try WireDecoder.messageLength(received[offset..<(offset + WireDecoder.fixedHeaderLength)])
+                let needed = try WireDecoder.messageLength(received, at: offset)
                 guard received.count - offset >= needed else { break }
-                let message = try WireDecoder.message(Array(received[offset..<(offset + needed)]))
+                let message = try WireDecoder.message(received.copy(offset..<(offset + needed)))
                 offset += needed
                 guard message.isReply else { continue }  // the NameAcquired signal
                 if message.replySerial == PipelinedRequest.callSerial { return message }
@@ -230,8 +231,8 @@ final class UnixStreamSocket {
                     throw .connectionFailed("registering with the bus (Hello): \(text) (\(name))")
                 }
             }
-            if offset > 0 && offset == received.count {
-                received.removeAll(keepingCapacity: true)
+            if offset > 0 {
+                received.removeFirst(offset)
                 offset = 0
             }
         }
@@ -244,16 +245,17 @@ final class UnixStreamSocket {
     }
 
     /// The index just past the first "\r\n", if there is one.
-    private static func lineEnd(in bytes: [UInt8]) -> Int? {
+    private static func lineEnd(in bytes: ByteBuffer) -> Int? {
         guard bytes.count >= 2 else { return nil }
         for index in 1..<bytes.count where bytes[index - 1] == 13 && bytes[index] == 10 { return index + 1 }
         return nil
     }
 
-    private func send(_ bytes: [UInt8]) -> Bool {
+    private func send(_ bytes: ByteBuffer) -> Bool {
         var sent = 0
         while sent < bytes.count {
-            let count = bytes[sent...].withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let chunk = bytes.span(sent..<bytes.count)
+            let count = Glibc.send(descriptor, chunk.baseAddress, chunk.count, Int32(MSG_NOSIGNAL))
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { return false }
             sent += count
@@ -261,20 +263,19 @@ final class UnixStreamSocket {
         return true
     }
 
-    /// The next bytes from the bus; nil at end of stream; `NoReply` at the deadline.
-    private func receive(until deadline: ContinuousClock.Instant) throws(DBusError) -> [UInt8]? {
-        var buffer = [UInt8](repeating: 0, count: 4096)
+    /// Appends the next bytes from the other end to `buffer`; false at end of stream; `NoReply`
+    /// at the deadline.
+    private func receive(into buffer: ByteBuffer, until deadline: ContinuousClock.Instant) throws(DBusError) -> Bool {
         while true {
             let left = ContinuousClock.now.duration(to: deadline)
             guard left > .zero else { throw .remote(name: .noReply, message: Self.noReplyText) }
             var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
             let waited = poll(&ready, 1, Connection.milliseconds(left))
             if waited == 0 || (waited < 0 && errno == EINTR) { continue }
-            guard waited > 0 else { return nil }
-            let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+            guard waited > 0 else { return false }
+            let count = buffer.appendUnsafe(maximum: 4096) { recv(descriptor, $0.baseAddress, $0.count, 0) }
             if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
-            guard count > 0 else { return nil }
-            return Array(buffer[0..<count])
+            return count > 0
         }
     }
 }
@@ -290,25 +291,32 @@ public enum BusAddress {
     /// The AF_UNIX socket of the address's first entry: its path, or `@name` for an abstract
     /// socket; nil for any other kind (`unix:runtime=`, `unix:dir=` are for servers, `tcp:` …).
     public static func unixSocket(of address: String) -> String? {
-        guard let bytes = unixSocketBytes(of: address) else { return nil }
-        return bytes.first == 0 ? "@" + String(decoding: bytes.dropFirst(), as: UTF8.self) : String(decoding: bytes, as: UTF8.self)
+        guard let bytes = socketBytes(of: address) else { return nil }
+        if bytes.count > 0 && bytes[0] == 0 { return "@" + String(decoding: bytes.span(1..<bytes.count), as: UTF8.self) }
+        return String(decoding: bytes.span(0..<bytes.count), as: UTF8.self)
     }
 
     /// The `sun_path` bytes: the path, or a NUL and the name for Linux's abstract namespace.
-    static func unixSocketBytes(of address: String) -> [UInt8]? {
+    static func unixSocketBytes(of address: String) -> [UInt8]? { socketBytes(of: address)?.array }
+
+    private static func socketBytes(of address: String) -> ByteBuffer? {
         var address = address
-        return address.withUTF8 { bytes -> [UInt8]? in
-            guard let (method, path, abstract) = firstEntry(bytes), method == "unix" else { return nil }
+        return address.withUTF8 { bytes -> ByteBuffer? in
+            guard let (isUnix, path, abstract) = firstEntry(bytes), isUnix else { return nil }
             if let path { return path }
-            if let abstract { return [0] + abstract }
-            return nil
+            guard let abstract else { return nil }
+            let named = ByteBuffer(capacity: abstract.count + 1)
+            named.append(0)
+            named.append(UnsafeRawBufferPointer(abstract.span(0..<abstract.count)))
+            return named
         }
     }
 
-    /// The first entry's method and its first `path` and `abstract` values (unescaped, up to a
-    /// `%00`, as libdbus's C strings end there); nil when any part of the address is malformed.
-    private static func firstEntry(_ bytes: UnsafeBufferPointer<UInt8>) -> (String, [UInt8]?, [UInt8]?)? {
-        var first: (String, [UInt8]?, [UInt8]?)?
+    /// Whether the first entry's method is `unix`, and its first `path` and `abstract` values
+    /// (unescaped, up to a `%00`, as libdbus's C strings end there); nil when any part of the
+    /// address is malformed.
+    private static func firstEntry(_ bytes: UnsafeBufferPointer<UInt8>) -> (Bool, ByteBuffer?, ByteBuffer?)? {
+        var first: (Bool, ByteBuffer?, ByteBuffer?)?
         var position = 0
         while position < bytes.count {
             var entryEnd = position
@@ -316,7 +324,7 @@ public enum BusAddress {
             var colon = position
             while colon < entryEnd && bytes[colon] != UInt8(ascii: ":") { colon += 1 }
             guard colon < entryEnd else { return nil }
-            var path: [UInt8]?, abstract: [UInt8]?
+            var path: ByteBuffer?, abstract: ByteBuffer?
             var pair = colon + 1
             while pair < entryEnd {
                 var pairEnd = pair
@@ -333,15 +341,15 @@ public enum BusAddress {
                 pair = pairEnd + 1
             }
             if first == nil {
-                first = (String(decoding: UnsafeBufferPointer(rebasing: bytes[position..<colon]), as: UTF8.self), path, abstract)
+                first = (UnsafeBufferPointer(rebasing: bytes[position..<colon]).elementsEqual("unix".utf8), path, abstract)
             }
             position = entryEnd + 1
         }
         return first
     }
 
-    private static func unescaped(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int) -> [UInt8]? {
-        var value: [UInt8] = []
+    private static func unescaped(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int) -> ByteBuffer? {
+        let value = ByteBuffer(capacity: end - start)
         var index = start
         var ended = false
         while index < end {

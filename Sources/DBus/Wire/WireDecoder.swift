@@ -10,12 +10,12 @@ package final class WireMessage {
     package let errorName: String?
     package let signature: String
     package let carriesUnixFDs: Bool
-    private let bytes: [UInt8]
+    private let bytes: ByteBuffer
     private let bodyStart: Int
     private let bigEndian: Bool
 
     fileprivate init(type: UInt8, serial: UInt32, replySerial: UInt32?, errorName: String?, signature: String,
-                     carriesUnixFDs: Bool, bytes: [UInt8], bodyStart: Int, bigEndian: Bool) {
+                     carriesUnixFDs: Bool, bytes: ByteBuffer, bodyStart: Int, bigEndian: Bool) {
         (self.type, self.serial, self.replySerial, self.errorName, self.signature) = (type, serial, replySerial, errorName, signature)
         (self.carriesUnixFDs, self.bytes, self.bodyStart, self.bigEndian) = (carriesUnixFDs, bytes, bodyStart, bigEndian)
     }
@@ -63,11 +63,10 @@ package enum WireDecoder {
     /// the header fields' array length.
     static let fixedHeaderLength = 16
 
-    /// The whole length of the message whose first 16 bytes are given (the rest may not have
-    /// arrived yet).
-    static func messageLength(_ prefix: ArraySlice<UInt8>) throws(DBusError) -> Int {
-        guard prefix.count >= fixedHeaderLength else { throw WireReader.malformed("a message header is cut short") }
-        let start = prefix.startIndex
+    /// The whole length of the message that starts at `start` in `buffer`, once its first 16
+    /// bytes are there (the rest may not have arrived yet).
+    static func messageLength(_ prefix: ByteBuffer, at start: Int = 0) throws(DBusError) -> Int {
+        guard prefix.count - start >= fixedHeaderLength else { throw WireReader.malformed("a message header is cut short") }
         let bigEndian: Bool
         switch prefix[start] {
         case UInt8(ascii: "l"): bigEndian = false
@@ -86,14 +85,19 @@ package enum WireDecoder {
 
     /// Reads one whole message (exactly `messageLength` bytes).
     package static func message(_ bytes: [UInt8]) throws(DBusError) -> WireMessage {
-        let total = try messageLength(bytes[...])
+        try message(ByteBuffer(bytes))
+    }
+
+    /// Reads one whole message (exactly `messageLength` bytes); the message keeps `bytes`.
+    static func message(_ bytes: ByteBuffer) throws(DBusError) -> WireMessage {
+        let total = try messageLength(bytes)
         guard bytes.count == total else { throw WireReader.malformed("a message of \(bytes.count) bytes where its header says \(total)") }
         let bigEndian = bytes[0] == UInt8(ascii: "B")
         let type = bytes[1]
         guard type != 0 else { throw WireReader.malformed("message type 0") }
-        let serial = WireReader.uint32(bytes[...], at: 8, bigEndian: bigEndian)
+        let serial = WireReader.uint32(bytes, at: 8, bigEndian: bigEndian)
         guard serial != 0 else { throw WireReader.malformed("serial 0") }
-        let fieldsLength = Int(WireReader.uint32(bytes[...], at: 12, bigEndian: bigEndian))
+        let fieldsLength = Int(WireReader.uint32(bytes, at: 12, bigEndian: bigEndian))
         let fieldsEnd = fixedHeaderLength + fieldsLength
         let bodyStart = (fieldsEnd + 7) / 8 * 8
 
@@ -189,13 +193,13 @@ package enum WireDecoder {
 
 /// A bounds-checked cursor over a message's bytes.
 package struct WireReader {
-    let bytes: [UInt8]
+    let bytes: ByteBuffer
     let origin: Int
     package private(set) var offset: Int
     package fileprivate(set) var end: Int
     let bigEndian: Bool
 
-    init(bytes: [UInt8], origin: Int, offset: Int, end: Int, bigEndian: Bool) {
+    init(bytes: ByteBuffer, origin: Int, offset: Int, end: Int, bigEndian: Bool) {
         (self.bytes, self.origin, self.offset, self.end, self.bigEndian) = (bytes, origin, offset, end, bigEndian)
     }
 
@@ -227,7 +231,7 @@ package struct WireReader {
 
     static func malformed(_ why: String) -> DBusError { .invalidValue("a malformed message: \(why)") }
 
-    static func uint32(_ bytes: ArraySlice<UInt8>, at index: Int, bigEndian: Bool) -> UInt32 {
+    static func uint32(_ bytes: ByteBuffer, at index: Int, bigEndian: Bool) -> UInt32 {
         var value: UInt32 = 0
         for i in 0..<4 {
             let byte = UInt32(bytes[index + (bigEndian ? i : 3 - i)])
@@ -265,7 +269,7 @@ package struct WireReader {
     private mutating func text(length: Int) throws(DBusError) -> String {
         let at = try take(length + 1)
         guard bytes[at + length] == 0 else { throw Self.malformed("a string is not NUL-terminated") }
-        let slice = bytes[at..<(at + length)]
+        let slice = bytes.span(at..<(at + length))
         var ascii = true
         for byte in slice {
             if byte == 0 { throw Self.malformed("a string contains NUL") }

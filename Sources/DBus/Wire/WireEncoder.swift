@@ -11,20 +11,32 @@
 /// Values must have passed `DBusValue.validate()`, which `methodCall` does: after it, writing
 /// cannot fail. Alignment is relative to the message's first byte, as the specification says.
 package struct WireEncoder {
-    package private(set) var bytes: [UInt8]
+    package let buffer: ByteBuffer
     private let origin: Int
 
-    /// Appends a message to `bytes` (which may already hold the authentication lines).
-    init(appendingTo bytes: [UInt8]) {
-        self.bytes = bytes
-        origin = bytes.count
+    /// Appends a message to `buffer` (which may already hold the authentication lines).
+    init(appendingTo buffer: ByteBuffer) {
+        self.buffer = buffer
+        origin = buffer.count
     }
 
-    /// A method call with its header fields and body; `serial` must not be 0.
+    /// What has been written, as an array (tests).
+    package var bytes: [UInt8] { buffer.array }
+
+    /// A method call with its header fields and body, as an array (tests); `serial` must not be 0.
     package static func methodCall(
         serial: UInt32, destination: BusName?, path: ObjectPath, interface: InterfaceName?, member: MemberName,
         arguments: [DBusValue], appendingTo prefix: [UInt8] = []
     ) throws(DBusError) -> [UInt8] {
+        try methodCall(serial: serial, destination: destination, path: path, interface: interface, member: member,
+                       arguments: arguments, appendingTo: ByteBuffer(prefix)).array
+    }
+
+    /// A method call with its header fields and body, appended to `buffer`.
+    package static func methodCall(
+        serial: UInt32, destination: BusName?, path: ObjectPath, interface: InterfaceName?, member: MemberName,
+        arguments: [DBusValue], appendingTo buffer: ByteBuffer
+    ) throws(DBusError) -> ByteBuffer {
         var size = 0
         for argument in arguments { size += try argument.validate() }
         if size >= DBusLimits.maximumMessageLength {
@@ -34,7 +46,7 @@ package struct WireEncoder {
             throw .invalidValue("a one-shot call cannot pass Unix file descriptors")
         }
         return methodCall(serial: serial, destination: destination, path: path, interface: interface, member: member,
-                          signature: arguments.signatureString, appendingTo: prefix, capacity: size) { body in
+                          signature: arguments.signatureString, appendingTo: buffer) { body in
             for argument in arguments { body.append(argument) }
         }
     }
@@ -44,36 +56,35 @@ package struct WireEncoder {
     /// their bytes equal the `DBusValue` form's.
     package static func methodCall(
         serial: UInt32, destination: BusName?, path: ObjectPath, interface: InterfaceName?, member: MemberName,
-        signature: String, appendingTo prefix: [UInt8] = [], capacity: Int = 0, body write: (inout WireEncoder) -> Void
-    ) -> [UInt8] {
-        var encoder = WireEncoder(appendingTo: prefix)
-        encoder.bytes.reserveCapacity(prefix.count + 256 + capacity)
-        encoder.bytes.append(UInt8(ascii: "l"))
-        encoder.bytes.append(WireHeader.methodCall)
-        encoder.bytes.append(0)  // flags: a reply is expected, auto-start allowed
-        encoder.bytes.append(1)  // protocol version
-        let bodyLengthAt = encoder.bytes.count
+        signature: String, appendingTo buffer: ByteBuffer, body write: (inout WireEncoder) -> Void
+    ) -> ByteBuffer {
+        var encoder = WireEncoder(appendingTo: buffer)
+        encoder.buffer.append(UInt8(ascii: "l"))
+        encoder.buffer.append(WireHeader.methodCall)
+        encoder.buffer.append(0)  // flags: a reply is expected, auto-start allowed
+        encoder.buffer.append(1)  // protocol version
+        let bodyLengthAt = encoder.buffer.count
         encoder.uint32(0)
         encoder.uint32(serial)
-        let fieldsLengthAt = encoder.bytes.count
+        let fieldsLengthAt = encoder.buffer.count
         encoder.uint32(0)
-        let fieldsStart = encoder.bytes.count
+        let fieldsStart = encoder.buffer.count
         encoder.field(WireHeader.path, "o") { $0.string(path.rawValue) }
         if let interface { encoder.field(WireHeader.interface, "s") { $0.string(interface.rawValue) } }
         encoder.field(WireHeader.member, "s") { $0.string(member.rawValue) }
         if let destination { encoder.field(WireHeader.destination, "s") { $0.string(destination.rawValue) } }
         if !signature.isEmpty { encoder.field(WireHeader.signature, "g") { $0.signature(signature) } }
-        encoder.patch(UInt32(encoder.bytes.count - fieldsStart), at: fieldsLengthAt)
+        encoder.patch(UInt32(encoder.buffer.count - fieldsStart), at: fieldsLengthAt)
         encoder.align(8)
-        let bodyStart = encoder.bytes.count
+        let bodyStart = encoder.buffer.count
         write(&encoder)
-        encoder.patch(UInt32(encoder.bytes.count - bodyStart), at: bodyLengthAt)
-        return encoder.bytes
+        encoder.patch(UInt32(encoder.buffer.count - bodyStart), at: bodyLengthAt)
+        return encoder.buffer
     }
 
     package mutating func append(_ value: DBusValue) {
         switch value {
-        case .byte(let v): bytes.append(v)
+        case .byte(let v): buffer.append(v)
         case .bool(let v): bool(v)
         case .int16(let v): uint16(UInt16(bitPattern: v))
         case .uint16(let v): uint16(v)
@@ -111,68 +122,68 @@ package struct WireEncoder {
 
     private mutating func field(_ code: UInt8, _ type: StaticString, _ value: (inout WireEncoder) -> Void) {
         align(8)
-        bytes.append(code)
-        bytes.append(1)
-        bytes.append(type.utf8Start.pointee)
-        bytes.append(0)
+        buffer.append(code)
+        buffer.append(1)
+        buffer.append(type.utf8Start.pointee)
+        buffer.append(0)
         value(&self)
     }
 
     /// The length, the padding to the first element (not counted in the length), the elements.
     package mutating func array(elementAlignment: Int, _ elements: (inout WireEncoder) -> Void) {
         align(4)
-        let lengthAt = bytes.count
+        let lengthAt = buffer.count
         uint32(0)
         align(elementAlignment)
-        let start = bytes.count
+        let start = buffer.count
         elements(&self)
-        patch(UInt32(bytes.count - start), at: lengthAt)
+        patch(UInt32(buffer.count - start), at: lengthAt)
     }
 
     package mutating func align(_ boundary: Int) {
-        while (bytes.count - origin) % boundary != 0 { bytes.append(0) }
+        while (buffer.count - origin) % boundary != 0 { buffer.append(0) }
     }
 
     private mutating func uint16(_ v: UInt16) {
         align(2)
-        bytes.append(UInt8(truncatingIfNeeded: v))
-        bytes.append(UInt8(truncatingIfNeeded: v >> 8))
+        buffer.append(UInt8(truncatingIfNeeded: v))
+        buffer.append(UInt8(truncatingIfNeeded: v >> 8))
     }
 
     package mutating func bool(_ v: Bool) { uint32(v ? 1 : 0) }
 
     /// `v`: the value's signature, then the value.
     package mutating func variant(_ signature: StaticString, _ value: (inout WireEncoder) -> Void) {
-        bytes.append(UInt8(signature.utf8CodeUnitCount))
-        bytes.append(contentsOf: UnsafeBufferPointer(start: signature.utf8Start, count: signature.utf8CodeUnitCount))
-        bytes.append(0)
+        buffer.append(UInt8(signature.utf8CodeUnitCount))
+        buffer.append(signature)
+        buffer.append(0)
         value(&self)
     }
 
     package mutating func uint32(_ v: UInt32) {
         align(4)
-        for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt32(shift))) }
+        for shift in stride(from: 0, to: 32, by: 8) { buffer.append(UInt8(truncatingIfNeeded: v >> UInt32(shift))) }
     }
 
     private mutating func uint64(_ v: UInt64) {
         align(8)
-        for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(shift))) }
+        for shift in stride(from: 0, to: 64, by: 8) { buffer.append(UInt8(truncatingIfNeeded: v >> UInt64(shift))) }
     }
 
     package mutating func string(_ s: String) {
         uint32(UInt32(s.utf8.count))
-        bytes.append(contentsOf: s.utf8)
-        bytes.append(0)
+        buffer.append(utf8: s)
+        buffer.append(0)
     }
 
     package mutating func signature(_ s: String) {
-        bytes.append(UInt8(s.utf8.count))
-        bytes.append(contentsOf: s.utf8)
-        bytes.append(0)
+        buffer.append(UInt8(s.utf8.count))
+        buffer.append(utf8: s)
+        buffer.append(0)
     }
 
     private mutating func patch(_ v: UInt32, at index: Int) {
-        for i in 0..<4 { bytes[index + i] = UInt8(truncatingIfNeeded: v >> UInt32(8 * i)) }
+        for i in 0..<4 { buffer.set(UInt8(truncatingIfNeeded: v >> UInt32(8 * i)), at: index + i) }
     }
 }
 
