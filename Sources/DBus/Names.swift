@@ -244,7 +244,9 @@ enum SignatureParser {
 
     static func completeTypes(of signature: String) throws(DBusError) -> [String] {
         var result: [String] = []
-        try forEachCompleteType(of: signature) { bytes, range in result.append(String(decoding: bytes[range], as: UTF8.self)) }
+        try forEachCompleteType(of: signature) { bytes, range in
+            result.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self))
+        }
         return result
     }
 
@@ -255,9 +257,26 @@ enum SignatureParser {
     }
 
     private static func forEachCompleteType(
-        of signature: String, _ body: ([UInt8], Range<Int>) -> Void
+        of signature: String, _ body: (UnsafeBufferPointer<UInt8>, Range<Int>) -> Void
     ) throws(DBusError) {
-        let bytes = Array(signature.utf8)
+        var text = signature
+        // The string's own UTF-8, not `Array(signature.utf8)`: no array to make (or, in a
+        // one-shot process, to look its type up for).
+        // `withUTF8` only rethrows untyped errors; the failure comes out through these two.
+        var failed = false
+        var failure = DBusError.outOfMemory
+        text.withUTF8 { bytes in
+            do throws(DBusError) { try forEachCompleteType(bytes, signature, body) } catch {
+                failed = true
+                failure = error
+            }
+        }
+        if failed { throw failure }
+    }
+
+    private static func forEachCompleteType(
+        _ bytes: UnsafeBufferPointer<UInt8>, _ signature: String, _ body: (UnsafeBufferPointer<UInt8>, Range<Int>) -> Void
+    ) throws(DBusError) {
         func fail(_ why: String) -> DBusError { .invalidName(kind: "signature", value: signature, reason: why) }
         if bytes.count > NameRules.maximumLength { throw fail("it is longer than 255 bytes") }
         var index = 0

@@ -21,20 +21,32 @@ struct TokenFastPath: Equatable {
     var format: TokenFormat
 
     static func parse(_ arguments: [String]) -> TokenFastPath? {
-        parse(count: arguments.count) { arguments[$0] }
+        if case .fast(let fast) = reading(count: arguments.count, { arguments[$0] }) { return fast }
+        return nil
     }
 
-    /// Parses and runs; nil when the line is not one for the fast path. A plain `Int32?` out:
-    /// an optional of this struct would have its metadata built at run time on first use.
+    /// Parses and runs; nil when the line is not one for the fast path.
     static func run(count: Int, _ argument: (Int) -> String) -> Int32? {
-        guard let fast = parse(count: count, argument) else { return nil }
+        guard case .fast(let fast) = reading(count: count, argument) else { return nil }
         return fast.run()
+    }
+
+    /// What a command line is to the fast path. Not `TokenFastPath?`: in a one-shot process the
+    /// runtime would build that optional's metadata from its mangled name on first use.
+    enum Reading {
+        case fast(TokenFastPath)
+        case other
     }
 
     /// The same, one word at a time: `tessera` passes its C `argv` without building the
     /// `[String]` of `CommandLine.arguments` (the first array of a one-shot process costs it the
     /// runtime's type lookup, ~0.05 ms).
-    static func parse(count: Int, _ argument: (Int) -> String) -> TokenFastPath? {
+    static func reading(count: Int, _ argument: (Int) -> String) -> Reading {
+        guard let fast = parse(count: count, argument) else { return .other }
+        return .fast(fast)
+    }
+
+    private static func parse(count: Int, _ argument: (Int) -> String) -> TokenFastPath? {
         guard count > 0, argument(0) == "token" else { return nil }
         var account: String?
         var scopes: [String] = [], audiences: [String] = []
