@@ -32,13 +32,7 @@ import Testing
     private static var bodies: [[DBusValue]] {
         var bodies: [[DBusValue]] = [[], everyType]
         for value in everyType { bodies.append([value]); bodies.append([.byte(1), .variant(value)]) }
-        var arrays = DBusValue.int32(42)
-        for _ in 0..<31 { arrays = .array(elementSignature: arrays.signature, [arrays]) }
-        var structs = DBusValue.string("deep")
-        for _ in 0..<31 { structs = .structure([structs]) }
-        var variants = DBusValue.uint16(1)
-        for _ in 0..<60 { variants = .variant(variants) }
-        bodies.append([arrays, structs, variants])
+        bodies.append(deeplyNested)
         // Alignment after odd offsets: a byte, then 8-aligned values inside arrays and dictionaries.
         bodies.append([.byte(7), .array(of: "x", [.int64(-1), .int64(2)]), .byte(8), .array(of: "(yt)", [])])
         bodies.append([.string("a"), .dictionary(keySignature: "y", valueSignature: "d", [
