@@ -63,7 +63,7 @@ package enum WireDecoder {
     /// the header fields' array length.
     static let fixedHeaderLength = 16
 
-    /// The whole length of the message that starts at `start` in `buffer`, once its first 16
+    /// The whole length of the message that starts at `start` in `prefix`, once its first 16
     /// bytes are there (the rest may not have arrived yet).
     static func messageLength(_ prefix: ByteBuffer, at start: Int = 0) throws(DBusError) -> Int {
         guard prefix.count - start >= fixedHeaderLength else { throw WireReader.malformed("a message header is cut short") }
