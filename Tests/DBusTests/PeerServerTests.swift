@@ -31,8 +31,10 @@ import TestSupport
         }
 
         func call(_ member: MemberName, _ arguments: [DBusValue] = []) throws -> [DBusValue]? {
-            try OneShotCall.peerCall(at: socket, path: testPath, interface: testInterfaceName, member: member,
-                                     arguments: arguments, timeout: .seconds(10))
+            let request = try PipelinedRequest(destination: nil, path: testPath, interface: testInterfaceName,
+                                               member: member, arguments: arguments, registering: false)
+            guard let reply = try OneShotCall.peerExchange(at: socket, request, timeout: .seconds(10)) else { return nil }
+            return try UnixStreamSocket.outcome(of: reply)
         }
     }
 

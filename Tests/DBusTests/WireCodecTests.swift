@@ -223,22 +223,24 @@ struct SplitMix {
         #expect(try Self.call(try Self.serve(Array("REJECTED EXTERNAL\r\n".utf8))) == nil)
         #expect(try Self.call(try Self.serve([])) == nil)
         #expect(try Self.call(try Self.serve(ok)) == nil)
-        // After OK, bytes that are no message, or a message that is cut short or lies: errors.
-        let liars: [[UInt8]] = [
+        // After OK: bytes that are no message, a length past the limit, or a whole message that
+        // breaks the rules are errors; a message cut short by a hang-up is the bus fall-back.
+        let errors: [[UInt8]] = [
             ok + Array(repeating: 0x41, count: 64),
             ok + [UInt8(ascii: "l"), 2, 0, 1, 0xFF, 0xFF, 0xFF, 0x7F, 1, 0, 0, 0, 0, 0, 0, 0],  // a 2 GiB body
-            ok + [UInt8(ascii: "l"), 2, 0, 1, 4, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0],  // no reply serial, body missing
-            ok + [UInt8(ascii: "l"), 2, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 8, 0, 0, 0, 5, 1, UInt8(ascii: "u"), 0, 2, 0, 0],
+            ok + [UInt8(ascii: "l"), 2, 0, 1, 4, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],  // no reply serial
         ]
-        for answer in liars {
+        for answer in errors {
             let path = try Self.serve(answer)
             do throws(DBus.DBusError) {
                 let reply = try Self.call(path)
-                #expect(reply == nil, "\(answer.count) bytes were read as a reply")
+                Issue.record("\(answer.count) bytes were read as \(String(describing: reply))")
             } catch {
                 guard case .invalidValue(let why) = error else { Issue.record("\(error)"); continue }
                 #expect(why.contains("malformed") || why.contains("exceeds"), "\(why)")
             }
         }
+        let cutShort = ok + [UInt8(ascii: "l"), 2, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 8, 0, 0, 0, 5, 1, UInt8(ascii: "u"), 0, 2, 0, 0]
+        #expect(try Self.call(try Self.serve(cutShort)) == nil)
     }
 }

@@ -1,4 +1,3 @@
-import CDBus
 import Glibc
 import Posix
 
@@ -44,21 +43,10 @@ public enum OneShotCall {
             timeout: timeout)
     }
 
-    /// The call on a peer-to-peer socket; nil when it could not be made there (then nothing ran,
-    /// or the service went away mid-call and the caller may ask again on the bus). The service's
-    /// own answer, error replies and a timeout included, is final.
-    static func peerCall(
-        at socketPath: String, path: ObjectPath, interface: InterfaceName?, member: MemberName,
-        arguments: [DBusValue], timeout: Duration
-    ) throws(DBusError) -> [DBusValue]? {
-        let request = try PipelinedRequest(destination: nil, path: path, interface: interface, member: member,
-                                           arguments: arguments, registering: false)
-        guard let reply = try peerExchange(at: socketPath, request, timeout: timeout) else { return nil }
-        return try UnixStreamSocket.outcome(of: reply)
-    }
-
-    /// `request` on a peer-to-peer socket, answered by a method return or an error reply; nil
-    /// as for `peerCall`. For a caller that reads the reply itself (`WireMessage.bodyReader`).
+    /// `request` on a peer-to-peer socket, answered by a method return or an error reply (read
+    /// it with `WireMessage.bodyReader`, or `UnixStreamSocket.outcome`). Nil when the call could
+    /// not be made there: then nothing ran, or the service went away mid-call, and the caller may
+    /// ask again on the bus. The service's own answer, error replies and a timeout included, is final.
     package static func peerExchange(at socketPath: String, _ request: PipelinedRequest,
                                      timeout: Duration) throws(DBusError) -> WireMessage? {
         guard let socket = UnixStreamSocket(connectingToPath: socketPath), socket.peerUserID == getuid() else { return nil }

@@ -24,7 +24,7 @@ package final class WireMessage {
     /// arrive on this route, and no method takes one), as `Message.arguments()` does.
     package func arguments() throws(DBusError) -> [DBusValue] {
         if carriesUnixFDs { throw .invalidValue(Message.unixFDRefusal) }
-        var reader = WireReader(bytes: bytes, origin: 0, offset: bodyStart, end: bytes.count, bigEndian: bigEndian)
+        var reader = WireReader(bytes: bytes, offset: bodyStart, end: bytes.count, bigEndian: bigEndian)
         let types = Array(signature.utf8)
         var index = 0
         var values: [DBusValue] = []
@@ -38,7 +38,7 @@ package final class WireMessage {
     /// A cursor at the body's first value, for reading a known signature value by value.
     package func bodyReader() throws(DBusError) -> WireReader {
         if carriesUnixFDs { throw .invalidValue(Message.unixFDRefusal) }
-        return WireReader(bytes: bytes, origin: 0, offset: bodyStart, end: bytes.count, bigEndian: bigEndian)
+        return WireReader(bytes: bytes, offset: bodyStart, end: bytes.count, bigEndian: bigEndian)
     }
 
     /// True for a method return (`methodReturn`) or an error reply.
@@ -101,7 +101,7 @@ package enum WireDecoder {
         let fieldsEnd = fixedHeaderLength + fieldsLength
         let bodyStart = (fieldsEnd + 7) / 8 * 8
 
-        var reader = WireReader(bytes: bytes, origin: 0, offset: fixedHeaderLength, end: fieldsEnd, bigEndian: bigEndian)
+        var reader = WireReader(bytes: bytes, offset: fixedHeaderLength, end: fieldsEnd, bigEndian: bigEndian)
         var path: String?, interface: String?, member: String?, replySerial: UInt32?, errorName: String?
         var signature = "", unixFDs: UInt32 = 0
         var seen: UInt32 = 0
@@ -191,16 +191,16 @@ package enum WireDecoder {
     }
 }
 
-/// A bounds-checked cursor over a message's bytes.
+/// A bounds-checked cursor over one message's bytes (which start at index 0, so offsets are
+/// also what alignment is measured from).
 package struct WireReader {
     let bytes: ByteBuffer
-    let origin: Int
     package private(set) var offset: Int
     package fileprivate(set) var end: Int
     let bigEndian: Bool
 
-    init(bytes: ByteBuffer, origin: Int, offset: Int, end: Int, bigEndian: Bool) {
-        (self.bytes, self.origin, self.offset, self.end, self.bigEndian) = (bytes, origin, offset, end, bigEndian)
+    init(bytes: ByteBuffer, offset: Int, end: Int, bigEndian: Bool) {
+        (self.bytes, self.offset, self.end, self.bigEndian) = (bytes, offset, end, bigEndian)
     }
 
     package var isAtEnd: Bool { offset == end }
@@ -216,8 +216,8 @@ package struct WireReader {
         guard end - offset >= length else { throw Self.malformed("an array runs past its end") }
         let outerEnd = end
         end = offset + length
+        defer { end = outerEnd }
         while offset < end { try element(&self) }
-        end = outerEnd
     }
 
     /// The value of a complete type given by its signature (a variant's, or one to pass over).
@@ -247,7 +247,7 @@ package struct WireReader {
     }
 
     package mutating func align(_ boundary: Int) throws(DBusError) {
-        while (offset - origin) % boundary != 0 {
+        while offset % boundary != 0 {
             guard offset < end else { throw Self.malformed("padding runs past its end") }
             guard bytes[offset] == 0 else { throw Self.malformed("non-zero padding") }
             offset += 1
@@ -341,39 +341,29 @@ package struct WireReader {
             index += 1
             return .structure(fields)
         case UInt8(ascii: "a"):
-            let length = Int(try uint32())
-            guard length <= DBusLimits.maximumArrayLength else { throw Self.malformed("an array of \(length) bytes") }
             guard index < types.count else { throw Self.malformed("an array without an element type") }
             let elementStart = index
-            let isDictionary = types[index] == UInt8(ascii: "{")
-            try align(WireHeader.alignment(of: types[index]))
-            guard end - offset >= length else { throw Self.malformed("an array runs past its end") }
-            let arrayEnd = offset + length
-            let outerEnd = end
-            end = arrayEnd
-            defer { end = outerEnd }
             let elementEnd = try Self.skip(types, elementStart)
-            if isDictionary {
+            index = elementEnd
+            if types[elementStart] == UInt8(ascii: "{") {
                 // `{KV}`: every entry is 8-aligned, its key then its value.
                 var entries: [DBusValue.DictionaryEntry] = []
-                while offset < arrayEnd {
-                    try align(8)
+                try array(alignment: 8) { (reader: inout WireReader) throws(DBusError) in
+                    try reader.align(8)
                     var cursor = elementStart + 1
-                    let key = try value(types, &cursor, depth: depth + 2)
-                    let value = try self.value(types, &cursor, depth: depth + 2)
+                    let key = try reader.value(types, &cursor, depth: depth + 2)
+                    let value = try reader.value(types, &cursor, depth: depth + 2)
                     entries.append(.init(key: key, value: value))
                 }
-                index = elementEnd
                 let key = Signature(unchecked: String(decoding: types[(elementStart + 1)..<(elementStart + 2)], as: UTF8.self))
                 let valueSignature = Signature(unchecked: String(decoding: types[(elementStart + 2)..<(elementEnd - 1)], as: UTF8.self))
                 return .dictionary(keySignature: key, valueSignature: valueSignature, entries)
             }
             var values: [DBusValue] = []
-            while offset < arrayEnd {
+            try array(alignment: WireHeader.alignment(of: types[elementStart])) { (reader: inout WireReader) throws(DBusError) in
                 var cursor = elementStart
-                values.append(try value(types, &cursor, depth: depth + 1))
+                values.append(try reader.value(types, &cursor, depth: depth + 1))
             }
-            index = elementEnd
             return .array(elementSignature: Signature(unchecked: String(decoding: types[elementStart..<elementEnd], as: UTF8.self)),
                           values)
         default:

@@ -20,9 +20,6 @@ package struct WireEncoder {
         origin = buffer.count
     }
 
-    /// What has been written, as an array (tests).
-    package var bytes: [UInt8] { buffer.array }
-
     /// A method call with its header fields and body, as an array (tests); `serial` must not be 0.
     package static func methodCall(
         serial: UInt32, destination: BusName?, path: ObjectPath, interface: InterfaceName?, member: MemberName,

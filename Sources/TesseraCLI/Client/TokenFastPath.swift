@@ -38,16 +38,11 @@ struct TokenFastPath: Equatable {
         case other
     }
 
-    /// The same, one word at a time: `tessera` passes its C `argv` without building the
+    /// The command line one word at a time: `tessera` passes its C `argv` without building the
     /// `[String]` of `CommandLine.arguments` (the first array of a one-shot process costs it the
     /// runtime's type lookup, ~0.05 ms).
     static func reading(count: Int, _ argument: (Int) -> String) -> Reading {
-        guard let fast = parse(count: count, argument) else { return .other }
-        return .fast(fast)
-    }
-
-    private static func parse(count: Int, _ argument: (Int) -> String) -> TokenFastPath? {
-        guard count > 0, argument(0) == "token" else { return nil }
+        guard count > 0, argument(0) == "token" else { return .other }
         var account: String?
         var scopes: [String] = [], audiences: [String] = []
         var minValid: UInt32?
@@ -64,37 +59,37 @@ struct TokenFastPath: Equatable {
             let word = argument(index)
             switch word {
             case "--json":
-                guard !json else { return nil }
+                guard !json else { return .other }
                 json = true
             case "--env":
-                guard !env else { return nil }
+                guard !env else { return .other }
                 env = true
             case "--force":
-                guard !force else { return nil }
+                guard !force else { return .other }
                 force = true
             case "-s", "--scope":
-                guard let scope = value(), !scope.split(separator: " ").isEmpty else { return nil }
+                guard let scope = value(), !scope.split(separator: " ").isEmpty else { return .other }
                 scopes.append(scope)
             case "--aud":
-                guard let audience = value(), !audience.contains(" ") else { return nil }
+                guard let audience = value(), !audience.contains(" ") else { return .other }
                 audiences.append(audience)
             case "-t", "--min-valid":
                 // Any `u`, as the bus takes it; a value that is not one is ArgumentParser's usage error.
                 guard minValid == nil, let text = value(), text.utf8.count <= 10,
                       text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
-                      let seconds = UInt32(text) else { return nil }
+                      let seconds = UInt32(text) else { return .other }
                 minValid = seconds
             default:
-                guard account == nil, let first = word.first, first != "-", word != "help" else { return nil }
+                guard account == nil, let first = word.first, first != "-", word != "help" else { return .other }
                 account = word
             }
             index += 1
         }
-        guard let account, !(json && env) else { return nil }
+        guard let account, !(json && env) else { return .other }
         var words: [String] = []
         for scope in scopes { for part in scope.split(separator: " ") { words.append(String(part)) } }
         let request = TokenQuery(account: account, scopes: words, audience: audiences, minValid: minValid, force: force)
-        return TokenFastPath(request: request, format: json ? .json : env ? .env : .plain)
+        return .fast(TokenFastPath(request: request, format: json ? .json : env ? .env : .plain))
     }
 
     /// The same call, output, messages and exit codes as `TokenCommand.run` without --interactive.

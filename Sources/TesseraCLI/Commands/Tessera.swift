@@ -30,14 +30,16 @@ public struct Tessera: AsyncParsableCommand {
 public enum TesseraMain {
     /// The whole program, for `main.swift`, which exits with the status it returns.
     ///
+    /// `tessera --version` and `tessera token NAME …` are answered straight from `argv`, without
+    /// the `[String]` of `CommandLine.arguments` (see `TokenFastPath`); everything else goes
+    /// through ArgumentParser.
+    ///
     /// The main thread does the work itself and the process ends with `exit()`: it never calls
     /// `dispatchMain()`. That ends the main thread with `pthread_exit`, whose forced unwind makes
     /// libgcc sort every FDE of this 29 MB static binary on the first frame it looks up (crtbeginT
     /// registers `.eh_frame`, and registered objects are searched before PT_GNU_EH_FRAME): 55 M of
     /// the 61 M instructions `tessera --version` took. Async commands run on a task while the
     /// main thread waits for their exit status; nothing in the CLI uses the main actor or queue.
-    /// The process's entry: `tessera --version` and `tessera token NAME …` straight from `argv`,
-    /// everything else through `main(_:)`.
     public static func main(argc: Int32, argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
         let count = Int(argc) - 1
         func argument(_ index: Int) -> String { argv[index + 1].map { String(cString: $0) } ?? "" }
@@ -46,16 +48,7 @@ public enum TesseraMain {
             return 0
         }
         if let status = TokenFastPath.run(count: count, argument) { return status }
-        return main((0..<count).map(argument))
-    }
-
-    public static func main(_ arguments: [String]) -> Int32 {
-        if arguments == ["--version"] {
-            StandardStream.output.line(versionLine)
-            return 0
-        }
-        if let status = runFastPath(arguments) { return status }
-        switch parse(arguments) {
+        switch parse((0..<count).map(argument)) {
         case .finished(let status):
             return status
         case .command(let command, let arguments):
@@ -70,12 +63,6 @@ public enum TesseraMain {
     /// What `tessera --version` prints: ArgumentParser's answer (a test keeps them equal), without
     /// building its command tree (8 M instructions).
     static let versionLine = TesseraVersion.current
-
-    /// `tessera token NAME [simple flags]` on the main thread alone (see `TokenFastPath`); nil for
-    /// every other command line, which `run` then handles.
-    public static func runFastPath(_ arguments: [String]) -> Int32? {
-        TokenFastPath.parse(arguments)?.run()
-    }
 
     public static func run(_ arguments: [String]) async -> Int32 {
         switch parse(arguments) {
